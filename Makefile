@@ -1,0 +1,40 @@
+# The README's two set-up commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# pytest-xdist workers; each starts its own cove on a free loopback port.
+TEST_WORKERS ?= auto
+
+.PHONY: demo test bench lint clean
+
+$(PY):
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cove needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: $(PY) pyproject.toml
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(PY) pyproject.toml
+	$(PIP) install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/cove demo
+
+test: $(VENV)/.test-installed
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(PIP) install --quiet -e ".[bench]"
+	$(PY) bench/s3_throughput.py
+
+lint: $(VENV)/.test-installed
+	$(PIP) install --quiet -e ".[dev]"
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
+
+clean:
+	rm -rf $(VENV) .pytest_cache

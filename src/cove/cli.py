@@ -1,0 +1,221 @@
+"""The ``cove`` command line: run the server and look at its state.
+
+Errors are printed once, here, as a message and an exit code; no traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cove import __version__
+from cove.config import Config, load_config
+from cove.errors import CoveError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="cove: SageMaker's train → tune → deploy → serve loop on one machine.")
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
+                                                 help="Data directory [default: ~/.cove].")]
+
+
+class CliError(CoveError):
+    code = "CliError"
+    status = 1
+
+
+def main() -> None:
+    try:
+        app()
+    except CoveError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}")
+        sys.exit(1)
+
+
+@app.command()
+def up(
+    home: HomeOption = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 4599; 0 picks a free one].",
+                                             envvar="COVE_PORT")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d",
+                                         help="Run in the background and return.")] = False,
+) -> None:
+    """Start the cove server (foreground until Ctrl-C, or --detach)."""
+    config = load_config(home, host=host, port=port)
+    if detach:
+        record = start_detached(config)
+        console.print(f"cove is up at [bold]{record['url']}[/] (pid {record['pid']}, "
+                      f"home {config.home})")
+        console.print('Point clients at it with: [bold]eval "$(cove env)"[/]')
+        return
+    from cove.server import serve
+
+    if config.host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]warning:[/] listening on {config.host}: cove will accept "
+                          "signed requests from other machines.")
+    console.print(f"cove {__version__} listening on http://{config.host}:{config.port} "
+                  f"(home {config.home}); Ctrl-C stops it.")
+    serve(config)
+
+
+def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
+    """Start a background server for ``config`` and wait until it answers."""
+    from cove.server import read_server_file
+
+    if (running := read_server_file(config.home)) is not None:
+        return running
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = config.log_dir / "server.log"
+    args = [sys.executable, "-m", "cove", "up", "--home", str(config.home),
+            "--host", config.host, "--port", str(config.port)]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout
+    with console.status("starting cove…"):
+        while time.monotonic() < deadline:
+            record = read_server_file(config.home)
+            if record and record["pid"] == proc.pid and _healthy(record["url"]):
+                return record
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace").splitlines()[-15:]
+                raise CliError("cove failed to start:\n" + "\n".join(tail))
+            time.sleep(0.05)
+    proc.terminate()
+    raise CliError(f"cove did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def _healthy(url: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        with urllib.request.urlopen(f"{url}/_cove/health", timeout=2) as response:
+            data: dict[str, Any] = json.loads(response.read())
+            return data
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+@app.command()
+def down(home: HomeOption = None,
+         timeout: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 30.0,
+         ) -> None:
+    """Stop the background cove server."""
+    from cove.server import read_server_file
+
+    config = load_config(home)
+    record = read_server_file(config.home)
+    if record is None:
+        console.print(f"cove is not running (home {config.home}).")
+        return
+    pid = record["pid"]
+    os.kill(pid, signal.SIGTERM)
+    with console.status(f"stopping cove (pid {pid})…"):
+        if not _wait_gone(pid, timeout):
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 5)
+            console.print(f"[yellow]cove did not stop within {timeout:.0f} s: killed.[/]")
+            return
+    console.print("cove stopped.")
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@app.command()
+def status(home: HomeOption = None) -> None:
+    """Show whether cove runs, where, and what it holds."""
+    from cove.server import read_server_file
+
+    config = load_config(home)
+    record = read_server_file(config.home)
+    health = _healthy(record["url"]) if record else None
+    table = Table(show_header=False, box=None)
+    table.add_row("state", "[green]running[/]" if health else "[red]not running[/]")
+    table.add_row("home", str(config.home))
+    if record and health:
+        table.add_row("url", record["url"])
+        table.add_row("pid", str(record["pid"]))
+        table.add_row("version", health["version"])
+        table.add_row("uptime", _duration(health["uptime_seconds"]))
+    if (config.home / "cove.db").exists() or config.database_url:
+        from cove.meta import Database
+        from cove.objects import LocalObjectStore
+
+        db = Database(config.database)
+        try:
+            stats = LocalObjectStore(db, config.objects_dir).stats()
+        finally:
+            db.close()
+        table.add_row("buckets", str(stats["buckets"]))
+        table.add_row("objects", f"{stats['objects']} ({_size(stats['bytes'])})")
+        table.add_row("multipart uploads", str(stats["uploads"]))
+    console.print(table)
+    if not health:
+        raise typer.Exit(1)
+
+
+@app.command()
+def env(home: HomeOption = None) -> None:
+    """Print the `export` lines that point boto3, the aws CLI and the SageMaker SDK at cove."""
+    from cove.server import read_server_file
+
+    config = load_config(home)
+    record = read_server_file(config.home)
+    url = record["url"] if record else f"http://{config.host}:{config.port}"
+    creds = config.credentials()
+    for name, value in [("AWS_ENDPOINT_URL", url), ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+                        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
+                        ("AWS_DEFAULT_REGION", config.region), ("AWS_REGION", config.region)]:
+        print(f"export {name}={value}")
+
+
+@app.command()
+def demo(home: HomeOption = None) -> None:
+    """Run the main job: start cove, store and list an object with boto3, print `cove env`."""
+    from cove.demo import run_demo
+
+    run_demo(load_config(home), console)
+
+
+@app.command()
+def version() -> None:
+    """Print cove's version."""
+    print(__version__)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"

@@ -1,0 +1,148 @@
+"""Configuration: one frozen value object, resolved flag > environment > config file > default.
+
+Environment variables carry the ``COVE_`` prefix.  The config file is ``$COVE_HOME/config.toml``
+(flat keys named like the fields below).  Credentials live apart, in
+``$COVE_HOME/credentials.json`` (mode 0600), created at first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from cove.errors import CoveError
+
+DEFAULT_PORT = 4599
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_REGION = "us-east-1"
+
+
+class ConfigError(CoveError):
+    code = "ConfigError"
+    status = 500
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The access key pair clients sign with, and the account they act as."""
+
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+
+    @property
+    def caller_arn(self) -> str:
+        # An assumed-role ARN: the SageMaker SDK turns it into the execution role below.
+        return f"arn:aws:sts::{self.account_id}:assumed-role/CoveExecutionRole/cove"
+
+    @property
+    def execution_role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:role/CoveExecutionRole"
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    region: str = DEFAULT_REGION
+    database_url: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'cove.db'}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.home / "objects"
+
+    @property
+    def server_file(self) -> Path:
+        """Where a running server records its pid, host and port."""
+        return self.home / "server.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    def credentials(self) -> Credentials:
+        """The configured key pair, else the one stored under home (created at first use)."""
+        stored = load_or_create_credentials(self.home)
+        if self.access_key_id and self.secret_access_key:
+            return Credentials(self.access_key_id, self.secret_access_key, stored.account_id)
+        return stored
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("COVE_HOME") or Path.home() / ".cove").expanduser()
+
+
+def load_config(home: Path | str | None = None, **flags: Any) -> Config:
+    """Resolve the configuration: explicit flags win, then ``COVE_*`` variables, then the file."""
+    root = Path(home).expanduser() if home else default_home()
+    file_values = _read_config_file(root / "config.toml")
+    values: dict[str, Any] = {}
+    for field in fields(Config):
+        if field.name == "home":
+            continue
+        env = os.environ.get(f"COVE_{field.name.upper()}")
+        flag = flags.get(field.name)
+        chosen = flag if flag is not None else env if env is not None else file_values.get(field.name)
+        if chosen is not None:
+            values[field.name] = _coerce(field.name, chosen, field.type)
+    return Config(home=root.resolve(), **values)
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    if annotation in (int, "int"):
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+    return str(value)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_or_create_credentials(home: Path) -> Credentials:
+    """Read ``credentials.json`` under home, creating it (owner-only) on first use."""
+    path = home / "credentials.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        return Credentials(data["access_key_id"], data["secret_access_key"], data["account_id"])
+    home.mkdir(parents=True, exist_ok=True)
+    creds = Credentials(
+        access_key_id="AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits)
+                                      for _ in range(16)),
+        secret_access_key=secrets.token_urlsafe(30)[:40],
+        account_id="".join(secrets.choice(string.digits) for _ in range(12)),
+    )
+    # Create with 0600 from the start: never a moment where the secret is world-readable.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(creds.__dict__, f)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)  # fails if another process created it first: theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return load_or_create_credentials(home)

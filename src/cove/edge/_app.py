@@ -1,0 +1,179 @@
+"""The edge: one ASGI app on one port that authenticates every AWS request and hands it to the
+service its SigV4 credential scope names, rendering any error once in that service's shape."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cove import errors
+from cove.edge._body import STREAMING_SIGNED, STREAMING_UNSIGNED, Body, ChunkDecoder
+from cove.edge._render import render_error
+from cove.edge._service import MAX_JSON_BODY, Call, Service
+from cove.edge._sigv4 import (
+    UNSIGNED_PAYLOAD,
+    SignedRequest,
+    Verifier,
+    WireRequest,
+    credential_of,
+)
+
+log = logging.getLogger("cove.edge")
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class Edge:
+    """Routes: public prefixes first (health, console, gateway), then signed AWS requests."""
+
+    def __init__(self, verifier: Verifier, services: list[Service],
+                 public: dict[str, ASGIApp] | None = None,
+                 on_startup: list[Hook] | None = None,
+                 on_shutdown: list[Hook] | None = None) -> None:
+        self.verifier = verifier
+        self.services = list(services)
+        self.public = dict(public or {})
+        self.on_startup = list(on_startup or [])
+        self.on_shutdown = list(on_shutdown or [])
+
+    def register(self, service: Service) -> None:
+        self.services.append(service)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        for prefix, app in self.public.items():
+            if scope["path"] == prefix or scope["path"].startswith(prefix + "/"):
+                await app(scope, receive, send)
+                return
+        request = Request(scope, receive)
+        request_id = os.urandom(8).hex().upper()
+        protocol = _guess_protocol(request)
+        try:
+            service = self._service_for(request)
+            protocol = service.protocol
+            response = await service(await self._authenticate(request, service, request_id))
+        except errors.CoveError as exc:
+            response = render_error(exc, protocol, request_id, request.method)
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            response = render_error(errors.ServerError(
+                "cove hit an internal error; the server log has the details."),
+                protocol, request_id, request.method)
+        await response(scope, receive, send)
+
+    def _service_for(self, request: Request) -> Service:
+        wire = _wire(request)
+        credential = credential_of(wire)
+        if credential is None:
+            raise errors.MissingAuthentication(
+                "Request is not signed: sign it with SigV4 (set the variables `cove env` "
+                "prints).")
+        for service in self.services:
+            if service.signing_name == credential.service and service.matches(request):
+                return service
+        raise errors.UnknownOperation(
+            f"cove does not serve {credential.service!r} requests like "
+            f"{request.method} {request.url.path}.")
+
+    async def _authenticate(self, request: Request, service: Service, request_id: str) -> Call:
+        wire = _wire(request)
+        if service.signing_name == "s3":
+            signed = self.verifier.verify(wire, lambda: UNSIGNED_PAYLOAD)
+            body = _s3_body(request, signed)
+        else:
+            raw = await _read_capped(request, MAX_JSON_BODY)
+            signed = self.verifier.verify(wire, lambda: _sha256(raw))
+            body = Body(_once(raw))
+        return Call(request, signed.principal, signed.credential.region, request_id, body)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            hooks = {"lifespan.startup": self.on_startup,
+                     "lifespan.shutdown": self.on_shutdown}.get(message["type"], [])
+            try:
+                for hook in hooks:
+                    await hook()
+            except Exception as exc:
+                log.exception("%s failed", message["type"])
+                await send({"type": message["type"] + ".failed", "message": str(exc)})
+                return
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+
+
+def _wire(request: Request) -> WireRequest:
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    return WireRequest(
+        method=request.method,
+        raw_path=raw_path.decode("utf-8", "surrogateescape"),
+        raw_query=scope["query_string"].decode("utf-8", "surrogateescape"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+    )
+
+
+def _s3_body(request: Request, signed: SignedRequest) -> Body:
+    declared = signed.payload_hash
+    stream = request.stream()
+    if declared in STREAMING_SIGNED or declared == STREAMING_UNSIGNED:
+        decoded = request.headers.get("x-amz-decoded-content-length")
+        return Body(stream, chunked=ChunkDecoder(signed if declared in STREAMING_SIGNED else None),
+                    decoded_length=int(decoded) if decoded and decoded.isdigit() else None)
+    if declared == UNSIGNED_PAYLOAD:
+        return Body(stream)
+    if len(declared) != 64 or not all(c in "0123456789abcdef" for c in declared):
+        raise errors.InvalidArgument(
+            f"x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or the hex SHA-256 "
+            f"of the payload, not {declared!r}.")
+    return Body(stream, expected_sha256=declared)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    pieces, size = [], 0
+    async for data in request.stream():
+        size += len(data)
+        if size > limit:
+            raise errors.ValidationError(f"The request body is larger than {limit} bytes.")
+        pieces.append(data)
+    return b"".join(pieces)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _guess_protocol(request: Request) -> str:
+    """The protocol to answer in before we know the service (e.g. unsigned requests)."""
+    if "x-amz-target" in request.headers:
+        return "json"
+    if request.url.path.startswith(("/2015-03-31/", "/endpoints/", "/v2/")):
+        return "rest-json"
+    return "rest-xml"
+
+
+def public_json(payload: Callable[[], dict[str, Any]]) -> ASGIApp:
+    """A tiny unauthenticated JSON endpoint (health)."""
+    from starlette.responses import JSONResponse
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await JSONResponse(payload())(scope, receive, send)
+
+    return app

@@ -1,0 +1,247 @@
+"""The one exception tree of cove.
+
+Every error a client can see is a :class:`CoveError` carrying its AWS error code and HTTP status
+as class attributes.  Services raise them deep; the edge renders them once per protocol
+(JSON ``__type``, S3 ``<Error>``, STS ``<ErrorResponse>``, bodiless HEAD); the CLI prints them once.
+
+::
+
+    CoveError                          code, status
+    ├── ClientError                    4xx: the caller can fix it
+    │   ├── ValidationError            ValidationException 400 (JSON services)
+    │   ├── ResourceNotFound           ResourceNotFound 400
+    │   ├── ResourceInUse              ResourceInUse 400
+    │   ├── AuthError                  403; the code depends on the protocol
+    │   │   ├── MissingAuthentication  AccessDenied / MissingAuthenticationTokenException
+    │   │   ├── InvalidAccessKeyId     InvalidAccessKeyId / UnrecognizedClientException
+    │   │   ├── SignatureDoesNotMatch  SignatureDoesNotMatch / InvalidSignatureException
+    │   │   ├── RequestExpired         AccessDenied (expired presign) / InvalidSignatureException
+    │   │   ├── RequestTimeTooSkewed   RequestTimeTooSkewed / InvalidSignatureException
+    │   │   └── IncompleteSignature    AccessDenied / IncompleteSignatureException
+    │   └── S3Error                    the S3 codes (NoSuchBucket, NoSuchKey, BadDigest, ...)
+    │       └── (one class per S3 code, see below)
+    └── ServerError                    InternalError 500: a bug or a broken disk, never the caller
+
+Foreign errors (OSError, sqlite, botocore, subprocess) are translated where they enter cove,
+chained with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CoveError(Exception):
+    """Root of every error cove reports to a client."""
+
+    code: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+    #: Codes that replace ``code`` under a given protocol ("json", "query", "rest-xml").
+    protocol_codes: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, message: str = "", **details: str) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        #: Extra fields rendered next to Code/Message (S3 puts e.g. BucketName, Key there).
+        self.details = details
+
+    def code_for(self, protocol: str) -> str:
+        return self.protocol_codes.get(protocol, self.code)
+
+
+class ServerError(CoveError):
+    code = "InternalError"
+    status = 500
+
+
+class ServiceUnavailable(ServerError):
+    code = "ServiceUnavailable"
+    status = 503
+
+
+class ClientError(CoveError):
+    code = "BadRequest"
+    status = 400
+
+
+class ValidationError(ClientError):
+    code = "ValidationException"
+
+
+class ResourceNotFound(ClientError):
+    code = "ResourceNotFound"
+
+
+class ResourceInUse(ClientError):
+    code = "ResourceInUse"
+
+
+class SerializationError(ClientError):
+    code = "SerializationException"
+
+
+class UnknownOperation(ClientError):
+    code = "UnknownOperationException"
+    protocol_codes = {"rest-xml": "NotImplemented"}
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+class AuthError(ClientError):
+    code = "AccessDenied"
+    status = 403
+
+
+class MissingAuthentication(AuthError):
+    code = "AccessDenied"
+    protocol_codes = {"json": "MissingAuthenticationTokenException",
+                      "rest-json": "MissingAuthenticationTokenException",
+                      "query": "MissingAuthenticationToken"}
+
+
+class InvalidAccessKeyId(AuthError):
+    code = "InvalidAccessKeyId"
+    protocol_codes = {"json": "UnrecognizedClientException",
+                      "rest-json": "UnrecognizedClientException",
+                      "query": "InvalidClientTokenId"}
+
+
+class SignatureDoesNotMatch(AuthError):
+    code = "SignatureDoesNotMatch"
+    protocol_codes = {"json": "InvalidSignatureException",
+                      "rest-json": "InvalidSignatureException"}
+
+
+class RequestExpired(AuthError):
+    code = "AccessDenied"
+    protocol_codes = {"json": "InvalidSignatureException",
+                      "rest-json": "InvalidSignatureException",
+                      "query": "ExpiredToken"}
+
+
+class RequestTimeTooSkewed(AuthError):
+    code = "RequestTimeTooSkewed"
+    protocol_codes = {"json": "InvalidSignatureException",
+                      "rest-json": "InvalidSignatureException",
+                      "query": "SignatureDoesNotMatch"}
+
+
+class IncompleteSignature(AuthError):
+    code = "AccessDenied"
+    protocol_codes = {"json": "IncompleteSignatureException",
+                      "rest-json": "IncompleteSignatureException",
+                      "query": "IncompleteSignature"}
+
+
+class AuthorizationQueryParametersError(ClientError):
+    code = "AuthorizationQueryParametersError"
+
+
+# --- S3 -------------------------------------------------------------------------------------
+
+
+class S3Error(ClientError):
+    """An error with S3's own code; rendered as ``<Error>`` XML."""
+
+
+class InvalidBucketName(S3Error):
+    code = "InvalidBucketName"
+
+
+class NoSuchBucket(S3Error):
+    code = "NoSuchBucket"
+    status = 404
+
+
+class NoSuchKey(S3Error):
+    code = "NoSuchKey"
+    status = 404
+
+
+class NoSuchUpload(S3Error):
+    code = "NoSuchUpload"
+    status = 404
+
+
+class BucketAlreadyOwnedByYou(S3Error):
+    code = "BucketAlreadyOwnedByYou"
+    status = 409
+
+
+class BucketNotEmpty(S3Error):
+    code = "BucketNotEmpty"
+    status = 409
+
+
+class InvalidArgument(S3Error):
+    code = "InvalidArgument"
+
+
+class InvalidRequest(S3Error):
+    code = "InvalidRequest"
+
+
+class MalformedXML(S3Error):
+    code = "MalformedXML"
+
+
+class BadDigest(S3Error):
+    code = "BadDigest"
+
+
+class InvalidDigest(S3Error):
+    code = "InvalidDigest"
+
+
+class ContentSHA256Mismatch(S3Error):
+    code = "XAmzContentSHA256Mismatch"
+
+
+class IncompleteBody(S3Error):
+    code = "IncompleteBody"
+
+
+class EntityTooLarge(S3Error):
+    code = "EntityTooLarge"
+
+
+class EntityTooSmall(S3Error):
+    code = "EntityTooSmall"
+
+
+class KeyTooLong(S3Error):
+    code = "KeyTooLongError"
+
+
+class InvalidPart(S3Error):
+    code = "InvalidPart"
+
+
+class InvalidPartOrder(S3Error):
+    code = "InvalidPartOrder"
+
+
+class InvalidRange(S3Error):
+    code = "InvalidRange"
+    status = 416
+
+
+class PreconditionFailed(S3Error):
+    code = "PreconditionFailed"
+    status = 412
+
+
+class MissingContentLength(S3Error):
+    code = "MissingContentLength"
+    status = 411
+
+
+class MethodNotAllowed(S3Error):
+    code = "MethodNotAllowed"
+    status = 405
+
+
+class NotImplementedByCove(S3Error):
+    code = "NotImplemented"
+    status = 501

@@ -1,0 +1,95 @@
+"""The metadata database: SQLAlchemy Core over a SQLite file (WAL) by default, any URL by config."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from cove.errors import ServerError
+from cove.meta.tables import SCHEMA_VERSION, metadata, schema_version
+
+#: version -> step that brings a database of ``version - 1`` up to ``version``.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+class DatabaseError(ServerError):
+    code = "InternalError"
+
+
+class Database:
+    """One SQL database shared by every component.
+
+    ``write()`` opens a transaction that holds the write lock from its first statement (SQLite
+    ``BEGIN IMMEDIATE``), so concurrent writers queue instead of failing half-way; ``read()``
+    opens a plain transaction.  Both commit on success and roll back on error.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.engine = _create_engine(url)
+        self._migrate()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(cove_immediate=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _migrate(self) -> None:
+        try:
+            with self.write() as conn:
+                metadata.create_all(conn, checkfirst=True)
+                current = conn.execute(select(schema_version.c.version)
+                                       .order_by(schema_version.c.version.desc())).scalar()
+                if current is not None and current > SCHEMA_VERSION:
+                    raise DatabaseError(
+                        f"the database at {self.url!r} has schema version {current}, newer than "
+                        f"this cove ({SCHEMA_VERSION}); upgrade cove")
+                for version in range((current or 0) + 1, SCHEMA_VERSION + 1):
+                    if current is not None:
+                        MIGRATIONS[version](conn)
+                    conn.execute(insert(schema_version).values(version=version,
+                                                               applied_at=time.time()))
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot open the metadata database {self.url!r}: {exc}") from exc
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before it is acknowledged (power loss included).
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("cove_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,15 @@
+"""The object store: S3's API over blobs on disk and a key index in the metadata database."""
+
+from cove.objects._base import (
+    BucketInfo,
+    Checksum,
+    Listing,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectStore,
+)
+from cove.objects._s3api import S3Service
+from cove.objects._store import LocalObjectStore
+
+__all__ = ["BucketInfo", "Checksum", "Listing", "LocalObjectStore", "ObjectAttributes",
+           "ObjectInfo", "ObjectStore", "S3Service"]

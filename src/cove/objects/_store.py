@@ -1,0 +1,257 @@
+"""The local object store: blobs on disk, the key index in the metadata database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select
+
+from cove import errors
+from cove.meta import Database
+from cove.meta.tables import buckets, multipart_parts, multipart_uploads, objects
+from cove.objects._base import (
+    BucketInfo,
+    Checksum,
+    Listing,
+    ObjectAttributes,
+    ObjectInfo,
+)
+from cove.objects._blobs import BlobStore, WrittenBlob
+from cove.objects._multipart import MultipartUploads
+
+MAX_LIST_KEYS = 1000
+
+
+class LocalObjectStore:
+    """An :class:`~cove.objects.ObjectStore` on this machine's disk (see ``_blobs``)."""
+
+    def __init__(self, db: Database, root: Path) -> None:
+        self.db = db
+        self.blobs = BlobStore(root / "blobs")
+        self.uploads = MultipartUploads(self)
+
+    # --- buckets ----------------------------------------------------------------------------
+
+    def create_bucket(self, name: str, region: str) -> BucketInfo:
+        with self.db.write() as conn:
+            if self._bucket_row(conn, name) is not None:
+                raise errors.BucketAlreadyOwnedByYou(
+                    "Your previous request to create the named bucket succeeded and you already "
+                    "own it.", BucketName=name)
+            info = BucketInfo(name, region, time.time())
+            conn.execute(insert(buckets).values(name=name, region=region, created=info.created))
+        return info
+
+    def get_bucket(self, name: str) -> BucketInfo:
+        with self.db.read() as conn:
+            return self.require_bucket(conn, name)
+
+    def list_buckets(self) -> list[BucketInfo]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(buckets).order_by(buckets.c.name)).all()
+        return [BucketInfo(r.name, r.region, r.created) for r in rows]
+
+    def delete_bucket(self, name: str) -> None:
+        with self.db.write() as conn:
+            self.require_bucket(conn, name)
+            if conn.execute(select(objects.c.key).where(objects.c.bucket == name).limit(1)).first():
+                raise errors.BucketNotEmpty("The bucket you tried to delete is not empty",
+                                            BucketName=name)
+            stale = self.uploads.forget_bucket(conn, name)
+            conn.execute(delete(buckets).where(buckets.c.name == name))
+        self.blobs.delete(stale)
+
+    def require_bucket(self, conn: Connection, name: str) -> BucketInfo:
+        row = self._bucket_row(conn, name)
+        if row is None:
+            raise errors.NoSuchBucket("The specified bucket does not exist", BucketName=name)
+        return BucketInfo(row.name, row.region, row.created)
+
+    @staticmethod
+    def _bucket_row(conn: Connection, name: str) -> Any:
+        return conn.execute(select(buckets).where(buckets.c.name == name)).first()
+
+    # --- objects ----------------------------------------------------------------------------
+
+    def put_object(self, bucket: str, key: str, blob: WrittenBlob, attributes: ObjectAttributes,
+                   checksum: Checksum) -> ObjectInfo:
+        info = ObjectInfo(bucket, key, blob.size, f'"{blob.md5.hex()}"', time.time(), attributes,
+                          checksum, ((blob.blob_id, blob.size),))
+        self.publish(info, new_blobs=[blob.blob_id])
+        return info
+
+    def publish(self, info: ObjectInfo, new_blobs: list[str],
+                conn_hook: Any = None) -> None:
+        """Make ``info`` the object at its key, atomically; frees the bytes it replaces.
+
+        ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
+        drop the upload).  On any error the new blobs are deleted and nothing changes.
+        """
+        try:
+            with self.db.write() as conn:
+                self.require_bucket(conn, info.bucket)
+                if conn_hook is not None:
+                    conn_hook(conn)
+                replaced = self._delete_row(conn, info.bucket, info.key)
+                conn.execute(insert(objects).values(**_row_values(info)))
+        except BaseException:
+            self.blobs.delete(new_blobs)
+            raise
+        self.blobs.delete(replaced)
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        with self.db.read() as conn:
+            row = conn.execute(select(objects).where(
+                and_(objects.c.bucket == bucket, objects.c.key == key))).first()
+            if row is None:
+                self.require_bucket(conn, bucket)
+                raise errors.NoSuchKey("The specified key does not exist.", Key=key)
+        return _info_from_row(row)
+
+    def read(self, info: ObjectInfo, start: int, length: int) -> bytes:
+        return b"".join(self.iter_range(info, start, length))
+
+    def iter_range(self, info: ObjectInfo, start: int, length: int) -> Iterator[bytes]:
+        """The bytes ``[start, start + length)`` of an object, across its parts."""
+        offset = 0
+        for blob_id, size in info.parts:
+            if length <= 0:
+                return
+            if start < offset + size:
+                begin = max(start - offset, 0)
+                take = min(size - begin, length)
+                yield from self.blobs.iter_range(blob_id, begin, take)
+                length -= take
+            offset += size
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        with self.db.write() as conn:
+            self.require_bucket(conn, bucket)
+            freed = self._delete_row(conn, bucket, key)
+        self.blobs.delete(freed)
+
+    def copy_object(self, source: ObjectInfo, bucket: str, key: str,
+                    attributes: ObjectAttributes) -> ObjectInfo:
+        """Copy by hard-linking the source's blobs: no bytes move, and either can be deleted."""
+        linked = [(self.blobs.link(blob_id), size) for blob_id, size in source.parts]
+        info = ObjectInfo(bucket, key, source.size, source.etag, time.time(), attributes,
+                          source.checksum, tuple(linked))
+        self.publish(info, new_blobs=[blob_id for blob_id, _ in linked])
+        return info
+
+    @staticmethod
+    def _delete_row(conn: Connection, bucket: str, key: str) -> list[str]:
+        where = and_(objects.c.bucket == bucket, objects.c.key == key)
+        row = conn.execute(select(objects.c.parts).where(where)).first()
+        if row is None:
+            return []
+        conn.execute(delete(objects).where(where))
+        return [blob_id for blob_id, _ in row.parts]
+
+    # --- listing ----------------------------------------------------------------------------
+
+    def list_objects(self, bucket: str, prefix: str = "", delimiter: str = "", marker: str = "",
+                     max_keys: int = MAX_LIST_KEYS) -> Listing:
+        """Keys under ``prefix`` after ``marker``, rolled up at ``delimiter``; an index scan.
+
+        A common prefix is returned once and then skipped whole (the scan jumps past it), so
+        listing a "directory" costs one row per child, not one per key below it.
+        """
+        max_keys = max(0, min(max_keys, MAX_LIST_KEYS))
+        entries: list[ObjectInfo | str] = []
+        cursor, inclusive = _start(prefix, delimiter, marker)
+        upper = _successor(prefix) if prefix else None
+        with self.db.read() as conn:
+            self.require_bucket(conn, bucket)
+            while len(entries) <= max_keys:
+                query = select(objects).where(objects.c.bucket == bucket)
+                query = query.where(objects.c.key >= cursor if inclusive else objects.c.key > cursor)
+                if upper is not None:
+                    query = query.where(objects.c.key < upper)
+                rows = conn.execute(query.order_by(objects.c.key)
+                                    .limit(max_keys + 1 - len(entries))).all()
+                if not rows:
+                    break
+                for row in rows:
+                    rolled = _rolled_prefix(row.key, prefix, delimiter)
+                    if rolled:
+                        entries.append(rolled)
+                        cursor, inclusive = _successor(rolled), True
+                        break
+                    entries.append(_info_from_row(row))
+                    cursor, inclusive = row.key, False
+        truncated = len(entries) > max_keys
+        entries = entries[:max_keys]
+        last = entries[-1] if entries else ""
+        return Listing(
+            objects=[e for e in entries if isinstance(e, ObjectInfo)],
+            common_prefixes=[e for e in entries if isinstance(e, str)],
+            is_truncated=truncated,
+            next_marker=(last if isinstance(last, str) else last.key) if truncated else "",
+        )
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Remove blobs that no object or part references (left by a crash mid-write)."""
+        with self.db.read() as conn:
+            referenced = {blob_id for (parts,) in conn.execute(select(objects.c.parts))
+                          for blob_id, _ in parts}
+            referenced.update(conn.execute(select(multipart_parts.c.blob_id)).scalars())
+        return self.blobs.sweep(referenced)
+
+    def stats(self) -> dict[str, int]:
+        with self.db.read() as conn:
+            return {
+                "buckets": conn.execute(select(func.count()).select_from(buckets)).scalar_one(),
+                "objects": conn.execute(select(func.count()).select_from(objects)).scalar_one(),
+                "bytes": conn.execute(select(func.coalesce(func.sum(objects.c.size), 0)))
+                .scalar_one(),
+                "uploads": conn.execute(select(func.count()).select_from(multipart_uploads))
+                .scalar_one(),
+            }
+
+
+def _row_values(info: ObjectInfo) -> dict[str, Any]:
+    return {
+        "bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag,
+        "last_modified": info.last_modified, "content_type": info.attributes.content_type,
+        "headers": info.attributes.headers, "user_metadata": info.attributes.user_metadata,
+        "checksum": info.checksum.as_dict(), "parts": [list(p) for p in info.parts],
+    }
+
+
+def _info_from_row(row: Any) -> ObjectInfo:
+    return ObjectInfo(
+        bucket=row.bucket, key=row.key, size=row.size, etag=row.etag,
+        last_modified=row.last_modified,
+        attributes=ObjectAttributes(row.content_type, dict(row.headers), dict(row.user_metadata)),
+        checksum=Checksum(**row.checksum) if row.checksum else Checksum(),
+        parts=tuple((blob_id, size) for blob_id, size in row.parts),
+    )
+
+
+def _rolled_prefix(key: str, prefix: str, delimiter: str) -> str:
+    """The common prefix ``key`` rolls up into, or "" if it is listed as itself."""
+    if not delimiter:
+        return ""
+    at = key.find(delimiter, len(prefix))
+    return key[: at + len(delimiter)] if at >= 0 else ""
+
+
+def _start(prefix: str, delimiter: str, marker: str) -> tuple[str, bool]:
+    """Where a scan begins: (cursor, inclusive).  A marker that is itself a common prefix
+    skips every key that rolls up into it, as S3 does with NextMarker."""
+    if not marker or marker < prefix:
+        return prefix, True
+    if _rolled_prefix(marker, prefix, delimiter) == marker:
+        return _successor(marker), True
+    return marker, False
+
+
+def _successor(text: str) -> str:
+    """The least string greater than every string that starts with ``text``."""
+    return text[:-1] + chr(ord(text[-1]) + 1)
