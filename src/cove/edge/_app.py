@@ -63,13 +63,23 @@ class Edge:
             protocol = service.protocol
             response = await service(await self._authenticate(request, service, request_id))
         except errors.CoveError as exc:
-            response = render_error(exc, protocol, request_id, request.method)
+            response = self._error(request, exc, protocol, request_id)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.url.path)
-            response = render_error(errors.ServerError(
+            response = self._error(request, errors.ServerError(
                 "cove hit an internal error; the server log has the details."),
-                protocol, request_id, request.method)
+                protocol, request_id)
         await response(scope, receive, send)
+
+    @staticmethod
+    def _error(request: Request, exc: errors.CoveError, protocol: str,
+               request_id: str) -> Response:
+        response = render_error(exc, protocol, request_id, request.method)
+        if _has_unread_body(request):
+            # The client may still be sending (or, after Expect: 100-continue, never send) a
+            # body we did not read: close the connection so it is not parsed as a request.
+            response.headers["connection"] = "close"
+        return response
 
     def _service_for(self, request: Request) -> Service:
         wire = _wire(request)
@@ -111,6 +121,13 @@ class Edge:
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
+
+
+def _has_unread_body(request: Request) -> bool:
+    if getattr(request, "_stream_consumed", False):
+        return False
+    headers = request.headers
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
 
 
 def _wire(request: Request) -> WireRequest:

@@ -161,7 +161,7 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
         if name.startswith("response-") and name != "response-content-md5":
             headers["-".join(w.capitalize() for w in name[len("response-"):].split("-"))] = value
     start, end, code = 0, info.size - 1, 200
-    span = parse_range(request.headers.get("range"), info.size) if info.size else None
+    span = parse_range(request.headers.get("range"), info.size)
     if span is not None:
         start, end, code = span[0], span[1], 206
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"

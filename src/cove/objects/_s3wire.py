@@ -206,7 +206,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
                 raise _unsatisfiable(size)
             return max(size - suffix, 0), size - 1
         start = int(first)
-        end = int(last) if last else size - 1
+        end = int(last) if last else max(start, size - 1)
     except ValueError:
         return None
     if end < start:

@@ -1,0 +1,451 @@
+#!/usr/bin/env python3
+"""S3 throughput: cove against moto's server and a local fsync'd file copy.
+
+One run measures, with the same boto3 client code for moto and cove:
+
+* PUT   N x 1 MiB      (put_object)
+* GET   N x 1 MiB      (get_object + read, bytes compared with what was sent)
+* PUT   one M MiB file (upload_file, boto3's default TransferConfig:
+                        8 MiB multipart parts, 10 threads)
+* GET   one M MiB file (download_file, sha256 compared with the source)
+
+The "limit" column does the same bytes on the local disk: write a temp file,
+fsync, rename (PUT) and read the files back (GET).  Figures are MiB/s; the
+targets are cove >= 0.5x limit and cove >= 3x moto on every figure.
+
+    python bench/s3_throughput.py                      # full size
+    python bench/s3_throughput.py --small-count 20 --large-mib 32 --only cove
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+MIB = 1024 * 1024
+BUCKET = "cove-bench"
+LARGE_KEY = "large/object.bin"
+BACKENDS = ("limit", "moto", "cove")
+TARGET_VS_LIMIT = 0.5
+TARGET_VS_MOTO = 3.0
+DEFAULT_TMP_ROOT = Path(__file__).resolve().parent
+Op = tuple[Callable[[], None], Callable[[], None] | None]  # (timed part, untimed check)
+
+
+class WrongBytes(Exception):
+    """A GET returned different bytes than were PUT."""
+
+
+@dataclass
+class Workload:
+    small: list[bytes]
+    large_path: Path
+    large_sha256: str
+    large_mib: int
+    work: Path
+
+    @property
+    def ops(self) -> dict[str, tuple[str, float]]:
+        """op id -> (label, MiB moved)."""
+        n, m = len(self.small), self.large_mib
+        return {"put_small": (f"PUT 1 MiB x {n}", float(n)),
+                "get_small": (f"GET 1 MiB x {n}", float(n)),
+                "put_large": (f"upload_file {m} MiB", float(m)),
+                "get_large": (f"download_file {m} MiB", float(m))}
+
+
+@dataclass
+class Endpoint:
+    url: str
+    key: str
+    secret: str
+    logs: list[Path] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- setup
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--small-count", type=int, default=200, help="number of 1 MiB objects [200]")
+    p.add_argument("--large-mib", type=int, default=256, help="size of the large object [256]")
+    p.add_argument("--only", action="append", choices=BACKENDS,
+                   help="run only this backend (repeatable); default: all three")
+    p.add_argument("--tmp-root", type=Path, default=DEFAULT_TMP_ROOT,
+                   help=f"where the temp directory goes [{DEFAULT_TMP_ROOT}]")
+    p.add_argument("--keep", action="store_true", help="keep the temp directory (logs, data)")
+    return p.parse_args(argv)
+
+
+def make_workload(work: Path, small_count: int, large_mib: int) -> Workload:
+    small = [os.urandom(MIB) for _ in range(small_count)]
+    large = work / "source.bin"
+    digest = hashlib.sha256()
+    with open(large, "wb") as f:
+        for _ in range(large_mib):
+            chunk = os.urandom(MIB)
+            digest.update(chunk)
+            f.write(chunk)
+    return Workload(small, large, digest.hexdigest(), large_mib, work)
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# --------------------------------------------------------------------------- servers
+
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str,
+               timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early with code {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+@contextmanager
+def moto_server(tmp: Path) -> Iterator[Endpoint]:
+    port, log = free_port(), tmp / "moto.log"
+    proc = spawn([sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"], log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(url + "/moto-api/"), proc, "moto.server")
+        yield Endpoint(url, "testing", "testing", [log])
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def cove_server(tmp: Path) -> Iterator[Endpoint]:
+    home, log = tmp / "cove-home", tmp / "cove-stdout.log"
+    home.mkdir()
+    env = {**os.environ, "COVE_HOME": str(home)}
+    proc = spawn([sys.executable, "-m", "cove", "up", "--port", "0"], log, env)
+    try:
+        wait_until(lambda: cove_url(home, proc.pid) is not None, proc, "cove")
+        creds = json.loads((home / "credentials.json").read_text())
+        logs = [log, *sorted((home / "logs").glob("**/*"))]
+        yield Endpoint(str(cove_url(home, proc.pid)), creds["access_key_id"],
+                       creds["secret_access_key"], logs)
+    finally:
+        stop(proc)
+
+
+def cove_url(home: Path, pid: int) -> str | None:
+    try:
+        record = json.loads((home / "server.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    url = str(record["url"]).rstrip("/")
+    return url if record.get("pid") == pid and http_ok(url + "/_cove/health") else None
+
+
+# --------------------------------------------------------------------------- S3 operations
+
+def s3_client(ep: Endpoint):  # type: ignore[no-untyped-def]
+    return boto3.session.Session().client(
+        "s3", endpoint_url=ep.url, region_name="us-east-1",
+        aws_access_key_id=ep.key, aws_secret_access_key=ep.secret,
+        config=Config(s3={"addressing_style": "path"}))
+
+
+def s3_put_small(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
+    for i, body in enumerate(wl.small):
+        client.put_object(Bucket=BUCKET, Key=f"small/{i:05d}", Body=body)
+
+
+def s3_get_small(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
+    for i, body in enumerate(wl.small):
+        got = client.get_object(Bucket=BUCKET, Key=f"small/{i:05d}")["Body"].read()
+        if got != body:
+            raise WrongBytes(f"get_object small/{i:05d}: {len(got)} bytes back, "
+                             f"{len(body)} sent, contents differ")
+
+
+def s3_put_large(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
+    client.upload_file(str(wl.large_path), BUCKET, LARGE_KEY)
+
+
+def s3_get_large(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
+    dest = wl.work / "download.bin"
+    try:
+        client.download_file(BUCKET, LARGE_KEY, str(dest))
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+
+
+def verify_download(wl: Workload) -> None:
+    dest = wl.work / "download.bin"
+    try:
+        got = sha256_file(dest)
+        if got != wl.large_sha256:
+            raise WrongBytes(f"download_file {LARGE_KEY}: sha256 {got[:16]}... "
+                             f"!= source {wl.large_sha256[:16]}... ({dest.stat().st_size} bytes)")
+    finally:
+        dest.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- limit operations
+
+def fsync_write(path: Path, chunks: Iterator[bytes] | list[bytes]) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        for chunk in chunks:
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def read_chunks(path: Path, size: int = 8 * MIB) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+def limit_ops(store: Path, wl: Workload) -> dict[str, Op]:
+    def put_small() -> None:
+        for i, body in enumerate(wl.small):
+            fsync_write(store / f"small-{i:05d}", [body])
+
+    def get_small() -> None:
+        for i, body in enumerate(wl.small):
+            if (store / f"small-{i:05d}").read_bytes() != body:
+                raise WrongBytes(f"read back small-{i:05d}: contents differ")
+
+    def put_large() -> None:
+        fsync_write(store / "large", read_chunks(wl.large_path))
+
+    def get_large() -> None:
+        for _ in read_chunks(store / "large"):
+            pass
+
+    def check_large() -> None:
+        if sha256_file(store / "large") != wl.large_sha256:
+            raise WrongBytes("read back large: sha256 differs")
+
+    return {"put_small": (put_small, None), "get_small": (get_small, None),
+            "put_large": (put_large, None), "get_large": (get_large, check_large)}
+
+
+# --------------------------------------------------------------------------- running
+
+Result = dict[str, float | str]  # op id -> MiB/s, or the error text
+DEPENDS = {"get_small": "put_small", "get_large": "put_large"}
+
+
+def run_ops(name: str, ops: dict[str, Op], wl: Workload) -> Result:
+    results: Result = {}
+    for op, (fn, check) in ops.items():
+        label, mib = wl.ops[op]
+        if op in DEPENDS and not isinstance(results.get(DEPENDS[op]), float):
+            results[op] = f"skipped: {wl.ops[DEPENDS[op]][0]} failed"
+            continue
+        try:
+            start = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - start
+            if check is not None:
+                check()
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            results[op] = f"{type(exc).__name__}: {exc}"
+            print(f"  {name:5} {label:22} ERROR {results[op]}", flush=True)
+            continue
+        results[op] = mib / elapsed
+        print(f"  {name:5} {label:22} {elapsed:8.3f} s  {mib / elapsed:9.1f} MiB/s", flush=True)
+    return results
+
+
+def run_s3(name: str, ep: Endpoint, wl: Workload) -> Result:
+    client = s3_client(ep)
+    client.create_bucket(Bucket=BUCKET)
+    ops: dict[str, Op] = {
+        "put_small": (lambda: s3_put_small(client, wl), None),
+        "get_small": (lambda: s3_get_small(client, wl), None),
+        "put_large": (lambda: s3_put_large(client, wl), None),
+        "get_large": (lambda: s3_get_large(client, wl), lambda: verify_download(wl)),
+    }
+    return run_ops(name, ops, wl)
+
+
+def run_limit(wl: Workload, tmp: Path) -> Result:
+    store = tmp / "limit-store"
+    store.mkdir()
+    try:
+        return run_ops("limit", limit_ops(store, wl), wl)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def run_server(name: str, wl: Workload, tmp: Path) -> Result:
+    server = moto_server if name == "moto" else cove_server
+    logs = [tmp / f"{name}.log", tmp / "cove-stdout.log", tmp / "cove-home" / "logs"]
+    try:
+        with server(tmp) as ep:
+            results = run_s3(name, ep, wl)
+    except Exception as exc:  # noqa: BLE001 - server start or create_bucket failed
+        results = {op: f"{name}: {type(exc).__name__}: {exc}" for op in wl.ops}
+        print(f"  {name:5} ERROR {type(exc).__name__}: {exc}", flush=True)
+    if any(isinstance(v, str) for v in results.values()):
+        print_log_tails([p for p in logs if p.exists()])
+    return results
+
+
+def print_log_tails(paths: list[Path], lines: int = 40) -> None:
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*")))]
+    for f in (f for f in files if f.is_file() and f.stat().st_size):
+        tail = f.read_text(errors="replace").splitlines()[-lines:]
+        print(f"  ---- last {len(tail)} lines of {f} ----")
+        print("\n".join("  | " + line for line in tail), flush=True)
+
+
+# --------------------------------------------------------------------------- report
+
+def ratio(a: float | str | None, b: float | str | None) -> float | None:
+    return a / b if isinstance(a, float) and isinstance(b, float) and b > 0 else None
+
+
+def cell(v: float | str | None, fmt: str = "{:.1f}") -> str:
+    if v is None:
+        return "-"
+    return fmt.format(v) if isinstance(v, float) else "ERROR"
+
+
+def verdict(vs_limit: float | None, vs_moto: float | None) -> str:
+    if vs_limit is None or vs_moto is None:
+        return "n/a"
+    misses = [what for what, ok in (("<0.5x limit", vs_limit >= TARGET_VS_LIMIT),
+                                    ("<3x moto", vs_moto >= TARGET_VS_MOTO)) if not ok]
+    return "ok" if not misses else "MISS " + ", ".join(misses)
+
+
+def table_rows(wl: Workload, res: dict[str, Result]) -> list[list[str]]:
+    rows = [["operation", "limit MiB/s", "moto MiB/s", "cove MiB/s",
+             "cove/limit", "cove/moto", "target"]]
+    for op, (label, _) in wl.ops.items():
+        lim, moto, cove = (res.get(b, {}).get(op) for b in BACKENDS)
+        vl, vm = ratio(cove, lim), ratio(cove, moto)
+        rows.append([label, cell(lim), cell(moto), cell(cove),
+                     cell(vl, "{:.2f}x"), cell(vm, "{:.2f}x"), verdict(vl, vm)])
+    return rows
+
+
+def print_report(wl: Workload, res: dict[str, Result]) -> None:
+    rows = table_rows(wl, res)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    line = "  ".join("-" * w for w in widths)
+    print("\n" + line)
+    for n, row in enumerate(rows):
+        print("  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+        if n == 0:
+            print(line)
+    print(line)
+    verdicts = [r[6] for r in rows[1:]]
+    overall = ("not evaluated (needs limit, moto and cove)" if "n/a" in verdicts
+               else "HOLD" if all(v == "ok" for v in verdicts) else "DO NOT HOLD")
+    print(f"targets (cove >= {TARGET_VS_LIMIT}x limit and >= {TARGET_VS_MOTO:g}x moto "
+          f"on every figure): {overall}")
+    print_errors(wl, res)
+
+
+def print_errors(wl: Workload, res: dict[str, Result]) -> None:
+    errors = [(b, wl.ops[op][0], v) for b, r in res.items() for op, v in r.items()
+              if isinstance(v, str)]
+    for backend, label, text in errors:
+        print(f"ERROR {backend} {label}: {text}")
+
+
+def describe_tmp(tmp: Path) -> None:
+    same = os.stat(tmp).st_dev == os.stat(tempfile.gettempdir()).st_dev
+    print(f"temp data under {tmp}\n  ({'same' if same else 'a DIFFERENT'} filesystem as "
+          f"{tempfile.gettempdir()}; moto keeps objects in memory, spooling big ones to "
+          f"{tempfile.gettempdir()})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    backends = [b for b in BACKENDS if not args.only or b in args.only]
+    args.tmp_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-s3bench-", dir=args.tmp_root))
+    try:
+        describe_tmp(tmp)
+        wl = make_workload(tmp, args.small_count, args.large_mib)
+        res = {b: run_limit(wl, tmp) if b == "limit" else run_server(b, wl, tmp)
+               for b in backends}
+        print_report(wl, res)
+        return 1 if any(isinstance(v, str) for r in res.values() for v in r.values()) else 0
+    except KeyboardInterrupt:
+        print("\ninterrupted; servers stopped, cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
