@@ -423,6 +423,8 @@ def test_oversize_single_put_refused_before_upload(cove: Any, bucket: str) -> No
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
+    from tests.objects.test_bad_input import read_reply
+
     creds = cove.credentials
     url = f"{cove.url}/{bucket}/huge"
     host = cove.url.removeprefix("http://")
@@ -435,5 +437,5 @@ def test_oversize_single_put_refused_before_upload(cove: Any, bucket: str) -> No
         head = f"PUT /{bucket}/huge HTTP/1.1\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
         sock.sendall(head.encode())
-        reply = sock.recv(65536).decode(errors="replace")
+        reply = read_reply(sock)
     assert " 400 " in reply.splitlines()[0] and "EntityTooLarge" in reply

@@ -206,6 +206,7 @@ def _encode_token(marker: str) -> str:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogateescape")
+        raw = base64.b64decode(token.encode(), altchars=b"-_", validate=True)
+        return raw.decode("utf-8", "surrogateescape")
     except (binascii.Error, ValueError) as exc:
         raise errors.InvalidArgument("The continuation token provided is incorrect.") from exc
