@@ -67,8 +67,6 @@ def up(
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"[yellow]warning:[/] listening on {config.host}: cove will accept "
                           "signed requests from other machines.")
-    console.print(f"cove {__version__} listening on http://{config.host}:{config.port} "
-                  f"(home {config.home}); Ctrl-C stops it.")
     serve(config)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,18 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self.server_file = server_file
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises SIGINT/SIGTERM after shutting down, killing the process before
+        # cove's own clean-up runs; cove shuts down the same way but exits normally (status 0).
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.should_exit or not self.servers:
@@ -92,6 +107,8 @@ class _Server(uvicorn.Server):
         tmp = self.server_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.server_file)
+        print(f"cove {__version__} listening on {record['url']} (home "
+              f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
 
 
 def serve(config: Config) -> None:
@@ -106,7 +123,9 @@ def serve(config: Config) -> None:
                             access_log=False, timeout_keep_alive=75, server_header=False)
         _Server(uv, config.server_file).run()
     finally:
-        config.server_file.unlink(missing_ok=True)
+        record = read_server_file(config.home)
+        if record is not None and record["pid"] == os.getpid():
+            config.server_file.unlink(missing_ok=True)
         lock.close()
 
 

@@ -524,3 +524,28 @@ def test_chunk_decoder_rejects_unsigned_chunk_in_signed_request() -> None:
         decoder.feed(b"400\r\n" + b"a" * 1024 + b"\r\n0\r\n\r\n")
         decoder.finish()
 
+
+
+# --- SigV2 query-string presigned URLs (boto3's default for generate_presigned_url) -----------
+
+def test_sigv2_presigned_get_put_and_expiry(cove: Any, s3: Any, bucket: str) -> None:
+    import time as _time
+
+    import requests as _requests
+
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "v2 key+x"})
+    assert "AWSAccessKeyId=" in url and "X-Amz-Signature" not in url
+    assert _requests.put(url, data=b"via sigv2", timeout=10).status_code == 200
+    url = s3.generate_presigned_url("get_object", Params={
+        "Bucket": bucket, "Key": "v2 key+x", "ResponseContentType": "text/x-v2"})
+    got = _requests.get(url, timeout=10)
+    assert got.status_code == 200 and got.content == b"via sigv2"
+    assert got.headers["content-type"] == "text/x-v2"
+    tampered = url.replace("Signature=", "Signature=AA", 1)
+    bad = _requests.get(tampered, timeout=10)
+    assert bad.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in bad.text
+    short = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v2 key+x"},
+                                      ExpiresIn=1)
+    _time.sleep(2.1)
+    expired = _requests.get(short, timeout=10)
+    assert expired.status_code == 403 and "expired" in expired.text

@@ -8,6 +8,7 @@ signature.
 
 from __future__ import annotations
 
+import base64
 import calendar
 import hashlib
 import hmac
@@ -97,6 +98,8 @@ def credential_of(request: WireRequest) -> Credential | None:
         match = _AUTH_RE.match(auth.strip())
         return Credential.parse(match["credential"]) if match else None
     for name, value in _query_pairs(request.raw_query):
+        if name == "AWSAccessKeyId":  # an S3 query-string (SigV2) presigned URL
+            return Credential(value, "", "", "s3")
         if name == "X-Amz-Credential":
             try:
                 return Credential.parse(value)
@@ -120,6 +123,8 @@ class Verifier:
             return self._verify_header(request, auth, payload_hash)
         if "X-Amz-Signature=" in request.raw_query:
             return self._verify_presigned(request)
+        if "AWSAccessKeyId=" in request.raw_query:
+            return self._verify_presigned_v2(request)
         raise errors.MissingAuthentication(
             "Request is not signed: sign it with SigV4 (set the variables `cove env` prints).")
 
@@ -177,6 +182,32 @@ class Verifier:
         return self._check(request, principal, credential, amz_date, signed, query, hashed,
                            params.get("X-Amz-Signature", "").lower(), presigned=True)
 
+    def _verify_presigned_v2(self, request: WireRequest) -> SignedRequest:
+        """S3's query-string authentication (SigV2), what boto3's presigned URLs use by default."""
+        params = dict(_query_pairs(request.raw_query))
+        credential = Credential(params["AWSAccessKeyId"], "", "", "s3")
+        principal = self._principal(credential)
+        try:
+            expires = int(params.get("Expires", ""))
+        except ValueError as exc:
+            raise errors.AuthorizationQueryParametersError("Expires must be a number") from exc
+        if self.clock() > expires:
+            raise errors.RequestExpired("Request has expired", Expires=str(expires))
+        amz_headers = sorted((k, v.strip()) for k, v in request.headers
+                             if k.startswith("x-amz-"))
+        string_to_sign = "\n".join([
+            request.method, request.header("content-md5") or "",
+            request.header("content-type") or "", str(expires),
+            "".join(f"{k}:{v}\n" for k, v in amz_headers) + _v2_resource(request)])
+        expected = base64.b64encode(hmac.new(principal.secret_access_key.encode(),
+                                             string_to_sign.encode(), hashlib.sha1).digest())
+        if not hmac.compare_digest(expected.decode(), params.get("Signature", "")):
+            raise errors.SignatureDoesNotMatch(
+                "The request signature we calculated does not match the signature you "
+                "provided. Check your key and signing method.", StringToSign=string_to_sign)
+        return SignedRequest(principal, credential, "", params["Signature"], b"",
+                             UNSIGNED_PAYLOAD, presigned=True)
+
     def _principal(self, credential: Credential) -> Principal:
         principal = self.lookup(credential.access_key_id)
         if principal is None:
@@ -221,6 +252,22 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+#: The query parameters that SigV2 signs as part of the resource.
+_V2_SUBRESOURCES = frozenset(
+    "accelerate acl cors defaultObjectAcl delete lifecycle location logging notification "
+    "partNumber policy replication requestPayment response-cache-control "
+    "response-content-disposition response-content-encoding response-content-language "
+    "response-content-type response-expires restore select select-type storageClass tagging "
+    "torrent uploadId uploads versionId versioning versions website analytics metrics "
+    "inventory object-lock".split())
+
+
+def _v2_resource(request: WireRequest) -> str:
+    signed = sorted((n, v) for n, v in _query_pairs(request.raw_query) if n in _V2_SUBRESOURCES)
+    query = "&".join(f"{n}={v}" if v else n for n, v in signed)
+    return request.raw_path + (f"?{query}" if query else "")
 
 
 def _header_value(request: WireRequest, name: str) -> str:

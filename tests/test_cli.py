@@ -1,0 +1,116 @@
+"""The `cove` command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+
+def cove_cmd(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COVE_HOME": str(home), "COVE_PORT": "0"}
+    return subprocess.run([sys.executable, "-m", "cove", *args], env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def exported(output: str) -> dict[str, str]:
+    pairs = [line.removeprefix("export ").split("=", 1) for line in output.splitlines()
+             if line.startswith("export ")]
+    return {k: v for k, v in pairs}
+
+
+def test_up_detach_status_env_down(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    started = cove_cmd(home, "up", "--detach")
+    assert started.returncode == 0, started.stderr
+    assert "cove is up at http://127.0.0.1:" in started.stdout
+
+    status = cove_cmd(home, "status")
+    assert status.returncode == 0 and "running" in status.stdout
+
+    env = exported(cove_cmd(home, "env").stdout)
+    assert set(env) >= {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                        "AWS_DEFAULT_REGION"}
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    # What `eval "$(cove env)"` gives a client, and nothing else, reaches cove.
+    script = ("import boto3; s3 = boto3.client('s3'); s3.create_bucket(Bucket='from-env'); "
+              "print([b['Name'] for b in s3.list_buckets()['Buckets']])")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    out = subprocess.run([sys.executable, "-c", script], env={**clean, **env}, text=True,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "from-env" in out.stdout
+
+    status = cove_cmd(home, "status")
+    assert "buckets" in status.stdout and " 1" in status.stdout
+
+    again = cove_cmd(home, "up", "--port", "0")  # a second server for the same home refuses
+    assert again.returncode == 1 and "already running" in again.stderr
+
+    stopped = cove_cmd(home, "down")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert cove_cmd(home, "status").returncode == 1
+    assert not (home / "server.json").exists()
+
+
+def test_credentials_file_is_private(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cove_cmd(home, "env")
+    mode = (home / "credentials.json").stat().st_mode & 0o777
+    assert mode == 0o600
+
+
+def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "COVE_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "cove", "up", "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "listening on http://127.0.0.1:" in line
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert not (home / "server.json").exists()
+
+
+def test_port_flag_and_env(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tmp_path / "home"
+    started = cove_cmd(home, "up", "--detach", "--port", str(port))
+    try:
+        assert f"http://127.0.0.1:{port}" in started.stdout, started.stderr
+    finally:
+        cove_cmd(home, "down")
+
+
+def test_demo(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = cove_cmd(home, "demo", timeout=300)
+    try:
+        assert result.returncode == 0, result.stderr
+        env = exported(result.stdout)
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="cove-demo")["Contents"]]
+        assert len(keys) == 1 and keys[0].startswith("demo/hello-")
+        assert keys[0] in result.stdout
+    finally:
+        cove_cmd(home, "down")
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1x"])
+def test_bad_port_is_a_clear_error(tmp_path: Path, bad: str) -> None:
+    result = cove_cmd(tmp_path / "home", "up", "--port", bad)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
