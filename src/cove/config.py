@@ -53,6 +53,8 @@ class Config:
     port: int = DEFAULT_PORT
     region: str = DEFAULT_REGION
     database_url: str = ""
+    #: SQLite durability: NORMAL survives cove crashes; FULL also the OS's (slower commits).
+    sqlite_synchronous: str = "NORMAL"
     access_key_id: str = ""
     secret_access_key: str = ""
 

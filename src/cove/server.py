@@ -44,7 +44,7 @@ class Platform:
     @classmethod
     def open(cls, config: Config) -> Platform:
         config.home.mkdir(parents=True, exist_ok=True)
-        db = Database(config.database)
+        db = Database(config.database, config.sqlite_synchronous)
         return cls(config, config.credentials(), db,
                    LocalObjectStore(db, config.objects_dir), time.time())
 

@@ -31,9 +31,12 @@ class Database:
     opens a plain transaction.  Both commit on success and roll back on error.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = make_url(url)
-        self.engine = _create_engine(url)
+        if sqlite_synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise DatabaseError(f"sqlite_synchronous must be NORMAL, FULL or EXTRA, not "
+                                f"{sqlite_synchronous!r}")
+        self.engine = _create_engine(url, sqlite_synchronous.upper())
         self._migrate()
 
     @contextmanager
@@ -68,7 +71,7 @@ class Database:
             raise DatabaseError(f"cannot open the metadata database {self.url!r}: {exc}") from exc
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, synchronous: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
@@ -81,8 +84,10 @@ def _create_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before it is acknowledged (power loss included).
-        cur.execute("PRAGMA synchronous=FULL")
+        # NORMAL (the default): a commit survives any crash of cove itself; after an OS crash
+        # or power loss the last commits may roll back (objects vanish whole, never half).
+        # FULL: every commit is on disk before it is acknowledged, at ~1-2 ms each.
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()

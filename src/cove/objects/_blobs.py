@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,8 +106,17 @@ class BlobWriter:
         self.size = 0
 
     def write(self, data: bytes) -> None:
+        for lane in self.lanes:
+            lane(data)
+
+    @property
+    def lanes(self) -> tuple[Callable[[bytes], None], ...]:
+        """Independent steps of ``write``: each batch may go through them in parallel threads
+        (hashlib and zlib release the GIL), as long as batches enter each lane in order."""
+        return (self._md5.update, self._store)
+
+    def _store(self, data: bytes) -> None:
         self._file.write(data)
-        self._md5.update(data)
         for hasher in self._hashers.values():
             hasher.update(data)
         self.size += len(data)

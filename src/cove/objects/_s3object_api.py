@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import unquote
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -33,6 +36,8 @@ from cove.objects._s3wire import (
 from cove.objects._store import LocalObjectStore
 
 INLINE_READ = 1 << 20
+PIPELINE_BATCH = 256 * 1024
+IO_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-io")
 MAX_XML_BODY = 2 * 1024 * 1024
 OWNER = "<Owner><ID>cove</ID><DisplayName>cove</DisplayName></Owner>"
 
@@ -69,11 +74,21 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
 
 async def receive_blob(call: Call, writer: BlobWriter, wanted: Mapping[str, str]) -> WrittenBlob:
     """Stream the body into ``writer``; verify every digest; discard the blob on any failure."""
+    loop = asyncio.get_running_loop()
+    in_flight: asyncio.Future[Any] | None = None
     try:
-        async for batch in call.body.batches():
-            await run_in_threadpool(writer.write, batch)
-        blob = await run_in_threadpool(writer.finish)
+        # Batch k is hashed and written (its lanes in parallel) while batch k+1 arrives.
+        async for batch in call.body.batches(PIPELINE_BATCH):
+            if in_flight is not None:
+                await in_flight
+            in_flight = asyncio.gather(*(loop.run_in_executor(IO_THREADS, lane, batch)
+                                         for lane in writer.lanes))
+        if in_flight is not None:
+            await in_flight
+        blob = await loop.run_in_executor(IO_THREADS, writer.finish)
     except BaseException:
+        if in_flight is not None:
+            await asyncio.wait([in_flight])
         writer.discard()
         raise
     try:
