@@ -48,7 +48,8 @@ def main() -> None:
 @app.command()
 def up(
     home: HomeOption = None,
-    host: Annotated[str | None, typer.Option(help="Interface to bind [default: 127.0.0.1].")] = None,
+    host: Annotated[str | None,
+                    typer.Option(help="Interface to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 4599; 0 picks a free one].",
                                              envvar="COVE_PORT")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d",

@@ -97,7 +97,8 @@ def load_config(home: Path | str | None = None, **flags: Any) -> Config:
             continue
         env = os.environ.get(f"COVE_{field.name.upper()}")
         flag = flags.get(field.name)
-        chosen = flag if flag is not None else env if env is not None else file_values.get(field.name)
+        chosen = next((v for v in (flag, env, file_values.get(field.name)) if v is not None),
+                      None)
         if chosen is not None:
             values[field.name] = _coerce(field.name, chosen, field.type)
     return Config(home=root.resolve(), **values)

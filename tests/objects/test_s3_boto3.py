@@ -112,7 +112,7 @@ def test_put_get_attributes(s3: Any, bucket: str) -> None:
     assert got["CacheControl"] == "max-age=60"
     assert got["ContentDisposition"] == 'attachment; filename="doc.json"'
     assert got["ContentLanguage"] == "en"
-    assert got["ETag"] == '"%s"' % hashlib.md5(b'{"a": 1}').hexdigest()
+    assert got["ETag"] == '"' + hashlib.md5(b'{"a": 1}').hexdigest() + '"'
     head = s3.head_object(Bucket=bucket, Key="doc.json")
     assert head["ContentLength"] == 8 and head["Metadata"]["owner"] == "ada"
     assert s3.get_object(Bucket=bucket, Key="doc.json")["ContentEncoding"] == "identity"
@@ -202,11 +202,11 @@ def test_conditional_get(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as err:
         s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag)
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
-    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     with pytest.raises(ClientError) as err:
         s3.get_object(Bucket=bucket, Key="c", IfModifiedSince=future)
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     assert s3.get_object(Bucket=bucket, Key="c", IfModifiedSince=past)["Body"].read() == b"v1"
     with pytest.raises(ClientError) as err:
         s3.get_object(Bucket=bucket, Key="c", IfUnmodifiedSince=past)
@@ -361,7 +361,7 @@ def test_multipart_small_part_rejected(s3: Any, bucket: str) -> None:
                             Body=b"tiny")["ETag"] for n in (1, 2)]
     with pytest.raises(ClientError) as err:
         s3.complete_multipart_upload(Bucket=bucket, Key="small", UploadId=uid, MultipartUpload={
-            "Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]})
+            "Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags, strict=True)]})
     assert error_code(err) == "EntityTooSmall"
     s3.abort_multipart_upload(Bucket=bucket, Key="small", UploadId=uid)
     with pytest.raises(ClientError) as err:
@@ -383,7 +383,8 @@ def test_upload_part_copy(s3: Any, bucket: str) -> None:
                         Body=b"tail")["ETag"]
     s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=uid, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
-    assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source[:5 * MiB] + b"tail"
+    got = s3.get_object(Bucket=bucket, Key="assembled")["Body"].read()
+    assert got == source[:5 * MiB] + b"tail"
 
 
 def test_multipart_checksums(s3: Any, bucket: str) -> None:

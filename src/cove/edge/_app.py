@@ -3,6 +3,7 @@ service its SigV4 credential scope names, rendering any error once in that servi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -172,8 +173,6 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 

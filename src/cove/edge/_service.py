@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -129,5 +129,3 @@ def _json_default(value: Any) -> Any:
         return value.timestamp()
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
-
-AsyncHandler = Callable[[Call], Awaitable[Response]]

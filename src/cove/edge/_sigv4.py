@@ -255,13 +255,14 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 #: The query parameters that SigV2 signs as part of the resource.
-_V2_SUBRESOURCES = frozenset(
-    "accelerate acl cors defaultObjectAcl delete lifecycle location logging notification "
-    "partNumber policy replication requestPayment response-cache-control "
-    "response-content-disposition response-content-encoding response-content-language "
-    "response-content-type response-expires restore select select-type storageClass tagging "
-    "torrent uploadId uploads versionId versioning versions website analytics metrics "
-    "inventory object-lock".split())
+_V2_SUBRESOURCES = frozenset((
+    "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "inventory",
+    "lifecycle", "location", "logging", "metrics", "notification", "object-lock", "partNumber",
+    "policy", "replication", "requestPayment", "response-cache-control",
+    "response-content-disposition", "response-content-encoding", "response-content-language",
+    "response-content-type", "response-expires", "restore", "select", "select-type",
+    "storageClass", "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning",
+    "versions", "website"))
 
 
 def _v2_resource(request: WireRequest) -> str:

@@ -62,20 +62,6 @@ class BlobStore:
         os.link(self.path(blob_id), target)
         return new_id
 
-    def copy_range(self, blob_id: str, offset: int, length: int) -> WrittenBlob:
-        """A new blob holding ``length`` bytes of another from ``offset``, hashed as it is copied."""
-        writer = self.writer()
-        with open(self.path(blob_id), "rb") as src:
-            src.seek(offset)
-            while length > 0:
-                chunk = src.read(min(READ_CHUNK * 8, length))
-                if not chunk:
-                    writer.discard()
-                    raise OSError(f"blob {blob_id} is shorter than its index says")
-                writer.write(chunk)
-                length -= len(chunk)
-        return writer.finish()
-
     def delete(self, blob_ids: Iterable[str]) -> None:
         for blob_id in blob_ids:
             self.path(blob_id).unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from cove import errors
 from cove.edge import Call
 from cove.objects import _s3object_api as object_api
+from cove.objects._base import Listing, ObjectInfo
 from cove.objects._s3wire import (
     check_bucket_name,
     child_text,
@@ -169,7 +171,8 @@ class S3Service:
                   for p in listing.common_prefixes]
         return xml_response("ListBucketResult", "".join(parts))
 
-    async def _list(self, call: Call, bucket: str, marker: str):  # type: ignore[no-untyped-def]
+    async def _list(self, call: Call, bucket: str,
+                    marker: str) -> tuple[Listing, str, str, int]:
         q = call.request.query_params
         prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
         try:
@@ -184,7 +187,7 @@ class S3Service:
         return listing, prefix, delimiter, max_keys
 
 
-def _contents(info, encode, owner: bool) -> str:  # type: ignore[no-untyped-def]
+def _contents(info: ObjectInfo, encode: Callable[[str], str], owner: bool) -> str:
     checksum = el("ChecksumAlgorithm", info.checksum.algorithm) if info.checksum.algorithm else ""
     return (f"<Contents>{el('Key', encode(info.key))}"
             f"{el('LastModified', iso_date(info.last_modified))}{el('ETag', info.etag)}"
@@ -192,7 +195,7 @@ def _contents(info, encode, owner: bool) -> str:  # type: ignore[no-untyped-def]
             f"{OWNER if owner else ''}</Contents>")
 
 
-def _encoder(encoding_type: str | None):  # type: ignore[no-untyped-def]
+def _encoder(encoding_type: str | None) -> Callable[[str], str]:
     if encoding_type is None:
         return lambda value: value
     if encoding_type != "url":

@@ -224,7 +224,10 @@ def _unsatisfiable(size: int) -> errors.InvalidRange:
 def check_conditions(headers: Mapping[str, str], etag: str, last_modified: float,
                      prefix: str = "") -> int | None:
     """Evaluate If-Match & co. (RFC 7232 as S3 applies it): 304, 412 or None to go on."""
-    get = lambda name: headers.get(prefix + name)  # noqa: E731
+
+    def get(name: str) -> str | None:
+        return headers.get(prefix + name)
+
     modified = int(last_modified)
     if_match, if_none_match = get("if-match"), get("if-none-match")
     if if_match is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ class LocalObjectStore:
         return info
 
     def publish(self, info: ObjectInfo, new_blobs: list[str],
-                conn_hook: Any = None) -> None:
+                conn_hook: Callable[[Connection], None] | None = None) -> None:
         """Make ``info`` the object at its key, atomically; frees the bytes it replaces.
 
         ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
@@ -168,7 +168,8 @@ class LocalObjectStore:
             self.require_bucket(conn, bucket)
             while len(entries) <= max_keys:
                 query = select(objects).where(objects.c.bucket == bucket)
-                query = query.where(objects.c.key >= cursor if inclusive else objects.c.key > cursor)
+                after = objects.c.key >= cursor if inclusive else objects.c.key > cursor
+                query = query.where(after)
                 if upper is not None:
                     query = query.where(objects.c.key < upper)
                 rows = conn.execute(query.order_by(objects.c.key)

@@ -1,0 +1,43 @@
+"""The README's examples work as printed, against a real cove."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def block(language: str, containing: str) -> str:
+    for body in re.findall(rf"```{language}\n(.*?)```", README.read_text(), re.S):
+        if containing in body:
+            return body
+    raise AssertionError(f"no {language} block with {containing!r} in the README")
+
+
+def client_env(cove: Any) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    bin_dir = str(Path(sys.executable).parent)
+    return {**clean, **cove.env(), "PATH": f"{bin_dir}:{clean.get('PATH', '')}"}
+
+
+def test_boto3_example(cove: Any, tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(block("python", "boto3.client"))
+    out = subprocess.run([sys.executable, str(script)], env=client_env(cove), cwd=tmp_path,
+                         text=True, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "['train/hello.csv']" in out.stdout and "b'1,2,3\\n'" in out.stdout
+    assert ":assumed-role/" in out.stdout
+
+
+def test_aws_cli_example(cove: Any, tmp_path: Path) -> None:
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", block("sh", "aws s3 mb")],
+                         env=client_env(cove), cwd=tmp_path, text=True, capture_output=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "docs/hello.txt" in out.stdout and "hello from the aws CLI" in out.stdout
