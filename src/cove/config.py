@@ -55,8 +55,20 @@ class Config:
     database_url: str = ""
     #: SQLite durability: NORMAL survives cove crashes; FULL also the OS's (slower commits).
     sqlite_synchronous: str = "NORMAL"
+    #: How processes of jobs are confined: auto (bubblewrap when present), bwrap, none.
+    sandbox: str = "auto"
+    #: Training hosts that may run at once (0: one per CPU, at least 2); more queue.
+    max_parallel_jobs: int = 0
+    #: Seconds between SIGTERM and SIGKILL when a job is stopped.
+    stop_grace_seconds: int = 30
     access_key_id: str = ""
     secret_access_key: str = ""
+
+    @property
+    def url(self) -> str:
+        """Where clients (and the code cove runs) reach this server."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def database(self) -> str:

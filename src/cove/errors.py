@@ -80,6 +80,10 @@ class SerializationError(ClientError):
     code = "SerializationException"
 
 
+class ResourceLimitExceeded(ClientError):
+    code = "ResourceLimitExceeded"
+
+
 class UnknownOperation(ClientError):
     code = "UnknownOperationException"
     protocol_codes = {"rest-xml": "NotImplemented"}

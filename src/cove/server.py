@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,16 @@ import uvicorn
 
 from cove import __version__
 from cove.config import Config, Credentials
-from cove.edge import Edge, Principal, Verifier, public_json, sts_service
+from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
+from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
+from cove.executors import LocalExecutor, choose_sandbox
+from cove.identity import Identity
+from cove.logs import LogStore, logs_service
 from cove.meta import Database
 from cove.objects import LocalObjectStore, S3Service
+from cove.sagemaker import Tags
+from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 
 log = logging.getLogger("cove.server")
 
@@ -33,24 +39,39 @@ class AlreadyRunning(CoveError):
 
 @dataclass
 class Platform:
-    """Everything one cove server owns; later components hang off it."""
+    """Everything one cove server owns; each component hangs off it."""
 
     config: Config
     credentials: Credentials
     db: Database
     store: LocalObjectStore
+    logs: LogStore
+    identity: Identity
+    executor: LocalExecutor
+    tags: Tags
+    training: TrainingJobs
     started: float
 
     @classmethod
     def open(cls, config: Config) -> Platform:
         config.home.mkdir(parents=True, exist_ok=True)
         db = Database(config.database, config.sqlite_synchronous)
-        return cls(config, config.credentials(), db,
-                   LocalObjectStore(db, config.objects_dir), time.time())
+        credentials = config.credentials()
+        store = LocalObjectStore(db, config.objects_dir)
+        logs = LogStore(db)
+        identity = Identity(db, credentials)
+        executor = LocalExecutor(config.max_parallel_jobs or None)
+        settings = TrainingSettings(config.home, config.url, config.region,
+                                    stop_grace=config.stop_grace_seconds)
+        training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor,
+                                choose_sandbox(config.sandbox), settings)
+        return cls(config, credentials, db, store, logs, identity, executor, Tags(db), training,
+                   time.time())
 
-    def principal(self) -> Principal:
-        c = self.credentials
-        return Principal(c.access_key_id, c.secret_access_key, c.account_id, c.caller_arn)
+    def bound(self, url: str) -> None:
+        """The server listens at ``url``: the code cove runs can now reach it."""
+        self.training.endpoint_url = url
+        self.training.recover()
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -58,32 +79,40 @@ class Platform:
 
 
 def build_app(platform: Platform) -> Edge:
-    root = platform.principal()
-    verifier = Verifier(lambda key: root if key == root.access_key_id else None)
+    verifier = Verifier(platform.identity.lookup)
+    training_api = TrainingApi(platform.training, platform.training.data, platform.tags)
+    sagemaker = JsonService("sagemaker", "SageMaker", {
+        **training_api.operations(), **platform.tags.operations()},
+        validator=ShapeValidator("sagemaker"))
 
-    async def sweep() -> None:
+    async def start() -> None:
         removed = platform.store.sweep()
         if removed:
             log.warning("removed %d unreferenced blob(s) left by an earlier crash", removed)
 
-    async def close() -> None:
+    async def stop() -> None:
+        platform.training.shutdown()
+        platform.executor.shutdown()
         platform.db.close()
 
     return Edge(
         verifier,
-        [S3Service(platform.store, platform.config.region), sts_service()],
+        [S3Service(platform.store, platform.config.region), sts_service(), sagemaker,
+         logs_service(platform.logs)],
         public={"/_cove/health": public_json(platform.health)},
-        on_startup=[sweep],
-        on_shutdown=[close],
+        on_startup=[start],
+        on_shutdown=[stop],
     )
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, recording where it listens once its socket is bound."""
 
-    def __init__(self, config: uvicorn.Config, server_file: Path) -> None:
+    def __init__(self, config: uvicorn.Config, server_file: Path,
+                 on_bound: Callable[[str], None]) -> None:
         super().__init__(config)
         self.server_file = server_file
+        self.on_bound = on_bound
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -107,6 +136,7 @@ class _Server(uvicorn.Server):
         tmp = self.server_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.server_file)
+        self.on_bound(record["url"])
         print(f"cove {__version__} listening on {record['url']} (home "
               f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
 
@@ -121,7 +151,7 @@ def serve(config: Config) -> None:
         uv = uvicorn.Config(app, host=config.host, port=config.port, lifespan="on",
                             loop="uvloop", http="httptools", log_level="warning",
                             access_log=False, timeout_keep_alive=75, server_header=False)
-        _Server(uv, config.server_file).run()
+        _Server(uv, config.server_file, platform.bound).run()
     finally:
         record = read_server_file(config.home)
         if record is not None and record["pid"] == os.getpid():

@@ -53,6 +53,12 @@ class Service(Protocol):
 Handler = Callable[[dict[str, Any], Call], Any]
 
 
+class Validator(Protocol):
+    def validate(self, operation: str, params: dict[str, Any]) -> None:
+        """Raise ValidationError when ``params`` break the operation's input shape."""
+        ...
+
+
 class JsonService:
     """A JSON 1.1 API: ``POST /`` with ``X-Amz-Target: <prefix>.<Operation>``.
 
@@ -63,10 +69,11 @@ class JsonService:
     protocol = "json"
 
     def __init__(self, signing_name: str, target_prefix: str,
-                 operations: dict[str, Handler]) -> None:
+                 operations: dict[str, Handler], validator: Validator | None = None) -> None:
         self.signing_name = signing_name
         self.target_prefix = target_prefix + "."
         self.operations = operations
+        self.validator = validator
 
     def matches(self, request: Request) -> bool:
         return request.headers.get("x-amz-target", "").startswith(self.target_prefix)
@@ -83,6 +90,8 @@ class JsonService:
             raise errors.SerializationError(f"The request body is not valid JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise errors.SerializationError("The request body must be a JSON object.")
+        if self.validator is not None:
+            self.validator.validate(target[len(self.target_prefix):], params)
         result = await _invoke(handler, params, call)
         return Response(json.dumps(result or {}, default=_json_default), 200,
                         media_type=JSON_CONTENT_TYPE,

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -86,4 +87,84 @@ multipart_parts = Table(
     Column("etag", String(64), nullable=False),
     Column("checksum", Text, nullable=False),
     Column("last_modified", Float, nullable=False),
+)
+
+# --- logs (the CloudWatch Logs API) ---------------------------------------------------------
+
+log_groups = Table(
+    "log_groups",
+    metadata,
+    Column("name", String(512), primary_key=True),
+    Column("created", BigInteger, nullable=False),  # epoch milliseconds, as the Logs API
+)
+
+log_streams = Table(
+    "log_streams",
+    metadata,
+    Column("group_name", String(512), primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+    Column("first_event", BigInteger),
+    Column("last_event", BigInteger),
+    Column("last_ingestion", BigInteger),
+    Column("stored_bytes", BigInteger, nullable=False, default=0),
+)
+
+log_events = Table(
+    "log_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_name", String(512), nullable=False),
+    Column("stream_name", String(512), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("ingestion_time", BigInteger, nullable=False),
+    Column("message", Text, nullable=False),
+    Index("log_events_by_stream", "group_name", "stream_name", "timestamp", "id"),
+)
+
+# --- SageMaker resources ----------------------------------------------------------------------
+
+#: One row per training job; ``describe`` is exactly what DescribeTrainingJob returns.
+training_jobs = Table(
+    "training_jobs",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("creation_time", Float, nullable=False, index=True),
+    Column("last_modified", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+)
+
+#: Every metric value a training job emitted, with when (and at which step) it was seen.
+training_metrics = Table(
+    "training_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_name", String(63), nullable=False),
+    Column("metric_name", String(255), nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", Integer),
+    Index("training_metrics_by_job", "job_name", "metric_name", "id"),
+)
+
+#: Tags of any SageMaker resource, by ARN (AddTags / ListTags / DeleteTags).
+tags = Table(
+    "tags",
+    metadata,
+    Column("arn", String(256), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+#: Access keys cove hands to the code it runs (training jobs, functions): scoped to their owner,
+#: revoked when the owner ends.  The root key pair lives in credentials.json, not here.
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("secret_access_key", String(64), nullable=False),
+    Column("owner", String(256), nullable=False, index=True),
+    Column("created", Float, nullable=False),
 )

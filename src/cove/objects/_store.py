@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -193,6 +194,42 @@ class LocalObjectStore:
             is_truncated=truncated,
             next_marker=(last if isinstance(last, str) else last.key) if truncated else "",
         )
+
+    # --- for jobs on this machine -----------------------------------------------------------
+
+    def walk(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, in key order."""
+        marker = ""
+        while True:
+            listing = self.list_objects(bucket, prefix, "", marker)
+            yield from listing.objects
+            if not listing.is_truncated:
+                return
+            marker = listing.next_marker
+
+    def materialize(self, info: ObjectInfo, target: Path) -> None:
+        """Put an object's bytes at ``target``: a hard link to its blob (no copy) when it has
+        one part, else a concatenation of its parts."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if len(info.parts) == 1:
+            os.link(self.blobs.path(info.parts[0][0]), target)
+            return
+        with open(target, "wb") as out:
+            for chunk in self.iter_range(info, 0, info.size):
+                out.write(chunk)
+
+    def put_file(self, bucket: str, key: str, path: Path,
+                 content_type: str = "application/octet-stream") -> ObjectInfo:
+        writer = self.blobs.writer()
+        try:
+            with open(path, "rb") as source:
+                while chunk := source.read(8 << 20):
+                    writer.write(chunk)
+            blob = writer.finish()
+        except BaseException:
+            writer.discard()
+            raise
+        return self.put_object(bucket, key, blob, ObjectAttributes(content_type), Checksum())
 
     # --- housekeeping -----------------------------------------------------------------------
 

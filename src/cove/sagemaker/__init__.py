@@ -1,0 +1,14 @@
+"""The SageMaker API (JSON 1.1, ``X-Amz-Target: SageMaker.<Operation>``) assembled from the
+components that implement it, plus what they share: ARNs, pagination, tags."""
+
+from cove.sagemaker._common import (
+    Page,
+    arn,
+    name_from_arn,
+    not_found,
+    paginate,
+    parse_s3_uri,
+)
+from cove.sagemaker._tags import Tags
+
+__all__ = ["Page", "Tags", "arn", "name_from_arn", "not_found", "paginate", "parse_s3_uri"]

@@ -1,0 +1,69 @@
+"""Small pieces every SageMaker resource uses: ARNs, list pagination, S3 URIs, errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cove import errors
+
+T = TypeVar("T")
+
+
+def arn(region: str, account: str, kind: str, name: str) -> str:
+    """``arn:aws:sagemaker:<region>:<account>:<kind>/<name>`` (SageMaker lower-cases names)."""
+    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+
+
+def name_from_arn(value: str) -> str:
+    return value.rsplit("/", 1)[-1]
+
+
+def not_found(kind: str, name: str) -> errors.ValidationError:
+    """The error a Describe of a missing resource raises (clients look for "Could not find")."""
+    return errors.ValidationError(f"Could not find {kind} '{name}'.")
+
+
+def parse_s3_uri(uri: str, what: str = "S3 URI") -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise errors.ValidationError(f"{what} {uri!r} must start with s3://")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise errors.ValidationError(f"{what} {uri!r} names no bucket")
+    return bucket, key
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_token: str | None
+
+
+def paginate(items: Sequence[T], params: dict[str, Any], default_max: int = 10,
+             limit: int = 100) -> Page:
+    """Cut ``items`` (already filtered and sorted) at ``NextToken``/``MaxResults``."""
+    start = _decode_token(params["NextToken"]) if params.get("NextToken") else 0
+    size = int(params.get("MaxResults") or default_max)
+    size = max(1, min(size, limit))
+    chunk = list(items[start:start + size])
+    more = start + size < len(items)
+    return Page(chunk, _encode_token(start + size) if more else None)
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str) -> int:
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise errors.ValidationError("The NextToken is invalid: pass the NextToken of the "
+                                     "previous response unchanged.") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise errors.ValidationError("The NextToken is invalid.")
+    return offset

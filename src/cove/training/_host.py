@@ -1,0 +1,186 @@
+"""One training host, start to end: build its job directory, run the entry point in the
+sandbox, stream its output, and (on the first host) upload what it left in model/ and output/.
+
+The routine knows nothing of the metadata database: it reports through ``HostEvents``, so the
+same code can run wherever an executor puts it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cove.executors import ProcessSpec, Sandbox, kill
+from cove.training import _contract as contract
+from cove.training._contract import CONTAINER_ROOT, HostPlan
+from cove.training._data import DataPlane
+from cove.training._envs import Environments
+from cove.training._runtimes import Runtime
+
+FAILURE_LIMIT = 1024
+TAIL_LINES = 20
+
+
+class HostEvents(Protocol):
+    def phase(self, host: str, status: str, message: str) -> None: ...
+    def log(self, host: str, lines: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class HostResult:
+    host: str
+    exit_code: int | None  # None: never started
+    failure: str  # "" when it succeeded
+    stop_reason: str  # "" unless stopped: "Stopped" or "MaxRuntimeExceeded"
+
+
+@dataclass(frozen=True)
+class HostSetup:
+    """Where and how a host runs, beside its plan."""
+
+    job_dir: Path
+    output_uri: str  # {S3OutputPath}/{job}/output
+    code_uri: str  # sagemaker_submit_directory, "" for built-ins
+    entry_point: str
+    entrypoint_override: tuple[str, ...]  # ContainerEntrypoint + ContainerArguments
+    hidden: tuple[Path, ...]
+    readonly: tuple[Path, ...]
+    access_env: dict[str, str]  # AWS_ENDPOINT_URL, scoped credentials, region
+    stop_grace: float
+
+
+class TrainingHost:
+    def __init__(self, plan: HostPlan, runtime: Runtime, setup: HostSetup, data: DataPlane,
+                 sandbox: Sandbox, envs: Environments, events: HostEvents) -> None:
+        self.plan, self.runtime, self.setup = plan, runtime, setup
+        self.data, self.sandbox, self.envs, self.events = data, sandbox, envs, events
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stop_reason = ""
+        self._lock = threading.Lock()
+        self._tail: list[str] = []
+
+    # --- control ----------------------------------------------------------------------------
+
+    def stop(self, reason: str = "Stopped") -> None:
+        """SIGTERM the process group now, SIGKILL it after the grace period."""
+        with self._lock:
+            self._stop_reason = self._stop_reason or reason
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self.sandbox.terminate(proc)
+            timer = threading.Timer(self.setup.stop_grace, kill, (proc,))
+            timer.daemon = True
+            timer.start()
+
+    # --- the routine ------------------------------------------------------------------------
+
+    def run(self) -> HostResult:
+        host = self.plan.host
+        if self._stopped_early():
+            return HostResult(host, None, "", self._stop_reason)
+        self.events.phase(host, "Downloading", "Downloading input data")
+        command, cwd = self._prepare()
+        if self._stopped_early():
+            return HostResult(host, None, "", self._stop_reason)
+        self.events.phase(host, "Training", "Training image download completed. Training in "
+                                            "progress.")
+        code = self._execute(command, cwd)
+        failure = "" if code == 0 or self._stop_reason else self._failure(code)
+        if self.plan.is_master and (code == 0 or self._stop_reason):
+            self.events.phase(host, "Uploading", "Uploading generated training model")
+            self._upload()
+        return HostResult(host, code, failure, self._stop_reason)
+
+    def _stopped_early(self) -> bool:
+        with self._lock:
+            return bool(self._stop_reason)
+
+    def _prepare(self) -> tuple[list[str], Path]:
+        job_dir = self.setup.job_dir
+        contract.layout(job_dir)
+        contract.write_configs(job_dir, self.plan)
+        for name, channel in self.plan.channels.items():
+            count = self.data.fetch_channel(channel, job_dir / "input" / "data" / name)
+            self._log([f"Channel {name}: {count} object(s) from "
+                       f"{channel['DataSource']['S3DataSource']['S3Uri']}"])
+        python = os.environ.get("COVE_JOB_PYTHON") or self.runtime.builtin_command()[0]
+        if self.runtime.script_mode and self.setup.code_uri:
+            self._fetch_code(job_dir / "code")
+            requirements = job_dir / "code" / "requirements.txt"
+            if requirements.exists():
+                python = self.envs.python_for(requirements, lambda line: self._log([line]))
+        return self._command(python), self._root() / "code"
+
+    def _fetch_code(self, code_dir: Path) -> None:
+        archive = code_dir.parent / "sourcedir.tar.gz"
+        self.data.fetch_object(self.setup.code_uri, archive)
+        with tarfile.open(archive) as tar:
+            tar.extractall(code_dir, filter="data")
+        archive.unlink()
+
+    def _command(self, python: str) -> list[str]:
+        if self.setup.entrypoint_override:
+            return list(self.setup.entrypoint_override)
+        if self.runtime.script_mode:
+            return [python, self.setup.entry_point,
+                    *contract.script_arguments(self.plan.hyperparameters)]
+        return [python, "-m", self.runtime.algorithm_module]
+
+    def _root(self) -> Path:
+        return CONTAINER_ROOT if self.sandbox.mounts_opt_ml else self.setup.job_dir
+
+    def _execute(self, command: list[str], cwd: Path) -> int:
+        env = contract.base_environment({
+            **contract.environment(self.plan, self._root(), self.setup.entry_point),
+            **self.setup.access_env, "HOME": str(self._root())})
+        spec = ProcessSpec(command, env, self.setup.job_dir, cwd, self.setup.hidden,
+                           self.setup.readonly, {h: "127.0.0.1" for h in self.plan.hosts})
+        with self._lock:
+            if self._stop_reason:
+                return -signal.SIGTERM
+            self._proc = self.sandbox.spawn(spec, subprocess.PIPE)
+        assert self._proc.stdout is not None
+        for raw in self._proc.stdout:
+            self._log([raw.decode("utf-8", "replace").rstrip("\n")])
+        return self._proc.wait()
+
+    def _log(self, lines: list[str]) -> None:
+        self._tail = (self._tail + lines)[-TAIL_LINES:]
+        self.events.log(self.plan.host, lines)
+
+    def _failure(self, code: int) -> str:
+        failure_file = self.setup.job_dir / "output" / "failure"
+        if failure_file.exists() and failure_file.read_text().strip():
+            reason = failure_file.read_text(errors="replace").strip()
+        else:
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            reason = f"the training process {how}. Last log lines:\n" + "\n".join(self._tail)
+        return ("AlgorithmError: " + reason)[:FAILURE_LIMIT]
+
+    def _upload(self) -> None:
+        job_dir, output = self.setup.job_dir, self.setup.output_uri
+        self._upload_tree(job_dir / "model", f"{output}/model.tar.gz")
+        if any((job_dir / "output" / "data").iterdir()):
+            self._upload_tree(job_dir / "output" / "data", f"{output}/output.tar.gz")
+
+    def _upload_tree(self, directory: Path, uri: str) -> None:
+        archive = directory.parent / f".{directory.name}.tar.gz"
+        with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+            for path in sorted(directory.iterdir()):
+                tar.add(path, arcname=path.name)
+        self.data.upload_file(archive, uri, "application/x-tar")
+        archive.unlink()
+
+
+def remove_job_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    hosts = path.parent / f".{path.name}.hosts"
+    hosts.unlink(missing_ok=True)
+

@@ -1,0 +1,384 @@
+"""Training jobs: their state in the metadata database and the runs that change it.
+
+A job is a row whose ``describe`` column is exactly what DescribeTrainingJob returns.  Jobs
+queue (InProgress / Starting) until the executor has slots for their hosts, then start in
+creation order.  A run reports phases, log lines and metrics as they happen; every change is a
+transaction, so a restart loses nothing acknowledged.  Jobs that were running when cove stopped
+are marked Failed on the next start (their processes died with cove); queued ones start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from cove import errors
+from cove.executors import Executor, Sandbox
+from cove.identity import Identity
+from cove.logs import LogStore
+from cove.meta import Database
+from cove.meta.tables import training_jobs
+from cove.training import _metrics as metrics
+from cove.training._contract import HostPlan, decode_hyperparameters
+from cove.training._data import DataPlane
+from cove.training._envs import Environments
+from cove.training._host import HostEvents, HostResult, HostSetup, TrainingHost, remove_job_dir
+from cove.training._runtimes import resolve_runtime
+
+log = logging.getLogger("cove.training")
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    home: Path
+    endpoint_url: str
+    region: str
+    stop_grace: float = 30.0
+    keep_job_dirs: bool = False
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.home / "envs"
+
+
+class TrainingJobs:
+    def __init__(self, db: Database, data: DataPlane, logs: LogStore, identity: Identity,
+                 executor: Executor, sandbox: Sandbox, settings: TrainingSettings) -> None:
+        self.db, self.data, self.logs, self.identity = db, data, logs, identity
+        self.executor, self.sandbox, self.settings = executor, sandbox, settings
+        self.envs = Environments(settings.envs_dir)
+        self.endpoint_url = settings.endpoint_url  # the real one is known once cove listens
+        self._runs: dict[str, JobRun] = {}
+        self._lock = threading.Lock()
+        #: Called with a job's name whenever it reaches a terminal status (tuning listens).
+        self.on_finished: list[Callable[[str], None]] = []
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def insert(self, describe: dict[str, Any]) -> None:
+        name = describe["TrainingJobName"]
+        with self.db.write() as conn:
+            if conn.execute(select(training_jobs.c.name).where(
+                    training_jobs.c.name == name)).first():
+                raise errors.ResourceInUse(
+                    f"Training job names must be unique within an AWS account and region, and "
+                    f"a training job with this name already exists ({describe['TrainingJobArn']})")
+            conn.execute(training_jobs.insert().values(
+                name=name, arn=describe["TrainingJobArn"], status="InProgress",
+                creation_time=describe["CreationTime"],
+                last_modified=describe["LastModifiedTime"], describe=describe))
+        self.schedule()
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = conn.execute(select(training_jobs.c.describe).where(
+                training_jobs.c.name == name)).first()
+        if row is None:
+            raise errors.ValidationError(f"Requested resource not found: Could not find "
+                                         f"training job '{name}'.")
+        return dict(row.describe)
+
+    def all(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [dict(r.describe) for r in conn.execute(select(training_jobs.c.describe))]
+
+    def exists_arn(self, arn: str) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(select(training_jobs.c.name).where(
+                training_jobs.c.arn == arn)).first() is not None
+
+    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Apply ``mutate`` to a job's Describe document in one transaction."""
+        with self.db.write() as conn:
+            row = conn.execute(select(training_jobs.c.describe).where(
+                training_jobs.c.name == name)).first()
+            if row is None:
+                raise errors.ValidationError(f"Could not find training job '{name}'.")
+            describe = dict(row.describe)
+            mutate(describe)
+            describe["LastModifiedTime"] = time.time()
+            conn.execute(update(training_jobs).where(training_jobs.c.name == name).values(
+                describe=describe, status=describe["TrainingJobStatus"],
+                last_modified=describe["LastModifiedTime"]))
+        return describe
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def stop(self, name: str) -> None:
+        describe = self.describe(name)
+        if describe["TrainingJobStatus"] != "InProgress":
+            raise errors.ValidationError(
+                f"The request was rejected because the training job is in status "
+                f"{describe['TrainingJobStatus']}.")
+        with self._lock:
+            run = self._runs.get(name)
+        self.change(name, lambda d: _set_status(d, "Stopping", "Stopping",
+                                                "Stopping the training job"))
+        if run is not None:
+            run.stop("Stopped")
+        else:  # still queued: nothing ran, nothing to upload
+            self.change(name, lambda d: _finish(d, "Stopped", "Stopped",
+                                                "The job was stopped before it started"))
+            self._finished(name)
+
+    def schedule(self) -> None:
+        """Start queued jobs, oldest first, while the executor has free slots."""
+        with self._lock:
+            busy = sum(run.host_count for run in self._runs.values())
+            with self.db.read() as conn:
+                queued = conn.execute(select(training_jobs.c.describe).where(
+                    training_jobs.c.status == "InProgress").order_by(
+                    training_jobs.c.creation_time)).all()
+            for (describe,) in queued:
+                name = describe["TrainingJobName"]
+                hosts = describe["ResourceConfig"]["InstanceCount"]
+                if name in self._runs or describe["SecondaryStatus"] != "Starting":
+                    continue
+                if busy + hosts > self.executor.slots() and busy > 0:
+                    break  # start in order: a big job waits rather than being overtaken
+                run = JobRun(self, describe)
+                self._runs[name] = run
+                busy += hosts
+                run.start()
+
+    def recover(self) -> None:
+        """After a restart: runs that were under way died with cove; say so honestly."""
+        for describe in self.all():
+            if describe["TrainingJobStatus"] not in ("InProgress", "Stopping"):
+                continue
+            if describe["SecondaryStatus"] == "Starting" and describe[
+                    "TrainingJobStatus"] == "InProgress":
+                continue  # never started: it will start now
+            self.change(describe["TrainingJobName"], lambda d: _finish(
+                d, "Failed", "Failed", "cove stopped while the job was running",
+                failure="InternalServerError: cove was restarted while this job was running; "
+                        "its process ended with the server. Start the job again."))
+        self.schedule()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop("Stopped", shutting_down=True)
+
+    def _finished(self, name: str) -> None:
+        with self._lock:
+            self._runs.pop(name, None)
+        for listener in self.on_finished:
+            listener(name)
+        self.schedule()
+
+
+class JobRun(HostEvents):
+    """The run of one job: its hosts, its log streams, its metrics, its final status."""
+
+    def __init__(self, jobs: TrainingJobs, describe: dict[str, Any]) -> None:
+        self.jobs = jobs
+        self.name = describe["TrainingJobName"]
+        self.describe = describe
+        self.host_count = int(describe["ResourceConfig"]["InstanceCount"])
+        self.hosts: list[TrainingHost] = []
+        self.started = time.time()
+        self.parser = metrics.MetricParser(
+            describe["AlgorithmSpecification"].get("MetricDefinitions", []))
+        self._pending: dict[str, list[tuple[int, str]]] = {}
+        self._log_lock = threading.Lock()
+        self._done = threading.Event()
+        self._shutting_down = False
+
+    def start(self) -> None:
+        self.jobs.executor.submit(self._run)
+
+    def stop(self, reason: str, shutting_down: bool = False) -> None:
+        self._shutting_down = shutting_down
+        for host in self.hosts:
+            host.stop(reason)
+
+    # --- HostEvents -------------------------------------------------------------------------
+
+    def phase(self, host: str, status: str, message: str) -> None:
+        if host != "algo-1":
+            return
+        def mutate(d: dict[str, Any]) -> None:
+            if d["TrainingJobStatus"] == "InProgress":
+                _transition(d, status, message)
+            if status == "Downloading" and "TrainingStartTime" not in d:
+                d["TrainingStartTime"] = time.time()
+        self.jobs.change(self.name, mutate)
+
+    def log(self, host: str, lines: list[str]) -> None:
+        now = time.time()
+        shown = [line.replace("\t", "#011") for line in lines]
+        with self._log_lock:
+            self._pending.setdefault(host, []).extend((int(now * 1000), s) for s in shown)
+        metrics.record(self.jobs.db, self.name,
+                       [p for line in shown for p in self.parser.parse(line, now)])
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        flusher = threading.Thread(target=self._flush_loop, daemon=True)
+        flusher.start()
+        try:
+            results = self._run_hosts()
+            self._conclude(results)
+        except Exception:  # a bug or a broken disk: the job says so, cove goes on
+            log.exception("training job %s failed inside cove", self.name)
+            self._flush()
+            reason = f"InternalServerError: {type(exc).__name__}: {exc}"
+            self.jobs.change(self.name, lambda d: _finish(
+                d, "Failed", "Failed", "cove could not run the job", failure=reason))
+        finally:
+            self._done.set()
+            flusher.join()
+            self._flush()
+            self.jobs.identity.revoke(self.describe["TrainingJobArn"])
+            if not self.jobs.settings.keep_job_dirs:
+                for host in self.hosts:
+                    remove_job_dir(host.setup.job_dir)
+            self.jobs._finished(self.name)
+
+    def _run_hosts(self) -> list[HostResult]:
+        self.hosts = self._build_hosts()
+        limit = self.describe["StoppingCondition"].get("MaxRuntimeInSeconds")
+        timer = threading.Timer(float(limit), self.stop, ("MaxRuntimeExceeded",)) \
+            if limit else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            futures = [self.jobs.executor.submit(host.run) for host in self.hosts[1:]]
+            first = self.hosts[0].run()
+            return [first, *(f.result() for f in futures)]
+        finally:
+            if timer:
+                timer.cancel()
+
+    def _build_hosts(self) -> list[TrainingHost]:
+        d, settings = self.describe, self.jobs.settings
+        runtime = resolve_runtime(d["AlgorithmSpecification"]["TrainingImage"],
+                                  d.get("HyperParameters", {}))
+        creds = self.jobs.identity.issue(d["TrainingJobArn"])
+        access = {"AWS_ENDPOINT_URL": self.jobs.endpoint_url, "AWS_REGION": settings.region,
+                  "AWS_DEFAULT_REGION": settings.region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
+                  "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
+        decoded = decode_hyperparameters(d.get("HyperParameters", {}))
+        spec = d["AlgorithmSpecification"]
+        override = tuple(spec.get("ContainerEntrypoint", [])) + tuple(
+            spec.get("ContainerArguments", []))
+        names = tuple(f"algo-{i + 1}" for i in range(self.host_count))
+        channels = {c["ChannelName"]: c for c in d.get("InputDataConfig", [])}
+        hosts = []
+        for host in names:
+            plan = HostPlan(self.name, host, names, d.get("HyperParameters", {}), channels,
+                            d["ResourceConfig"]["InstanceType"], _cpus(),
+                            d.get("Environment", {}))
+            setup = HostSetup(
+                job_dir=settings.jobs_dir / self.name / host,
+                output_uri=f"{d['OutputDataConfig']['S3OutputPath'].rstrip('/')}/"
+                           f"{self.name}/output",
+                code_uri=str(decoded.get("sagemaker_submit_directory", "")),
+                entry_point=str(decoded.get("sagemaker_program", "")),
+                entrypoint_override=override, hidden=(settings.home,),
+                readonly=(settings.envs_dir,) if settings.envs_dir.exists() else (),
+                access_env=access, stop_grace=settings.stop_grace)
+            hosts.append(TrainingHost(plan, runtime, setup, self.jobs.data, self.jobs.sandbox,
+                                      self.jobs.envs, self))
+        return hosts
+
+    def _conclude(self, results: list[HostResult]) -> None:
+        self._flush()
+        stopped = next((r.stop_reason for r in results if r.stop_reason), "")
+        failed = next((r for r in results if r.failure), None)
+        final = metrics.final_values(self.jobs.db, self.name)
+        master = results[0]
+        artifacts = master.exit_code == 0 or bool(stopped and master.exit_code is not None)
+        output = self.describe["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+
+        def mutate(d: dict[str, Any]) -> None:
+            d["FinalMetricDataList"] = final
+            if artifacts:
+                d["ModelArtifacts"] = {
+                    "S3ModelArtifacts": f"{output}/{self.name}/output/model.tar.gz"}
+            if stopped and not self._shutting_down:
+                _finish(d, "Stopped", stopped, "Training job stopped" if stopped == "Stopped"
+                        else "The job reached its MaxRuntimeInSeconds and was stopped")
+            elif failed is not None or self._shutting_down:
+                reason = failed.failure if failed else (
+                    "InternalServerError: cove shut down while the job was running")
+                _finish(d, "Failed", "Failed", "Training job failed", failure=reason)
+            else:
+                _finish(d, "Completed", "Completed", "Training job completed")
+
+        self.jobs.change(self.name, mutate)
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while not self._done.wait(0.2):
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._log_lock:
+            pending, self._pending = self._pending, {}
+        for host, events in pending.items():
+            if events:
+                self.jobs.logs.put_events(LOG_GROUP, f"{self.name}/{host}-{int(self.started)}",
+                                          events)
+
+
+# --- Describe document edits ------------------------------------------------------------------
+
+def _transition(d: dict[str, Any], status: str, message: str) -> None:
+    now = time.time()
+    transitions = d.setdefault("SecondaryStatusTransitions", [])
+    if transitions and transitions[-1]["Status"] == status:
+        return
+    if transitions:
+        transitions[-1]["EndTime"] = now
+    transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
+    d["SecondaryStatus"] = status
+
+
+def _set_status(d: dict[str, Any], status: str, secondary: str, message: str) -> None:
+    d["TrainingJobStatus"] = status
+    _transition(d, secondary, message)
+
+
+def _finish(d: dict[str, Any], status: str, secondary: str, message: str,
+            failure: str = "") -> None:
+    now = time.time()
+    _set_status(d, status, secondary, message)
+    d["SecondaryStatusTransitions"][-1]["EndTime"] = now
+    if failure:
+        d["FailureReason"] = failure
+    d["TrainingEndTime"] = now
+    start = d.get("TrainingStartTime", now)
+    d.setdefault("TrainingStartTime", start)
+    d["TrainingTimeInSeconds"] = max(1, round(now - start))
+    d["BillableTimeInSeconds"] = d["TrainingTimeInSeconds"] * int(
+        d["ResourceConfig"]["InstanceCount"])
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+__all__ = ["LOG_GROUP", "TERMINAL", "JobRun", "TrainingJobs", "TrainingSettings"]

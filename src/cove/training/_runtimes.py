@@ -1,0 +1,54 @@
+"""Image URIs → runtimes: what runs a training job, in place of the container the URI names."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+
+from cove import errors
+
+_ECR_RE = re.compile(r"^(?:[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/)?"
+                     r"(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::(?P<tag>[A-Za-z0-9._-]+))?$")
+
+#: repository name -> (runtime kind, what it is)
+REPOSITORIES = {
+    "sagemaker-xgboost": "xgboost",
+    "xgboost": "xgboost",
+    "linear-learner": "linear-learner",
+    "sagemaker-scikit-learn": "sklearn",
+    "pytorch-training": "pytorch",
+    "pytorch-inference": "pytorch",
+}
+SCRIPT_MODE_KINDS = ("sklearn", "pytorch")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How to run one image: a built-in algorithm module, or a user's script (script mode)."""
+
+    image: str
+    kind: str  # xgboost | linear-learner | sklearn | pytorch
+    script_mode: bool
+
+    @property
+    def algorithm_module(self) -> str:
+        return f"cove.algorithms.{self.kind.replace('-', '_')}"
+
+    def builtin_command(self) -> list[str]:
+        return [sys.executable, "-m", self.algorithm_module]
+
+
+def resolve_runtime(image: str, hyperparameters: dict[str, str]) -> Runtime:
+    """The runtime for ``image``; any image becomes script mode when ``sagemaker_program`` is
+    set (the SDK's framework estimators, XGBoost's included, send it)."""
+    match = _ECR_RE.match(image.strip())
+    kind = REPOSITORIES.get(match["repo"].rsplit("/", 1)[-1]) if match else None
+    if kind is None:
+        raise errors.ValidationError(
+            f"cove cannot run the image {image!r}: it runs SageMaker's built-in XGBoost "
+            "(sagemaker-xgboost), linear learner (linear-learner) and the scikit-learn "
+            "(sagemaker-scikit-learn) and PyTorch (pytorch-training) script-mode images; "
+            "get a URI with sagemaker.image_uris.retrieve(...).")
+    script = kind in SCRIPT_MODE_KINDS or "sagemaker_program" in hyperparameters
+    return Runtime(image, kind, script)
