@@ -169,9 +169,10 @@ def test_job_cannot_see_cove_secrets_but_reaches_cove(cove: Any, s3: Any, sm: An
             "credentials_readable": os.path.exists(os.path.join(home, "credentials.json")),
             "env_keys": sorted(os.environ),
             "buckets": [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]],
-            "cove_env_visible": any("COVE_HOME" in open(f"/proc/{{p}}/environ", errors="ignore").read()
-                                    for p in os.listdir("/proc") if p.isdigit()
-                                    and os.access(f"/proc/{{p}}/environ", os.R_OK)),
+            "cove_env_visible": any(
+                "COVE_HOME" in open(f"/proc/{{p}}/environ", errors="ignore").read()
+                for p in os.listdir("/proc")
+                if p.isdigit() and os.access(f"/proc/{{p}}/environ", os.R_OK)),
         }}
         json.dump(report, open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w"))
     """})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cove import errors
@@ -151,8 +152,8 @@ class TrainingApi:
 
 
 def _matches(d: dict[str, Any], params: dict[str, Any]) -> bool:
-    checks = [
-        ("NameContains", lambda v: v.lower() in d["TrainingJobName"].lower()),
+    checks: list[tuple[str, Callable[[Any], bool]]] = [
+        ("NameContains", lambda v: str(v).lower() in d["TrainingJobName"].lower()),
         ("StatusEquals", lambda v: d["TrainingJobStatus"] == v),
         ("CreationTimeAfter", lambda v: d["CreationTime"] > _ts(v)),
         ("CreationTimeBefore", lambda v: d["CreationTime"] < _ts(v)),

@@ -60,6 +60,7 @@ class TrainingJobs:
                  executor: Executor, sandbox: Sandbox, settings: TrainingSettings) -> None:
         self.db, self.data, self.logs, self.identity = db, data, logs, identity
         self.executor, self.sandbox, self.settings = executor, sandbox, settings
+        settings.envs_dir.mkdir(parents=True, exist_ok=True)
         self.envs = Environments(settings.envs_dir)
         self.endpoint_url = settings.endpoint_url  # the real one is known once cove listens
         self._runs: dict[str, JobRun] = {}
@@ -236,7 +237,7 @@ class JobRun(HostEvents):
         try:
             results = self._run_hosts()
             self._conclude(results)
-        except Exception:  # a bug or a broken disk: the job says so, cove goes on
+        except Exception as exc:  # a bug or a broken disk: the job says so, cove goes on
             log.exception("training job %s failed inside cove", self.name)
             self._flush()
             reason = f"InternalServerError: {type(exc).__name__}: {exc}"
@@ -294,7 +295,7 @@ class JobRun(HostEvents):
                 code_uri=str(decoded.get("sagemaker_submit_directory", "")),
                 entry_point=str(decoded.get("sagemaker_program", "")),
                 entrypoint_override=override, hidden=(settings.home,),
-                readonly=(settings.envs_dir,) if settings.envs_dir.exists() else (),
+                readonly=(settings.envs_dir,),
                 access_env=access, stop_grace=settings.stop_grace)
             hosts.append(TrainingHost(plan, runtime, setup, self.jobs.data, self.jobs.sandbox,
                                       self.jobs.envs, self))

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
+import botocore.exceptions
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -28,6 +29,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _register_groups() -> None:
+    from cove.cli import jobs
+
+    app.add_typer(jobs.app, name="jobs")
+
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory [default: ~/.cove].")]
 
@@ -38,10 +45,15 @@ class CliError(CoveError):
 
 
 def main() -> None:
+    _register_groups()
     try:
         app()
     except CoveError as exc:
         err_console.print(f"[bold red]error:[/] {exc.message}")
+        sys.exit(1)
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        err_console.print(f"[bold red]error:[/] {error.get('Code')}: {error.get('Message')}")
         sys.exit(1)
 
 

@@ -1,0 +1,37 @@
+"""How CLI commands reach the running server: boto3 clients signed with cove's credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from cove.config import Config, load_config
+from cove.errors import CoveError
+
+
+class NotRunning(CoveError):
+    code = "NotRunning"
+    status = 1
+
+
+def running_config(home: Path | None) -> tuple[Config, str]:
+    from cove.server import read_server_file
+
+    config = load_config(home)
+    record = read_server_file(config.home)
+    if record is None:
+        raise NotRunning(f"cove is not running (home {config.home}); start it with "
+                         "`cove up --detach`.")
+    return config, str(record["url"])
+
+
+def client(service: str, home: Path | None) -> Any:
+    config, url = running_config(home)
+    creds = config.credentials()
+    return boto3.session.Session().client(
+        service, endpoint_url=url, region_name=config.region,
+        aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
+        config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))

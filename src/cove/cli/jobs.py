@@ -1,0 +1,152 @@
+"""``cove jobs``: training jobs at a glance — list, describe, follow logs, stop."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from cove.cli._client import client
+
+app = typer.Typer(no_args_is_help=True, help="Training jobs: list, describe, logs, stop.")
+console = Console()
+HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
+                                                 help="Data directory [default: ~/.cove].")]
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+STATUS_STYLE = {"Completed": "green", "Failed": "red", "Stopped": "yellow",
+                "InProgress": "cyan", "Stopping": "yellow"}
+
+
+@app.command("ls")
+def list_jobs(home: HomeOption = None,
+              status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
+              limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
+    """List training jobs, newest first."""
+    sm = client("sagemaker", home)
+    params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending",
+                              "MaxResults": min(limit, 100)}
+    if status:
+        params["StatusEquals"] = status
+    jobs = sm.list_training_jobs(**params)["TrainingJobSummaries"]
+    table = Table("name", "status", "phase", "created", "duration")
+    for job in jobs:
+        end = job.get("TrainingEndTime")
+        took = (end - job["CreationTime"]).total_seconds() if end else None
+        table.add_row(job["TrainingJobName"], _status(job["TrainingJobStatus"]),
+                      job.get("SecondaryStatus", ""), _when(job["CreationTime"]),
+                      f"{took:.1f} s" if took is not None else "…")
+    console.print(table if jobs else "No training jobs yet.")
+
+
+@app.command()
+def describe(name: str, home: HomeOption = None,
+             watch: Annotated[bool, typer.Option("--watch", "-w",
+                                                 help="Refresh until the job ends.")] = False
+             ) -> None:
+    """Show one job: status timeline, hyperparameters, metrics, artifacts."""
+    sm = client("sagemaker", home)
+    if not watch:
+        console.print(_describe_view(sm.describe_training_job(TrainingJobName=name)))
+        return
+    with Live(console=console, refresh_per_second=4) as live:
+        while True:
+            job = sm.describe_training_job(TrainingJobName=name)
+            live.update(_describe_view(job))
+            if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+                return
+            time.sleep(1)
+
+
+def _describe_view(job: dict[str, Any]) -> Group:
+    head = Table(show_header=False, box=None)
+    head.add_row("job", job["TrainingJobName"])
+    head.add_row("status", f"{_status(job['TrainingJobStatus'])} ({job['SecondaryStatus']})")
+    head.add_row("image", job["AlgorithmSpecification"].get("TrainingImage", ""))
+    if job.get("ModelArtifacts"):
+        head.add_row("model", job["ModelArtifacts"]["S3ModelArtifacts"])
+    if job.get("FailureReason"):
+        head.add_row("failure", f"[red]{job['FailureReason']}[/]")
+    timeline = Table("phase", "started", "ended", "message", title="timeline")
+    for t in job.get("SecondaryStatusTransitions", []):
+        timeline.add_row(t["Status"], _when(t["StartTime"]),
+                         _when(t["EndTime"]) if t.get("EndTime") else "…",
+                         t.get("StatusMessage", ""))
+    hps = Table("hyperparameter", "value", title="hyperparameters")
+    for key, value in sorted(job.get("HyperParameters", {}).items()):
+        hps.add_row(key, value)
+    final = Table("metric", "value", title="final metrics")
+    for metric in job.get("FinalMetricDataList", []):
+        final.add_row(metric["MetricName"], f"{metric['Value']:.6g}")
+    return Group(head, timeline, hps, final)
+
+
+@app.command()
+def logs(name: str, home: HomeOption = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f",
+                                              help="Keep printing until the job ends.")] = False
+         ) -> None:
+    """Print a job's log (all hosts), optionally following it live."""
+    cw, sm = client("logs", home), client("sagemaker", home)
+    tokens: dict[str, str] = {}
+    while True:
+        printed = _print_new_events(cw, name, tokens)
+        if not follow:
+            return
+        status = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+        if status in ("Completed", "Failed", "Stopped") and not printed:
+            console.print(f"[dim]-- job {status} --[/]")
+            return
+        time.sleep(0.5)
+
+
+def _print_new_events(cw: Any, name: str, tokens: dict[str, str]) -> int:
+    try:
+        streams = cw.describe_log_streams(logGroupName=LOG_GROUP,
+                                          logStreamNamePrefix=f"{name}/")["logStreams"]
+    except cw.exceptions.ResourceNotFoundException:
+        return 0
+    printed = 0
+    for stream in streams:
+        stream_name = stream["logStreamName"]
+        params = {"logGroupName": LOG_GROUP, "logStreamName": stream_name,
+                  "startFromHead": True}
+        if stream_name in tokens:
+            params["nextToken"] = tokens[stream_name]
+        page = cw.get_log_events(**params)
+        tokens[stream_name] = page["nextForwardToken"]
+        prefix = f"[dim]{stream_name.split('/')[-1]}[/] " if len(streams) > 1 else ""
+        for event in page["events"]:
+            console.print(prefix + event["message"].replace("#011", "\t"), markup=bool(prefix),
+                          highlight=False)
+            printed += 1
+    return printed
+
+
+@app.command()
+def stop(name: str, home: HomeOption = None) -> None:
+    """Stop a running job (SIGTERM, then SIGKILL after the grace period)."""
+    sm = client("sagemaker", home)
+    sm.stop_training_job(TrainingJobName=name)
+    with console.status(f"stopping {name}…"):
+        while True:
+            job = sm.describe_training_job(TrainingJobName=name)
+            if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+                break
+            time.sleep(0.5)
+    console.print(f"{name}: {_status(job['TrainingJobStatus'])}")
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value)
+    return value.strftime("%H:%M:%S") if hasattr(value, "strftime") else str(value)
