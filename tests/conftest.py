@@ -112,6 +112,7 @@ def _isolated_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["AWS_CONFIG_FILE"] = str(empty)
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(empty)
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
 
 
 @pytest.fixture(scope="session")

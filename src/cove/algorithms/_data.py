@@ -12,6 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ _FORMATS = {
 }
 
 FloatArray = npt.NDArray[np.float64]
-Features = FloatArray | sp.csr_matrix
+Features: TypeAlias = FloatArray | sp.csr_matrix
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def with_width(features: Features, width: int) -> Features:
     if features.shape[1] == width:
         return features
     if sp.issparse(features) and features.shape[1] < width:
-        return sp.csr_matrix((features.data, features.indices, features.indptr),
-                             shape=(features.shape[0], width))
+        csr = sp.csr_matrix(features)
+        return sp.csr_matrix((csr.data, csr.indices, csr.indptr), shape=(csr.shape[0], width))
     raise AlgorithmError(
         f"The data has {features.shape[1]} feature columns where {width} are expected.")
 

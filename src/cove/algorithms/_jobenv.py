@@ -12,6 +12,7 @@ else is a bug in cove: the traceback goes to stderr and the failure file says so
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -185,10 +186,9 @@ def _decode_hyperparameters(raw: dict[str, object]) -> dict[str, str]:
     for key, value in raw.items():
         text = value if isinstance(value, str) else json.dumps(value)
         if len(text) >= 2 and text[0] == text[-1] == '"':
-            try:
+            # not JSON after all: keep the quotes, and the parser will say what is wrong
+            with contextlib.suppress(ValueError):
                 text = str(json.loads(text))
-            except ValueError:
-                pass  # not JSON after all: keep the quotes, the parser will say what is wrong
         decoded[key] = text
     return decoded
 

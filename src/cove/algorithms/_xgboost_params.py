@@ -148,8 +148,9 @@ def _check_objective(params: Mapping[str, Any]) -> None:
     objective = str(params.get("objective", ""))
     if objective.startswith("multi:") and "num_class" not in params:
         raise AlgorithmError(
-            f"Missing required hyperparameter: num_class. objective={objective} needs the number "
-            f"of classes; set num_class in the estimator's hyperparameters (labels 0..num_class-1).")
+            f"Missing required hyperparameter: num_class. objective={objective} needs the "
+            f"number of classes; set num_class in the estimator's hyperparameters (labels "
+            f"0..num_class-1).")
 
 
 def make_custom_metric(names: tuple[str, ...]) -> CustomMetric:
@@ -161,9 +162,10 @@ def make_custom_metric(names: tuple[str, ...]) -> CustomMetric:
 
 
 def _classes(predictions: Predictions) -> npt.NDArray[np.float64]:
-    if predictions.ndim == 2:
-        return np.argmax(predictions, axis=1).astype(np.float64)
-    return np.rint(predictions).astype(np.float64)
+    classes: npt.NDArray[np.float64] = (
+        np.argmax(predictions, axis=1) if predictions.ndim == 2 else np.rint(predictions)
+    ).astype(np.float64)
+    return classes
 
 
 def _accuracy(labels: Predictions, predictions: Predictions) -> float:

@@ -85,7 +85,8 @@ class LinearLearnerModel:
             values: Array = z[:, 0] * self.label_scale + self.label_mean
             return values
         if self.predictor_type == "binary_classifier":
-            return z[:, 0] if self.loss == "hinge_loss" else _sigmoid(z[:, 0])
+            binary: Array = z[:, 0] if self.loss == "hinge_loss" else _sigmoid(z[:, 0])
+            return binary
         probabilities = _sigmoid(z)
         totals = probabilities.sum(axis=1, keepdims=True)
         normalised: Array = probabilities / np.where(totals == 0, 1.0, totals)
@@ -93,7 +94,8 @@ class LinearLearnerModel:
 
     def predicted_labels(self, scores: Array) -> Array:
         if self.predictor_type == "multiclass_classifier":
-            return np.argmax(scores, axis=1).astype(np.float64)
+            chosen: Array = np.argmax(scores, axis=1).astype(np.float64)
+            return chosen
         return (scores >= self.threshold).astype(np.float64)
 
     def predict(self, features: npt.ArrayLike) -> list[dict[str, Any]]:
@@ -103,9 +105,10 @@ class LinearLearnerModel:
             return [{"score": float(s)} for s in scores]
         labels = self.predicted_labels(scores)
         if self.predictor_type == "binary_classifier":
-            return [{"score": float(s), "predicted_label": int(p)} for s, p in zip(scores, labels)]
+            return [{"score": float(s), "predicted_label": int(p)}
+                    for s, p in zip(scores, labels, strict=True)]
         return [{"score": [float(v) for v in row], "predicted_label": int(p)}
-                for row, p in zip(scores, labels)]
+                for row, p in zip(scores, labels, strict=True)]
 
 
 def _sigmoid(z: Array) -> Array:

@@ -52,8 +52,10 @@ class LocalDataPlane:
         bucket, prefix = parse_s3_uri(source["S3Uri"], "S3Uri")
         if source.get("S3DataType", "S3Prefix") == "ManifestFile":
             return self._manifest(bucket, prefix)
-        base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-        return [(info, info.key[len(base):]) for info in self.store.walk(bucket, prefix)]
+        # Keys land relative to the prefix (s3://b/data/train + data/train/x.csv -> x.csv); a URI
+        # naming one object gives that object under its own name.
+        return [(info, info.key[len(prefix):].lstrip("/") or info.key.rsplit("/", 1)[-1])
+                for info in self.store.walk(bucket, prefix)]
 
     def _manifest(self, bucket: str, key: str) -> list[tuple[ObjectInfo, str]]:
         raw = self.store.read(self.store.head_object(bucket, key), 0, 64 << 20)
