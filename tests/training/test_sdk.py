@@ -140,3 +140,43 @@ def test_pytorch_estimator_fit(session: Any, bucket: str, tmp_path: Path) -> Non
     import json
 
     assert json.loads(files["info.json"])["final_loss"] < 5.0
+
+
+GLOO_TRAIN = """
+import argparse, json, os
+import torch
+import torch.distributed as dist
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int)
+args = parser.parse_args()
+hosts = json.loads(os.environ["SM_HOSTS"])
+rank = hosts.index(os.environ["SM_CURRENT_HOST"])
+dist.init_process_group("gloo", init_method=f"tcp://{hosts[0]}:{args.port}", rank=rank,
+                        world_size=len(hosts))
+value = torch.tensor([float(rank + 1)])
+dist.all_reduce(value)
+print(f"rank {rank} of {len(hosts)}: all_reduce sum = {value.item()}", flush=True)
+if rank == 0:
+    json.dump({"sum": value.item(), "world": dist.get_world_size()},
+              open(os.path.join(os.environ["SM_MODEL_DIR"], "result.json"), "w"))
+dist.destroy_process_group()
+"""
+
+
+def test_pytorch_gloo_across_two_hosts(session: Any, tmp_path: Path) -> None:
+    import json
+    import socket
+
+    from sagemaker.pytorch import PyTorch
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = _write(tmp_path / "src", {"train.py": GLOO_TRAIN})
+    estimator = PyTorch(entry_point="train.py", source_dir=str(source), framework_version="2.1",
+                        py_version="py310", instance_type="ml.m5.large", instance_count=2,
+                        role=ROLE, sagemaker_session=session, hyperparameters={"port": port})
+    estimator.fit(job_name=unique("gloo"), logs=False)
+    result = json.loads(_model_tar(session, estimator.model_data)["result.json"])
+    assert result == {"sum": 3.0, "world": 2}

@@ -59,7 +59,7 @@ class LinearConfig:
     num_classes: int = 1
     epochs: int = 15
     mini_batch_size: int = 1000
-    learning_rate: float = 0.01
+    learning_rate: float | None = None  # None: "auto", chosen from the data
     l1: float = 0.0
     wd: float = 0.0
     use_bias: bool = True
@@ -90,7 +90,7 @@ def parse(hyperparameters: Mapping[str, str], warn: Callable[[str], None]) -> Li
         num_classes=_num_classes(hyperparameters, predictor_type),
         epochs=hp.as_int("epochs", get("epochs", "15"), minimum=1),
         mini_batch_size=hp.as_int("mini_batch_size", get("mini_batch_size", "1000"), minimum=1),
-        learning_rate=hp.float_or_auto("learning_rate", get("learning_rate"), 1e-12) or 0.01,
+        learning_rate=hp.float_or_auto("learning_rate", get("learning_rate"), 1e-12),
         l1=hp.float_or_auto("l1", get("l1"), 0.0) or 0.0,
         wd=hp.float_or_auto("wd", get("wd"), 0.0) or 0.0,
         use_bias=hp.as_bool("use_bias", get("use_bias", "true")),

@@ -124,11 +124,12 @@ def read_split(channel: Channel, config: LinearConfig) -> Split:
 def fit(config: LinearConfig, splits: dict[str, Split], host: str) -> LinearLearnerModel:
     """Train epoch by epoch and return the best model seen."""
     scaling = Scaling.learn(config, splits["train"])
-    estimator = make_estimator(config, splits["train"].labels)
-    rng = np.random.default_rng(_SEED)
-    tracker = _BestModel(config)
     scaled = Split(scaling.features(splits["train"].features),
                    scaling.labels(splits["train"].labels))
+    step = config.learning_rate or auto_learning_rate(scaled.features)
+    estimator = make_estimator(config, splits["train"].labels, step)
+    rng = np.random.default_rng(_SEED)
+    tracker = _BestModel(config)
     for epoch in range(config.epochs):
         seconds = _run_epoch(estimator, config, scaled, rng)
         model = snapshot(estimator, config, scaling)
@@ -144,13 +145,22 @@ def fit(config: LinearConfig, splits: dict[str, Split], host: str) -> LinearLear
     return tracker.require_best()
 
 
-def make_estimator(config: LinearConfig, labels: Array) -> Any:
+def auto_learning_rate(features: Array) -> float:
+    """``learning_rate=auto``: 0.05, or less for wide rows, so that one step never overshoots
+    (step x squared row norm <= 1, the stability bound of SGD on squared loss)."""
+    mean_squared_norm = float(np.mean(np.sum(features ** 2, axis=1))) if len(features) else 0.0
+    step = min(0.05, 1.0 / mean_squared_norm) if mean_squared_norm > 0 else 0.05
+    log(f"learning_rate=auto: using {step:.6g}")
+    return step
+
+
+def make_estimator(config: LinearConfig, labels: Array, learning_rate: float) -> Any:
     """The scikit-learn SGD estimator for the config (averaged SGD, constant step size)."""
     from sklearn.linear_model import SGDClassifier, SGDRegressor
 
     common: dict[str, Any] = {
         **_penalty(config), "fit_intercept": config.use_bias, "learning_rate": "constant",
-        "eta0": config.learning_rate, "average": True, "random_state": _SEED, "shuffle": False}
+        "eta0": learning_rate, "average": True, "random_state": _SEED, "shuffle": False}
     if config.predictor_type == REGRESSOR:
         loss, epsilon = {"squared_loss": ("squared_error", 0.1), "absolute_loss": (
             "epsilon_insensitive", 0.0), "huber_loss": ("huber", config.huber_delta)}[config.loss]
