@@ -12,8 +12,8 @@ import scipy.sparse as sp
 import xgboost as xgb
 from sklearn.datasets import dump_svmlight_file, make_classification, make_regression
 
-from cove.algorithms.xgboost import MODEL_FILE
 from cove.algorithms._xgboost_params import available_cpus
+from cove.algorithms.xgboost import MODEL_FILE
 from tests.algorithms.conftest import JobDir, to_csv
 
 MODULE = "cove.algorithms.xgboost"

@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -83,7 +83,6 @@ class JobEnv:
     output_dir: Path
     output_data_dir: Path
     current_host: str = "algo-1"
-    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> JobEnv:
@@ -97,7 +96,6 @@ class JobEnv:
             output_dir=output_dir(env),
             output_data_dir=_dir(env, "SM_OUTPUT_DATA_DIR", "output/data"),
             current_host=_current_host(env, config_dir),
-            environ=dict(env),
         )
 
     def channel(self, name: str) -> Channel | None:
