@@ -25,14 +25,21 @@ def client_env(cove: Any) -> dict[str, str]:
     return {**clean, **cove.env(), "PATH": f"{bin_dir}:{clean.get('PATH', '')}"}
 
 
-def test_boto3_example(cove: Any, tmp_path: Path) -> None:
+def run_python(cove: Any, tmp_path: Path, code: str) -> str:
     script = tmp_path / "example.py"
-    script.write_text(block("python", "boto3.client"))
+    script.write_text(code)
     out = subprocess.run([sys.executable, str(script)], env=client_env(cove), cwd=tmp_path,
-                         text=True, capture_output=True, timeout=60)
+                         text=True, capture_output=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "['train/hello.csv']" in out.stdout and "b'1,2,3\\n'" in out.stdout
-    assert ":assumed-role/" in out.stdout
+    return out.stdout
+
+
+def test_boto3_then_sdk_examples(cove: Any, tmp_path: Path) -> None:
+    out = run_python(cove, tmp_path, block("python", "boto3.client"))
+    assert "['train/hello.csv']" in out and "b'1,2,3\\n'" in out
+    assert ":assumed-role/" in out
+    out = run_python(cove, tmp_path, block("python", "xgb.fit"))
+    assert out.strip().splitlines()[-1].endswith("/output/model.tar.gz")
 
 
 def test_aws_cli_example(cove: Any, tmp_path: Path) -> None:
