@@ -242,3 +242,28 @@ def test_list_filters_sorting_pagination_and_tags(s3: Any, sm: Any, bucket: str)
     sm.add_tags(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "dev"}])
     sm.delete_tags(ResourceArn=arn, TagKeys=["team"])
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "stage", "Value": "dev"}]
+
+
+def test_manifest_channel_and_container_entrypoint(s3: Any, sm: Any, bucket: str) -> None:
+    for name in ("a.csv", "b.csv", "skipped.csv"):
+        s3.put_object(Bucket=bucket, Key=f"pool/{name}", Body=name.encode())
+    manifest = [{"prefix": f"s3://{bucket}/pool/"}, "a.csv", "b.csv"]
+    s3.put_object(Bucket=bucket, Key="manifests/train.manifest", Body=json.dumps(manifest))
+    source = upload_source(s3, bucket, {"job.py": """
+        import json, os, sys
+        import numpy  # the interpreter on PATH is cove's, with the frameworks
+        files = sorted(os.listdir(os.environ["SM_CHANNEL_TRAIN"]))
+        json.dump({"files": files, "argv": sys.argv[1:]},
+                  open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w"))
+    """})
+    name = unique("entry")
+    request = script_job(name, bucket, source, entry="job.py", algorithm={
+        # SDK v3's ModelTrainer style: the command is given outright, the code is in /opt/ml/code
+        "ContainerEntrypoint": ["python", "/opt/ml/code/job.py"],
+        "ContainerArguments": ["--mode", "manifest"]})
+    request["InputDataConfig"] = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+        "S3DataType": "ManifestFile", "S3Uri": f"s3://{bucket}/manifests/train.manifest"}}}]
+    sm.create_training_job(**request)
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert _model(s3, d) == {"files": ["a.csv", "b.csv"], "argv": ["--mode", "manifest"]}

@@ -55,9 +55,16 @@ class Channel:
     def read_files(self) -> Iterator[tuple[Path, bytes]]:
         """(path, content) for every file, gzip files decompressed."""
         for path in self.files():
-            yield path, self._read(path)
+            yield path, self.read(path)
 
-    def _read(self, path: Path) -> bytes:
+    def is_compressed(self, path: Path) -> bool:
+        if not (self.compression.lower() == "gzip" or path.suffix == ".gz"):
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
+
+    def read(self, path: Path) -> bytes:
+        """A file's content, decompressed when it is gzip."""
         data = path.read_bytes()
         wants_gzip = self.compression.lower() == "gzip" or path.suffix == ".gz"
         if not (wants_gzip and data.startswith(_GZIP_MAGIC)):

@@ -173,8 +173,16 @@ def _accuracy(labels: Predictions, predictions: Predictions) -> float:
 
 
 def _f1(labels: Predictions, predictions: Predictions) -> float:
-    from sklearn.metrics import f1_score
-    return float(f1_score(labels, _classes(predictions), average="macro"))
+    """Macro-averaged F1 (scikit-learn's ``f1_score(average="macro")``), in numpy: the job
+    does not import scikit-learn (see xgboost.py)."""
+    predicted = _classes(predictions)
+    scores = []
+    for label in np.union1d(labels, predicted):
+        hits = float(np.sum((predicted == label) & (labels == label)))
+        wrong = float(np.sum(predicted == label)) - hits
+        missed = float(np.sum(labels == label)) - hits
+        scores.append(2 * hits / (2 * hits + wrong + missed) if hits else 0.0)
+    return float(np.mean(scores))
 
 
 def _mse(labels: Predictions, predictions: Predictions) -> float:
@@ -182,8 +190,10 @@ def _mse(labels: Predictions, predictions: Predictions) -> float:
 
 
 def _r2(labels: Predictions, predictions: Predictions) -> float:
-    from sklearn.metrics import r2_score
-    return float(r2_score(labels, predictions))
+    truth = labels.astype(np.float64)
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    residual = float(np.sum((truth - predictions) ** 2))
+    return 1.0 - residual / total if total else 0.0
 
 
 _METRICS: dict[str, Callable[[Predictions, Predictions], float]] = {

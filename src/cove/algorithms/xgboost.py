@@ -16,10 +16,18 @@ Given the same data, hyperparameters and seed, its predictions equal those of ``
 run in-process with the same params, ``num_boost_round`` and callbacks (see :func:`fit`).
 """
 
+# ruff: noqa: E402 - scikit-learn must be kept out before xgboost is imported (below)
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
+
+# xgboost imports scikit-learn (≈1.4 s here) only for its sklearn-style wrappers, which the
+# built-in algorithm never uses: keep it out and every job starts that much sooner.
+sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,14 +107,23 @@ def save_model(booster: xgboost.Booster, model_dir: Path) -> Path:
 def _load_data(job: JobEnv, config: TrainConfig) -> tuple[Dataset, Dataset | None]:
     train_channel = job.require_channel("train", "XGBoost")
     train_format = data_format(train_channel, DEFAULT_CONTENT_TYPE, _FORMATS)
-    train_set = read_dataset(train_channel, train_format, config.csv_weights)
+    train_set = read_dataset(train_channel, train_format, config.csv_weights, _native_libsvm)
     validation_channel = job.channel("validation")
     if validation_channel is None:
         return train_set, None
     fallback = train_channel.content_type or DEFAULT_CONTENT_TYPE
     validation_format = data_format(validation_channel, fallback, _FORMATS)
-    validation_set = read_dataset(validation_channel, validation_format, config.csv_weights)
+    validation_set = read_dataset(validation_channel, validation_format, config.csv_weights,
+                                  _native_libsvm)
     return _same_width(train_set, validation_set)
+
+
+def _native_libsvm(path: Path) -> tuple[sp.csr_matrix, np.ndarray]:
+    """XGBoost's own (C++) libsvm reader: ~10x faster than parsing in Python."""
+    with warnings.catch_warnings():  # text input is deprecated in xgboost 3.1, still there
+        warnings.simplefilter("ignore")
+        matrix = xgboost.DMatrix(f"{path}?format=libsvm", silent=True, nthread=-1)
+    return matrix.get_data(), matrix.get_label().astype(np.float64)
 
 
 def _same_width(train_set: Dataset, validation_set: Dataset) -> tuple[Dataset, Dataset]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,9 @@ def base_environment(extra: dict[str, str]) -> dict[str, str]:
     """A clean environment for job processes: nothing of cove's own but the basics."""
     keep = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    # `python` in a job is cove's interpreter, with the frameworks, as in the image it replaces.
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable),
+                                   env.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     env.update(extra)
     return env
