@@ -127,7 +127,8 @@ def sparse_libsvm(rows: int, cols: int, path: Path) -> tuple[Any, np.ndarray]:
     return X, y
 
 
-def xgboost_ratio(s3: Any, sm: Any, rows: int, cols: int, rounds: int, tmp: Path) -> dict[str, float]:
+def xgboost_ratio(s3: Any, sm: Any, rows: int, cols: int, rounds: int,
+                  tmp: Path) -> dict[str, float]:
     import xgboost as xgb
 
     path = tmp / "train.libsvm"
