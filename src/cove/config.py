@@ -61,6 +61,8 @@ class Config:
     max_parallel_jobs: int = 0
     #: Seconds between SIGTERM and SIGKILL when a job is stopped.
     stop_grace_seconds: int = 30
+    #: Seed of the weighted choice between production variants (0: unseeded).
+    routing_seed: int = 0
     access_key_id: str = ""
     secret_access_key: str = ""
 

@@ -28,7 +28,7 @@ chained with ``raise ... from``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class CoveError(Exception):
@@ -39,7 +39,7 @@ class CoveError(Exception):
     #: Codes that replace ``code`` under a given protocol ("json", "query", "rest-xml").
     protocol_codes: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, message: str = "", **details: str) -> None:
+    def __init__(self, message: str = "", **details: Any) -> None:
         super().__init__(message or self.code)
         self.message = message or self.code
         #: Extra fields rendered next to Code/Message (S3 puts e.g. BucketName, Key there).
@@ -239,6 +239,27 @@ class PreconditionFailed(S3Error):
 class MissingContentLength(S3Error):
     code = "MissingContentLength"
     status = 411
+
+
+# --- the SageMaker runtime (InvokeEndpoint) ---------------------------------------------------
+
+
+class ModelError(ClientError):
+    """The model's container answered with an error; carries its status and message."""
+
+    code = "ModelError"
+    status = 424
+
+
+class RuntimeValidationError(ClientError):
+    """InvokeEndpoint's own validation code (the runtime API says ValidationError)."""
+
+    code = "ValidationError"
+
+
+class ModelNotReady(ClientError):
+    code = "ModelNotReadyException"
+    status = 429
 
 
 class MethodNotAllowed(S3Error):

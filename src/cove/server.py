@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -22,6 +23,7 @@ from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
 from cove.executors import LocalExecutor, choose_sandbox
+from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
@@ -50,6 +52,7 @@ class Platform:
     executor: LocalExecutor
     tags: Tags
     training: TrainingJobs
+    endpoints: Endpoints
     started: float
 
     @classmethod
@@ -63,15 +66,20 @@ class Platform:
         executor = LocalExecutor(config.max_parallel_jobs or None)
         settings = TrainingSettings(config.home, config.url, config.region,
                                     stop_grace=config.stop_grace_seconds)
-        training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor,
-                                choose_sandbox(config.sandbox), settings)
+        sandbox = choose_sandbox(config.sandbox)
+        training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor, sandbox,
+                                settings)
+        endpoints = Endpoints(db, ArtifactCache(store, config.home / "artifacts"), logs, sandbox,
+                              HostingSettings(config.home, config.region,
+                                              config.routing_seed or None))
         return cls(config, credentials, db, store, logs, identity, executor, Tags(db), training,
-                   time.time())
+                   endpoints, time.time())
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
         self.training.endpoint_url = url
         self.training.recover()
+        self.endpoints.recover()
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -81,16 +89,23 @@ class Platform:
 def build_app(platform: Platform) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     training_api = TrainingApi(platform.training, platform.training.data, platform.tags)
+    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
     sagemaker = JsonService("sagemaker", "SageMaker", {
-        **training_api.operations(), **platform.tags.operations()},
+        **training_api.operations(), **hosting_api.operations(), **platform.tags.operations()},
         validator=ShapeValidator("sagemaker"))
+    background: list[asyncio.Task[None]] = []
 
     async def start() -> None:
         removed = platform.store.sweep()
         if removed:
             log.warning("removed %d unreferenced blob(s) left by an earlier crash", removed)
+        background.append(asyncio.create_task(_every(1.0, platform.endpoints.flush_counts)))
 
     async def stop() -> None:
+        for task in background:
+            task.cancel()
+        platform.endpoints.flush_counts()
+        platform.endpoints.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()
         platform.db.close()
@@ -98,11 +113,17 @@ def build_app(platform: Platform) -> Edge:
     return Edge(
         verifier,
         [S3Service(platform.store, platform.config.region), sts_service(), sagemaker,
-         logs_service(platform.logs)],
+         RuntimeService(platform.endpoints), logs_service(platform.logs)],
         public={"/_cove/health": public_json(platform.health)},
         on_startup=[start],
         on_shutdown=[stop],
     )
+
+
+async def _every(seconds: float, work: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(work)
 
 
 class _Server(uvicorn.Server):

@@ -15,7 +15,8 @@ JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 def render_error(exc: CoveError, protocol: str, request_id: str, method: str) -> Response:
     code = exc.code_for(protocol)
     if protocol in ("json", "rest-json"):
-        body = json.dumps({"__type": code, "message": exc.message, "Message": exc.message})
+        body = json.dumps({"__type": code, "message": exc.message, "Message": exc.message,
+                           **exc.details})
         return Response(body, exc.status, media_type=JSON_CONTENT_TYPE if protocol == "json"
                         else "application/json",
                         headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code})
@@ -29,7 +30,7 @@ def render_error(exc: CoveError, protocol: str, request_id: str, method: str) ->
     headers = {"x-amz-request-id": request_id, "x-amz-id-2": request_id}
     if method == "HEAD":  # HEAD errors carry no body; clients read the status alone
         return Response(b"", exc.status, headers=headers)
-    extra = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in exc.details.items())
+    extra = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in exc.details.items())
     body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
             f"<Message>{escape(exc.message)}</Message>{extra}"
             f"<RequestId>{request_id}</RequestId></Error>")

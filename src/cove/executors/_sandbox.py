@@ -33,6 +33,8 @@ class ProcessSpec:
     hidden: tuple[Path, ...] = ()  # directories the process must not see (cove's home)
     readonly: tuple[Path, ...] = ()  # directories inside hidden ones it may read (env caches)
     hosts: dict[str, str] = field(default_factory=dict)  # host name -> address
+    #: Read-only mounts (source, path inside /opt/ml) — only where the sandbox mounts /opt/ml.
+    mounts: tuple[tuple[Path, str], ...] = ()
 
 
 class Sandbox(Protocol):
@@ -81,8 +83,11 @@ class Bubblewrap:
             args += ["--tmpfs", str(path)]
         for path in spec.readonly:
             args += ["--ro-bind", str(path), str(path)]
-        args += ["--bind", str(spec.job_dir), "/opt/ml", "--ro-bind", str(hosts_file),
-                 "/etc/hosts", "--chdir", str(spec.cwd), "--", *spec.command]
+        args += ["--bind", str(spec.job_dir), "/opt/ml"]
+        for source, inside in spec.mounts:
+            args += ["--ro-bind", str(source), f"/opt/ml/{inside}"]
+        args += ["--ro-bind", str(hosts_file), "/etc/hosts", "--chdir", str(spec.cwd), "--",
+                 *spec.command]
         return _popen(args, spec.env, None, stdout)
 
     def terminate(self, proc: subprocess.Popen[bytes]) -> None:

@@ -168,3 +168,35 @@ access_keys = Table(
     Column("owner", String(256), nullable=False, index=True),
     Column("created", Float, nullable=False),
 )
+
+#: Models, endpoint configurations and endpoints: ``describe`` is what their Describe returns.
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False),
+    Column("creation_time", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+)
+
+endpoint_configs = Table(
+    "endpoint_configs",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False),
+    Column("creation_time", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("creation_time", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+    #: Invocations so far and the last one (epoch seconds), flushed from memory every second.
+    Column("invocations", BigInteger, nullable=False, default=0),
+    Column("last_invocation", Float),
+)

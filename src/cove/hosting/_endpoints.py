@@ -1,0 +1,315 @@
+"""Endpoints: their rows in the metadata database and the live fleets that serve them.
+
+The row is the truth (what DescribeEndpoint returns); the fleets are derived from it and are
+rebuilt from it when cove starts.  A deployment — the fleets of one endpoint configuration —
+is swapped in one assignment, so an update never leaves a request without a fleet: the new
+deployment starts and answers /ping first, traffic moves, the old one drains and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from cove import errors
+from cove.executors import Sandbox
+from cove.hosting._artifacts import ArtifactCache
+from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
+from cove.logs import LogStore
+from cove.meta import Database
+from cove.meta.tables import endpoint_configs, endpoints, models
+from cove.training._runtimes import resolve_runtime
+
+log = logging.getLogger("cove.hosting")
+
+DRAIN_SECONDS = 60.0
+
+
+@dataclass
+class LiveVariant:
+    name: str
+    fleet: Fleet
+    weight: float
+    image: str
+
+
+@dataclass
+class Deployment:
+    """The fleets serving one endpoint configuration."""
+
+    config_name: str
+    variants: dict[str, LiveVariant]
+
+    def choose(self, rng: random.Random, target: str | None) -> LiveVariant:
+        if target:
+            if target not in self.variants:
+                raise errors.ValidationError(
+                    f"Variant {target} not found for this endpoint: it has "
+                    f"{', '.join(sorted(self.variants))}.")
+            return self.variants[target]
+        live = [v for v in self.variants.values() if v.weight > 0]
+        if not live:
+            raise errors.ValidationError("Every variant of this endpoint has weight 0.")
+        point = rng.uniform(0, sum(v.weight for v in live))
+        for variant in live:
+            point -= variant.weight
+            if point <= 0:
+                return variant
+        return live[-1]
+
+    def stop(self, drain_seconds: float = 0.0) -> None:
+        for variant in self.variants.values():
+            variant.fleet.stop(drain_seconds)
+
+
+@dataclass(frozen=True)
+class HostingSettings:
+    home: Path
+    region: str
+    routing_seed: int | None = None
+
+
+class Endpoints:
+    def __init__(self, db: Database, artifacts: ArtifactCache, logs: LogStore,
+                 sandbox: Sandbox, settings: HostingSettings) -> None:
+        self.db, self.artifacts, self.logs, self.sandbox = db, artifacts, logs, sandbox
+        self.settings = settings
+        self.live: dict[str, Deployment] = {}
+        self.rng = random.Random(settings.routing_seed)
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def get(self, table: Any, name: str, kind: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = conn.execute(select(table.c.describe).where(table.c.name == name)).first()
+        if row is None:
+            raise errors.ValidationError(f"Could not find {kind} \"{name}\".")
+        return dict(row.describe)
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = conn.execute(select(endpoints).where(endpoints.c.name == name)).first()
+        if row is None:
+            raise errors.ValidationError(f"Could not find endpoint \"{name}\".")
+        return dict(row.describe)
+
+    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        with self.db.write() as conn:
+            row = conn.execute(select(endpoints.c.describe).where(endpoints.c.name == name)).first()
+            if row is None:
+                raise errors.ValidationError(f"Could not find endpoint \"{name}\".")
+            describe = dict(row.describe)
+            mutate(describe)
+            describe["LastModifiedTime"] = time.time()
+            conn.execute(update(endpoints).where(endpoints.c.name == name).values(
+                describe=describe, status=describe["EndpointStatus"]))
+        return describe
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def create(self, describe: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            if conn.execute(select(endpoints.c.name).where(
+                    endpoints.c.name == describe["EndpointName"])).first():
+                raise errors.ValidationError(
+                    f"Cannot create already existing endpoint \"{describe['EndpointArn']}\".")
+            conn.execute(endpoints.insert().values(
+                name=describe["EndpointName"], arn=describe["EndpointArn"], status="Creating",
+                creation_time=describe["CreationTime"], describe=describe))
+        self._background(self._deploy_new, describe["EndpointName"],
+                         describe["EndpointConfigName"])
+
+    def update(self, name: str, config_name: str) -> None:
+        current = self.describe_endpoint(name)
+        if current["EndpointStatus"] != "InService":
+            raise errors.ValidationError(
+                f"Cannot update in-progress endpoint \"{current['EndpointArn']}\": it is "
+                f"{current['EndpointStatus']}.")
+        self.get(endpoint_configs, config_name, "endpoint configuration")
+        self.change(name, lambda d: d.update(EndpointStatus="Updating"))
+        self._background(self._deploy_update, name, config_name)
+
+    def update_weights(self, name: str, desired: list[dict[str, Any]]) -> None:
+        current = self.describe_endpoint(name)
+        deployment = self.live.get(name)
+        if current["EndpointStatus"] != "InService" or deployment is None:
+            raise errors.ValidationError(f"Cannot update endpoint \"{name}\": it is "
+                                         f"{current['EndpointStatus']}.")
+        for item in desired:
+            if item["VariantName"] not in deployment.variants:
+                raise errors.ValidationError(
+                    f"The variant(s) \"[{item['VariantName']}]\" is/are not present in the "
+                    f"endpoint \"{name}\".")
+        self.change(name, lambda d: d.update(EndpointStatus="Updating"))
+        self._background(self._apply_weights, name, desired)
+
+    def delete(self, name: str) -> None:
+        self.describe_endpoint(name)
+        self.change(name, lambda d: d.update(EndpointStatus="Deleting"))
+        with self._lock:
+            deployment = self.live.pop(name, None)
+        if deployment is not None:
+            deployment.stop()
+        with self.db.write() as conn:
+            conn.execute(delete(endpoints).where(endpoints.c.name == name))
+
+    def recover(self) -> None:
+        """After a restart, bring every endpoint that was serving (or starting) back."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(endpoints.c.name, endpoints.c.describe)).all()
+        for name, describe in rows:
+            status = describe["EndpointStatus"]
+            if status == "Deleting":
+                with self.db.write() as conn:
+                    conn.execute(delete(endpoints).where(endpoints.c.name == name))
+            elif status in ("InService", "Creating", "Updating", "SystemUpdating"):
+                self.change(name, lambda d: d.update(EndpointStatus="Creating"))
+                self._background(self._deploy_new, name, describe["EndpointConfigName"])
+
+    def shutdown(self) -> None:
+        with self._lock:
+            deployments, self.live = list(self.live.values()), {}
+        for deployment in deployments:
+            deployment.stop()
+
+    # --- deploying --------------------------------------------------------------------------
+
+    def _background(self, target: Callable[..., None], *args: Any) -> None:
+        threading.Thread(target=target, args=args, daemon=True,
+                         name=f"cove-endpoint-{args[0]}").start()
+
+    def _deploy_new(self, name: str, config_name: str) -> None:
+        try:
+            deployment = self.build(name, config_name)
+        except (errors.CoveError, OSError) as exc:
+            reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
+            self.change(name, lambda d: d.update(EndpointStatus="Failed", FailureReason=reason))
+            return
+        with self._lock:
+            self.live[name] = deployment
+        self.change(name, lambda d: _in_service(d, deployment))
+
+    def _deploy_update(self, name: str, config_name: str) -> None:
+        try:
+            deployment = self.build(name, config_name)
+        except (errors.CoveError, OSError) as exc:
+            reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
+            self.change(name, lambda d: d.update(
+                EndpointStatus="InService",
+                FailureReason=f"The update to {config_name} failed and was rolled back: "
+                              f"{reason}"))
+            return
+        with self._lock:
+            old = self.live.get(name)
+            self.live[name] = deployment  # the switch: new requests go to the new fleets
+        self.change(name, lambda d: _in_service(d, deployment))
+        if old is not None:
+            old.stop(DRAIN_SECONDS)
+
+    def _apply_weights(self, name: str, desired: list[dict[str, Any]]) -> None:
+        deployment = self.live[name]
+        problem = ""
+        for item in desired:
+            variant = deployment.variants[item["VariantName"]]
+            if "DesiredWeight" in item:
+                variant.weight = float(item["DesiredWeight"])
+            if "DesiredInstanceCount" in item:
+                try:
+                    variant.fleet.scale(int(item["DesiredInstanceCount"]))
+                except FleetFailed as exc:
+                    problem = exc.message
+
+        def mutate(d: dict[str, Any]) -> None:
+            _in_service(d, deployment)
+            if problem:
+                d["FailureReason"] = problem
+
+        self.change(name, mutate)
+
+    def build(self, name: str, config_name: str) -> Deployment:
+        """Start the fleets of ``config_name`` for endpoint ``name``; all or nothing."""
+        config = self.get(endpoint_configs, config_name, "endpoint configuration")
+        started: list[LiveVariant] = []
+        deployment_id = uuid.uuid4().hex[:8]
+        try:
+            for variant in config["ProductionVariants"]:
+                fleet, image = self._fleet(name, deployment_id, variant)
+                fleet.start(int(variant.get("InitialInstanceCount", 1)))
+                started.append(LiveVariant(variant["VariantName"], fleet,
+                                           float(variant.get("InitialVariantWeight", 1.0)),
+                                           image))
+        except BaseException:
+            for live in started:
+                live.fleet.stop()
+            raise
+        return Deployment(config_name, {v.name: v for v in started})
+
+    def _fleet(self, name: str, deployment_id: str,
+               variant: dict[str, Any]) -> tuple[Fleet, str]:
+        model = self.get(models, variant["ModelName"], "model")
+        container = model.get("PrimaryContainer") or model["Containers"][0]
+        environment = dict(container.get("Environment", {}))
+        runtime = resolve_runtime(container["Image"], {
+            "sagemaker_program": environment["SAGEMAKER_PROGRAM"]}
+            if "SAGEMAKER_PROGRAM" in environment else {})
+        model_dir = self.artifacts.extract(container["ModelDataUrl"])
+        code_dir, entry = self._code(model_dir, environment) if runtime.script_mode else (None, "")
+        spec = FleetSpec(name, variant["VariantName"], runtime.kind, model_dir, code_dir, entry,
+                         environment, self.settings.home / "endpoints" / name / deployment_id /
+                         variant["VariantName"], (self.settings.home,))
+        group = f"/aws/sagemaker/Endpoints/{name}"
+        fleet = Fleet(spec, self.sandbox, lambda stream, lines: self.logs.put_events(
+            group, stream, [(int(time.time() * 1000), line) for line in lines]))
+        return fleet, container["Image"]
+
+    def _code(self, model_dir: Path, environment: dict[str, str]) -> tuple[Path, str]:
+        entry = environment.get("SAGEMAKER_PROGRAM", "")
+        submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+        if submit.startswith("s3://"):
+            return self.artifacts.extract(submit, "SAGEMAKER_SUBMIT_DIRECTORY"), entry
+        if (model_dir / "code").is_dir():
+            return model_dir / "code", entry
+        raise errors.ValidationError(
+            "A script-mode model needs its inference code: code/ inside model.tar.gz or "
+            "SAGEMAKER_SUBMIT_DIRECTORY=s3://.../sourcedir.tar.gz, and SAGEMAKER_PROGRAM.")
+
+    # --- counting ---------------------------------------------------------------------------
+
+    def count(self, name: str) -> None:
+        calls, _ = self._counts.get(name, (0, 0.0))
+        self._counts[name] = (calls + 1, time.time())
+
+    def flush_counts(self) -> None:
+        counts, self._counts = self._counts, {}
+        if not counts:
+            return
+        with self.db.write() as conn:
+            for name, (calls, last) in counts.items():
+                conn.execute(update(endpoints).where(endpoints.c.name == name).values(
+                    invocations=endpoints.c.invocations + calls, last_invocation=last))
+
+
+def _in_service(d: dict[str, Any], deployment: Deployment) -> None:
+    now = time.time()
+    d["EndpointStatus"] = "InService"
+    d["EndpointConfigName"] = deployment.config_name
+    d.pop("FailureReason", None)
+    d["ProductionVariants"] = [{
+        "VariantName": v.name,
+        "DeployedImages": [{"SpecifiedImage": v.image, "ResolvedImage": v.image,
+                            "ResolutionTime": now}],
+        "CurrentWeight": v.weight, "DesiredWeight": v.weight,
+        "CurrentInstanceCount": len(v.fleet.ready_workers()),
+        "DesiredInstanceCount": len(v.fleet.workers),
+    } for v in deployment.variants.values()]

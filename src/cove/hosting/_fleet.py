@@ -1,0 +1,222 @@
+"""A fleet: the model-server worker processes of one production variant.
+
+Each worker is ``python -m cove.serving.worker`` in the sandbox, answering on a Unix socket in
+its own directory.  A worker counts as ready only once it answers ``GET /ping``; one that dies
+is restarted, and requests that were on it are retried elsewhere by the router.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cove import errors
+from cove.executors import ProcessSpec, Sandbox, kill
+from cove.hosting._transport import WorkerClient
+from cove.training._contract import base_environment
+
+log = logging.getLogger("cove.hosting")
+
+START_TIMEOUT = 120.0
+
+
+class FleetFailed(errors.ClientError):
+    """The workers could not start; the message says why (shown as FailureReason)."""
+
+    code = "FleetFailed"
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    endpoint: str
+    variant: str
+    runtime: str  # xgboost | linear-learner | sklearn | pytorch
+    model_dir: Path
+    code_dir: Path | None
+    entry_point: str
+    environment: dict[str, str]
+    root: Path  # where the workers' directories go
+    hidden: tuple[Path, ...]
+
+
+@dataclass
+class Worker:
+    index: int
+    directory: Path
+    client: WorkerClient
+    proc: subprocess.Popen[bytes] | None = None
+    ready: bool = False
+    restarts: int = 0
+    in_flight: int = 0
+    started: float = field(default_factory=time.time)
+
+
+class Fleet:
+    def __init__(self, spec: FleetSpec, sandbox: Sandbox,
+                 log_lines: Callable[[str, list[str]], None]) -> None:
+        self.spec, self.sandbox, self.log_lines = spec, sandbox, log_lines
+        self.workers: list[Worker] = []
+        self._turn = itertools.count()
+        self._active = True
+        self._lock = threading.Lock()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self, count: int) -> None:
+        """Start ``count`` workers and wait until each answers /ping (FleetFailed if not)."""
+        self.spec.root.mkdir(parents=True, exist_ok=True)
+        new = [self._new_worker(len(self.workers) + i) for i in range(count)]
+        with self._lock:
+            self.workers.extend(new)
+        try:
+            for worker in new:
+                self._spawn(worker)
+            for worker in new:
+                self._wait_ready(worker)
+        except FleetFailed:
+            self.stop()
+            raise
+
+    def scale(self, count: int) -> None:
+        with self._lock:
+            extra = self.workers[count:]
+            self.workers = self.workers[:count]
+        for worker in extra:
+            self._terminate(worker)
+        if count > len(self.workers):
+            self.start(count - len(self.workers))
+
+    def stop(self, drain_seconds: float = 0.0) -> None:
+        """Stop every worker, after in-flight requests finish (up to ``drain_seconds``)."""
+        deadline = time.monotonic() + drain_seconds
+        while drain_seconds and time.monotonic() < deadline and self.in_flight():
+            time.sleep(0.01)
+        with self._lock:
+            self._active = False
+            workers, self.workers = self.workers, []
+        for worker in workers:
+            self._terminate(worker)
+        shutil.rmtree(self.spec.root, ignore_errors=True)
+
+    def in_flight(self) -> int:
+        return sum(w.in_flight for w in self.workers)
+
+    def ready_workers(self) -> list[Worker]:
+        return [w for w in self.workers if w.ready]
+
+    def pick(self, exclude: Worker | None = None) -> Worker | None:
+        """The next ready worker, round-robin (least outstanding among equals)."""
+        ready = [w for w in self.workers if w.ready and w is not exclude]
+        if not ready:
+            return None
+        start = next(self._turn) % len(ready)
+        ordered = ready[start:] + ready[:start]
+        return min(ordered, key=lambda w: w.in_flight)
+
+    # --- workers ----------------------------------------------------------------------------
+
+    def _new_worker(self, index: int) -> Worker:
+        directory = self.spec.root / f"worker-{index}"
+        shutil.rmtree(directory, ignore_errors=True)
+        (directory / "model").mkdir(parents=True)
+        (directory / "code").mkdir()
+        return Worker(index, directory, WorkerClient(str(directory / "worker.sock")))
+
+    def _spawn(self, worker: Worker) -> None:
+        (worker.directory / "worker.sock").unlink(missing_ok=True)
+        (worker.directory / "failure").unlink(missing_ok=True)
+        inside = self.sandbox.mounts_opt_ml
+        root = Path("/opt/ml") if inside else worker.directory
+        model = root / "model" if inside else self.spec.model_dir
+        code = (root / "code" if inside else self.spec.code_dir) if self.spec.code_dir else None
+        command = [sys.executable, "-m", "cove.serving.worker", "--socket",
+                   str(root / "worker.sock"), "--model-dir", str(model), "--runtime",
+                   self.spec.runtime, "--failure-file", str(root / "failure")]
+        if code is not None:
+            command += ["--code-dir", str(code), "--entry-point", self.spec.entry_point]
+        mounts = [(self.spec.model_dir, "model")]
+        if self.spec.code_dir:
+            mounts.append((self.spec.code_dir, "code"))
+        spec = ProcessSpec(command, base_environment(dict(self.spec.environment)),
+                           worker.directory, root, self.spec.hidden, (), {}, tuple(mounts))
+        worker.proc = self.sandbox.spawn(spec, subprocess.PIPE)
+        worker.ready, worker.started = False, time.time()
+        threading.Thread(target=self._supervise, args=(worker, worker.proc), daemon=True,
+                         name=f"cove-worker-{self.spec.endpoint}-{worker.index}").start()
+
+    def _wait_ready(self, worker: Worker) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            proc = worker.proc
+            if proc is not None and proc.poll() is not None:
+                raise FleetFailed(self._failure(worker, proc.returncode))
+            if _ping(worker.directory / "worker.sock"):
+                worker.ready = True
+                return
+            time.sleep(0.01)
+        raise FleetFailed(f"variant {self.spec.variant}: the model worker did not answer /ping "
+                          f"within {START_TIMEOUT:.0f} s")
+
+    def _failure(self, worker: Worker, code: int) -> str:
+        path = worker.directory / "failure"
+        reason = path.read_text().strip() if path.exists() else (
+            f"the model worker exited with code {code} before it was ready")
+        return f"variant {self.spec.variant}: {reason}"
+
+    def _supervise(self, worker: Worker, proc: subprocess.Popen[bytes]) -> None:
+        stream = f"{self.spec.variant}/worker-{worker.index}"
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            self.log_lines(stream, [raw.decode("utf-8", "replace").rstrip("\n")])
+        code = proc.wait()
+        with self._lock:
+            restart = self._active and worker in self.workers and worker.ready
+        if not restart:
+            return
+        worker.ready = False
+        worker.restarts += 1
+        self.log_lines(stream, [f"cove: worker exited with code {code}; restarting it"])
+        log.warning("endpoint %s variant %s: worker %d exited (%s); restarting",
+                    self.spec.endpoint, self.spec.variant, worker.index, code)
+        try:
+            self._spawn(worker)
+            self._wait_ready(worker)
+        except (FleetFailed, errors.CoveError) as exc:
+            self.log_lines(stream, [f"cove: the worker could not be restarted: {exc}"])
+
+    def _terminate(self, worker: Worker) -> None:
+        worker.ready = False
+        proc = worker.proc
+        worker.client.close()
+        if proc is None or proc.poll() is not None:
+            return
+        self.sandbox.terminate(proc)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            kill(proc)
+            proc.wait(5)
+
+
+def _ping(path: Path) -> bool:
+    """GET /ping over the worker's socket, synchronously (used while starting)."""
+    if not path.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(path))
+            sock.sendall(b"GET /ping HTTP/1.1\r\nhost: worker\r\nconnection: close\r\n\r\n")
+            reply = sock.recv(64)
+        return reply.startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False

@@ -1,0 +1,107 @@
+"""The SageMaker runtime: ``POST /endpoints/{name}/invocations`` (rest-json, signed for
+``sagemaker``), routed to a variant by weight or ``X-Amzn-SageMaker-Target-Variant`` and to
+its least-busy worker; a worker that drops the request is retried once on another one."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cove import errors
+from cove.edge import Call
+from cove.hosting._endpoints import Endpoints, LiveVariant
+from cove.hosting._fleet import Worker
+from cove.hosting._transport import WorkerResponse, WorkerUnavailable
+
+MAX_PAYLOAD = 6 * 1024 * 1024
+TIMEOUT = 60.0
+PASSED_HEADERS = ("content-type", "accept", "x-amzn-sagemaker-custom-attributes",
+                  "x-amzn-sagemaker-inference-id")
+
+
+class RuntimeService:
+    signing_name = "sagemaker"
+    protocol = "rest-json"
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+
+    def matches(self, request: Request) -> bool:
+        return request.url.path.startswith("/endpoints/")
+
+    async def __call__(self, call: Call) -> Response:
+        parts = call.request.url.path.split("/")
+        if call.request.method != "POST" or len(parts) != 4 or parts[3] != "invocations":
+            raise errors.UnknownOperation("cove's runtime answers POST "
+                                          "/endpoints/{EndpointName}/invocations.")
+        name = unquote(parts[2])
+        body = await self._body(call)
+        deployment = self.endpoints.live.get(name)
+        if deployment is None:
+            raise self._not_serving(name, call.principal.account_id)
+        target = call.request.headers.get("x-amzn-sagemaker-target-variant")
+        variant = deployment.choose(self.endpoints.rng, target)
+        headers = {k: v for k, v in call.request.headers.items() if k in PASSED_HEADERS}
+        answer = await self._send(variant, headers, body)
+        self.endpoints.count(name)
+        if answer.status >= 400:
+            raise _model_error(name, variant, answer, call)
+        out = {"x-Amzn-Invoked-Production-Variant": variant.name,
+               "content-type": answer.headers.get("content-type", "application/octet-stream")}
+        if "x-amzn-sagemaker-custom-attributes" in answer.headers:
+            out["X-Amzn-SageMaker-Custom-Attributes"] = answer.headers[
+                "x-amzn-sagemaker-custom-attributes"]
+        return Response(answer.body, 200, headers=out)
+
+    async def _body(self, call: Call) -> bytes:
+        try:
+            return await call.body.read(MAX_PAYLOAD)
+        except errors.EntityTooLarge as exc:
+            raise errors.RuntimeValidationError(
+                f"Received payload exceeds the maximum of {MAX_PAYLOAD} bytes for "
+                "InvokeEndpoint; use batch transform for larger inputs.") from exc
+
+    def _not_serving(self, name: str, account: str) -> errors.CoveError:
+        try:
+            status = self.endpoints.describe_endpoint(name)["EndpointStatus"]
+        except errors.ValidationError:
+            return errors.RuntimeValidationError(f"Endpoint {name} of account {account} not "
+                                                 "found.")
+        return errors.RuntimeValidationError(
+            f"Endpoint {name} of account {account} is {status}, not InService: wait for it "
+            "(the endpoint_in_service waiter) or look at its FailureReason.")
+
+    async def _send(self, variant: LiveVariant, headers: dict[str, str],
+                    body: bytes) -> WorkerResponse:
+        tried: Worker | None = None
+        for _attempt in range(2):
+            worker = variant.fleet.pick(exclude=tried)
+            if worker is None:
+                break
+            worker.in_flight += 1
+            try:
+                return await worker.client.request("POST", "/invocations", headers, body,
+                                                   TIMEOUT)
+            except WorkerUnavailable:
+                tried = worker  # it may have died: once more, on another worker
+            except TimeoutError as exc:
+                raise errors.ModelError(
+                    f"The model did not answer within {TIMEOUT:.0f} seconds.",
+                    OriginalStatusCode=504, OriginalMessage="timed out") from exc
+            finally:
+                worker.in_flight -= 1
+        raise errors.ServiceUnavailable(f"No worker of variant {variant.name} is available "
+                                        "right now; retry shortly.")
+
+
+def _model_error(name: str, variant: LiveVariant, answer: WorkerResponse,
+                 call: Call) -> errors.ModelError:
+    message = answer.body.decode("utf-8", "replace")[:1024]
+    group = f"/aws/sagemaker/Endpoints/{name}"
+    arn = (f"arn:aws:logs:{call.region}:{call.principal.account_id}:log-group:{group}")
+    return errors.ModelError(
+        f"Received server error ({answer.status}) from {variant.name} with message "
+        f"\"{message}\". See the log group {group} for more information.",
+        OriginalStatusCode=answer.status, OriginalMessage=message, LogStreamArn=arn)
