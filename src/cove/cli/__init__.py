@@ -31,9 +31,10 @@ err_console = Console(stderr=True)
 
 
 def _register_groups() -> None:
-    from cove.cli import jobs
+    from cove.cli import endpoints, jobs
 
     app.add_typer(jobs.app, name="jobs")
+    app.add_typer(endpoints.app, name="endpoints")
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory [default: ~/.cove].")]
@@ -133,6 +134,7 @@ def down(home: HomeOption = None,
     if record is None:
         console.print(f"cove is not running (home {config.home}).")
         return
+    _warn_live_endpoints(config.home)
     pid = record["pid"]
     os.kill(pid, signal.SIGTERM)
     with console.status(f"stopping cove (pid {pid})…"):
@@ -142,6 +144,23 @@ def down(home: HomeOption = None,
             console.print(f"[yellow]cove did not stop within {timeout:.0f} s: killed.[/]")
             return
     console.print("cove stopped.")
+
+
+def _warn_live_endpoints(home: Path) -> None:
+    """Have you shut down your endpoints?  They come back with the next `cove up`."""
+    from cove.cli._client import client
+
+    try:
+        live = [e["EndpointName"] for e in client("sagemaker", home).list_endpoints(
+            StatusEquals="InService", MaxResults=100)["Endpoints"]]
+    except (CoveError, botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError) as exc:
+        err_console.print(f"[yellow]could not list endpoints: {exc}[/]")
+        return
+    if live:
+        console.print(f"[yellow]{len(live)} endpoint(s) still deployed: {', '.join(live)}. "
+                      "They restart with the next `cove up`; `cove endpoints rm NAME` deletes "
+                      "one.[/]")
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -1,0 +1,91 @@
+"""``cove endpoints``: what is serving, how much, and since when — so none is forgotten."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cove.cli._client import client, running_config
+
+app = typer.Typer(no_args_is_help=True, help="Endpoints: list, describe, delete.")
+console = Console()
+HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
+                                                 help="Data directory [default: ~/.cove].")]
+STYLE = {"InService": "green", "Failed": "red", "Creating": "cyan", "Updating": "cyan",
+         "Deleting": "yellow", "OutOfService": "yellow"}
+
+
+def usage(home: Path | None) -> dict[str, tuple[int, float | None]]:
+    """Invocations and last invocation per endpoint, from the metadata database."""
+    from sqlalchemy import select
+
+    from cove.meta import Database
+    from cove.meta.tables import endpoints
+
+    config, _ = running_config(home)
+    db = Database(config.database)
+    try:
+        with db.read() as conn:
+            rows = conn.execute(select(endpoints.c.name, endpoints.c.invocations,
+                                       endpoints.c.last_invocation)).all()
+    finally:
+        db.close()
+    return {name: (calls or 0, last) for name, calls, last in rows}
+
+
+@app.command("ls")
+def list_endpoints(home: HomeOption = None) -> None:
+    """Every endpoint: status, variants and workers, uptime, invocations, last use."""
+    sm = client("sagemaker", home)
+    counts = usage(home)
+    table = Table("name", "status", "variants (weight × workers)", "up", "invocations",
+                  "last invocation")
+    for summary in sm.list_endpoints(MaxResults=100)["Endpoints"]:
+        d = sm.describe_endpoint(EndpointName=summary["EndpointName"])
+        variants = ", ".join(f"{v['VariantName']} ({v['CurrentWeight']:g} × "
+                             f"{v['CurrentInstanceCount']})"
+                             for v in d.get("ProductionVariants", []))
+        calls, last = counts.get(d["EndpointName"], (0, None))
+        status = d["EndpointStatus"]
+        table.add_row(d["EndpointName"], f"[{STYLE.get(status, 'white')}]{status}[/]",
+                      variants, _age(d["CreationTime"]), str(calls),
+                      _ago(last) if last else "never")
+    console.print(table if table.row_count else "No endpoints: nothing is running up a bill.")
+
+
+@app.command()
+def describe(name: str, home: HomeOption = None) -> None:
+    """One endpoint in detail."""
+    d = client("sagemaker", home).describe_endpoint(EndpointName=name)
+    table = Table(show_header=False, box=None)
+    for key in ("EndpointName", "EndpointStatus", "EndpointConfigName", "FailureReason"):
+        if key in d:
+            table.add_row(key, str(d[key]))
+    console.print(table)
+    for variant in d.get("ProductionVariants", []):
+        console.print(f"  {variant['VariantName']}: weight {variant['CurrentWeight']:g}, "
+                      f"{variant['CurrentInstanceCount']} worker(s), "
+                      f"{variant['DeployedImages'][0]['SpecifiedImage']}")
+
+
+@app.command()
+def rm(name: str, home: HomeOption = None) -> None:
+    """Delete an endpoint (its workers stop at once)."""
+    client("sagemaker", home).delete_endpoint(EndpointName=name)
+    console.print(f"deleted {name}")
+
+
+def _age(value: Any) -> str:
+    started = value.timestamp() if hasattr(value, "timestamp") else float(value)
+    minutes = int((time.time() - started) // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def _ago(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")

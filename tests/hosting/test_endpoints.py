@@ -1,0 +1,276 @@
+"""Endpoints through boto3: deploy, invoke, weighted variants, updates without downtime,
+workers that die, models that fail, restarts."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import CoveServer
+from tests.training.helpers import ROLE, unique
+
+XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SK_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+def xgb_model(s3: Any, bucket: str, seed: int = 0) -> tuple[str, Any, np.ndarray]:
+    """Train a small booster in-process, upload it as model.tar.gz; returns (uri, booster, X)."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(300, 4))
+    y = X[:, 0] * 2 - X[:, 1] + seed
+    booster = xgb.train({"objective": "reg:squarederror", "max_depth": 3}, xgb.DMatrix(X, y), 20)
+    raw = bytes(booster.save_raw(raw_format="ubj"))
+    key = f"models/{unique('xgb')}/model.tar.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=_tar({"xgboost-model": raw}))
+    return f"s3://{bucket}/{key}", booster, X
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def deploy(sm: Any, variants: list[tuple[str, str, float, int]], image: str = XGB_IMAGE,
+           environment: dict[str, str] | None = None, wait: bool = True) -> str:
+    """variants: (variant name, model data url, weight, instance count)."""
+    config = unique("cfg")
+    for variant, url, _, _ in variants:
+        sm.create_model(ModelName=f"{config}-{variant}", ExecutionRoleArn=ROLE,
+                        PrimaryContainer={"Image": image, "ModelDataUrl": url,
+                                          "Environment": environment or {}})
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": variant, "ModelName": f"{config}-{variant}", "InitialInstanceCount": n,
+         "InstanceType": "ml.m5.large", "InitialVariantWeight": weight}
+        for variant, _, weight, n in variants])
+    name = unique("ep")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    if wait:
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
+                                                 WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+    return name
+
+
+def csv_rows(X: np.ndarray) -> bytes:
+    return "\n".join(",".join(f"{v:.10g}" for v in row) for row in X).encode()
+
+
+def test_deploy_invoke_delete(cove: Any, s3: Any, bucket: str) -> None:
+    import xgboost as xgb
+
+    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    url, booster, X = xgb_model(s3, bucket)
+    name = deploy(sm, [("AllTraffic", url, 1.0, 1)])
+    d = sm.describe_endpoint(EndpointName=name)
+    assert d["EndpointStatus"] == "InService"
+    assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    reply = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                    Body=csv_rows(X[:50]))
+    assert reply["InvokedProductionVariant"] == "AllTraffic"
+    got = np.array([float(v) for v in reply["Body"].read().decode().replace("\n", ",")
+                    .split(",") if v])
+    np.testing.assert_allclose(got, booster.predict(xgb.DMatrix(X[:50])), rtol=1e-5)
+    names = [e["EndpointName"] for e in sm.list_endpoints(NameContains=name)["Endpoints"]]
+    assert names == [name]
+    sm.delete_endpoint(EndpointName=name)
+    sm.get_waiter("endpoint_deleted").wait(EndpointName=name,
+                                          WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"1,2,3,4")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_bad_requests(cove: Any, s3: Any, bucket: str) -> None:
+    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    url, _, _ = xgb_model(s3, bucket)
+    name = deploy(sm, [("AllTraffic", url, 1.0, 1)])
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                Body=b"1," * (3 * 1024 * 1024 + 10))
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"not,numbers")
+    assert err.value.response["Error"]["Code"] == "ModelError"
+    assert err.value.response["OriginalStatusCode"] >= 400
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"1,2,3,4",
+                                TargetVariant="nope")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(ClientError) as err:
+        sm.create_endpoint(EndpointName=name, EndpointConfigName="missing-config")
+    assert "Could not find" in err.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as err:
+        sm.create_model(ModelName=unique("m"), ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": XGB_IMAGE, "ModelDataUrl": f"s3://{bucket}/no/such/model.tar.gz"})
+    assert "does not exist" in err.value.response["Error"]["Message"]
+    sm.delete_endpoint(EndpointName=name)
+
+
+def test_model_fn_that_raises_fails_the_endpoint(cove: Any, s3: Any, bucket: str) -> None:
+    sm = cove.client("sagemaker")
+    code = b"def model_fn(model_dir):\n    raise ValueError('weights are corrupt')\n"
+    key = f"models/{unique('bad')}/model.tar.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=_tar({"code/inference.py": code}))
+    name = deploy(sm, [("AllTraffic", f"s3://{bucket}/{key}", 1.0, 1)], image=SK_IMAGE,
+                  environment={"SAGEMAKER_PROGRAM": "inference.py",
+                               "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}, wait=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        d = sm.describe_endpoint(EndpointName=name)
+        if d["EndpointStatus"] != "Creating":
+            break
+        time.sleep(0.2)
+    assert d["EndpointStatus"] == "Failed"
+    assert "weights are corrupt" in d["FailureReason"]
+
+
+def test_weighted_variants_and_target_variant(tmp_path: Path) -> None:
+    server = CoveServer(tmp_path / "home", {"COVE_ROUTING_SEED": "7"}).start()
+    try:
+        s3, sm = server.client("s3"), server.client("sagemaker")
+        runtime = server.client("sagemaker-runtime")
+        s3.create_bucket(Bucket="ab")
+        url_a, _, X = xgb_model(s3, "ab", seed=0)
+        url_b, _, _ = xgb_model(s3, "ab", seed=100)
+        for weights, expected in [((1.0, 1.0), 0.5), ((3.0, 1.0), 0.75)]:
+            name = deploy(sm, [("A", url_a, weights[0], 1), ("B", url_b, weights[1], 1)])
+            hits = [runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                            Body=csv_rows(X[:1]))["InvokedProductionVariant"]
+                    for _ in range(2000)]
+            share = hits.count("A") / len(hits)
+            assert abs(share - expected) < 0.05, (weights, share)
+            for target in ("A", "B"):
+                reply = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                                Body=csv_rows(X[:1]), TargetVariant=target)
+                assert reply["InvokedProductionVariant"] == target
+    finally:
+        server.stop()
+
+
+def _load(runtime: Any, name: str, body: bytes, stop: threading.Event,
+          results: list[str]) -> None:
+    while not stop.is_set():
+        try:
+            results.append(runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                                   Body=body)["Body"].read().decode())
+        except ClientError as exc:
+            results.append(f"ERROR {exc}")
+
+
+def test_update_endpoint_under_load_loses_nothing(cove: Any, s3: Any, bucket: str) -> None:
+    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    url_a, _, X = xgb_model(s3, bucket, seed=0)
+    url_b, _, _ = xgb_model(s3, bucket, seed=50)
+    name = deploy(sm, [("AllTraffic", url_a, 1.0, 1)])
+    old_config = sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    sm.create_model(ModelName=f"{name}-new", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": XGB_IMAGE, "ModelDataUrl": url_b})
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-new", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": f"{name}-new", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+    stop, results = threading.Event(), []
+    clients = [threading.Thread(target=_load, args=(cove.client("sagemaker-runtime"), name,
+                                                    csv_rows(X[:1]), stop, results))
+               for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    time.sleep(0.5)
+    sm.update_endpoint(EndpointName=name, EndpointConfigName=f"{name}-new")
+    d = sm.describe_endpoint(EndpointName=name)
+    assert d["EndpointStatus"] == "Updating" and d["EndpointConfigName"] == old_config
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
+                                             WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+    time.sleep(0.5)
+    stop.set()
+    for thread in clients:
+        thread.join()
+    assert sm.describe_endpoint(EndpointName=name)["EndpointConfigName"] == f"{name}-new"
+    assert results and not [r for r in results if r.startswith("ERROR")]
+    assert len(set(results)) == 2  # answers from the old model, then from the new one
+    sm.delete_endpoint(EndpointName=name)
+
+
+def test_worker_killed_under_load_is_restarted(cove: Any, s3: Any, bucket: str) -> None:
+    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    url, _, X = xgb_model(s3, bucket)
+    name = deploy(sm, [("AllTraffic", url, 1.0, 2)])
+    stop, results = threading.Event(), []
+    clients = [threading.Thread(target=_load, args=(cove.client("sagemaker-runtime"), name,
+                                                    csv_rows(X[:1]), stop, results))
+               for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    time.sleep(0.5)
+    victims = _worker_pids(name)
+    assert len(victims) == 2
+    os.kill(victims[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(_worker_pids(name)) < 2:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    stop.set()
+    for thread in clients:
+        thread.join()
+    assert len(_worker_pids(name)) == 2 and victims[0] not in _worker_pids(name)
+    assert results and not [r for r in results if r.startswith("ERROR")]
+    sm.delete_endpoint(EndpointName=name)
+
+
+def _worker_pids(endpoint: str) -> list[int]:
+    """Host pids of the endpoint's worker processes (inside bwrap they cannot say which
+    endpoint they serve: their sandbox's bwrap command line can)."""
+    table: dict[int, tuple[int, list[bytes]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            table[int(entry.name)] = (int(stat[stat.rindex(")") + 2:].split()[1]), command)
+    marker = f"/endpoints/{endpoint}/".encode()
+
+    def serves(pid: int) -> bool:
+        while pid in table and pid > 1:
+            pid, command = table[pid][0], table[pid][1]
+            if any(marker in part for part in command):
+                return True
+        return False
+
+    return sorted(pid for pid, (_, command) in table.items()
+                  if b"cove.serving.worker" in command and b"bwrap" not in command[0]
+                  and (serves(pid) or any(marker in part for part in command)))
+
+
+def test_restart_brings_endpoints_back(tmp_path: Path) -> None:
+    server = CoveServer(tmp_path / "home").start()
+    try:
+        s3, sm = server.client("s3"), server.client("sagemaker")
+        s3.create_bucket(Bucket="back")
+        url, _, X = xgb_model(s3, "back")
+        name = deploy(sm, [("AllTraffic", url, 1.0, 1)])
+        server.restart()
+        sm = server.client("sagemaker")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
+                                                 WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+        reply = server.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=name, ContentType="text/csv", Body=csv_rows(X[:2]))
+        assert reply["Body"].read()
+    finally:
+        server.stop()
