@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -81,7 +82,8 @@ class Bubblewrap:
         args += _opt_ml_mountpoint()
         for path in spec.hidden:
             args += ["--tmpfs", str(path)]
-        for path in spec.readonly:
+        masked = (Path("/tmp"), *spec.hidden)
+        for path in (*spec.readonly, *_runtime_paths(masked)):
             args += ["--ro-bind", str(path), str(path)]
         args += ["--bind", str(spec.job_dir), "/opt/ml"]
         for source, inside in spec.mounts:
@@ -96,6 +98,19 @@ class Bubblewrap:
         for pid, command in _group_members(proc.pid):
             if command != "bwrap":
                 _signal(pid, signal.SIGTERM)
+
+
+def _runtime_paths(masked: tuple[Path, ...]) -> list[Path]:
+    """The interpreter and packages a sandboxed process needs that a mask would hide (cove
+    installed in a virtualenv under /tmp, say): they are mounted back read-only."""
+    import site
+
+    import cove
+
+    needed = {Path(sys.prefix), Path(sys.base_prefix), *map(Path, site.getsitepackages()),
+              Path(cove.__file__).resolve().parent.parent}
+    return sorted(p for p in needed
+                  if p.exists() and any(p == m or m in p.parents for m in masked))
 
 
 def _group_members(group: int) -> list[tuple[int, str]]:
