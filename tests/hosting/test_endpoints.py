@@ -174,7 +174,7 @@ def _load(runtime: Any, name: str, body: bytes, stop: threading.Event,
 
 
 def test_update_endpoint_under_load_loses_nothing(cove: Any, s3: Any, bucket: str) -> None:
-    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    sm = cove.client("sagemaker")
     url_a, _, X = xgb_model(s3, bucket, seed=0)
     url_b, _, _ = xgb_model(s3, bucket, seed=50)
     name = deploy(sm, [("AllTraffic", url_a, 1.0, 1)])
@@ -207,7 +207,7 @@ def test_update_endpoint_under_load_loses_nothing(cove: Any, s3: Any, bucket: st
 
 
 def test_worker_killed_under_load_is_restarted(cove: Any, s3: Any, bucket: str) -> None:
-    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    sm = cove.client("sagemaker")
     url, _, X = xgb_model(s3, bucket)
     name = deploy(sm, [("AllTraffic", url, 1.0, 2)])
     stop, results = threading.Event(), []
