@@ -274,3 +274,39 @@ def test_restart_brings_endpoints_back(tmp_path: Path) -> None:
         assert reply["Body"].read()
     finally:
         server.stop()
+
+
+def test_data_capture_writes_sagemaker_jsonl(cove: Any, s3: Any, bucket: str) -> None:
+    import json as _json
+
+    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    url, _, X = xgb_model(s3, bucket)
+    sm.create_model(ModelName=f"{bucket}-cap", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": XGB_IMAGE, "ModelDataUrl": url})
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{bucket}-cap",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{bucket}-cap",
+                             "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
+        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                           "DestinationS3Uri": f"s3://{bucket}/capture",
+                           "CaptureOptions": [{"CaptureMode": "Input"},
+                                              {"CaptureMode": "Output"}]})
+    name = unique("cap")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{bucket}-cap")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
+                                             WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+    for row in X[:3]:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=csv_rows(row[None]))
+    deadline, keys = time.monotonic() + 10, []
+    while time.monotonic() < deadline and not keys:
+        keys = [o["Key"] for o in s3.list_objects_v2(
+            Bucket=bucket, Prefix=f"capture/{name}/AllTraffic/").get("Contents", [])]
+        time.sleep(0.3)
+    records = [_json.loads(line) for key in keys for line in
+               s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
+    assert len(records) == 3
+    first = records[0]["captureData"]
+    assert first["endpointInput"]["encoding"] == "CSV"
+    assert first["endpointInput"]["data"] == csv_rows(X[:1]).decode()
+    assert first["endpointOutput"]["mode"] == "OUTPUT"
+    sm.delete_endpoint(EndpointName=name)

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from cove import errors
 from cove.executors import Sandbox
 from cove.hosting._artifacts import ArtifactCache
+from cove.hosting._capture import CapturePolicy, Capturer
 from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
 from cove.logs import LogStore
 from cove.meta import Database
@@ -48,6 +49,7 @@ class Deployment:
 
     config_name: str
     variants: dict[str, LiveVariant]
+    capture: CapturePolicy | None = None
 
     def choose(self, rng: random.Random, target: str | None) -> LiveVariant:
         if target:
@@ -87,6 +89,7 @@ class Endpoints:
         self.rng = random.Random(settings.routing_seed)
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[int, float]] = {}
+        self.capturer = Capturer(artifacts.store)
 
     # --- rows -------------------------------------------------------------------------------
 
@@ -253,7 +256,8 @@ class Endpoints:
             for live in started:
                 live.fleet.stop()
             raise
-        return Deployment(config_name, {v.name: v for v in started})
+        return Deployment(config_name, {v.name: v for v in started},
+                          CapturePolicy.from_config(config.get("DataCaptureConfig", {})))
 
     def _fleet(self, name: str, deployment_id: str,
                variant: dict[str, Any]) -> tuple[Fleet, str]:
@@ -291,6 +295,7 @@ class Endpoints:
         self._counts[name] = (calls + 1, time.time())
 
     def flush_counts(self) -> None:
+        self.capturer.flush()
         counts, self._counts = self._counts, {}
         if not counts:
             return

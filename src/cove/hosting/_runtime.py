@@ -46,6 +46,11 @@ class RuntimeService:
         headers = {k: v for k, v in call.request.headers.items() if k in PASSED_HEADERS}
         answer = await self._send(variant, headers, body)
         self.endpoints.count(name)
+        if deployment.capture is not None:
+            self.endpoints.capturer.record(
+                deployment.capture, name, variant.name,
+                (headers.get("content-type", "application/octet-stream"), body),
+                (answer.headers.get("content-type", ""), answer.body))
         if answer.status >= 400:
             raise _model_error(name, variant, answer, call)
         out = {"x-Amzn-Invoked-Production-Variant": variant.name,
