@@ -62,8 +62,13 @@ def deploy(sm: Any, variants: list[tuple[str, str, float, int]], image: str = XG
     name = unique("ep")
     sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
     if wait:
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
-                                                 WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            d = sm.describe_endpoint(EndpointName=name)
+            if d["EndpointStatus"] != "Creating":
+                break
+            time.sleep(0.1)
+        assert d["EndpointStatus"] == "InService", d.get("FailureReason")
     return name
 
 
@@ -145,9 +150,9 @@ def test_weighted_variants_and_target_variant(tmp_path: Path) -> None:
     try:
         s3, sm = server.client("s3"), server.client("sagemaker")
         runtime = server.client("sagemaker-runtime")
-        s3.create_bucket(Bucket="ab")
-        url_a, _, X = xgb_model(s3, "ab", seed=0)
-        url_b, _, _ = xgb_model(s3, "ab", seed=100)
+        s3.create_bucket(Bucket="abtest")
+        url_a, _, X = xgb_model(s3, "abtest", seed=0)
+        url_b, _, _ = xgb_model(s3, "abtest", seed=100)
         for weights, expected in [((1.0, 1.0), 0.5), ((3.0, 1.0), 0.75)]:
             name = deploy(sm, [("A", url_a, weights[0], 1), ("B", url_b, weights[1], 1)])
             hits = [runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -150,12 +151,19 @@ def _opt_ml_mountpoint() -> list[str]:
     return args
 
 
+#: Every sandboxed process is started from this one long-lived thread: bwrap's
+#: --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it ends, so a
+#: short-lived thread would take its processes down with it.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-spawner")
+
+
 def _popen(command: list[str], env: dict[str, str], cwd: Path | None,
            stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
     try:
-        return subprocess.Popen(command, env=env, cwd=cwd, stdout=stdout,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)  # its own process group, for stop
+        return _SPAWNER.submit(
+            subprocess.Popen, command, env=env, cwd=cwd, stdout=stdout,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True).result()  # its own process group, for stop
     except OSError as exc:
         raise errors.ServerError(f"cannot start {command[0]!r}: {exc}") from exc
 

@@ -54,13 +54,13 @@ class Deployment:
     def choose(self, rng: random.Random, target: str | None) -> LiveVariant:
         if target:
             if target not in self.variants:
-                raise errors.ValidationError(
+                raise errors.RuntimeValidationError(
                     f"Variant {target} not found for this endpoint: it has "
                     f"{', '.join(sorted(self.variants))}.")
             return self.variants[target]
         live = [v for v in self.variants.values() if v.weight > 0]
         if not live:
-            raise errors.ValidationError("Every variant of this endpoint has weight 0.")
+            raise errors.RuntimeValidationError("Every variant of this endpoint has weight 0.")
         point = rng.uniform(0, sum(v.weight for v in live))
         for variant in live:
             point -= variant.weight

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -58,6 +59,11 @@ class Worker:
     restarts: int = 0
     in_flight: int = 0
     started: float = field(default_factory=time.time)
+    directory_fd: int = -1
+
+    @property
+    def socket(self) -> Path:
+        return Path(self.client.socket_path)
 
 
 class Fleet:
@@ -129,7 +135,11 @@ class Fleet:
         shutil.rmtree(directory, ignore_errors=True)
         (directory / "model").mkdir(parents=True)
         (directory / "code").mkdir()
-        return Worker(index, directory, WorkerClient(str(directory / "worker.sock")))
+        # A Unix socket path is limited to 108 bytes and homes can be deep: reach the socket
+        # through a directory descriptor (/proc/self/fd/N/worker.sock) instead.
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        return Worker(index, directory, WorkerClient(f"/proc/self/fd/{handle}/worker.sock"),
+                      directory_fd=handle)
 
     def _spawn(self, worker: Worker) -> None:
         (worker.directory / "worker.sock").unlink(missing_ok=True)
@@ -159,7 +169,7 @@ class Fleet:
             proc = worker.proc
             if proc is not None and proc.poll() is not None:
                 raise FleetFailed(self._failure(worker, proc.returncode))
-            if _ping(worker.directory / "worker.sock"):
+            if _ping(worker.socket):
                 worker.ready = True
                 return
             time.sleep(0.01)
@@ -197,6 +207,9 @@ class Fleet:
         worker.ready = False
         proc = worker.proc
         worker.client.close()
+        if worker.directory_fd >= 0:
+            os.close(worker.directory_fd)
+            worker.directory_fd = -1
         if proc is None or proc.poll() is not None:
             return
         self.sandbox.terminate(proc)

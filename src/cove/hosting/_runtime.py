@@ -4,6 +4,7 @@ its least-busy worker; a worker that drops the request is retried once on anothe
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -14,6 +15,8 @@ from cove.edge import Call
 from cove.hosting._endpoints import Endpoints, LiveVariant
 from cove.hosting._fleet import Worker
 from cove.hosting._transport import WorkerResponse, WorkerUnavailable
+
+log = logging.getLogger("cove.hosting")
 
 MAX_PAYLOAD = 6 * 1024 * 1024
 TIMEOUT = 60.0
@@ -89,7 +92,9 @@ class RuntimeService:
             try:
                 return await worker.client.request("POST", "/invocations", headers, body,
                                                    TIMEOUT)
-            except WorkerUnavailable:
+            except WorkerUnavailable as exc:
+                log.warning("variant %s worker %d: %s; retrying elsewhere", variant.name,
+                            worker.index, exc.message)
                 tried = worker  # it may have died: once more, on another worker
             except TimeoutError as exc:
                 raise errors.ModelError(

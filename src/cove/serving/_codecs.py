@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from cove.serving._errors import BadRequest, InferenceError, UnsupportedAccept, UnsupportedContentType
+from cove.serving._errors import (
+    BadRequest,
+    InferenceError,
+    UnsupportedAccept,
+    UnsupportedContentType,
+)
 from cove.serving._media import CSV, JSON, NPY, NPZ, choose_accept, media_type, parse_csv
 
 DECODES = (JSON, CSV, NPY, NPZ)
@@ -69,7 +74,7 @@ def to_csv(prediction: Any) -> bytes:
     if array.ndim == 0:
         array = array.reshape(1)
     if array.ndim == 1:
-        return "".join(f"{value}\n" for value in array).encode()
+        return "".join(str(value) + "\n" for value in array).encode()
     if array.ndim == 2:
         return "".join(",".join(map(str, row)) + "\n" for row in array).encode()
     raise InferenceError(f"A prediction of shape {array.shape} cannot be written as CSV: ask for "

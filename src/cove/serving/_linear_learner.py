@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 
 from cove.algorithms.linear_learner_model import MODEL_FILE, LinearLearnerModel
-from cove.serving._errors import BadRequest, ModelLoadError, UnsupportedAccept, UnsupportedContentType
+from cove.serving._errors import (
+    BadRequest,
+    ModelLoadError,
+    UnsupportedAccept,
+    UnsupportedContentType,
+)
 from cove.serving._media import (
     CSV,
     JSON,

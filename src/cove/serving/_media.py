@@ -75,7 +75,7 @@ def parse_csv(body: bytes | str) -> FloatArray:
 def _read_numbers(flat: bytes, count: int) -> FloatArray | None:
     """``count`` comma-separated numbers, or None when the fast readers cannot take them all."""
     try:
-        integers = np.fromstring(flat, dtype=np.int64, sep=",")  # type: ignore[call-overload]
+        integers = np.fromstring(flat, dtype=np.int64, sep=",")
     except (ValueError, DeprecationWarning):
         pass  # a decimal point, an exponent, nan, an empty field: the float reader's turn
     else:
@@ -84,7 +84,7 @@ def _read_numbers(flat: bytes, count: int) -> FloatArray | None:
             widened: FloatArray = integers.astype(np.float64)
             return widened
     try:
-        floats: FloatArray = np.fromstring(flat, dtype=np.float64, sep=",")  # type: ignore[call-overload]
+        floats: FloatArray = np.fromstring(flat, dtype=np.float64, sep=",")
     except (ValueError, DeprecationWarning):
         return None
     return floats if floats.size == count else None

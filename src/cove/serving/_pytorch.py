@@ -49,7 +49,8 @@ def model_fn(model_dir: str) -> Any:
     except RuntimeError as exc:
         raise ModelLoadError(
             f"The default model_fn could not load {path.name} as TorchScript ({exc}). Save the "
-            f"model with torch.jit.save, or define model_fn(model_dir) in the entry point.") from exc
+            f"model with torch.jit.save, or define model_fn(model_dir) in the entry point."
+        ) from exc
 
 
 def input_fn(body: Any, content_type: str) -> Any:

@@ -116,7 +116,8 @@ class ScriptRuntime:
     def __init__(self, handlers: dict[str, Handler], model_dir: Path,
                  environ: Mapping[str, str]) -> None:
         self.model_dir = str(model_dir)
-        self.default_accept = environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json"
+        self.default_accept = (environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT")
+                               or "application/json")
         self.handlers = handlers
         self.model = handlers["model_fn"](Context(self.model_dir), self.model_dir)
 

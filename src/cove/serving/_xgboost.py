@@ -8,10 +8,11 @@ without a Content-Type is read as CSV.
 Responses, by Accept (none or ``*/*``: ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``, else
 ``text/csv``):
 
-- ``text/csv``: one prediction per line (``0.25\\n0.75\\n``); a multi-class ``multi:softprob``
-  row is its class probabilities joined by commas.  This is the container's encoder (one value
-  per line since its 2022 encoders; it joined single values with commas before), which the
-  SDK's CSVDeserializer reads as ``[["0.25"], ["0.75"]]``.
+- ``text/csv``: the predictions joined by commas (``0.25,0.75``), as the containers the
+  tutorials were written against answer (their code parses it with ``np.fromstring(body,
+  sep=",")``; the SDK's CSVDeserializer reads ``[["0.25", "0.75"]]``).  Containers built since
+  2022 (1.5-1 on) write one value per line instead.  A ``multi:softprob`` prediction is one line
+  per row, its class probabilities joined by commas.
 - ``application/json``: ``{"predictions": [{"score": 0.25}, ...]}`` (a list per softprob row).
 - ``application/jsonlines``: ``{"score": 0.25}`` per line.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
 import pickle
 import re
 import sys
@@ -42,7 +42,12 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import xgboost
 
-from cove.serving._errors import BadRequest, ModelLoadError, UnsupportedAccept, UnsupportedContentType
+from cove.serving._errors import (
+    BadRequest,
+    ModelLoadError,
+    UnsupportedAccept,
+    UnsupportedContentType,
+)
 from cove.serving._media import (
     CSV,
     JSON,
@@ -98,9 +103,11 @@ class XGBoostRuntime:
 
     def encode(self, predictions: Predictions, accept: str) -> bytes:
         values = predictions.tolist()
-        if self.batch or accept == CSV:
-            if self.batch or predictions.ndim == 1:
-                return ("\n".join(map(str, values)) + "\n").encode()
+        if self.batch:
+            return ("\n".join(map(str, values)) + "\n").encode()
+        if accept == CSV:
+            if predictions.ndim == 1:
+                return ",".join(map(str, values)).encode()
             return "".join(",".join(map(str, row)) + "\n" for row in values).encode()
         records = [{"score": value} for value in values]
         if accept == JSON:
@@ -141,7 +148,7 @@ def load(model_dir: Path, environ: Mapping[str, str]) -> XGBoostRuntime:
         raise ModelLoadError(f"The model file {path} is empty. Check the model.tar.gz the "
                              f"model's ModelDataUrl points at.")
     booster = _booster_from(data, path)
-    booster.set_param("nthread", int(environ.get("OMP_NUM_THREADS") or 1))
+    booster.set_param("nthread", str(int(environ.get("OMP_NUM_THREADS") or 1)))
     return XGBoostRuntime(booster, environ)
 
 
@@ -187,7 +194,7 @@ def _unpickled_booster(data: bytes, path: Path) -> xgboost.Booster:
 
 def parse_libsvm(body: bytes, num_features: int) -> sp.csr_matrix:
     """``[label] index:value ...`` lines -> CSR rows ``num_features`` wide (label ignored)."""
-    indptr, indices, values = [0], [], []
+    indptr, indices, values = [0], list[int](), list[float]()
     for line in body.split(b"\n"):
         pairs = [f.split(b":", 1) for f in line.split(b"#", 1)[0].split() if b":" in f]
         if not pairs and not line.strip():
@@ -200,8 +207,9 @@ def parse_libsvm(body: bytes, num_features: int) -> sp.csr_matrix:
     if indices and (min(indices) < 0 or max(indices) >= num_features):
         raise ValueError(f"feature indices must be in 0..{num_features - 1} (the model has "
                          f"{num_features} features)")
-    return sp.csr_matrix((np.asarray(values, dtype=np.float64), np.asarray(indices, dtype=np.int64),
-                          np.asarray(indptr, dtype=np.int64)), shape=(len(indptr) - 1, num_features))
+    return sp.csr_matrix((np.asarray(values, dtype=np.float64),
+                          np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                         shape=(len(indptr) - 1, num_features))
 
 
 def _read(parse: Callable[[bytes], Any], body: bytes, name: str) -> Any:
@@ -230,7 +238,10 @@ def dense_predictor(booster: xgboost.Booster) -> Callable[[FloatArray], Predicti
     rows, so an XGBoost whose C API differs falls back to the public method.
     """
     def public(rows: FloatArray) -> Predictions:
-        predictions: Predictions = booster.inplace_predict(rows, validate_features=False)
+        try:
+            predictions: Predictions = booster.inplace_predict(rows, validate_features=False)
+        except (ValueError, xgboost.core.XGBoostError) as exc:
+            raise BadRequest(f"Unable to evaluate payload provided: {xgboost_reason(exc)}") from exc
         return predictions
 
     try:
@@ -257,7 +268,9 @@ class _DensePredictor:
                           "missing": float("nan"), "strict_shape": False, "cache_id": 0}).encode()
 
     def __init__(self, booster: xgboost.Booster) -> None:
-        from xgboost.core import _LIB, c_bst_ulong
+        from xgboost.core import _LIB
+
+        c_bst_ulong = ctypes.c_uint64  # XGBoost's bst_ulong
 
         self._booster = booster  # owns the handle
         self._handle = booster.handle
@@ -284,4 +297,4 @@ class _DensePredictor:
         return flat.reshape(sizes)
 
 
-__all__ = ["ACCEPTS", "MODEL_FILE", "XGBoostRuntime", "load", "os"]
+__all__ = ["ACCEPTS", "MODEL_FILE", "XGBoostRuntime", "load"]
