@@ -53,7 +53,10 @@ def test_model_deploy_predict_update_delete(session: Any, bucket: str) -> None: 
 
     s3 = session.boto_session.client("s3")
     url, booster, X = xgb_model(s3, bucket)
-    model = Model(image_uri=XGB_IMAGE, model_data=url, role=ROLE, sagemaker_session=session)
+    from sagemaker.predictor import Predictor
+
+    model = Model(image_uri=XGB_IMAGE, model_data=url, role=ROLE, sagemaker_session=session,
+                  predictor_cls=Predictor)
     name = unique("sdk-ep")
     predictor = model.deploy(initial_instance_count=1, instance_type="ml.m5.large",
                              endpoint_name=name, serializer=CSVSerializer(),
