@@ -63,6 +63,12 @@ class Config:
     stop_grace_seconds: int = 30
     #: Seed of the weighted choice between production variants (0: unseeded).
     routing_seed: int = 0
+    #: Stop endpoints idle this long ("90s", "30m", "2h"; "" or "0": never).
+    endpoint_idle_timeout: str = ""
+
+    @property
+    def idle_timeout_seconds(self) -> float:
+        return parse_duration(self.endpoint_idle_timeout)
     access_key_id: str = ""
     secret_access_key: str = ""
 
@@ -95,6 +101,20 @@ class Config:
         if self.access_key_id and self.secret_access_key:
             return Credentials(self.access_key_id, self.secret_access_key, stored.account_id)
         return stored
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``/``"90s"``, ``"30m"``, ``"2h"``, ``"1d"`` -> seconds; empty -> 0."""
+    text = str(text).strip().lower()
+    if not text:
+        return 0.0
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    factor = units.get(text[-1], 1)
+    number = text[:-1] if text[-1] in units else text
+    try:
+        return float(number) * factor
+    except ValueError as exc:
+        raise ConfigError(f"{text!r} is not a duration: write e.g. 90s, 30m or 2h") from exc
 
 
 def default_home() -> Path:

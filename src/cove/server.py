@@ -71,7 +71,8 @@ class Platform:
                                 settings)
         endpoints = Endpoints(db, ArtifactCache(store, config.home / "artifacts"), logs, sandbox,
                               HostingSettings(config.home, config.region,
-                                              config.routing_seed or None))
+                                              config.routing_seed or None,
+                                              config.idle_timeout_seconds))
         return cls(config, credentials, db, store, logs, identity, executor, Tags(db), training,
                    endpoints, time.time())
 

@@ -315,3 +315,44 @@ def test_data_capture_writes_sagemaker_jsonl(cove: Any, s3: Any, bucket: str) ->
     assert first["endpointInput"]["data"] == csv_rows(X[:1]).decode()
     assert first["endpointOutput"]["mode"] == "OUTPUT"
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_idle_endpoints_stop_and_start_again(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    server = CoveServer(tmp_path / "home", {"COVE_ENDPOINT_IDLE_TIMEOUT": "3s"}).start()
+    try:
+        s3, sm = server.client("s3"), server.client("sagemaker")
+        runtime = server.client("sagemaker-runtime")
+        s3.create_bucket(Bucket="idle")
+        url, _, X = xgb_model(s3, "idle")
+        name = deploy(sm, [("AllTraffic", url, 1.0, 1)])
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=csv_rows(X[:1]))
+        env = {**os.environ, "COVE_HOME": str(server.home)}
+
+        def cli(*args: str) -> str:
+            out = subprocess.run([sys.executable, "-m", "cove", "endpoints", *args], env=env,
+                                 text=True, capture_output=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        assert "InService" in cli("ls")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "OutOfService":
+                break
+            time.sleep(0.5)
+        assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "OutOfService"
+        assert _worker_pids(name) == []
+        with pytest.raises(ClientError) as err:
+            runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                    Body=csv_rows(X[:1]))
+        assert "cove endpoints start" in err.value.response["Error"]["Message"]
+        assert "InService" in cli("start", name)
+        reply = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                        Body=csv_rows(X[:1]))
+        assert reply["Body"].read()
+        assert name in cli("ls")
+    finally:
+        server.stop()

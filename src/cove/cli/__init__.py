@@ -67,9 +67,13 @@ def up(
                                              envvar="COVE_PORT")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d",
                                          help="Run in the background and return.")] = False,
+    idle_timeout: Annotated[str | None, typer.Option(
+        "--idle-timeout", envvar="COVE_ENDPOINT_IDLE_TIMEOUT",
+        help="Stop endpoints unused this long (e.g. 2h); off by default.")] = None,
 ) -> None:
     """Start the cove server (foreground until Ctrl-C, or --detach)."""
-    config = load_config(home, host=host, port=port)
+    config = load_config(home, host=host, port=port, endpoint_idle_timeout=idle_timeout)
+    config.idle_timeout_seconds  # noqa: B018 - a bad duration fails here, before starting
     if detach:
         record = start_detached(config)
         console.print(f"cove is up at [bold]{record['url']}[/] (pid {record['pid']}, "
@@ -94,6 +98,8 @@ def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
     log_path = config.log_dir / "server.log"
     args = [sys.executable, "-m", "cove", "up", "--home", str(config.home),
             "--host", config.host, "--port", str(config.port)]
+    if config.endpoint_idle_timeout:
+        args += ["--idle-timeout", config.endpoint_idle_timeout]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                 start_new_session=True)

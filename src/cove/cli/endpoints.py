@@ -75,6 +75,19 @@ def describe(name: str, home: HomeOption = None) -> None:
 
 
 @app.command()
+def start(name: str, home: HomeOption = None) -> None:
+    """Start an endpoint that was stopped for being idle (OutOfService) again."""
+    sm = client("sagemaker", home)
+    config = sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    sm.update_endpoint(EndpointName=name, EndpointConfigName=config)
+    with console.status(f"starting {name}…"):
+        while (status := sm.describe_endpoint(EndpointName=name)["EndpointStatus"]) in (
+                "Creating", "Updating"):
+            time.sleep(0.25)
+    console.print(f"{name}: {status}")
+
+
+@app.command()
 def rm(name: str, home: HomeOption = None) -> None:
     """Delete an endpoint (its workers stop at once)."""
     client("sagemaker", home).delete_endpoint(EndpointName=name)

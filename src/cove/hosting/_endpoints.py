@@ -78,6 +78,8 @@ class HostingSettings:
     home: Path
     region: str
     routing_seed: int | None = None
+    #: Stop endpoints unused for this many seconds (OutOfService); 0 keeps them forever.
+    idle_timeout: float = 0.0
 
 
 class Endpoints:
@@ -135,6 +137,11 @@ class Endpoints:
 
     def update(self, name: str, config_name: str) -> None:
         current = self.describe_endpoint(name)
+        if current["EndpointStatus"] == "OutOfService":  # stopped when idle: start it again
+            self.get(endpoint_configs, config_name, "endpoint configuration")
+            self.change(name, lambda d: d.update(EndpointStatus="Creating"))
+            self._background(self._deploy_new, name, config_name)
+            return
         if current["EndpointStatus"] != "InService":
             raise errors.ValidationError(
                 f"Cannot update in-progress endpoint \"{current['EndpointArn']}\": it is "
@@ -294,8 +301,29 @@ class Endpoints:
         calls, _ = self._counts.get(name, (0, 0.0))
         self._counts[name] = (calls + 1, time.time())
 
+    def stop_idle(self) -> None:
+        """Have you shut down your endpoints?  cove does, when told to (idle_timeout)."""
+        if not self.settings.idle_timeout:
+            return
+        cutoff = time.time() - self.settings.idle_timeout
+        with self.db.read() as conn:
+            rows = conn.execute(select(endpoints.c.name, endpoints.c.last_invocation,
+                                       endpoints.c.describe)).all()
+        for name, last, describe in rows:
+            recent = self._counts.get(name, (0, 0.0))[1]
+            used = max(last or 0.0, recent, describe["LastModifiedTime"])
+            if describe["EndpointStatus"] == "InService" and used < cutoff:
+                with self._lock:
+                    deployment = self.live.pop(name, None)
+                if deployment is not None:
+                    deployment.stop()
+                log.warning("endpoint %s was idle for %.0f s: stopped (OutOfService)", name,
+                            time.time() - used)
+                self.change(name, lambda d: d.update(EndpointStatus="OutOfService"))
+
     def flush_counts(self) -> None:
         self.capturer.flush()
+        self.stop_idle()
         counts, self._counts = self._counts, {}
         if not counts:
             return

@@ -77,6 +77,10 @@ class RuntimeService:
         except errors.ValidationError:
             return errors.RuntimeValidationError(f"Endpoint {name} of account {account} not "
                                                  "found.")
+        if status == "OutOfService":
+            return errors.RuntimeValidationError(
+                f"Endpoint {name} was stopped after being idle; `cove endpoints start {name}` "
+                "starts it again.")
         return errors.RuntimeValidationError(
             f"Endpoint {name} of account {account} is {status}, not InService: wait for it "
             "(the endpoint_in_service waiter) or look at its FailureReason.")
