@@ -112,7 +112,7 @@ async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str)
     declared_length(headers)
     wanted = requested_checksums(headers)
     attributes = attributes_from(headers)
-    await run_in_threadpool(store.get_bucket, bucket)  # fail before reading gigabytes
+    store.require_bucket_cached(bucket)  # fail before reading gigabytes
     blob = await receive_blob(call, store.blobs.writer(wanted), wanted)
     checksum = Checksum()
     if wanted:

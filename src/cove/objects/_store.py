@@ -33,6 +33,9 @@ class LocalObjectStore:
         self.db = db
         self.blobs = BlobStore(root / "blobs")
         self.uploads = MultipartUploads(self)
+        # Bucket names, derived from the table and kept in step by create/delete below (this
+        # process is the only writer): a PUT checks its bucket without a transaction.
+        self._bucket_names: set[str] | None = None
 
     # --- buckets ----------------------------------------------------------------------------
 
@@ -44,6 +47,7 @@ class LocalObjectStore:
                     "own it.", BucketName=name)
             info = BucketInfo(name, region, time.time())
             conn.execute(insert(buckets).values(name=name, region=region, created=info.created))
+        self._bucket_names = None
         return info
 
     def get_bucket(self, name: str) -> BucketInfo:
@@ -63,7 +67,19 @@ class LocalObjectStore:
                                             BucketName=name)
             stale = self.uploads.forget_bucket(conn, name)
             conn.execute(delete(buckets).where(buckets.c.name == name))
+        self._bucket_names = None
         self.blobs.delete(stale)
+
+    def require_bucket_cached(self, name: str) -> None:
+        """NoSuchBucket unless ``name`` exists, without a database transaction when possible.
+        Writes still check inside their own transaction (see ``publish``)."""
+        names = self._bucket_names
+        if names is None:
+            with self.db.read() as conn:
+                names = set(conn.execute(select(buckets.c.name)).scalars())
+            self._bucket_names = names
+        if name not in names:
+            raise errors.NoSuchBucket("The specified bucket does not exist", BucketName=name)
 
     def require_bucket(self, conn: Connection, name: str) -> BucketInfo:
         row = self._bucket_row(conn, name)
