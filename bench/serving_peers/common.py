@@ -20,7 +20,8 @@ warnings.filterwarnings("ignore", "string or file could not be read", Deprecatio
 
 def load_booster(path: str | None = None) -> xgboost.Booster:
     booster = xgboost.Booster()
-    booster.load_model(path or os.environ["BENCH_MODEL"])
+    with open(path or os.environ["BENCH_MODEL"], "rb") as handle:  # UBJSON, no .ubj suffix
+        booster.load_model(bytearray(handle.read()))
     booster.set_param("nthread", os.environ.get("OMP_NUM_THREADS", "1"))
     return booster
 
@@ -31,6 +32,7 @@ def decode(body: bytes) -> np.ndarray:
     rows = text.count(b"\n") + 1
     flat = text.replace(b"\n", b",") if rows > 1 else text
     count = flat.count(b",") + 1
+    values: np.ndarray
     try:
         values = np.fromstring(flat, dtype=np.int64, sep=",")
     except ValueError:

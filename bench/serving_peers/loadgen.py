@@ -10,7 +10,8 @@ Config (JSON on stdin)::
      "body_file": "/tmp/body.csv",
      "sign": null | {"access_key": ..., "secret_key": ..., "region": "us-east-1",
                      "service": "sagemaker", "signer": "fast" | "botocore"},
-     "concurrency": 8, "seconds": 20.0, "warmup": 2.0}
+     "concurrency": 8, "seconds": 20.0, "warmup": 2.0,
+     "series_file": null | "/tmp/series.txt"}  # optional: each request's start and latency
 
 Each of ``concurrency`` connections sends the same request, waits for the whole response, and
 sends the next (closed loop).  Requests are raw HTTP/1.1 written to asyncio streams, so the
@@ -133,7 +134,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         length = int(lower[at + 17:end])
         return status, await reader.readexactly(length)
     if b"\r\ntransfer-encoding: chunked" in lower:
-        pieces = []
+        pieces: list[bytes] = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:
@@ -172,7 +173,8 @@ class Load:
         self.errors = 0
         self.first_error = ""
         self.first_body = b""
-        self.window = (0.0, 0.0)
+        # optional: every measured request's (start, latency), written to this file
+        self.series: list[tuple[float, float]] | None = [] if config.get("series_file") else None
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         target = self.config["target"]
@@ -209,6 +211,8 @@ class Load:
                     self.first_body = answer
                 if self.measuring:
                     latencies.append(elapsed)
+                    if self.series is not None:
+                        self.series.append((started, elapsed))
         finally:
             writer.close()
 
@@ -233,7 +237,12 @@ class Load:
         elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu0
         print("done", flush=True)
         self.stopping = True
-        await asyncio.wait(tasks, timeout=30)
+        for task in tasks:  # responses still in flight are not waited for
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.series is not None:
+            with open(self.config["series_file"], "w") as out:
+                out.writelines(f"{t - started:.6f} {1000 * d:.3f}\n" for t, d in self.series)
         latencies = sorted(self.latencies)
         count = len(latencies)
 

@@ -19,7 +19,8 @@ import xgboost
 def main() -> None:
     source, out = sys.argv[1], sys.argv[2]
     booster = xgboost.Booster()
-    booster.load_model(source)
+    with open(source, "rb") as handle:  # UBJSON without the .ubj suffix
+        booster.load_model(bytearray(handle.read()))
     booster.feature_names = [f"f{i}" for i in range(booster.num_features())]
     mlflow.xgboost.save_model(booster, out, model_format="ubj")
 
