@@ -340,8 +340,8 @@ def run_load(procs: Processes, tmp: Path, config: dict[str, Any],
     server = sum(used[name] for name in members)
     count = max(1, result["requests"])
     point = Point(result["rps"], result["p50_ms"], result["p99_ms"], result["requests"],
-                  result["errors"], result["p90_ms"], result["mean_ms"], result["max_ms"],
-                  loadgen_cpu=100 * used["loadgen"] / wall,
+                  errors=result["errors"], p90_ms=result["p90_ms"], mean_ms=result["mean_ms"],
+                  max_ms=result["max_ms"], loadgen_cpu=100 * used["loadgen"] / wall,
                   server_cpu=100 * server / wall,
                   other_cpu=100 * max(0.0, used["machine"] - server - used["loadgen"]) / wall,
                   server_us_per_request=1e6 * server / count,
@@ -749,7 +749,7 @@ def print_table(rows: list[Row], concurrency: list[int]) -> None:
             p = row.points.get(c)
             cells.append("".ljust(26) if p is None else
                          f"{p.loadgen_cpu:4.0f}/{p.server_cpu:4.0f}/{p.other_cpu:3.0f}%"
-                         f"{p.server_us_per_request:7.0f} µs  ")
+                         f"{per_request(p.server_us_per_request)}  ")
         print(f"{row.label:<{width}}" + "".join(cells))
         if row.key == "cove":
             cells = [f"{'edge ' + format(p.split.get('edge', 0), '.0f') + ' + worker ' + format(p.split.get('worker', 0), '.0f') + ' µs':>24}  "  # noqa: E501
@@ -759,6 +759,10 @@ def print_table(rows: list[Row], concurrency: list[int]) -> None:
               if p.errors]
     for label, c, p in errors:
         print(f"errors: {label} c={c}: {p.errors} ({p.first_error[:200]})")
+
+
+def per_request(us: float) -> str:
+    return f"{us:7.0f} µs" if us < 1e5 else f"{us / 1000:7.0f} ms"
 
 
 def ratio(a: Row | None, b: Row | None, c: int) -> float | None:
