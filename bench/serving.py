@@ -31,16 +31,18 @@ Also measured: CreateEndpoint -> InService (polling DescribeEndpoint every 10 ms
 the direct-to-worker p50; cove >= 4x BentoML's req/s; cove >= 0.7x the bare 2-worker app's
 req/s at c=64.
 
-    .venv/bin/python bench/serving.py                 # full run (~8 min + first-time installs)
+    .venv/bin/python bench/serving.py                 # full run (~10 min + first-time installs)
     .venv/bin/python bench/serving.py --seconds 5     # quick
     .venv/bin/python bench/serving.py --only cove --only worker --only limit
 
 Options: ``--seconds S``, ``--warmup S``, ``--concurrency 1,8,64``, ``--only PEER``
 (repeatable: limit, cove, worker, bare, bentoml, mlflow), ``--instances N`` (cove's
 InitialInstanceCount, default 1), ``--deploy-trials N``, ``--signer {fast,botocore}``,
-``--rounds N``, ``--reinstall`` (recreate the peers' venvs), ``--keep`` (keep the temp
-directory with cove's home and every server's log), ``--json FILE`` (the results, machine
-readable).
+``--rounds N``, ``--quiet PCT`` / ``--retries N`` / ``--quiet-budget S`` (on a shared machine:
+wait for other processes to go quiet, and measure a point again when they used more than PCT %
+of a core during it; such points are starred), ``--reinstall`` (recreate the peers' venvs),
+``--keep`` (keep the temp directory with cove's home and every server's log), ``--json FILE``
+(the results, machine readable).
 
 BentoML and MLflow are installed with pip from PyPI (plus ``xgboost-cpu``, never ``xgboost``)
 into bench/.venvs/<name>/ the first time; a peer whose install fails is skipped with the
