@@ -92,6 +92,27 @@ class CoveServer:
                 "AWS_SECRET_ACCESS_KEY": c["secret_access_key"], "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION}
 
+    def send_signed_head(self, method: str, path: str, headers: dict[str, str]) -> Any:
+        """Open a raw socket and send a correctly signed S3 request line and headers only (the
+        body, if any, is the caller's to send or withhold); returns the socket."""
+        import socket
+        from urllib.parse import urlparse
+
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        c = self.credentials
+        request = AWSRequest(method, self.url + path, headers={
+            "Host": self.url.removeprefix("http://"), **headers})
+        S3SigV4Auth(Credentials(c["access_key_id"], c["secret_access_key"]), "s3",
+                    REGION).add_auth(request)
+        parsed = urlparse(self.url)
+        sock = socket.create_connection((parsed.hostname, parsed.port), timeout=10)
+        sock.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n").encode())
+        return sock
+
     def client(self, service: str, **config: Any) -> Any:
         c = self.credentials
         return boto3.session.Session().client(

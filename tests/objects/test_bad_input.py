@@ -106,19 +106,7 @@ def test_wrong_checksum_on_part(s3: Any, bucket: str) -> None:
 
 
 def test_missing_content_length(cove: Any, bucket: str) -> None:
-    import socket
-    from urllib.parse import urlparse
-
-    creds = cove.credentials
-    host = cove.url.removeprefix("http://")
-    request = AWSRequest("PUT", f"{cove.url}/{bucket}/nolength",
-                         headers={"Host": host, "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
-    S3SigV4Auth(Credentials(creds["access_key_id"], creds["secret_access_key"]), "s3",
-                "us-east-1").add_auth(request)
-    parsed = urlparse(cove.url)
-    with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as sock:
-        head = f"PUT /{bucket}/nolength HTTP/1.1\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
-        sock.sendall(head.encode())
+    with cove.send_signed_head("PUT", f"/{bucket}/nolength",
+                               {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}) as sock:
         reply = read_reply(sock)
     assert " 411 " in reply.splitlines()[0] and "MissingContentLength" in reply

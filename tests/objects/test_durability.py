@@ -67,28 +67,12 @@ def test_kill_during_large_upload(fresh_cove: Any, tmp_path: Path) -> None:
 
 
 def test_kill_during_single_put_leaves_nothing(fresh_cove: Any) -> None:
-    import socket
-    from urllib.parse import urlparse
-
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     s3 = fresh_cove.client("s3")
     s3.create_bucket(Bucket="half")
-    creds = fresh_cove.credentials
     size = 64 * MiB
-    host = fresh_cove.url.removeprefix("http://")
-    request = AWSRequest("PUT", f"{fresh_cove.url}/half/partial",
-                         headers={"Content-Length": str(size), "Host": host,
-                                  "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
-    S3SigV4Auth(Credentials(creds["access_key_id"], creds["secret_access_key"]), "s3",
-                "us-east-1").add_auth(request)
-    parsed = urlparse(fresh_cove.url)
-    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=10)
-    head = "PUT /half/partial HTTP/1.1\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
-    sock.sendall(head.encode() + os.urandom(size // 2))  # half the body, then the crash
+    sock = fresh_cove.send_signed_head("PUT", "/half/partial", {
+        "Content-Length": str(size), "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    sock.sendall(os.urandom(size // 2))  # half the body, then the crash
     time.sleep(0.5)
     fresh_cove.kill()
     sock.close()

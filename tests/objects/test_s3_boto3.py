@@ -417,26 +417,10 @@ def test_upload_download_50mb_byte_identical(s3: Any, bucket: str, tmp_path: Pat
 
 
 def test_oversize_single_put_refused_before_upload(cove: Any, bucket: str) -> None:
-    import socket
-    from urllib.parse import urlparse
-
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     from tests.objects.test_bad_input import read_reply
 
-    creds = cove.credentials
-    url = f"{cove.url}/{bucket}/huge"
-    host = cove.url.removeprefix("http://")
-    request = AWSRequest("PUT", url, headers={"Content-Length": str(5 * 1024**3 + 1), "Host": host,
-                                              "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
-    S3SigV4Auth(Credentials(creds["access_key_id"], creds["secret_access_key"]), "s3",
-                "us-east-1").add_auth(request)
-    parsed = urlparse(cove.url)
-    with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as sock:
-        head = f"PUT /{bucket}/huge HTTP/1.1\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
-        sock.sendall(head.encode())
+    with cove.send_signed_head("PUT", f"/{bucket}/huge", {
+            "Content-Length": str(5 * 1024**3 + 1),
+            "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}) as sock:
         reply = read_reply(sock)
     assert " 400 " in reply.splitlines()[0] and "EntityTooLarge" in reply
