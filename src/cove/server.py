@@ -30,6 +30,7 @@ from cove.meta import Database
 from cove.objects import LocalObjectStore, S3Service
 from cove.sagemaker import Tags
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
+from cove.tuning import TuningApi, TuningJobs
 
 log = logging.getLogger("cove.server")
 
@@ -52,6 +53,8 @@ class Platform:
     executor: LocalExecutor
     tags: Tags
     training: TrainingJobs
+    training_api: TrainingApi
+    tuning: TuningJobs
     endpoints: Endpoints
     started: float
 
@@ -73,13 +76,17 @@ class Platform:
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
                                               config.idle_timeout_seconds))
-        return cls(config, credentials, db, store, logs, identity, executor, Tags(db), training,
-                   endpoints, time.time())
+        tags = Tags(db)
+        training_api = TrainingApi(training, training.data, tags)
+        tuning = TuningJobs(db, training, training_api.build)
+        return cls(config, credentials, db, store, logs, identity, executor, tags, training,
+                   training_api, tuning, endpoints, time.time())
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
         self.training.endpoint_url = url
         self.training.recover()
+        self.tuning.start()
         self.endpoints.recover()
 
     def health(self) -> dict[str, Any]:
@@ -89,10 +96,11 @@ class Platform:
 
 def build_app(platform: Platform) -> Edge:
     verifier = Verifier(platform.identity.lookup)
-    training_api = TrainingApi(platform.training, platform.training.data, platform.tags)
+    tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
     hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
     sagemaker = JsonService("sagemaker", "SageMaker", {
-        **training_api.operations(), **hosting_api.operations(), **platform.tags.operations()},
+        **platform.training_api.operations(), **tuning_api.operations(),
+        **hosting_api.operations(), **platform.tags.operations()},
         validator=ShapeValidator("sagemaker"))
     background: list[asyncio.Task[None]] = []
 
@@ -107,6 +115,7 @@ def build_app(platform: Platform) -> Edge:
             task.cancel()
         platform.endpoints.flush_counts()
         platform.endpoints.shutdown()
+        platform.tuning.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()
         platform.db.close()

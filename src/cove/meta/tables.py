@@ -200,3 +200,30 @@ endpoints = Table(
     Column("invocations", BigInteger, nullable=False, default=0),
     Column("last_invocation", Float),
 )
+
+#: One row per hyperparameter tuning job; ``describe`` is what DescribeHyperParameterTuningJob
+#: returns.
+tuning_jobs = Table(
+    "tuning_jobs",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("creation_time", Float, nullable=False, index=True),
+    Column("last_modified", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+)
+
+#: The trials of a tuning job — its Optuna study, durably: each trial's parameters in Optuna's
+#: own (internal) representation and what became of it.  The training job row holds the rest
+#: (status, metrics, objective); on start cove rebuilds each study from these rows.
+tuning_trials = Table(
+    "tuning_trials",
+    metadata,
+    Column("tuning_job", String(32), primary_key=True),
+    Column("number", Integer, primary_key=True),  # 1-based, the NNN in the job's name
+    Column("training_job", String(63), nullable=False, unique=True),
+    Column("params", JSON, nullable=False),
+    #: running | complete | pruned (stopped early by the tuner) | failed | retried
+    Column("state", String(16), nullable=False),
+)

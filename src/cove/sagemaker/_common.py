@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -67,3 +67,27 @@ def _decode_token(token: str) -> int:
     if not isinstance(offset, int) or offset < 0:
         raise errors.ValidationError("The NextToken is invalid.")
     return offset
+
+
+def matches_filters(d: dict[str, Any], params: dict[str, Any], name_key: str,
+                    status_key: str) -> bool:
+    """Whether a Describe document passes a List call's NameContains / StatusEquals /
+    CreationTime* / LastModifiedTime* filters."""
+    checks: list[tuple[str, Callable[[Any], bool]]] = [
+        ("NameContains", lambda v: str(v).lower() in d[name_key].lower()),
+        ("StatusEquals", lambda v: d[status_key] == v),
+        ("CreationTimeAfter", lambda v: d["CreationTime"] > timestamp(v)),
+        ("CreationTimeBefore", lambda v: d["CreationTime"] < timestamp(v)),
+        ("LastModifiedTimeAfter", lambda v: d["LastModifiedTime"] > timestamp(v)),
+        ("LastModifiedTimeBefore", lambda v: d["LastModifiedTime"] < timestamp(v)),
+    ]
+    return all(check(params[name]) for name, check in checks if name in params)
+
+
+def timestamp(value: Any) -> float:
+    """Epoch seconds from a request timestamp (a number, or ISO 8601 text)."""
+    if isinstance(value, int | float):
+        return float(value)
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from cove import errors
 from cove.edge import Call
-from cove.sagemaker import Tags, arn, paginate, parse_s3_uri
+from cove.sagemaker import Tags, arn, matches_filters, paginate, parse_s3_uri
 from cove.training import _metrics as metrics
 from cove.training._data import DataPlane
 from cove.training._jobs import TrainingJobs
@@ -139,7 +138,8 @@ class TrainingApi:
         return {}
 
     def list(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        jobs = [d for d in self.jobs.all() if _matches(d, params)]
+        jobs = [d for d in self.jobs.all()
+                if matches_filters(d, params, "TrainingJobName", "TrainingJobStatus")]
         key = {"Name": "TrainingJobName", "Status": "TrainingJobStatus"}.get(
             params.get("SortBy", "CreationTime"), "CreationTime")
         jobs.sort(key=lambda d: d[key], reverse=params.get("SortOrder", "Ascending")
@@ -149,26 +149,6 @@ class TrainingApi:
         if page.next_token:
             result["NextToken"] = page.next_token
         return result
-
-
-def _matches(d: dict[str, Any], params: dict[str, Any]) -> bool:
-    checks: list[tuple[str, Callable[[Any], bool]]] = [
-        ("NameContains", lambda v: str(v).lower() in d["TrainingJobName"].lower()),
-        ("StatusEquals", lambda v: d["TrainingJobStatus"] == v),
-        ("CreationTimeAfter", lambda v: d["CreationTime"] > _ts(v)),
-        ("CreationTimeBefore", lambda v: d["CreationTime"] < _ts(v)),
-        ("LastModifiedTimeAfter", lambda v: d["LastModifiedTime"] > _ts(v)),
-        ("LastModifiedTimeBefore", lambda v: d["LastModifiedTime"] < _ts(v)),
-    ]
-    return all(check(params[name]) for name, check in checks if name in params)
-
-
-def _ts(value: Any) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
 def _summary(d: dict[str, Any]) -> dict[str, Any]:
