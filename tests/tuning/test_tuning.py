@@ -315,3 +315,31 @@ def test_names_and_lookups(sm: Any, s3: Any, bucket: str) -> None:
         sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName="no-such-tuning")
     assert err.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_cli_lists_and_describes_tuning_jobs(cove: Any, sm: Any, s3: Any, bucket: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    ranges = {"CategoricalParameterRanges": [{"Name": "x", "Values": ["2", "3", "9"]}]}
+    name = unique("cli")
+    _create(sm, name, config("Grid", max_jobs=None, parallel=3, ranges=ranges),
+            definition(bucket, source(s3, bucket), {"epochs": "2"}))
+    env = {**os.environ, "COVE_HOME": str(cove.home), "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cove", "tuning", *args], env=env,
+                              text=True, capture_output=True, timeout=120)
+
+    watched = run("describe", name, "--watch")  # returns once the job has ended
+    assert watched.returncode == 0, watched.stderr
+    described = run("describe", name).stdout
+    assert "Completed" in described and "Minimize loss" in described
+    rows = [line for line in described.splitlines() if f"{name}-" in line and "│" in line]
+    assert [row.split("│")[4].strip() for row in rows] == ["3", "2", "9"]  # best first
+    listing = run("ls").stdout
+    assert name in listing and "Grid" in listing and "3 / grid" in listing
+    missing = run("describe", "no-such-tuning")
+    assert missing.returncode == 1 and "can't find a tuning job" in missing.stderr
+    assert "Traceback" not in missing.stderr
