@@ -86,6 +86,9 @@ class TuningApi:
             raise errors.ValidationError(
                 "TrainingJobDefinition needs ResourceConfig (or "
                 "HyperParameterTuningResourceConfig).")
+        # The SDK sends HyperParameterTuningResourceConfig but reads ResourceConfig back on
+        # attach: describe both.
+        definition.setdefault("ResourceConfig", resource_config(definition))
         static = dict(definition.get("StaticHyperParameters", {}))
         static[OBJECTIVE_KEY] = config["HyperParameterTuningJobObjective"]["MetricName"]
         definition["StaticHyperParameters"] = static
@@ -130,6 +133,7 @@ class TuningApi:
                         space: SearchSpace, call: Call, tuning_arn: str) -> None:
         """Build a first trial's training job (not started) so a bad definition fails now,
         with CreateTrainingJob's own message, and check the objective is a metric it emits."""
+        definition.setdefault("AlgorithmSpecification", {})
         request = {k: v for k, v in copy.deepcopy(definition).items()
                    if k not in DEFINITION_ONLY}
         request["TrainingJobName"] = "probe"
@@ -139,7 +143,11 @@ class TuningApi:
         request.setdefault("ResourceConfig", resource_config(definition))
         probe = self.build(request, call.region, call.principal.account_id, tuning_arn)
         metric = config["HyperParameterTuningJobObjective"]["MetricName"]
-        names = [m["Name"] for m in probe["AlgorithmSpecification"].get("MetricDefinitions", [])]
+        # As for training jobs, a built-in algorithm's metric definitions are described (the
+        # SDK's attach reads them).
+        definitions = probe["AlgorithmSpecification"].get("MetricDefinitions", [])
+        definition["AlgorithmSpecification"]["MetricDefinitions"] = definitions
+        names = [m["Name"] for m in definitions]
         if metric not in names:
             raise errors.ValidationError(
                 f"The objective metric {metric!r} is not one the training jobs emit. "
