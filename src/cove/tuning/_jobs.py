@@ -201,7 +201,11 @@ class TuningJobs:
         trials = self.trials(name)
         running = [t for t in trials if _in_progress(jobs.get(t.training_job)) or (
             t.state == "running")]
-        reason = "" if status == "Stopping" else self._finished_reason(d, trials, jobs)
+        metric_of = {t.number: _objective(jobs.get(t.training_job), metric) for t in trials
+                     if t.state == "complete"}
+        reason = "" if status == "Stopping" else ending_reason(
+            d, trials, metric_of, _max_jobs(d["HyperParameterTuningJobConfig"], search),
+            time.time())
         if status == "Stopping" or reason:
             for t in running:
                 self._stop_training(t.training_job)
@@ -304,36 +308,6 @@ class TuningJobs:
             search.study.tell(asked, state=TrialState.FAIL)
             self._set_trial(name, number, "failed")
 
-    def _finished_reason(self, d: dict[str, Any], trials: list[Trial],
-                         jobs: dict[str, dict[str, Any] | None]) -> str:
-        """Why the tuning job should end now, or "" to go on."""
-        config = d["HyperParameterTuningJobConfig"]
-        limit = config["ResourceLimits"].get("MaxRuntimeInSeconds")
-        if limit and time.time() - d["CreationTime"] >= float(limit):
-            return "MaxRuntimeInSeconds"
-        objective = config["HyperParameterTuningJobObjective"]
-        minimize = objective["Type"] == "Minimize"
-        done = [v for t in trials if t.state == "complete"
-                for v in [_objective(jobs.get(t.training_job), objective["MetricName"])]
-                if v is not None]
-        criteria = config.get("TuningJobCompletionCriteria", {})
-        target = criteria.get("TargetObjectiveMetricValue")
-        if target is not None and any(v <= target if minimize else v >= target for v in done):
-            return "TargetObjectiveMetricValue"
-        patience = criteria.get("BestObjectiveNotImproving", {}).get(
-            "MaxNumberOfTrainingJobsNotImproving")
-        if patience and len(done) > patience:
-            best_before = (min if minimize else max)(done[:-patience])
-            recent = done[-patience:]
-            if not any(v < best_before if minimize else v > best_before for v in recent):
-                return "BestObjectiveNotImproving"
-        search = self._searches[d["HyperParameterTuningJobName"]]
-        counted = [t for t in trials if t.state != "retried"]
-        if len(counted) >= _max_jobs(config, search) and not any(
-                t.state == "running" for t in trials):
-            return "MaxNumberOfTrainingJobs"
-        return ""
-
     def _stop_training(self, job_name: str) -> None:
         with contextlib.suppress(errors.CoveError):  # already ending
             self.training.stop(job_name)
@@ -427,6 +401,33 @@ class TuningJobs:
             if finish is not None:
                 finish(d)
         self.change(name, mutate)
+
+
+def ending_reason(d: dict[str, Any], trials: list[Trial], objectives: dict[int, float | None],
+                  max_jobs: int, now: float) -> str:
+    """Why a tuning job should end now ("" to go on): its MaxRuntimeInSeconds, a completion
+    criterion met, or every trial it may run done.  ``objectives``: completed trials' values."""
+    config = d["HyperParameterTuningJobConfig"]
+    limit = config["ResourceLimits"].get("MaxRuntimeInSeconds")
+    if limit and now - d["CreationTime"] >= float(limit):
+        return "MaxRuntimeInSeconds"
+    minimize = config["HyperParameterTuningJobObjective"]["Type"] == "Minimize"
+    done = [v for _n, v in sorted(objectives.items()) if v is not None]
+    criteria = config.get("TuningJobCompletionCriteria", {})
+    target = criteria.get("TargetObjectiveMetricValue")
+    if target is not None and any(v <= target if minimize else v >= target for v in done):
+        return "TargetObjectiveMetricValue"
+    patience = criteria.get("BestObjectiveNotImproving", {}).get(
+        "MaxNumberOfTrainingJobsNotImproving")
+    if patience and len(done) > patience:
+        best_before = (min if minimize else max)(done[:-patience])
+        if not any(v < best_before if minimize else v > best_before
+                   for v in done[-patience:]):
+            return "BestObjectiveNotImproving"
+    counted = [t for t in trials if t.state != "retried"]
+    if len(counted) >= max_jobs and not any(t.state == "running" for t in trials):
+        return "MaxNumberOfTrainingJobs"
+    return ""
 
 
 # --- summaries and counters -------------------------------------------------------------------
