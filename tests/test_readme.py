@@ -45,6 +45,14 @@ def test_boto3_then_sdk_examples(cove: Any, tmp_path: Path) -> None:
     assert re.search(r"b'-?[0-9.]+(e-?[0-9]+)?'$", lines[-1]), lines[-1]
 
 
+def test_tuning_example(cove: Any, tmp_path: Path) -> None:
+    out = run_python(cove, tmp_path, block("python", "HyperparameterTuner"))
+    assert "FinalObjectiveValue" in out
+    best = re.search(r"best: (\S+)", out)
+    assert best and re.fullmatch(r"sagemaker-xgboost-\d{6}-\d{4}-\d{3}-[0-9a-f]{8}",
+                                 best.group(1)), out
+
+
 def test_aws_cli_example(cove: Any, tmp_path: Path) -> None:
     out = subprocess.run(["bash", "-euo", "pipefail", "-c", block("sh", "aws s3 mb")],
                          env=client_env(cove), cwd=tmp_path, text=True, capture_output=True,
