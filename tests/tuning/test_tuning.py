@@ -215,6 +215,16 @@ def test_warm_start_seeds_the_search_from_a_parent(sm: Any, s3: Any, bucket: str
     overall = d["OverallBestTrainingJob"]
     own_best = _objective(d["BestTrainingJob"])
     assert _objective(overall) == min(own_best, _objective(parent_d["BestTrainingJob"]))
+    # TransferLearning: a wider range and another strategy; the parent's trials still count
+    wider = unique("transfer")
+    _create(sm, wider, config("Random", max_jobs=1, parallel=1, ranges={
+        **_cont("-2", "8"), "CategoricalParameterRanges": [{"Name": "y", "Values": ["a", "b"]}]}),
+        definition(bucket, src, {"epochs": "1"}), WarmStartConfig={
+            **warm, "WarmStartType": "TransferLearning"})
+    transfer = wait_tuning(sm, wider)
+    assert transfer["TrainingJobStatusCounters"]["Completed"] == 1
+    assert _objective(transfer["OverallBestTrainingJob"]) <= _objective(
+        parent_d["BestTrainingJob"])
     # a parent still running cannot seed a search
     running = unique("running")
     _create(sm, running, config("Random", max_jobs=2, parallel=1),
