@@ -270,3 +270,8 @@ class MethodNotAllowed(S3Error):
 class NotImplementedByCove(S3Error):
     code = "NotImplemented"
     status = 501
+
+
+class NoSuchWebsiteConfiguration(S3Error):
+    code = "NoSuchWebsiteConfiguration"
+    status = 404

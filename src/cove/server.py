@@ -27,7 +27,8 @@ from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, 
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
-from cove.objects import LocalObjectStore, S3Service
+from cove.objects import LocalObjectStore, S3Service, Websites
+from cove.objects._website import PREFIX as WEBSITE_PREFIX
 from cove.sagemaker import Tags
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.tuning import TuningApi, TuningJobs
@@ -102,6 +103,7 @@ def build_app(platform: Platform) -> Edge:
         **platform.training_api.operations(), **tuning_api.operations(),
         **hosting_api.operations(), **platform.tags.operations()},
         validator=ShapeValidator("sagemaker"))
+    websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -122,9 +124,9 @@ def build_app(platform: Platform) -> Edge:
 
     return Edge(
         verifier,
-        [S3Service(platform.store, platform.config.region), sts_service(), sagemaker,
+        [S3Service(platform.store, platform.config.region, websites), sts_service(), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs)],
-        public={"/_cove/health": public_json(platform.health)},
+        public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites},
         on_startup=[start],
         on_shutdown=[stop],
     )

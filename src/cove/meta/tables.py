@@ -227,3 +227,13 @@ tuning_trials = Table(
     #: running | complete | pruned (stopped early by the tuner) | failed | retried
     Column("state", String(16), nullable=False),
 )
+
+#: Buckets served as static websites (PutBucketWebsite): only these are readable without a
+#: signature, at ``/site/<bucket>/``.
+bucket_websites = Table(
+    "bucket_websites",
+    metadata,
+    Column("bucket", String(63), primary_key=True),
+    Column("index_document", Text, nullable=False),
+    Column("error_document", Text),
+)

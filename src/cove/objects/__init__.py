@@ -10,6 +10,7 @@ from cove.objects._base import (
 )
 from cove.objects._s3api import S3Service
 from cove.objects._store import LocalObjectStore
+from cove.objects._website import Websites
 
 __all__ = ["BucketInfo", "Checksum", "Listing", "LocalObjectStore", "ObjectAttributes",
-           "ObjectInfo", "ObjectStore", "S3Service"]
+           "ObjectInfo", "ObjectStore", "S3Service", "Websites"]

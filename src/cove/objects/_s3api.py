@@ -25,11 +25,12 @@ from cove.objects._s3wire import (
     xml_response,
 )
 from cove.objects._store import LocalObjectStore
+from cove.objects._website import Websites
 
 MAX_XML_BODY = 2 * 1024 * 1024
 OWNER = "<Owner><ID>cove</ID><DisplayName>cove</DisplayName></Owner>"
 UNSUPPORTED_SUBRESOURCES = ("acl", "policy", "cors", "lifecycle", "tagging", "encryption",
-                            "logging", "notification", "replication", "website", "object-lock",
+                            "logging", "notification", "replication", "object-lock",
                             "ownershipControls", "publicAccessBlock", "accelerate",
                             "requestPayment", "inventory", "analytics", "metrics",
                             "intelligent-tiering", "retention", "legal-hold", "torrent",
@@ -42,9 +43,10 @@ class S3Service:
     signing_name = "s3"
     protocol = "rest-xml"
 
-    def __init__(self, store: LocalObjectStore, region: str) -> None:
+    def __init__(self, store: LocalObjectStore, region: str, websites: Websites) -> None:
         self.store = store
         self.region = region
+        self.websites = websites
 
     def matches(self, request: Request) -> bool:
         return True
@@ -68,6 +70,8 @@ class S3Service:
 
     async def _bucket_operation(self, call: Call, method: str, bucket: str) -> Response:
         query = call.request.query_params
+        if "website" in query:
+            return await self._website(call, method, bucket)
         if method == "PUT":
             if "versioning" in query:
                 raise errors.NotImplementedByCove("cove does not implement bucket versioning.")
@@ -93,6 +97,20 @@ class S3Service:
             if query.get("list-type") == "2":
                 return await self.list_objects_v2(call, bucket)
             return await self.list_objects_v1(call, bucket)
+        raise errors.MethodNotAllowed("The specified method is not allowed against this "
+                                      "resource.")
+
+    async def _website(self, call: Call, method: str, bucket: str) -> Response:
+        if method == "PUT":
+            body = await call.body.read(MAX_XML_BODY)
+            verify_small_body(call.request.headers, body)
+            await run_in_threadpool(self.websites.put, bucket, body)
+            return Response(b"", 200)
+        if method == "GET":
+            return await run_in_threadpool(self.websites.configuration_xml, bucket)
+        if method == "DELETE":
+            await run_in_threadpool(self.websites.delete, bucket)
+            return Response(b"", 204)
         raise errors.MethodNotAllowed("The specified method is not allowed against this "
                                       "resource.")
 

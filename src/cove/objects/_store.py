@@ -12,7 +12,13 @@ from sqlalchemy import Connection, and_, delete, func, insert, select
 
 from cove import errors
 from cove.meta import Database
-from cove.meta.tables import buckets, multipart_parts, multipart_uploads, objects
+from cove.meta.tables import (
+    bucket_websites,
+    buckets,
+    multipart_parts,
+    multipart_uploads,
+    objects,
+)
 from cove.objects._base import (
     BucketInfo,
     Checksum,
@@ -66,6 +72,7 @@ class LocalObjectStore:
                 raise errors.BucketNotEmpty("The bucket you tried to delete is not empty",
                                             BucketName=name)
             stale = self.uploads.forget_bucket(conn, name)
+            conn.execute(delete(bucket_websites).where(bucket_websites.c.bucket == name))
             conn.execute(delete(buckets).where(buckets.c.name == name))
         self._bucket_names = None
         self.blobs.delete(stale)
