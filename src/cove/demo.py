@@ -1,46 +1,145 @@
-"""``cove demo``: the main job, end to end, on data it makes itself."""
+"""``cove demo``: the case study end to end — a movie-review sentiment model trained and deployed
+on cove, answered through a function and an HTTP API, used from a web page.
+
+Offline by default (generated reviews); ``--data`` takes the real IMDB reviews (an aclImdb
+directory or a CSV), ``--download`` fetches them when the network allows.
+"""
 
 from __future__ import annotations
 
-import tempfile
+import logging
+import os
+import signal
+import threading
 import time
-from pathlib import Path
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import boto3
-from botocore.config import Config as BotoConfig
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
 
 from cove.config import Config
 
+T = TypeVar("T")
 DEMO_BUCKET = "cove-demo"
 
 
-def run_demo(config: Config, console: Console) -> None:
+def run_demo(config: Config, console: Console, data: str | None = None, download: bool = False,
+             keep: bool = False, serve: bool = True, rounds: int | None = None) -> None:
     from cove.cli import start_detached
+    from cove.examples.sentiment import data as reviews_data
+    from cove.examples.sentiment.pipeline import SentimentApp
 
     record = start_detached(config)
-    creds = config.credentials()
-    s3 = boto3.client("s3", endpoint_url=record["url"], region_name=config.region,
-                      aws_access_key_id=creds.access_key_id,
-                      aws_secret_access_key=creds.secret_access_key,
-                      config=BotoConfig(s3={"addressing_style": "path"}))
-    console.print(f"[bold]1.[/] cove is running at {record['url']}")
-    if DEMO_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=DEMO_BUCKET)
-    console.print(f"[bold]2.[/] bucket s3://{DEMO_BUCKET} is ready")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "hello.csv"
-        path.write_text("review,sentiment\n\"A warm, funny film.\",positive\n"
-                        "\"Two hours I will never get back.\",negative\n")
-        key = f"demo/hello-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-        s3.upload_file(str(path), DEMO_BUCKET, key)
-    console.print(f"[bold]3.[/] uploaded s3://{DEMO_BUCKET}/{key}")
-    listing = s3.list_objects_v2(Bucket=DEMO_BUCKET, Prefix="demo/")
-    for item in listing.get("Contents", []):
-        console.print(f"    {item['LastModified']:%Y-%m-%d %H:%M:%S}  {item['Size']:>6}  "
-                      f"{item['Key']}")
-    console.print("[bold]4.[/] point your own tools at cove with:")
-    from cove.cli import env
+    _point_clients_at(config, record["url"])
+    app = SentimentApp(boto3.Session(region_name=config.region), DEMO_BUCKET)
+    console.print(f"[bold]cove[/] is running at {record['url']} (home {config.home})")
+    started = time.monotonic()
 
-    env(config.home)
-    console.print("\ncove keeps running in the background; `cove down` stops it.")
+    reviews = _step(console, "data", lambda: reviews_data.load(
+        data, cache=config.home / "datasets", download=download))
+    console.print(f"    {len(reviews.train):,} training and {len(reviews.test):,} test reviews "
+                  f"from {reviews.source}")
+    prepared = _step(console, "preprocessing (words → 5,000-word bag of words)",
+                     lambda: app.prepare(reviews))
+    uris = _step(console, f"upload to s3://{DEMO_BUCKET}", lambda: app.upload(prepared))
+    job, model_data = _training(console, lambda on_log: app.train(uris, rounds, on_log))
+    endpoint = _step(console, "deploy the model to an endpoint", lambda: app.deploy(model_data))
+    accuracy = _step(console, "measure it on the test reviews",
+                     lambda: app.accuracy(endpoint, prepared))
+    console.print(f"    test accuracy: [bold]{accuracy:.3f}[/] on {len(prepared.test):,} reviews")
+    function = _step(console, "create the function (review → bag of words → endpoint)",
+                     lambda: app.create_function(endpoint, prepared.vocabulary))
+    api_url = _step(console, "create the HTTP API (POST /sentiment → function)",
+                    lambda: app.create_api(function))
+    page = _step(console, "publish the web page", lambda: app.publish_site(api_url,
+                                                                           record["url"]))
+    console.print(Panel.fit(
+        f"[bold]Open the page:[/] {page}\n"
+        f"[bold]Or ask the API:[/] curl -X POST --data 'A moving, beautiful film.' {api_url}\n"
+        f"[bold]Test accuracy:[/] {accuracy:.3f}    training job {job}, endpoint {endpoint}\n"
+        f"Done in {time.monotonic() - started:.0f} s.", title="the sentiment app is live"))
+    if not serve:
+        return
+    console.print("Serving until Ctrl-C" + ("." if keep else "; then the endpoint is deleted "
+                                            "(--keep leaves it running)."))
+    _wait_for_interrupt()
+    if keep:
+        console.print(f"The endpoint {endpoint} keeps running: `cove endpoints rm {endpoint}` "
+                      "stops it. Have you shut down your endpoints?")
+    else:
+        app.delete_endpoint(endpoint)
+        console.print(f"Deleted the endpoint {endpoint}. cove itself keeps running "
+                      "(`cove down` stops it).")
+
+
+def _point_clients_at(config: Config, url: str) -> None:
+    """boto3 and the SageMaker SDK in this process talk to cove, as a user's would."""
+    creds = config.credentials()
+    os.environ.update({"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": creds.access_key_id,
+                       "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+                       "AWS_DEFAULT_REGION": config.region, "AWS_REGION": config.region,
+                       "SAGEMAKER_SUPPRESS_V2_WARNING": "1"})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    sdk_config = config.home / "sagemaker-config.yaml"
+    sdk_config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
+                          "      TelemetryOptOut: true\n")
+    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(sdk_config)
+    for name in ("sagemaker", "sagemaker.config", "botocore", "boto3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _step(console: Console, title: str, work: Callable[[], T]) -> T:
+    start = time.monotonic()
+    with console.status(f"{title}…"):
+        result = work()
+    console.print(f"[green]✓[/] {title} [dim]({time.monotonic() - start:.1f} s)[/]")
+    return result
+
+
+def _training(console: Console,
+              work: Callable[[Callable[[str], None]], tuple[str, str]]) -> tuple[str, str]:
+    """Train with the job's log tailing live under a spinner."""
+    lines: deque[str] = deque(maxlen=8)
+    start = time.monotonic()
+
+    def view() -> Group:
+        return Group(Text(f"⠿ training with the built-in XGBoost… "
+                          f"{time.monotonic() - start:.0f} s", style="bold"),
+                     Text("\n".join(lines) or "(starting)", style="dim"))
+
+    with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
+        def show(line: str) -> None:
+            lines.append(line[:120])
+            live.update(view())
+        result = work(show)
+    console.print(f"[green]✓[/] training job {result[0]} "
+                  f"[dim]({time.monotonic() - start:.1f} s)[/]")
+    return result
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    with _handling(signal.SIGTERM, lambda *_: stop.set()):
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+
+@contextmanager
+def _handling(sig: int, handler: Any) -> Iterator[None]:
+    previous = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        signal.signal(sig, previous)
+
+
+__all__ = ["DEMO_BUCKET", "run_demo"]

@@ -230,11 +230,26 @@ def env(home: HomeOption = None) -> None:
 
 
 @app.command()
-def demo(home: HomeOption = None) -> None:
-    """Run the main job: start cove, store and list an object with boto3, print `cove env`."""
+def demo(home: HomeOption = None,
+         data: Annotated[str | None, typer.Option(
+             help="Reviews to use: an aclImdb directory or a CSV (review,sentiment[,split]). "
+                  "Default: generated reviews (offline).")] = None,
+         download: Annotated[bool, typer.Option(
+             help="Fetch the IMDB reviews (cached in COVE_HOME) when the network allows.")
+         ] = False,
+         keep: Annotated[bool, typer.Option(
+             help="Leave the endpoint running after Ctrl-C.")] = False,
+         serve: Annotated[bool, typer.Option(
+             help="Keep serving until Ctrl-C (--no-serve: set up, print, exit).")] = True,
+         rounds: Annotated[int | None, typer.Option(
+             help="XGBoost rounds (default: the tutorial's 500, early stopping after 10).")
+         ] = None) -> None:
+    """The case study: train a movie-review sentiment model, deploy it, put a function and an
+    HTTP API in front of it, and serve the web page that uses them."""
     from cove.demo import run_demo
 
-    run_demo(load_config(home), console)
+    run_demo(load_config(home), console, data=data, download=download, keep=keep, serve=serve,
+             rounds=rounds)
 
 
 @app.command()
