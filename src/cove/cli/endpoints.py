@@ -5,18 +5,15 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cove.cli._client import client, running_config
+from cove.cli._views import HomeOption, console
 
 app = typer.Typer(no_args_is_help=True, help="Endpoints: list, describe, delete.")
-console = Console()
-HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
-                                                 help="Data directory [default: ~/.cove].")]
 STYLE = {"InService": "green", "Failed": "red", "Creating": "cyan", "Updating": "cyan",
          "Deleting": "yellow", "OutOfService": "yellow"}
 

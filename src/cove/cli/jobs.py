@@ -3,43 +3,37 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Group
 from rich.table import Table
 
 from cove.cli._client import client
+from cove.cli._views import HomeOption, console, show, status, when
 
 app = typer.Typer(no_args_is_help=True, help="Training jobs: list, describe, logs, stop.")
-console = Console()
-HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
-                                                 help="Data directory [default: ~/.cove].")]
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-STATUS_STYLE = {"Completed": "green", "Failed": "red", "Stopped": "yellow",
-                "InProgress": "cyan", "Stopping": "yellow"}
 
 
 @app.command("ls")
 def list_jobs(home: HomeOption = None,
-              status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
+              state: Annotated[str | None, typer.Option(
+                  "--status", help="Only jobs in this status.")] = None,
               limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
     """List training jobs, newest first."""
     sm = client("sagemaker", home)
     params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending",
                               "MaxResults": min(limit, 100)}
-    if status:
-        params["StatusEquals"] = status
+    if state:
+        params["StatusEquals"] = state
     jobs = sm.list_training_jobs(**params)["TrainingJobSummaries"]
     table = Table("name", "status", "phase", "created", "duration")
     for job in jobs:
         end = job.get("TrainingEndTime")
         took = (end - job["CreationTime"]).total_seconds() if end else None
-        table.add_row(job["TrainingJobName"], _status(job["TrainingJobStatus"]),
-                      job.get("SecondaryStatus", ""), _when(job["CreationTime"]),
+        table.add_row(job["TrainingJobName"], status(job["TrainingJobStatus"]),
+                      job.get("SecondaryStatus", ""), when(job["CreationTime"]),
                       f"{took:.1f} s" if took is not None else "…")
     console.print(table if jobs else "No training jobs yet.")
 
@@ -51,22 +45,18 @@ def describe(name: str, home: HomeOption = None,
              ) -> None:
     """Show one job: status timeline, hyperparameters, metrics, artifacts."""
     sm = client("sagemaker", home)
-    if not watch:
-        console.print(_describe_view(sm.describe_training_job(TrainingJobName=name)))
-        return
-    with Live(console=console, refresh_per_second=4) as live:
-        while True:
-            job = sm.describe_training_job(TrainingJobName=name)
-            live.update(_describe_view(job))
-            if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
-                return
-            time.sleep(1)
+
+    def render() -> tuple[Group, bool]:
+        job = sm.describe_training_job(TrainingJobName=name)
+        return _describe_view(job), job["TrainingJobStatus"] in ("Completed", "Failed",
+                                                                  "Stopped")
+    show(render, watch)
 
 
 def _describe_view(job: dict[str, Any]) -> Group:
     head = Table(show_header=False, box=None)
     head.add_row("job", job["TrainingJobName"])
-    head.add_row("status", f"{_status(job['TrainingJobStatus'])} ({job['SecondaryStatus']})")
+    head.add_row("status", f"{status(job['TrainingJobStatus'])} ({job['SecondaryStatus']})")
     head.add_row("image", job["AlgorithmSpecification"].get("TrainingImage", ""))
     if job.get("ModelArtifacts"):
         head.add_row("model", job["ModelArtifacts"]["S3ModelArtifacts"])
@@ -74,8 +64,8 @@ def _describe_view(job: dict[str, Any]) -> Group:
         head.add_row("failure", f"[red]{job['FailureReason']}[/]")
     timeline = Table("phase", "started", "ended", "message", title="timeline")
     for t in job.get("SecondaryStatusTransitions", []):
-        timeline.add_row(t["Status"], _when(t["StartTime"]),
-                         _when(t["EndTime"]) if t.get("EndTime") else "…",
+        timeline.add_row(t["Status"], when(t["StartTime"]),
+                         when(t["EndTime"]) if t.get("EndTime") else "…",
                          t.get("StatusMessage", ""))
     hps = Table("hyperparameter", "value", title="hyperparameters")
     for key, value in sorted(job.get("HyperParameters", {}).items()):
@@ -98,9 +88,9 @@ def logs(name: str, home: HomeOption = None,
         printed = _print_new_events(cw, name, tokens)
         if not follow:
             return
-        status = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
-        if status in ("Completed", "Failed", "Stopped") and not printed:
-            console.print(f"[dim]-- job {status} --[/]")
+        ended = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+        if ended in ("Completed", "Failed", "Stopped") and not printed:
+            console.print(f"[dim]-- job {ended} --[/]")
             return
         time.sleep(0.5)
 
@@ -139,14 +129,4 @@ def stop(name: str, home: HomeOption = None) -> None:
             if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
                 break
             time.sleep(0.5)
-    console.print(f"{name}: {_status(job['TrainingJobStatus'])}")
-
-
-def _status(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
-
-
-def _when(value: Any) -> str:
-    if isinstance(value, int | float):
-        value = datetime.fromtimestamp(value)
-    return value.strftime("%H:%M:%S") if hasattr(value, "strftime") else str(value)
+    console.print(f"{name}: {status(job['TrainingJobStatus'])}")

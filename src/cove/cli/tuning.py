@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Group
-from rich.live import Live
 from rich.table import Table
 
 from cove.cli._client import client
-from cove.cli.jobs import HomeOption, _status, _when, console
+from cove.cli._views import HomeOption, console, show, status, when
 
 app = typer.Typer(no_args_is_help=True, help="Hyperparameter tuning jobs: list, describe, stop.")
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -19,16 +18,16 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 
 @app.command("ls")
 def list_tuning_jobs(home: HomeOption = None,
-                     status: Annotated[str | None, typer.Option(
-                         help="Only tuning jobs in this status.")] = None,
+                     state: Annotated[str | None, typer.Option(
+                         "--status", help="Only tuning jobs in this status.")] = None,
                      limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20
                      ) -> None:
     """List tuning jobs, newest first, with their trial counts."""
     sm = client("sagemaker", home)
     params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending",
                               "MaxResults": min(limit, 100)}
-    if status:
-        params["StatusEquals"] = status
+    if state:
+        params["StatusEquals"] = state
     jobs = sm.list_hyper_parameter_tuning_jobs(**params)["HyperParameterTuningJobSummaries"]
     table = Table("name", "status", "strategy", "trials done / max", "running", "failed",
                   "created")
@@ -37,9 +36,9 @@ def list_tuning_jobs(home: HomeOption = None,
         done = counts["Completed"] + counts["Stopped"] + counts["NonRetryableError"]
         limit_jobs = job.get("ResourceLimits", {}).get("MaxNumberOfTrainingJobs", "grid")
         table.add_row(job["HyperParameterTuningJobName"],
-                      _status(job["HyperParameterTuningJobStatus"]), job["Strategy"],
+                      status(job["HyperParameterTuningJobStatus"]), job["Strategy"],
                       f"{done} / {limit_jobs}", str(counts["InProgress"]),
-                      str(counts["NonRetryableError"]), _when(job["CreationTime"]))
+                      str(counts["NonRetryableError"]), when(job["CreationTime"]))
     console.print(table if jobs else "No tuning jobs yet.")
 
 
@@ -50,16 +49,7 @@ def describe(name: str, home: HomeOption = None,
              ) -> None:
     """Show a tuning job and its trials, best objective first (live with --watch)."""
     sm = client("sagemaker", home)
-    if not watch:
-        console.print(_view(sm, name))
-        return
-    with Live(console=console, refresh_per_second=2) as live:
-        while True:
-            view, status = _view(sm, name), _tuning_status(sm, name)
-            live.update(view)
-            if status in TERMINAL:
-                return
-            time.sleep(1)
+    show(lambda: _view(sm, name), watch)
 
 
 @app.command()
@@ -68,9 +58,9 @@ def stop(name: str, home: HomeOption = None) -> None:
     sm = client("sagemaker", home)
     sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     with console.status(f"stopping {name} and its running trials…"):
-        while (status := _tuning_status(sm, name)) not in TERMINAL:
+        while (ended := _tuning_status(sm, name)) not in TERMINAL:
             time.sleep(0.5)
-    console.print(f"{name}: {_status(status)}")
+    console.print(f"{name}: {status(ended)}")
 
 
 def _tuning_status(sm: Any, name: str) -> str:
@@ -78,13 +68,13 @@ def _tuning_status(sm: Any, name: str) -> str:
         HyperParameterTuningJobName=name)["HyperParameterTuningJobStatus"])
 
 
-def _view(sm: Any, name: str) -> Group:
+def _view(sm: Any, name: str) -> tuple[Group, bool]:
     d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     config = d["HyperParameterTuningJobConfig"]
     objective = config["HyperParameterTuningJobObjective"]
     head = Table(show_header=False, box=None)
     head.add_row("tuning job", name)
-    head.add_row("status", _status(d["HyperParameterTuningJobStatus"]))
+    head.add_row("status", status(d["HyperParameterTuningJobStatus"]))
     head.add_row("strategy", f"{config['Strategy']} (early stopping "
                              f"{config.get('TrainingJobEarlyStoppingType', 'Off')})")
     head.add_row("objective", f"{objective['Type']} {objective['MetricName']}")
@@ -109,10 +99,10 @@ def _view(sm: Any, name: str) -> Group:
                   title="trials, best first")
     for s in trials:
         value = s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
-        table.add_row(s["TrainingJobName"], _status(s["TrainingJobStatus"]),
+        table.add_row(s["TrainingJobName"], status(s["TrainingJobStatus"]),
                       f"{value:.6g}" if value is not None else "…",
                       *(_short(s["TunedHyperParameters"].get(k, "")) for k in tuned))
-    return Group(head, table)
+    return Group(head, table), d["HyperParameterTuningJobStatus"] in TERMINAL
 
 
 def _short(value: str) -> str:
