@@ -22,7 +22,6 @@ def test_vocabulary_and_encodings() -> None:
     index = {w: i for i, w in enumerate(vocabulary)}
     bag = words.bag_of_words(words.review_to_words("Great, great and awful!"), index)
     assert bag == {0: 2, 1: 1}
-    assert words.csv_row(bag, 3) == "2,1,0"
     assert words.libsvm_row(bag, 1) == "1 0:2 1:1"
 
 

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import boto3
-from words import bag_of_words, csv_row, review_to_words
+from words import bag_of_words, libsvm_row, review_to_words
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "vocabulary.json")) as f:
     VOCABULARY = json.load(f)
@@ -27,8 +27,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         body = base64.b64decode(body).decode("utf-8", "replace")
     if not body.strip():
         return {"statusCode": 400, "headers": CORS, "body": "Send a review in the body."}
-    row = csv_row(bag_of_words(review_to_words(body), INDEX), len(VOCABULARY))
+    # libsvm, as the model was trained: absent words are missing values, not zeros (a dense CSV
+    # row's zeros would read as values the model never saw)
+    row = libsvm_row(bag_of_words(review_to_words(body), INDEX))
     response = RUNTIME.invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"],
-                                       ContentType="text/csv", Body=row)
+                                       ContentType="text/libsvm", Body=row)
     score = float(response["Body"].read().decode().split(",")[0])
     return {"statusCode": 200, "headers": CORS, "body": "1" if score > 0.5 else "0"}

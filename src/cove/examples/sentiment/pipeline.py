@@ -29,6 +29,9 @@ XGBOOST_VERSION = "1.7-1"
 HYPERPARAMETERS = {"max_depth": 5, "eta": 0.2, "gamma": 4, "min_child_weight": 6,
                    "subsample": 0.8, "objective": "binary:logistic", "early_stopping_rounds": 10,
                    "num_round": 500}
+# Training, evaluation and the function all use libsvm rows: a word a review lacks is a missing
+# value there. (A dense CSV row would make it a 0, which a model trained on sparse rows never
+# saw: it cannot tell 0 from 1 and answers the same for every review.)
 SITE_FILES = ("index.html", "app.js", "style.css")
 
 

@@ -52,14 +52,6 @@ def bag_of_words(words: list[str], index: dict[str, int]) -> dict[int, int]:
     return bag
 
 
-def csv_row(bag: dict[int, int], width: int) -> str:
-    """One dense CSV row of ``width`` counts, as the endpoint takes it."""
-    row = ["0"] * width
-    for column, count in bag.items():
-        row[column] = str(count)
-    return ",".join(row)
-
-
 def libsvm_row(bag: dict[int, int], label: int | None = None) -> str:
     """One libsvm row (0-based columns), optionally led by its label."""
     pairs = " ".join(f"{column}:{count}" for column, count in sorted(bag.items()))
