@@ -27,9 +27,11 @@ from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, 
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
+from cove.meta.tables import models
 from cove.objects import LocalObjectStore, S3Service
 from cove.sagemaker import Tags
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
+from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 
 log = logging.getLogger("cove.server")
 
@@ -53,6 +55,7 @@ class Platform:
     tags: Tags
     training: TrainingJobs
     endpoints: Endpoints
+    transforms: TransformJobs
     started: float
 
     @classmethod
@@ -69,18 +72,23 @@ class Platform:
         sandbox = choose_sandbox(config.sandbox)
         training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor, sandbox,
                                 settings)
-        endpoints = Endpoints(db, ArtifactCache(store, config.home / "artifacts"), logs, sandbox,
+        artifacts = ArtifactCache(store, config.home / "artifacts")
+        endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
                                               config.idle_timeout_seconds))
+        transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
+                                   TransformSettings(config.home),
+                                   lambda name: endpoints.get(models, name, "model"))
         return cls(config, credentials, db, store, logs, identity, executor, Tags(db), training,
-                   endpoints, time.time())
+                   endpoints, transforms, time.time())
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
         self.training.endpoint_url = url
         self.training.recover()
         self.endpoints.recover()
+        self.transforms.recover()
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -91,9 +99,10 @@ def build_app(platform: Platform) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     training_api = TrainingApi(platform.training, platform.training.data, platform.tags)
     hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
+    transform_api = TransformApi(platform.transforms, platform.tags)
     sagemaker = JsonService("sagemaker", "SageMaker", {
-        **training_api.operations(), **hosting_api.operations(), **platform.tags.operations()},
-        validator=ShapeValidator("sagemaker"))
+        **training_api.operations(), **hosting_api.operations(), **transform_api.operations(),
+        **platform.tags.operations()}, validator=ShapeValidator("sagemaker"))
     background: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -106,6 +115,7 @@ def build_app(platform: Platform) -> Edge:
         for task in background:
             task.cancel()
         platform.endpoints.flush_counts()
+        await asyncio.to_thread(platform.transforms.shutdown)
         platform.endpoints.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()

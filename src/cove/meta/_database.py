@@ -13,10 +13,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cove.errors import ServerError
-from cove.meta.tables import SCHEMA_VERSION, metadata, schema_version
+from cove.meta.tables import SCHEMA_VERSION, metadata, schema_version, transform_jobs
+
+
+def _add_transform_jobs(conn: Connection) -> None:
+    transform_jobs.create(conn, checkfirst=True)
+
 
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _add_transform_jobs,  # batch transform
+}
 
 
 class DatabaseError(ServerError):

@@ -28,6 +28,15 @@ def not_found(kind: str, name: str) -> errors.ValidationError:
     return errors.ValidationError(f"Could not find {kind} '{name}'.")
 
 
+def epoch_seconds(value: Any) -> float:
+    """A request timestamp (epoch seconds, or ISO 8601 as some clients send) as epoch seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
 def parse_s3_uri(uri: str, what: str = "S3 URI") -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise errors.ValidationError(f"{what} {uri!r} must start with s3://")

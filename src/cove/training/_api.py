@@ -8,7 +8,7 @@ from typing import Any
 
 from cove import errors
 from cove.edge import Call
-from cove.sagemaker import Tags, arn, paginate, parse_s3_uri
+from cove.sagemaker import Tags, arn, epoch_seconds, paginate, parse_s3_uri
 from cove.training import _metrics as metrics
 from cove.training._data import DataPlane
 from cove.training._jobs import TrainingJobs
@@ -155,20 +155,12 @@ def _matches(d: dict[str, Any], params: dict[str, Any]) -> bool:
     checks: list[tuple[str, Callable[[Any], bool]]] = [
         ("NameContains", lambda v: str(v).lower() in d["TrainingJobName"].lower()),
         ("StatusEquals", lambda v: d["TrainingJobStatus"] == v),
-        ("CreationTimeAfter", lambda v: d["CreationTime"] > _ts(v)),
-        ("CreationTimeBefore", lambda v: d["CreationTime"] < _ts(v)),
-        ("LastModifiedTimeAfter", lambda v: d["LastModifiedTime"] > _ts(v)),
-        ("LastModifiedTimeBefore", lambda v: d["LastModifiedTime"] < _ts(v)),
+        ("CreationTimeAfter", lambda v: d["CreationTime"] > epoch_seconds(v)),
+        ("CreationTimeBefore", lambda v: d["CreationTime"] < epoch_seconds(v)),
+        ("LastModifiedTimeAfter", lambda v: d["LastModifiedTime"] > epoch_seconds(v)),
+        ("LastModifiedTimeBefore", lambda v: d["LastModifiedTime"] < epoch_seconds(v)),
     ]
     return all(check(params[name]) for name, check in checks if name in params)
-
-
-def _ts(value: Any) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
 def _summary(d: dict[str, Any]) -> dict[str, Any]:
