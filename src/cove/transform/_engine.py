@@ -70,6 +70,13 @@ class Events(Protocol):
                     seconds: float) -> None: ...
 
 
+#: Dispatcher to assembler: batches with their answers to come, in order; a failure that
+#: stops the dispatcher; None at the end.
+Queue = asyncio.Queue[
+    "tuple[MiniBatch, asyncio.Task[WorkerResponse | TransformFailed | None]] | TransformFailed "
+    "| None"]
+
+
 @dataclass(frozen=True)
 class Problem:
     status: int | None  # the model's HTTP status; None: no answer at all
@@ -85,8 +92,7 @@ class Engine:
     async def run(self) -> None:
         """Transform every object; TransformFailed if one cannot be."""
         slots = asyncio.Semaphore(self.plan.concurrency)
-        queue: asyncio.Queue[tuple[MiniBatch, asyncio.Task[WorkerResponse | None]] | None] = (
-            asyncio.Queue(maxsize=2 * self.plan.concurrency))
+        queue: Queue = asyncio.Queue(maxsize=2 * self.plan.concurrency)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._dispatch(group, queue, slots))
@@ -96,13 +102,15 @@ class Engine:
 
     # --- sending ----------------------------------------------------------------------------
 
-    async def _dispatch(self, group: asyncio.TaskGroup, queue: asyncio.Queue[
-            tuple[MiniBatch, asyncio.Task[WorkerResponse | None]] | None],
-            slots: asyncio.Semaphore) -> None:
-        for batch in self._batches():
-            await slots.acquire()
-            task = group.create_task(self._answer(batch, slots))
-            await queue.put((batch, task))
+    async def _dispatch(self, group: asyncio.TaskGroup, queue: Queue,
+                        slots: asyncio.Semaphore) -> None:
+        try:
+            for batch in self._batches():
+                await slots.acquire()
+                task = group.create_task(self._answer(batch, slots))
+                await queue.put((batch, task))
+        except TransformFailed as failure:  # after what was sent before it is written
+            await queue.put(failure)
         await queue.put(None)
 
     def _batches(self) -> Iterator[MiniBatch]:
@@ -121,7 +129,9 @@ class Engine:
                                       f"{exc.reason}") from exc
 
     async def _answer(self, batch: MiniBatch,
-                      slots: asyncio.Semaphore) -> WorkerResponse | None:
+                      slots: asyncio.Semaphore) -> WorkerResponse | TransformFailed | None:
+        """The model's answer; a failure is returned, not raised, so that the batches before
+        this one are written before the job ends."""
         try:
             if batch.payload is None:
                 return None
@@ -133,7 +143,9 @@ class Engine:
                 await self._find_failing_record(batch)
                 detail += (" (each of its records alone was answered: the mini-batch as a whole "
                            "failed; try a smaller MaxPayloadInMB or BatchStrategy SingleRecord)")
-            raise TransformFailed(f"{batch.item.uri}, {self._records(batch)}: {detail}")
+            return TransformFailed(f"{batch.item.uri}, {self._records(batch)}: {detail}")
+        except TransformFailed as failure:
+            return failure
         finally:
             slots.release()
 
@@ -176,14 +188,17 @@ class Engine:
 
     # --- writing ----------------------------------------------------------------------------
 
-    async def _assemble(self, queue: asyncio.Queue[
-            tuple[MiniBatch, asyncio.Task[WorkerResponse | None]] | None]) -> None:
+    async def _assemble(self, queue: Queue) -> None:
         output: OutputObject | None = None
         started, records, content_type = 0.0, 0, ""
         try:
             while (entry := await queue.get()) is not None:
+                if isinstance(entry, TransformFailed):
+                    raise entry
                 batch, task = entry
                 response = await task
+                if isinstance(response, TransformFailed):
+                    raise response
                 if output is None:
                     output = self.objects.output(batch.item, self.plan.output_path)
                     started, records = time.monotonic(), 0
