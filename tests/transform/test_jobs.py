@@ -214,7 +214,7 @@ def test_a_model_failing_on_one_record_names_it(cove: Any, s3: Any, bucket: str)
 def test_stop_mid_job(cove: Any, s3: Any, bucket: str) -> None:
     sm = cove.client("sagemaker")
     model, _ = sklearn_model(sm, s3, bucket)
-    X = np.random.default_rng(8).normal(size=(40, 3))
+    X = np.random.default_rng(8).normal(size=(60, 3))
     for part in range(4):
         s3.put_object(Bucket=bucket, Key=f"slow/{part}.csv", Body=csv_rows(X))
     name = unique("stop")
@@ -233,7 +233,7 @@ def test_stop_mid_job(cove: Any, s3: Any, bucket: str) -> None:
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="slow-out/")["Contents"]]
     assert 1 <= len(keys) < 4
     for key in keys:  # whatever was written is whole
-        assert len(read(s3, bucket, key).splitlines()) == 40
+        assert len(read(s3, bucket, key).splitlines()) == 60
     with pytest.raises(ClientError) as err:
         sm.stop_transform_job(TransformJobName=name)
     assert err.value.response["Error"]["Code"] == "ValidationException"

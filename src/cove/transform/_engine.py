@@ -153,6 +153,8 @@ class Engine:
                     batch: MiniBatch) -> WorkerResponse | Problem:
         problem = Problem(None, "no attempt was made")
         for attempt in range(retries + 1):
+            if _cancelling():
+                raise asyncio.CancelledError  # a cancel an answer arriving at once swallowed
             if attempt:
                 self.events.log(f"{batch.item.uri}, {self._records(batch)}: {problem.message}; "
                                 f"retry {attempt} of {retries}")
@@ -196,7 +198,9 @@ class Engine:
                 if isinstance(entry, TransformFailed):
                     raise entry
                 batch, task = entry
-                response = await task
+                # shield: a cancel must reach this coroutine even if the request it waits for
+                # finishes at that instant (and swallows it, as wait_for does in Python 3.11)
+                response = await asyncio.shield(task)
                 if isinstance(response, TransformFailed):
                     raise response
                 if output is None:
@@ -288,6 +292,11 @@ def count_records(item: InputObject, objects: ObjectIO, plan: Plan) -> int:
         return 1
     return sum(len(records.items)
                for records in split(plan.splitter, objects.chunks(item, plan.compression)))
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

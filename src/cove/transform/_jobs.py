@@ -14,6 +14,7 @@ written); it is not resumed.  One that was being stopped is marked Stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -133,15 +134,17 @@ class TransformJobs:
     # --- lifecycle --------------------------------------------------------------------------
 
     def stop(self, name: str) -> None:
-        describe = self.rows.get(name)
-        if describe["TransformJobStatus"] != "InProgress":
-            raise errors.ValidationError(
-                f"The transform job {name} is {describe['TransformJobStatus']}: only an "
-                "InProgress job can be stopped.")
-        self.rows.change(name, lambda d: d.update(TransformJobStatus="Stopping"))
+        def stopping(d: dict[str, Any]) -> None:  # checked in the transaction that changes it
+            if d["TransformJobStatus"] != "InProgress":
+                raise errors.ValidationError(
+                    f"The transform job {name} is {d['TransformJobStatus']}: only an "
+                    "InProgress job can be stopped.")
+            d["TransformJobStatus"] = "Stopping"
+
+        self.rows.change(name, stopping)
         with self._lock:
             run = self._runs.get(name)
-        if run is not None:
+        if run is not None:  # else it ended meanwhile, and wrote its final status after ours
             run.stop()
 
     def recover(self) -> None:
@@ -200,7 +203,8 @@ class TransformRun:
         self._stopping.set()
         loop, task = self._loop, self._task
         if loop is not None and task is not None:
-            loop.call_soon_threadsafe(task.cancel)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the engine is done
+                loop.call_soon_threadsafe(task.cancel)
 
     # --- Events (from the engine) -----------------------------------------------------------
 
