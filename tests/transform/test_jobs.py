@@ -119,9 +119,9 @@ def test_csv_filters_and_join(cove: Any, s3: Any, bucket: str) -> None:
     for name, processing in ((slim, {"InputFilter": "$[1:]", "JoinSource": "Input",
                                      "OutputFilter": "$[0,-1]"}),
                              (full, {"InputFilter": "$[1:]", "JoinSource": "Input"})):
-        sm.create_transform_job(**job_request(name, model, f"s3://{bucket}/ids/",
-                                              f"s3://{bucket}/{name}", DataProcessing=processing,
-                                              MaxPayloadInMB=1, TransformOutput={"Accept": "text/csv"}))
+        sm.create_transform_job(**job_request(
+            name, model, f"s3://{bucket}/ids/", f"s3://{bucket}/{name}",
+            DataProcessing=processing, MaxPayloadInMB=1, TransformOutput={"Accept": "text/csv"}))
     for name in (slim, full):
         assert wait(sm, name)["TransformJobStatus"] == "Completed"
     expected = predict(booster, X[:25])
