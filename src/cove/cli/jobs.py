@@ -38,8 +38,8 @@ def list_jobs(home: HomeOption = None,
     for job in jobs:
         end = job.get("TrainingEndTime")
         took = (end - job["CreationTime"]).total_seconds() if end else None
-        table.add_row(job["TrainingJobName"], _status(job["TrainingJobStatus"]),
-                      job.get("SecondaryStatus", ""), _when(job["CreationTime"]),
+        table.add_row(job["TrainingJobName"], styled_status(job["TrainingJobStatus"]),
+                      job.get("SecondaryStatus", ""), clock_time(job["CreationTime"]),
                       f"{took:.1f} s" if took is not None else "…")
     console.print(table if jobs else "No training jobs yet.")
 
@@ -66,7 +66,7 @@ def describe(name: str, home: HomeOption = None,
 def _describe_view(job: dict[str, Any]) -> Group:
     head = Table(show_header=False, box=None)
     head.add_row("job", job["TrainingJobName"])
-    head.add_row("status", f"{_status(job['TrainingJobStatus'])} ({job['SecondaryStatus']})")
+    head.add_row("status", f"{styled_status(job['TrainingJobStatus'])} ({job['SecondaryStatus']})")
     head.add_row("image", job["AlgorithmSpecification"].get("TrainingImage", ""))
     if job.get("ModelArtifacts"):
         head.add_row("model", job["ModelArtifacts"]["S3ModelArtifacts"])
@@ -74,8 +74,8 @@ def _describe_view(job: dict[str, Any]) -> Group:
         head.add_row("failure", f"[red]{job['FailureReason']}[/]")
     timeline = Table("phase", "started", "ended", "message", title="timeline")
     for t in job.get("SecondaryStatusTransitions", []):
-        timeline.add_row(t["Status"], _when(t["StartTime"]),
-                         _when(t["EndTime"]) if t.get("EndTime") else "…",
+        timeline.add_row(t["Status"], clock_time(t["StartTime"]),
+                         clock_time(t["EndTime"]) if t.get("EndTime") else "…",
                          t.get("StatusMessage", ""))
     hps = Table("hyperparameter", "value", title="hyperparameters")
     for key, value in sorted(job.get("HyperParameters", {}).items()):
@@ -95,7 +95,7 @@ def logs(name: str, home: HomeOption = None,
     cw, sm = client("logs", home), client("sagemaker", home)
     tokens: dict[str, str] = {}
     while True:
-        printed = _print_new_events(cw, name, tokens)
+        printed = print_new_events(cw, name, tokens)
         if not follow:
             return
         status = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
@@ -105,16 +105,18 @@ def logs(name: str, home: HomeOption = None,
         time.sleep(0.5)
 
 
-def _print_new_events(cw: Any, name: str, tokens: dict[str, str]) -> int:
+def print_new_events(cw: Any, name: str, tokens: dict[str, str],
+                      group: str = LOG_GROUP) -> int:
+    """Print the events of the job's streams in ``group`` since ``tokens``; how many."""
     try:
-        streams = cw.describe_log_streams(logGroupName=LOG_GROUP,
+        streams = cw.describe_log_streams(logGroupName=group,
                                           logStreamNamePrefix=f"{name}/")["logStreams"]
     except cw.exceptions.ResourceNotFoundException:
         return 0
     printed = 0
     for stream in streams:
         stream_name = stream["logStreamName"]
-        params = {"logGroupName": LOG_GROUP, "logStreamName": stream_name,
+        params = {"logGroupName": group, "logStreamName": stream_name,
                   "startFromHead": True}
         if stream_name in tokens:
             params["nextToken"] = tokens[stream_name]
@@ -139,14 +141,14 @@ def stop(name: str, home: HomeOption = None) -> None:
             if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
                 break
             time.sleep(0.5)
-    console.print(f"{name}: {_status(job['TrainingJobStatus'])}")
+    console.print(f"{name}: {styled_status(job['TrainingJobStatus'])}")
 
 
-def _status(status: str) -> str:
+def styled_status(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
 
-def _when(value: Any) -> str:
+def clock_time(value: Any) -> str:
     if isinstance(value, int | float):
         value = datetime.fromtimestamp(value)
     return value.strftime("%H:%M:%S") if hasattr(value, "strftime") else str(value)
