@@ -26,6 +26,7 @@ from cove.transform._records import (
     RECORDIO_MAGIC,
     RecordTooLarge,
     SplitError,
+    count_lines,
     recordio_frame,
     split,
     split_lines,
@@ -92,6 +93,16 @@ def test_lines_across_chunk_boundaries(size: int) -> None:
     found = [(r, p) for records in split_lines(chunked(data, size))
              for r, p in zip(records.items, records.positions, strict=True)]
     assert found == [(b"a,b", 1), (b"c,d", 4), (b"e", 5)]
+
+
+def test_counting_lines_finds_what_splitting_finds() -> None:
+    rng = random.Random(4)
+    alphabet = [b"a", b" ", b"\n", b"\r", b"\t", b"x,y"]
+    for _ in range(500):
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        for size in (1, 3, 100):
+            found = sum(len(r.items) for r in split_lines(chunked(data, size)))
+            assert count_lines(chunked(data, size)) == found, data
 
 
 def multipart(parts: list[bytes]) -> bytes:

@@ -123,5 +123,10 @@ class Packing:
         if len(units) == 1 and self.single:
             return units[0]
         if self.split_type == "RecordIO":
-            return b"".join(u + b"\0" * recordio_padding(len(u)) for u in units)
-        return b"\n".join(units) + b"\n"
+            parts = []
+            for unit in units:
+                parts.append(unit)
+                if padding := recordio_padding(len(unit)):
+                    parts.append(b"\0" * padding)
+            return b"".join(parts)
+        return b"\n".join([*units, b""])  # a newline after each record, in one copy

@@ -28,7 +28,7 @@ from cove.transform._batches import BadRecord, MiniBatch
 from cove.transform._inputs import InputError, InputObject, OutputObject
 from cove.transform._plan import MIB, Plan
 from cove.transform._processing import ProcessingError
-from cove.transform._records import RecordTooLarge, SplitError, split
+from cove.transform._records import RecordTooLarge, SplitError, count_lines, split
 
 
 class TransformFailed(Exception):
@@ -290,8 +290,10 @@ def count_records(item: InputObject, objects: ObjectIO, plan: Plan) -> int:
     """How many records an object has (for progress), by splitting it as the engine does."""
     if plan.splitter == "None":
         return 1
-    return sum(len(records.items)
-               for records in split(plan.splitter, objects.chunks(item, plan.compression)))
+    chunks = objects.chunks(item, plan.compression)
+    if plan.splitter == "Line":
+        return count_lines(chunks)
+    return sum(len(records.items) for records in split(plan.splitter, chunks))
 
 
 def _cancelling() -> bool:

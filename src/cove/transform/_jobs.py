@@ -277,6 +277,10 @@ class TransformRun:
         self._advance(objects_total=len(items))
         self.log(f"{len(items)} input object(s) under "
                  f"{d['TransformInput']['DataSource']['S3DataSource']['S3Uri']}")
+        # How records are split does not depend on the container's execution-parameters:
+        # count them while the workers start.
+        threading.Thread(target=self._count, args=(items, make_plan(d, None)), daemon=True,
+                         name=f"cove-transform-count-{self.name}").start()
         workers.start()
         if self._stopping.is_set():
             return "Stopped"
@@ -303,9 +307,6 @@ class TransformRun:
             plan = make_plan(self.describe, await workers.execution_parameters())
             self.log("Mini-batches: " + ", ".join(
                 f"{key} {value} ({origin})" for key, (value, origin) in plan.settings.items()))
-            counter = threading.Thread(target=self._count, args=(items, plan), daemon=True,
-                                       name=f"cove-transform-count-{self.name}")
-            counter.start()
             await Engine(plan, items, self.jobs.objects, workers, self).run()
         finally:
             await workers.close()
