@@ -155,10 +155,10 @@ LINES = b"".join(f"{i},{'v' * (i % 7)}\n".encode() for i in range(1, 200))
 @pytest.mark.parametrize("limit", [12, 50, 333, 10_000])
 def test_multirecord_fills_mini_batches_up_to_the_limit(limit: int) -> None:
     found = batches(Packing("Line", False, limit), LINES)
-    assert b"".join(b.payload for b in found) == LINES  # every record, in order, once
-    assert all(len(b.payload) <= limit for b in found)
+    assert b"\n".join(b.payload for b in found) + b"\n" == LINES  # every record, in order
+    assert all(len(b.payload) < limit for b in found)  # each record counted with its newline
     for before, after in zip(found, found[1:], strict=False):  # the next record did not fit
-        assert len(before.payload) + len(after.units[0]) + 1 > limit
+        assert len(before.payload) + 1 + len(after.units[0]) + 1 > limit
     assert [b.last for b in found] == [False] * (len(found) - 1) + [True]
     assert [b.first for b in found] == [1 + sum(b.count for b in found[:i])
                                         for i in range(len(found))]
@@ -193,7 +193,7 @@ def test_an_object_without_records_still_gets_its_output() -> None:
 def test_the_input_filter_applies_before_packing() -> None:
     processing = data_processing({"InputFilter": "$[1:]"}, "text/csv", "Line")
     (batch,) = batches(Packing("Line", False, 100, processing), b"id1,1,2\nid2,3,4\n")
-    assert batch.payload == b"1,2\n3,4\n"
+    assert batch.payload == b"1,2\n3,4"
     assert batch.originals == [b"id1,1,2", b"id2,3,4"]
 
 

@@ -1,9 +1,10 @@
 """Packing an object's records into mini-batches (``BatchStrategy``, ``MaxPayloadInMB``).
 
 ``SingleRecord`` sends each record alone; ``MultiRecord`` sends as many consecutive records as
-fit in ``MaxPayloadInMB`` (0: no limit), each followed by its line ending (``Line``) or padding
-(``RecordIO``), so a mini-batch is itself a valid object of its format.  A record that does not
-fit alone fails the job (:class:`RecordTooLarge`).  ``SplitType`` None sends the whole object.
+fit in ``MaxPayloadInMB`` (0: no limit), separated by newlines (``Line``) or each followed by
+its padding (``RecordIO``), so a mini-batch is itself a valid object of its format.  A record
+that does not fit alone fails the job (:class:`RecordTooLarge`).  ``SplitType`` None sends the
+whole object.
 The ``InputFilter`` applies to each record before packing: the limit is on what is sent.
 
 Batches never span objects, keep their records' order, and carry what assembling their output
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from cove.transform._inputs import InputObject
 from cove.transform._processing import DataProcessing, ProcessingError
-from cove.transform._records import Records, RecordTooLarge, recordio_padding
+from cove.transform._records import Record, Records, RecordTooLarge, recordio_padding
 
 
 class BadRecord(ValueError):
@@ -33,8 +34,8 @@ class BadRecord(ValueError):
 class MiniBatch:
     item: InputObject
     payload: bytes | None  # None: the object has no records, there is nothing to send
-    units: list[bytes]  # what was sent for each record (after the InputFilter)
-    originals: list[bytes]  # each record as read (the same list without an InputFilter)
+    units: list[Record]  # what was sent for each record (after the InputFilter)
+    originals: list[Record]  # each record as read (the same list without an InputFilter)
     first: int  # ordinal of the first record in its object, from 1
     positions: list[int]  # line number (Line), byte offset (RecordIO) of each record
     last: bool = False  # the last batch of its object
@@ -69,8 +70,8 @@ class Packing:
         yield ready
 
     def _pack(self, item: InputObject, chunks: Iterable[Records]) -> Iterator[MiniBatch]:
-        units: list[bytes] = []
-        originals: list[bytes] = []
+        units: list[Record] = []
+        originals: list[Record] = []
         positions: list[int] = []
         size, ordinal, first = 0, 0, 1
         prepare = self.processing.filter_input if self.processing else None
@@ -97,14 +98,14 @@ class Packing:
             yield self._batch(item, units, originals, first, positions)
 
     @staticmethod
-    def _prepare(prepare: Callable[[bytes], bytes], record: bytes, ordinal: int,
+    def _prepare(prepare: Callable[[Record], bytes], record: Record, ordinal: int,
                  position: int) -> bytes:
         try:
             return prepare(record)
         except ProcessingError as exc:
             raise BadRecord(ordinal, position, str(exc)) from exc
 
-    def _framing(self, unit: bytes) -> int:
+    def _framing(self, unit: Record) -> int:
         """Bytes a record takes in a mini-batch besides its own."""
         if self.split_type == "RecordIO":
             return 0 if self.single else recordio_padding(len(unit))
@@ -112,21 +113,20 @@ class Packing:
             return 0 if self.single else 1
         return 1 if self.processing is not None else 0  # None: lines, or the raw object
 
-    def _batch(self, item: InputObject, units: list[bytes], originals: list[bytes], first: int,
-               positions: list[int]) -> MiniBatch:
+    def _batch(self, item: InputObject, units: list[Record], originals: list[Record],
+               first: int, positions: list[int]) -> MiniBatch:
         return MiniBatch(item, self.payload(units), units, originals or units, first, positions)
 
-    def payload(self, units: list[bytes]) -> bytes:
+    def payload(self, units: list[Record]) -> bytes:
         """The request body for these records (one record: the record, as SingleRecord sends)."""
-        if self.split_type == "None" and self.processing is None:
-            return units[0]
-        if len(units) == 1 and self.single:
-            return units[0]
+        if (self.split_type == "None" and self.processing is None) or (
+                len(units) == 1 and self.single):
+            return bytes(units[0])
         if self.split_type == "RecordIO":
-            parts = []
+            parts: list[Record] = []
             for unit in units:
                 parts.append(unit)
                 if padding := recordio_padding(len(unit)):
                     parts.append(b"\0" * padding)
             return b"".join(parts)
-        return b"\n".join([*units, b""])  # a newline after each record, in one copy
+        return b"\n".join(units)

@@ -181,7 +181,7 @@ class Engine:
         self.events.log(f"{batch.item.uri}, {self._records(batch)}: the mini-batch failed; "
                         "sending its records one by one to find the failing one")
         for index, unit in enumerate(batch.units):
-            answer = await self._call(unit, 0, batch)
+            answer = await self._call(bytes(unit), 0, batch)
             if isinstance(answer, Problem):
                 ordinal = batch.first + index
                 raise TransformFailed(f"{batch.item.uri}, "

@@ -57,13 +57,14 @@ class DataProcessing:
         """Whether each record's output must be found in the response (join, OutputFilter)."""
         return self.join or self.output_filter is not None
 
-    def filter_input(self, record: bytes) -> bytes:
+    def filter_input(self, record: bytes | memoryview) -> bytes:
         if self.input_filter is None:
-            return record
+            return bytes(record)
         value = self._select(self.input_filter, self._read_input(record), "InputFilter")
         return _write(value, self.input_format).encode()
 
-    def finish(self, record: bytes, output: bytes, output_type: str | None) -> bytes:
+    def finish(self, record: bytes | memoryview, output: bytes,
+               output_type: str | None) -> bytes:
         """The line written for one record: its output, joined and filtered."""
         kind = record_format(output_type)
         value = _read_output(output, kind, joined=self.join)
@@ -74,7 +75,7 @@ class DataProcessing:
             value = self._select(self.output_filter, value, "OutputFilter")
         return _write(value, kind).encode()
 
-    def _read_input(self, record: bytes) -> Any:
+    def _read_input(self, record: bytes | memoryview) -> Any:
         text = _text(record, "record")
         if self.input_format == CSV:
             return csv_fields(text)
@@ -167,8 +168,8 @@ def _csv_line(values: list[Any]) -> str:
     return buffer.getvalue()[:-1]
 
 
-def _text(data: bytes, what: str) -> str:
+def _text(data: bytes | memoryview, what: str) -> str:
     try:
-        return data.decode("utf-8")
+        return str(data, "utf-8")
     except UnicodeDecodeError as exc:
         raise ProcessingError(f"the {what} is not UTF-8 text (byte {exc.start})") from exc
