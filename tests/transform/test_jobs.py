@@ -279,6 +279,8 @@ def test_bad_requests_get_aws_errors(cove: Any, s3: Any, bucket: str) -> None:
     assert "DataProcessing works on CSV and JSON" in rejected(
         "ValidationException", TransformInput={"ContentType": "application/x-npy"},
         DataProcessing={"JoinSource": "Input"})
+    assert "DataCaptureConfig is not supported" in rejected(
+        "ValidationException", DataCaptureConfig={"DestinationS3Uri": f"s3://{bucket}/capture"})
     rejected("ResourceLimitExceeded", TransformResources={"InstanceCount": 40})
     name = unique("dup")
     sm.create_transform_job(**job_request(name, model, f"s3://{bucket}/in/",
@@ -335,30 +337,35 @@ def test_list_filters_sorts_and_pages(cove: Any, s3: Any, bucket: str) -> None:
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
 
 
-def test_a_job_running_when_cove_dies_is_failed_after_restart(fresh_cove: CoveServer) -> None:
+def test_jobs_running_when_cove_dies_or_stops_are_failed(fresh_cove: CoveServer) -> None:
     sm, s3 = fresh_cove.client("sagemaker"), fresh_cove.client("s3")
     s3.create_bucket(Bucket="data")
     model, _ = sklearn_model(sm, s3, "data")
     X = np.random.default_rng(9).normal(size=(200, 3))
     s3.put_object(Bucket="data", Key="in/a.csv", Body=csv_rows(X))
-    name = unique("crash")
-    sm.create_transform_job(**job_request(
-        name, model, "s3://data/in/", "s3://data/out", BatchStrategy="SingleRecord",
-        Environment={"SECONDS_PER_REQUEST": "0.05"}))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any("Mini-batches" in e["message"] for e in _data_log(fresh_cove, name)):
-            break
-        time.sleep(0.1)
-    fresh_cove.stop(signal.SIGKILL)
-    fresh_cove.start()
+    killed, stopped = unique("killed"), unique("stopped")
+    for name, how in ((killed, signal.SIGKILL), (stopped, signal.SIGTERM)):
+        fresh_cove.client("sagemaker").create_transform_job(**job_request(
+            name, model, "s3://data/in/", f"s3://data/{name}", BatchStrategy="SingleRecord",
+            Environment={"SECONDS_PER_REQUEST": "0.05"}))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any("Mini-batches" in e["message"] for e in _data_log(fresh_cove, name)):
+                break
+            time.sleep(0.1)
+        fresh_cove.stop(how)
+        fresh_cove.start()
     sm = fresh_cove.client("sagemaker")
-    d = sm.describe_transform_job(TransformJobName=name)
+    d = sm.describe_transform_job(TransformJobName=killed)
     assert d["TransformJobStatus"] == "Failed"
     assert "cove was restarted while this transform job was running" in d["FailureReason"]
     assert "0 of 1 input object(s)" in d["FailureReason"]
-    assert "Contents" not in fresh_cove.client("s3").list_objects_v2(Bucket="data",
-                                                                       Prefix="out/")
+    d = sm.describe_transform_job(TransformJobName=stopped)
+    assert d["TransformJobStatus"] == "Failed"
+    assert "cove shut down while the job was running" in d["FailureReason"]
+    for name in (killed, stopped):  # and no partial output
+        assert "Contents" not in fresh_cove.client("s3").list_objects_v2(Bucket="data",
+                                                                           Prefix=f"{name}/")
 
 
 def _data_log(cove: CoveServer, name: str) -> list[dict[str, Any]]:
