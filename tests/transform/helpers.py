@@ -14,7 +14,7 @@ from tests.hosting.test_endpoints import SK_IMAGE, XGB_IMAGE, csv_rows, xgb_mode
 from tests.training.helpers import ROLE, unique
 
 __all__ = ["ROLE", "SK_IMAGE", "XGB_IMAGE", "create_model", "csv_rows", "floats", "job_request",
-           "read", "sklearn_model", "unique", "wait", "xgb_model"]
+           "read", "sklearn_model", "tar_gz", "unique", "wait", "xgb_model"]
 
 #: A scikit-learn script-mode model: CSV or JSON Lines rows in, one prediction per line out.
 #: It fails on any row whose first feature is -1, and sleeps SECONDS_PER_REQUEST (from the
@@ -60,7 +60,7 @@ def sklearn_model(sm: Any, s3: Any, bucket: str,
     buffer = io.BytesIO()
     joblib.dump(estimator, buffer)
     key = f"models/{unique('sk')}/model.tar.gz"
-    s3.put_object(Bucket=bucket, Key=key, Body=_tar({
+    s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({
         "model.joblib": buffer.getvalue(),
         "code/inference.py": textwrap.dedent(SKLEARN_INFERENCE).encode()}))
     name = create_model(sm, f"s3://{bucket}/{key}", SK_IMAGE, {
@@ -69,7 +69,7 @@ def sklearn_model(sm: Any, s3: Any, bucket: str,
     return name, estimator
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
+def tar_gz(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, data in files.items():

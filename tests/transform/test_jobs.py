@@ -211,6 +211,25 @@ def test_a_model_failing_on_one_record_names_it(cove: Any, s3: Any, bucket: str)
                                estimator.predict(X[:10]), atol=1e-5)
 
 
+def test_a_model_that_cannot_load_fails_the_job(cove: Any, s3: Any, bucket: str) -> None:
+    from tests.transform.helpers import SK_IMAGE, tar_gz
+
+    sm = cove.client("sagemaker")
+    key = f"models/{unique('broken')}/model.tar.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({
+        "code/inference.py": b"def model_fn(model_dir):\n    raise ValueError('no weights')\n"}))
+    model = create_model(sm, f"s3://{bucket}/{key}", SK_IMAGE, {
+        "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"})
+    s3.put_object(Bucket=bucket, Key="in/a.csv", Body=b"1,2,3\n")
+    name = unique("noload")
+    sm.create_transform_job(**job_request(name, model, f"s3://{bucket}/in/",
+                                          f"s3://{bucket}/noload"))
+    d = wait(sm, name)
+    assert d["TransformJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith("ClientError: the model's workers could not start: ")
+    assert "ValueError: no weights" in d["FailureReason"]
+
+
 def test_stop_mid_job(cove: Any, s3: Any, bucket: str) -> None:
     sm = cove.client("sagemaker")
     model, _ = sklearn_model(sm, s3, bucket)

@@ -6,7 +6,11 @@ mini-batches (``BatchStrategy``, ``MaxPayloadInMB``), sends them to the model's 
 path}.out`` for every object, records in order, with ``DataProcessing``'s filters and join.
 
 The workers are hosting's (a fleet of model-server processes); the engine that splits, batches
-and assembles sees them only as an :class:`Invoker`, so they may run elsewhere.
+and assembles sees them only as an :class:`Invoker`, so they may run elsewhere.  The
+``InstanceCount`` × ``SAGEMAKER_MODEL_SERVER_WORKERS`` workers form one pool with
+``MaxConcurrentTransforms`` × ``InstanceCount`` requests in flight: where SageMaker gives each
+instance whole objects, cove spreads every object's mini-batches over all workers (the outputs
+are the same; one large object keeps every worker busy).
 """
 
 from cove.transform._api import TransformApi
