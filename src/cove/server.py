@@ -27,10 +27,12 @@ from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, 
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
+from cove.meta.tables import models
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
 from cove.sagemaker import Tags
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
+from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
 
 log = logging.getLogger("cove.server")
@@ -57,6 +59,7 @@ class Platform:
     training_api: TrainingApi
     tuning: TuningJobs
     endpoints: Endpoints
+    transforms: TransformJobs
     started: float
 
     @classmethod
@@ -73,15 +76,19 @@ class Platform:
         sandbox = choose_sandbox(config.sandbox)
         training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor, sandbox,
                                 settings)
-        endpoints = Endpoints(db, ArtifactCache(store, config.home / "artifacts"), logs, sandbox,
+        artifacts = ArtifactCache(store, config.home / "artifacts")
+        endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
                                               config.idle_timeout_seconds))
         tags = Tags(db)
         training_api = TrainingApi(training, training.data, tags)
         tuning = TuningJobs(db, training, training_api.build)
+        transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
+                                   TransformSettings(config.home),
+                                   lambda name: endpoints.get(models, name, "model"))
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, tuning, endpoints, time.time())
+                   training_api, tuning, endpoints, transforms, time.time())
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -89,6 +96,7 @@ class Platform:
         self.training.recover()
         self.tuning.start()
         self.endpoints.recover()
+        self.transforms.recover()
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -99,10 +107,11 @@ def build_app(platform: Platform) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
     hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
+    transform_api = TransformApi(platform.transforms, platform.tags)
     sagemaker = JsonService("sagemaker", "SageMaker", {
         **platform.training_api.operations(), **tuning_api.operations(),
-        **hosting_api.operations(), **platform.tags.operations()},
-        validator=ShapeValidator("sagemaker"))
+        **hosting_api.operations(), **transform_api.operations(),
+        **platform.tags.operations()}, validator=ShapeValidator("sagemaker"))
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
@@ -116,6 +125,7 @@ def build_app(platform: Platform) -> Edge:
         for task in background:
             task.cancel()
         platform.endpoints.flush_counts()
+        await asyncio.to_thread(platform.transforms.shutdown)
         platform.endpoints.shutdown()
         platform.tuning.shutdown()
         platform.training.shutdown()

@@ -85,7 +85,7 @@ def logs(name: str, home: HomeOption = None,
     cw, sm = client("logs", home), client("sagemaker", home)
     tokens: dict[str, str] = {}
     while True:
-        printed = _print_new_events(cw, name, tokens)
+        printed = print_new_events(cw, name, tokens)
         if not follow:
             return
         ended = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
@@ -95,16 +95,18 @@ def logs(name: str, home: HomeOption = None,
         time.sleep(0.5)
 
 
-def _print_new_events(cw: Any, name: str, tokens: dict[str, str]) -> int:
+def print_new_events(cw: Any, name: str, tokens: dict[str, str],
+                      group: str = LOG_GROUP) -> int:
+    """Print the events of the job's streams in ``group`` since ``tokens``; how many."""
     try:
-        streams = cw.describe_log_streams(logGroupName=LOG_GROUP,
+        streams = cw.describe_log_streams(logGroupName=group,
                                           logStreamNamePrefix=f"{name}/")["logStreams"]
     except cw.exceptions.ResourceNotFoundException:
         return 0
     printed = 0
     for stream in streams:
         stream_name = stream["logStreamName"]
-        params = {"logGroupName": LOG_GROUP, "logStreamName": stream_name,
+        params = {"logGroupName": group, "logStreamName": stream_name,
                   "startFromHead": True}
         if stream_name in tokens:
             params["nextToken"] = tokens[stream_name]

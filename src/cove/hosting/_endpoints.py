@@ -25,10 +25,10 @@ from cove.executors import Sandbox
 from cove.hosting._artifacts import ArtifactCache
 from cove.hosting._capture import CapturePolicy, Capturer
 from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
+from cove.hosting._models import prepare_model
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import endpoint_configs, endpoints, models
-from cove.training._runtimes import resolve_runtime
 
 log = logging.getLogger("cove.hosting")
 
@@ -268,32 +268,15 @@ class Endpoints:
 
     def _fleet(self, name: str, deployment_id: str,
                variant: dict[str, Any]) -> tuple[Fleet, str]:
-        model = self.get(models, variant["ModelName"], "model")
-        container = model.get("PrimaryContainer") or model["Containers"][0]
-        environment = dict(container.get("Environment", {}))
-        runtime = resolve_runtime(container["Image"], {
-            "sagemaker_program": environment["SAGEMAKER_PROGRAM"]}
-            if "SAGEMAKER_PROGRAM" in environment else {})
-        model_dir = self.artifacts.extract(container["ModelDataUrl"])
-        code_dir, entry = self._code(model_dir, environment) if runtime.script_mode else (None, "")
-        spec = FleetSpec(name, variant["VariantName"], runtime.kind, model_dir, code_dir, entry,
-                         environment, self.settings.home / "endpoints" / name / deployment_id /
+        serving = prepare_model(self.get(models, variant["ModelName"], "model"), self.artifacts)
+        spec = FleetSpec(name, variant["VariantName"], serving.runtime, serving.model_dir,
+                         serving.code_dir, serving.entry_point, serving.environment,
+                         self.settings.home / "endpoints" / name / deployment_id /
                          variant["VariantName"], (self.settings.home,))
         group = f"/aws/sagemaker/Endpoints/{name}"
         fleet = Fleet(spec, self.sandbox, lambda stream, lines: self.logs.put_events(
             group, stream, [(int(time.time() * 1000), line) for line in lines]))
-        return fleet, container["Image"]
-
-    def _code(self, model_dir: Path, environment: dict[str, str]) -> tuple[Path, str]:
-        entry = environment.get("SAGEMAKER_PROGRAM", "")
-        submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
-        if submit.startswith("s3://"):
-            return self.artifacts.extract(submit, "SAGEMAKER_SUBMIT_DIRECTORY"), entry
-        if (model_dir / "code").is_dir():
-            return model_dir / "code", entry
-        raise errors.ValidationError(
-            "A script-mode model needs its inference code: code/ inside model.tar.gz or "
-            "SAGEMAKER_SUBMIT_DIRECTORY=s3://.../sourcedir.tar.gz, and SAGEMAKER_PROGRAM.")
+        return fleet, serving.image
 
     # --- counting ---------------------------------------------------------------------------
 

@@ -13,10 +13,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cove.errors import ServerError
+from cove.meta import tables
 from cove.meta.tables import SCHEMA_VERSION, metadata, schema_version
 
+
+def _v2_new_tables(conn: Connection) -> None:
+    """Tuning, batch transform, bucket websites, functions and gateway APIs: new tables only."""
+    for table in (tables.tuning_jobs, tables.tuning_trials, tables.transform_jobs,
+                  tables.bucket_websites):
+        table.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _v2_new_tables,
+}
 
 
 class DatabaseError(ServerError):

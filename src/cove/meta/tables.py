@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -226,6 +226,24 @@ tuning_trials = Table(
     Column("params", JSON, nullable=False),
     #: running | complete | pruned (stopped early by the tuner) | failed | retried
     Column("state", String(16), nullable=False),
+)
+
+#: One row per batch transform job; ``describe`` is exactly what DescribeTransformJob returns.
+#: Progress lives beside it (the API has no field for it; ``cove transforms`` shows it): records
+#: and objects done so far, and the totals once counted (NULL until then).
+transform_jobs = Table(
+    "transform_jobs",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("creation_time", Float, nullable=False, index=True),
+    Column("last_modified", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+    Column("records_done", BigInteger, nullable=False, default=0),
+    Column("records_total", BigInteger),
+    Column("objects_done", Integer, nullable=False, default=0),
+    Column("objects_total", Integer),
 )
 
 #: Buckets served as static websites (PutBucketWebsite): only these are readable without a

@@ -4,14 +4,15 @@ components that implement it, plus what they share: ARNs, pagination, tags."""
 from cove.sagemaker._common import (
     Page,
     arn,
+    epoch_seconds,
     matches_filters,
     name_from_arn,
     not_found,
     paginate,
     parse_s3_uri,
-    timestamp,
 )
+from cove.sagemaker._rows import DescribedRows
 from cove.sagemaker._tags import Tags
 
-__all__ = ["Page", "Tags", "arn", "matches_filters", "name_from_arn", "not_found", "paginate",
-           "parse_s3_uri", "timestamp"]
+__all__ = ["DescribedRows", "Page", "Tags", "arn", "epoch_seconds", "matches_filters",
+           "name_from_arn", "not_found", "paginate", "parse_s3_uri"]

@@ -28,6 +28,15 @@ def not_found(kind: str, name: str) -> errors.ValidationError:
     return errors.ValidationError(f"Could not find {kind} '{name}'.")
 
 
+def epoch_seconds(value: Any) -> float:
+    """A request timestamp (epoch seconds, or ISO 8601 as some clients send) as epoch seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
 def parse_s3_uri(uri: str, what: str = "S3 URI") -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise errors.ValidationError(f"{what} {uri!r} must start with s3://")
@@ -76,18 +85,10 @@ def matches_filters(d: dict[str, Any], params: dict[str, Any], name_key: str,
     checks: list[tuple[str, Callable[[Any], bool]]] = [
         ("NameContains", lambda v: str(v).lower() in d[name_key].lower()),
         ("StatusEquals", lambda v: d[status_key] == v),
-        ("CreationTimeAfter", lambda v: d["CreationTime"] > timestamp(v)),
-        ("CreationTimeBefore", lambda v: d["CreationTime"] < timestamp(v)),
-        ("LastModifiedTimeAfter", lambda v: d["LastModifiedTime"] > timestamp(v)),
-        ("LastModifiedTimeBefore", lambda v: d["LastModifiedTime"] < timestamp(v)),
+        ("CreationTimeAfter", lambda v: d["CreationTime"] > epoch_seconds(v)),
+        ("CreationTimeBefore", lambda v: d["CreationTime"] < epoch_seconds(v)),
+        ("LastModifiedTimeAfter", lambda v: d["LastModifiedTime"] > epoch_seconds(v)),
+        ("LastModifiedTimeBefore", lambda v: d["LastModifiedTime"] < epoch_seconds(v)),
     ]
     return all(check(params[name]) for name, check in checks if name in params)
 
-
-def timestamp(value: Any) -> float:
-    """Epoch seconds from a request timestamp (a number, or ISO 8601 text)."""
-    if isinstance(value, int | float):
-        return float(value)
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()

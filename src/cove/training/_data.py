@@ -51,22 +51,28 @@ class LocalDataPlane:
         source = channel["DataSource"]["S3DataSource"]
         bucket, prefix = parse_s3_uri(source["S3Uri"], "S3Uri")
         if source.get("S3DataType", "S3Prefix") == "ManifestFile":
-            return self._manifest(bucket, prefix)
+            return read_manifest(self.store, bucket, prefix)
         # Keys land relative to the prefix (s3://b/data/train + data/train/x.csv -> x.csv); a URI
         # naming one object gives that object under its own name.
         return [(info, info.key[len(prefix):].lstrip("/") or info.key.rsplit("/", 1)[-1])
                 for info in self.store.walk(bucket, prefix)]
 
-    def _manifest(self, bucket: str, key: str) -> list[tuple[ObjectInfo, str]]:
-        raw = self.store.read(self.store.head_object(bucket, key), 0, 64 << 20)
-        try:
-            entries = json.loads(raw)
-            manifest_prefix = entries[0]["prefix"]
-        except (ValueError, LookupError, TypeError) as exc:
-            raise errors.ValidationError(f"s3://{bucket}/{key} is not a manifest file: "
-                                         '[{"prefix": "s3://..."}, "relative/key", ...]') from exc
-        mbucket, mprefix = parse_s3_uri(manifest_prefix)
-        return [(self.store.head_object(mbucket, mprefix + rel), rel) for rel in entries[1:]]
+
+def read_manifest(store: LocalObjectStore, bucket: str, key: str) -> list[tuple[ObjectInfo, str]]:
+    """The objects a manifest file lists (``[{"prefix": "s3://b/p/"}, "rel/key", ...]``), each
+    with its key relative to the manifest's prefix.  ValidationError for a malformed manifest;
+    NoSuchKey/NoSuchBucket for a listed object that does not exist."""
+    raw = store.read(store.head_object(bucket, key), 0, 64 << 20)
+    try:
+        entries = json.loads(raw)
+        manifest_prefix = entries[0]["prefix"]
+        if not all(isinstance(entry, str) for entry in entries[1:]):
+            raise TypeError("entries after the prefix must be strings")
+    except (ValueError, LookupError, TypeError) as exc:
+        raise errors.ValidationError(f"s3://{bucket}/{key} is not a manifest file: "
+                                     '[{"prefix": "s3://..."}, "relative/key", ...]') from exc
+    mbucket, mprefix = parse_s3_uri(manifest_prefix)
+    return [(store.head_object(mbucket, mprefix + rel), rel) for rel in entries[1:]]
 
 
 def _safe_join(root: Path, relative: str) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from cove import errors
 from cove.executors import Executor, Sandbox
@@ -25,6 +25,7 @@ from cove.identity import Identity
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import training_jobs
+from cove.sagemaker import DescribedRows
 from cove.training import _metrics as metrics
 from cove.training._contract import HostPlan, decode_hyperparameters
 from cove.training._data import DataPlane
@@ -60,6 +61,7 @@ class TrainingJobs:
                  executor: Executor, sandbox: Sandbox, settings: TrainingSettings) -> None:
         self.db, self.data, self.logs, self.identity = db, data, logs, identity
         self.executor, self.sandbox, self.settings = executor, sandbox, settings
+        self.rows = DescribedRows(db, training_jobs, "training job", "TrainingJob")
         settings.envs_dir.mkdir(parents=True, exist_ok=True)
         self.envs = Environments(settings.envs_dir)
         self.endpoint_url = settings.endpoint_url  # the real one is known once cove listens
@@ -71,51 +73,21 @@ class TrainingJobs:
     # --- rows -------------------------------------------------------------------------------
 
     def insert(self, describe: dict[str, Any]) -> None:
-        name = describe["TrainingJobName"]
-        with self.db.write() as conn:
-            if conn.execute(select(training_jobs.c.name).where(
-                    training_jobs.c.name == name)).first():
-                raise errors.ResourceInUse(
-                    f"Training job names must be unique within an AWS account and region, and "
-                    f"a training job with this name already exists ({describe['TrainingJobArn']})")
-            conn.execute(training_jobs.insert().values(
-                name=name, arn=describe["TrainingJobArn"], status="InProgress",
-                creation_time=describe["CreationTime"],
-                last_modified=describe["LastModifiedTime"], describe=describe))
+        self.rows.insert(describe)
         self.schedule()
 
     def describe(self, name: str) -> dict[str, Any]:
-        with self.db.read() as conn:
-            row = conn.execute(select(training_jobs.c.describe).where(
-                training_jobs.c.name == name)).first()
-        if row is None:
-            raise errors.ValidationError(f"Requested resource not found: Could not find "
-                                         f"training job '{name}'.")
-        return dict(row.describe)
+        return self.rows.get(name)
 
     def all(self) -> list[dict[str, Any]]:
-        with self.db.read() as conn:
-            return [dict(r.describe) for r in conn.execute(select(training_jobs.c.describe))]
+        return self.rows.all()
 
     def exists_arn(self, arn: str) -> bool:
-        with self.db.read() as conn:
-            return conn.execute(select(training_jobs.c.name).where(
-                training_jobs.c.arn == arn)).first() is not None
+        return self.rows.exists_arn(arn)
 
     def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Apply ``mutate`` to a job's Describe document in one transaction."""
-        with self.db.write() as conn:
-            row = conn.execute(select(training_jobs.c.describe).where(
-                training_jobs.c.name == name)).first()
-            if row is None:
-                raise errors.ValidationError(f"Could not find training job '{name}'.")
-            describe = dict(row.describe)
-            mutate(describe)
-            describe["LastModifiedTime"] = time.time()
-            conn.execute(update(training_jobs).where(training_jobs.c.name == name).values(
-                describe=describe, status=describe["TrainingJobStatus"],
-                last_modified=describe["LastModifiedTime"]))
-        return describe
+        return self.rows.change(name, mutate)
 
     # --- lifecycle --------------------------------------------------------------------------
 

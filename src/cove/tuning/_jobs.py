@@ -31,6 +31,7 @@ from sqlalchemy import insert, select, update
 from cove import errors
 from cove.meta import Database
 from cove.meta.tables import tuning_jobs, tuning_trials
+from cove.sagemaker import DescribedRows
 from cove.training import TrainingJobs
 from cove.training import _metrics as metrics
 from cove.tuning._search import new_study, worse_than_median
@@ -70,6 +71,8 @@ class Search:
 class TuningJobs:
     def __init__(self, db: Database, training: TrainingJobs, build: BuildTraining) -> None:
         self.db, self.training, self.build = db, training, build
+        self.rows = DescribedRows(db, tuning_jobs, "tuning job", "HyperParameterTuningJob",
+                                  missing=_missing)
         self._searches: dict[str, Search] = {}
         self._wake = threading.Event()
         self._closing = False
@@ -79,57 +82,26 @@ class TuningJobs:
     # --- rows -------------------------------------------------------------------------------
 
     def insert(self, describe: dict[str, Any]) -> None:
-        name = describe["HyperParameterTuningJobName"]
-        with self.db.write() as conn:
-            if conn.execute(select(tuning_jobs.c.name).where(
-                    tuning_jobs.c.name == name)).first():
-                raise errors.ResourceInUse(
-                    f"Hyperparameter tuning job names must be unique within an AWS account and "
-                    f"region, and a tuning job named {name!r} already exists.")
-            conn.execute(tuning_jobs.insert().values(
-                name=name, arn=describe["HyperParameterTuningJobArn"], status="InProgress",
-                creation_time=describe["CreationTime"],
-                last_modified=describe["LastModifiedTime"], describe=describe))
+        self.rows.insert(describe)
         self._wake.set()
 
     def describe(self, name: str) -> dict[str, Any]:
-        with self.db.read() as conn:
-            row = conn.execute(select(tuning_jobs.c.describe).where(
-                tuning_jobs.c.name == name)).first()
-        if row is None:
-            raise errors.ResourceNotFound(f"Amazon SageMaker can't find a tuning job with name "
-                                          f"{name}")
-        return dict(row.describe)
+        return self.rows.get(name)
 
     def all(self) -> list[dict[str, Any]]:
-        with self.db.read() as conn:
-            return [dict(r.describe) for r in conn.execute(select(tuning_jobs.c.describe))]
+        return self.rows.all()
 
     def exists_arn(self, arn: str) -> bool:
-        with self.db.read() as conn:
-            return conn.execute(select(tuning_jobs.c.name).where(
-                tuning_jobs.c.arn == arn)).first() is not None
+        return self.rows.exists_arn(arn)
+
+    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        return self.rows.change(name, mutate)
 
     def trials(self, name: str) -> list[Trial]:
         with self.db.read() as conn:
             rows = conn.execute(select(tuning_trials).where(
                 tuning_trials.c.tuning_job == name).order_by(tuning_trials.c.number)).all()
         return [Trial(r.number, r.training_job, dict(r.params), r.state) for r in rows]
-
-    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Apply ``mutate`` to a tuning job's Describe document in one transaction."""
-        with self.db.write() as conn:
-            row = conn.execute(select(tuning_jobs.c.describe).where(
-                tuning_jobs.c.name == name)).first()
-            if row is None:
-                raise errors.ResourceNotFound(f"Could not find tuning job {name!r}.")
-            describe = dict(row.describe)
-            mutate(describe)
-            describe["LastModifiedTime"] = time.time()
-            conn.execute(update(tuning_jobs).where(tuning_jobs.c.name == name).values(
-                describe=describe, status=describe["HyperParameterTuningJobStatus"],
-                last_modified=describe["LastModifiedTime"]))
-        return describe
 
     def _set_trial(self, name: str, number: int, state: str) -> None:
         with self.db.write() as conn:
@@ -428,6 +400,10 @@ def ending_reason(d: dict[str, Any], trials: list[Trial], objectives: dict[int, 
     if len(counted) >= max_jobs and not any(t.state == "running" for t in trials):
         return "MaxNumberOfTrainingJobs"
     return ""
+
+
+def _missing(name: str) -> errors.CoveError:
+    return errors.ResourceNotFound(f"Amazon SageMaker can't find a tuning job with name {name}")
 
 
 # --- summaries and counters -------------------------------------------------------------------

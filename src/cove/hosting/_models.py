@@ -1,0 +1,53 @@
+"""From a model's Describe document to what its workers need: runtime, artifact, code, environment.
+
+Endpoints and batch transform jobs both start workers for a model; both get them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cove import errors
+from cove.hosting._artifacts import ArtifactCache
+from cove.training._runtimes import resolve_runtime
+
+
+@dataclass(frozen=True)
+class ModelServing:
+    """One model, ready to be served: its artifact extracted, its inference code found."""
+
+    image: str
+    runtime: str  # xgboost | linear-learner | sklearn | pytorch
+    model_dir: Path
+    code_dir: Path | None
+    entry_point: str
+    environment: dict[str, str]
+
+
+def prepare_model(model: dict[str, Any], artifacts: ArtifactCache) -> ModelServing:
+    """Extract the model's artifact (and code archive); ValidationError if it cannot be served."""
+    container = model.get("PrimaryContainer") or model["Containers"][0]
+    environment = dict(container.get("Environment", {}))
+    runtime = resolve_runtime(container["Image"], {
+        "sagemaker_program": environment["SAGEMAKER_PROGRAM"]}
+        if "SAGEMAKER_PROGRAM" in environment else {})
+    model_dir = artifacts.extract(container["ModelDataUrl"])
+    code_dir, entry = (_code(model_dir, environment, artifacts) if runtime.script_mode
+                       else (None, ""))
+    return ModelServing(container["Image"], runtime.kind, model_dir, code_dir, entry,
+                        environment)
+
+
+def _code(model_dir: Path, environment: dict[str, str],
+          artifacts: ArtifactCache) -> tuple[Path, str]:
+    entry = environment.get("SAGEMAKER_PROGRAM", "")
+    submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    if submit.startswith("s3://"):
+        return artifacts.extract(submit, "SAGEMAKER_SUBMIT_DIRECTORY"), entry
+    if (model_dir / "code").is_dir():
+        return model_dir / "code", entry
+    raise errors.ValidationError(
+        "A script-mode model needs its inference code: code/ inside model.tar.gz or "
+        "SAGEMAKER_SUBMIT_DIRECTORY=s3://.../sourcedir.tar.gz, and SAGEMAKER_PROGRAM.")

@@ -1,0 +1,383 @@
+"""Transform jobs: their rows in the metadata database and the runs that change them.
+
+A job is a row whose ``describe`` column is exactly what DescribeTransformJob returns; its
+progress (records and objects done, and the totals once counted) sits in columns beside it,
+written every half second while it runs.  A job starts when it is created, in a thread of its
+own: it starts the model's workers (a hosting fleet), then drives the engine on its own event
+loop.  Every change is a transaction.
+
+A job that was running when cove stopped is marked Failed at the next start, saying how far it
+got (its workers died with cove; the ``.out`` objects it wrote are complete, the rest were not
+written); it is not resumed.  One that was being stopped is marked Stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from cove import errors
+from cove.executors import Sandbox
+from cove.hosting import ArtifactCache, Fleet, FleetFailed, FleetSpec, prepare_model
+from cove.logs import LogStore
+from cove.meta import Database
+from cove.meta.tables import transform_jobs
+from cove.sagemaker import DescribedRows, epoch_seconds
+from cove.transform._engine import Engine, TransformFailed, count_records
+from cove.transform._inputs import InputError, InputObject, LocalObjects
+from cove.transform._plan import Plan, batch_environment, make_plan, workers_per_instance
+from cove.transform._records import SplitError
+from cove.transform._workers import LocalWorkers
+
+log = logging.getLogger("cove.transform")
+
+LOG_GROUP = "/aws/sagemaker/TransformJobs"
+TERMINAL = ("Completed", "Failed", "Stopped")
+FLUSH_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class TransformSettings:
+    home: Path
+    #: Workers one job may start (InstanceCount × SAGEMAKER_MODEL_SERVER_WORKERS).
+    max_workers: int = 16
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "transforms"
+
+
+@dataclass(frozen=True)
+class Progress:
+    records_done: int = 0
+    records_total: int | None = None
+    objects_done: int = 0
+    objects_total: int | None = None
+
+
+class TransformJobs:
+    def __init__(self, db: Database, objects: LocalObjects, artifacts: ArtifactCache,
+                 logs: LogStore, sandbox: Sandbox, settings: TransformSettings,
+                 find_model: Callable[[str], dict[str, Any]]) -> None:
+        self.db, self.objects, self.artifacts, self.logs = db, objects, artifacts, logs
+        self.sandbox, self.settings, self.find_model = sandbox, settings, find_model
+        self.rows = DescribedRows(db, transform_jobs, "transform job", "TransformJob",
+                                  stamp=False)
+        self._runs: dict[str, TransformRun] = {}
+        self._lock = threading.Lock()
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def create(self, describe: dict[str, Any]) -> None:
+        """Record the job and start it."""
+        self.rows.insert(describe)
+        run = TransformRun(self, describe)
+        with self._lock:
+            self._runs[run.name] = run
+        run.start()
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.rows.get(name)
+
+    def summaries(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """ListTransformJobs' summaries, filtered and sorted as ``params`` ask."""
+        c = transform_jobs.c
+        query = select(c.describe, c.last_modified)
+        if params.get("NameContains"):
+            query = query.where(func.lower(c.name).contains(params["NameContains"].lower(),
+                                                            autoescape=True))
+        if params.get("StatusEquals"):
+            query = query.where(c.status == params["StatusEquals"])
+        for key, column, after in (("CreationTimeAfter", c.creation_time, True),
+                                   ("CreationTimeBefore", c.creation_time, False),
+                                   ("LastModifiedTimeAfter", c.last_modified, True),
+                                   ("LastModifiedTimeBefore", c.last_modified, False)):
+            if key in params:
+                bound = epoch_seconds(params[key])
+                query = query.where(column > bound if after else column < bound)
+        order = {"Name": c.name, "Status": c.status}.get(params.get("SortBy", ""),
+                                                         c.creation_time)
+        descending = params.get("SortOrder", "Descending") == "Descending"
+        query = query.order_by(order.desc() if descending else order.asc(), c.name)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [_summary(describe, last_modified) for describe, last_modified in rows]
+
+    def progress(self, name: str) -> Progress:
+        c = transform_jobs.c
+        with self.db.read() as conn:
+            row = conn.execute(select(c.records_done, c.records_total, c.objects_done,
+                                      c.objects_total).where(c.name == name)).first()
+        if row is None:
+            raise self.rows.not_found(name)
+        return Progress(*row)
+
+    def save_progress(self, name: str, progress: Progress) -> None:
+        with self.db.write() as conn:
+            conn.execute(update(transform_jobs).where(transform_jobs.c.name == name).values(
+                records_done=progress.records_done, records_total=progress.records_total,
+                objects_done=progress.objects_done, objects_total=progress.objects_total))
+
+    def exists_arn(self, arn: str) -> bool:
+        return self.rows.exists_arn(arn)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def stop(self, name: str) -> None:
+        def stopping(d: dict[str, Any]) -> None:  # checked in the transaction that changes it
+            if d["TransformJobStatus"] != "InProgress":
+                raise errors.ValidationError(
+                    f"The transform job {name} is {d['TransformJobStatus']}: only an "
+                    "InProgress job can be stopped.")
+            d["TransformJobStatus"] = "Stopping"
+
+        self.rows.change(name, stopping)
+        with self._lock:
+            run = self._runs.get(name)
+        if run is not None:  # else it ended meanwhile, and wrote its final status after ours
+            run.stop()
+
+    def recover(self) -> None:
+        """After a restart: jobs that were running died with cove; say so, and how far they got."""
+        for describe in self.rows.all():
+            name, status = describe["TransformJobName"], describe["TransformJobStatus"]
+            if status == "Stopping":
+                self.rows.change(name, lambda d: _finish(d, "Stopped"))
+            elif status == "InProgress":
+                done = self.progress(name)
+                reason = (f"InternalServerError: cove was restarted while this transform job "
+                          f"was running; its workers ended with the server. "
+                          f"{_how_far(done)} Start a new job to transform the rest.")
+                self.rows.change(name, partial(_finish, status="Failed", reason=reason))
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every running job (they end Failed: cove is going away) and wait for them."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop(shutting_down=True)
+        deadline = time.monotonic() + timeout
+        for run in runs:
+            run.join(max(0.0, deadline - time.monotonic()))
+
+    def _finished(self, name: str) -> None:
+        with self._lock:
+            self._runs.pop(name, None)
+
+
+class TransformRun:
+    """One job's run: its workers, its engine, its log stream and progress, its final status."""
+
+    def __init__(self, jobs: TransformJobs, describe: dict[str, Any]) -> None:
+        self.jobs, self.describe = jobs, describe
+        self.name: str = describe["TransformJobName"]
+        self.progress = Progress()
+        self._stopping = threading.Event()
+        self._shutting_down = False
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[int, str]] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"cove-transform-{self.name}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def stop(self, shutting_down: bool = False) -> None:
+        self._shutting_down = self._shutting_down or shutting_down
+        self._stopping.set()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the engine is done
+                loop.call_soon_threadsafe(task.cancel)
+
+    # --- Events (from the engine) -----------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        with self._lock:
+            self._pending.append((int(time.time() * 1000), message))
+
+    def records_done(self, count: int) -> None:
+        self._advance(records=count)
+
+    def object_done(self, item: InputObject, output: str, records: int,
+                    seconds: float) -> None:
+        self._advance(objects=1)
+        self.log(f"{item.uri}: {records:,} record(s) in {seconds:.2f} s -> {output}")
+
+    def _advance(self, records: int = 0, objects: int = 0, **totals: int) -> None:
+        with self._lock:  # the engine's thread and the counting thread both report
+            p = self.progress
+            self.progress = replace(p, records_done=p.records_done + records,
+                                    objects_done=p.objects_done + objects, **totals)
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        flusher = threading.Thread(target=self._flush_loop, daemon=True,
+                                   name=f"cove-transform-flush-{self.name}")
+        flusher.start()
+        workers: LocalWorkers | None = None
+        started = time.monotonic()
+        status, reason = "Failed", ""
+        try:
+            self.jobs.rows.change(self.name, lambda d: d.update(TransformStartTime=time.time()))
+            workers = self._workers()
+            status = self._transform(workers)
+        except TransformFailed as exc:
+            reason = exc.reason
+        except FleetFailed as exc:
+            reason = ("ClientError: the model's workers could not start: "
+                      + exc.message.removeprefix(f"variant {self.name}: "))
+        except errors.CoveError as exc:
+            reason = f"ClientError: {exc.message}"
+        except Exception as exc:  # a bug or a broken disk: the job says so, cove goes on
+            log.exception("transform job %s failed inside cove", self.name)
+            reason = f"InternalServerError: {type(exc).__name__}: {exc}"
+        finally:
+            if workers is not None:
+                workers.stop()
+            status, reason = self._outcome(status, reason)
+            self._conclude(status, reason, time.monotonic() - started)
+            flusher.join()
+            self.jobs._finished(self.name)
+
+    def _workers(self) -> LocalWorkers:
+        d, jobs = self.describe, self.jobs
+        serving = prepare_model(jobs.find_model(d["ModelName"]), jobs.artifacts)
+        environment = {**serving.environment, **batch_environment(d)}
+        count = d["TransformResources"]["InstanceCount"] * workers_per_instance(environment)
+        spec = FleetSpec(self.name, self.name, serving.runtime, serving.model_dir,
+                         serving.code_dir, serving.entry_point, environment,
+                         jobs.settings.jobs_dir / self.name, (jobs.settings.home,))
+        fleet = Fleet(spec, jobs.sandbox, lambda stream, lines: jobs.logs.put_events(
+            LOG_GROUP, stream, [(int(time.time() * 1000), line) for line in lines]))
+        self.log(f"Starting {count} worker(s) for model {d['ModelName']} ({serving.runtime}, "
+                 f"{serving.image})")
+        return LocalWorkers(fleet, count)
+
+    def _transform(self, workers: LocalWorkers) -> str:
+        d = self.describe
+        items = self.jobs.objects.inputs(d["TransformInput"]["DataSource"]["S3DataSource"])
+        self._advance(objects_total=len(items))
+        self.log(f"{len(items)} input object(s) under "
+                 f"{d['TransformInput']['DataSource']['S3DataSource']['S3Uri']}")
+        # How records are split does not depend on the container's execution-parameters:
+        # count them while the workers start.
+        threading.Thread(target=self._count, args=(items, make_plan(d, None)), daemon=True,
+                         name=f"cove-transform-count-{self.name}").start()
+        workers.start()
+        if self._stopping.is_set():
+            return "Stopped"
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
+            runner = asyncio.Runner()
+        else:
+            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        with runner:
+            try:
+                runner.run(self._drive(workers, items))
+            except asyncio.CancelledError:
+                if not self._stopping.is_set():
+                    raise
+                return "Stopped"
+        return "Completed"
+
+    async def _drive(self, workers: LocalWorkers, items: list[InputObject]) -> None:
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        if self._stopping.is_set():
+            raise asyncio.CancelledError
+        try:
+            plan = make_plan(self.describe, await workers.execution_parameters())
+            self.log("Mini-batches: " + ", ".join(
+                f"{key} {value} ({origin})" for key, (value, origin) in plan.settings.items()))
+            await Engine(plan, items, self.jobs.objects, workers, self).run()
+        finally:
+            await workers.close()
+
+    def _count(self, items: list[InputObject], plan: Plan) -> None:
+        """Count the records (progress's total) beside the run; reads the input once more."""
+        total = 0
+        for item in items:
+            if self._done.is_set():
+                return
+            try:
+                total += count_records(item, self.jobs.objects, plan)
+            except (SplitError, InputError, errors.CoveError):
+                return  # the engine meets the same problem in this object and fails the job
+        self._advance(records_total=total)
+
+    def _outcome(self, status: str, reason: str) -> tuple[str, str]:
+        if self._shutting_down and status != "Completed":
+            return "Failed", ("InternalServerError: cove shut down while the job was running. "
+                              f"{_how_far(self.progress)}")
+        if self._stopping.is_set() and status != "Completed":
+            return "Stopped", ""
+        return status, reason
+
+    def _conclude(self, status: str, reason: str, seconds: float) -> None:
+        done = self.progress
+        if status == "Completed":
+            self.log(f"Completed: {done.records_done:,} record(s) in {done.objects_done} "
+                     f"object(s) in {seconds:.1f} s")
+        elif status == "Failed":
+            self.log(f"Failed: {reason}")
+        else:
+            self.log(f"Stopped. {_how_far(done)}")
+        self._done.set()
+        self._flush()
+        self.jobs.rows.change(self.name, lambda d: _finish(d, status, reason))
+
+    # --- progress and log -------------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while not self._done.wait(FLUSH_SECONDS):
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        self.jobs.save_progress(self.name, self.progress)
+        if pending:
+            self.jobs.logs.put_events(LOG_GROUP, f"{self.name}/data-log", pending)
+
+
+def _finish(d: dict[str, Any], status: str, reason: str = "") -> None:
+    d["TransformJobStatus"] = status
+    d["TransformEndTime"] = time.time()
+    d.setdefault("TransformStartTime", d["TransformEndTime"])
+    if reason:
+        d["FailureReason"] = reason[:1024]
+
+
+def _how_far(progress: Progress) -> str:
+    total = f" of {progress.objects_total}" if progress.objects_total is not None else ""
+    return (f"{progress.objects_done}{total} input object(s) were transformed and their .out "
+            f"objects written ({progress.records_done:,} records); no partial output was "
+            "written for the others.")
+
+
+def _summary(describe: dict[str, Any], last_modified: float) -> dict[str, Any]:
+    keys = ("TransformJobName", "TransformJobArn", "CreationTime", "TransformEndTime",
+            "TransformJobStatus", "FailureReason")
+    return {**{k: describe[k] for k in keys if k in describe}, "LastModifiedTime": last_modified}
+
+
+__all__ = ["LOG_GROUP", "TERMINAL", "Progress", "TransformJobs", "TransformRun",
+           "TransformSettings"]
