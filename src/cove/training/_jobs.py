@@ -173,6 +173,10 @@ class JobRun(HostEvents):
         self._pending: dict[str, list[tuple[int, str]]] = {}
         self._pending_metrics: list[dict[str, float | str | int]] = []
         self._log_lock = threading.Lock()
+        # One flush at a time: the flusher thread and the job's end both flush, and two
+        # overlapping writes could store an earlier batch after a later one (the final metric
+        # value would then be an earlier one, the log out of order).
+        self._flush_lock = threading.Lock()
         self._done = threading.Event()
         self._shutting_down = False
 
@@ -309,14 +313,15 @@ class JobRun(HostEvents):
             self._flush()
 
     def _flush(self) -> None:
-        with self._log_lock:
-            pending, self._pending = self._pending, {}
-            points, self._pending_metrics = self._pending_metrics, []
-        metrics.record(self.jobs.db, self.name, points)
-        for host, events in pending.items():
-            if events:
-                self.jobs.logs.put_events(LOG_GROUP, f"{self.name}/{host}-{int(self.started)}",
-                                          events)
+        with self._flush_lock:
+            with self._log_lock:
+                pending, self._pending = self._pending, {}
+                points, self._pending_metrics = self._pending_metrics, []
+            metrics.record(self.jobs.db, self.name, points)
+            for host, events in pending.items():
+                if events:
+                    self.jobs.logs.put_events(
+                        LOG_GROUP, f"{self.name}/{host}-{int(self.started)}", events)
 
 
 # --- Describe document edits ------------------------------------------------------------------
