@@ -15,12 +15,14 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import CoveServer
 from tests.transform.helpers import (
+    SK_IMAGE,
     create_model,
     csv_rows,
     floats,
     job_request,
     read,
     sklearn_model,
+    tar_gz,
     unique,
     wait,
     xgb_model,
@@ -212,8 +214,6 @@ def test_a_model_failing_on_one_record_names_it(cove: Any, s3: Any, bucket: str)
 
 
 def test_a_model_that_cannot_load_fails_the_job(cove: Any, s3: Any, bucket: str) -> None:
-    from tests.transform.helpers import SK_IMAGE, tar_gz
-
     sm = cove.client("sagemaker")
     key = f"models/{unique('broken')}/model.tar.gz"
     s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({

@@ -106,12 +106,10 @@ class TransformApi:
                 "per instance).")
 
     def _check_output(self, output: dict[str, Any]) -> None:
-        bucket, _ = parse_s3_uri(output["S3OutputPath"], "S3OutputPath")
-        try:
-            self.jobs.objects.store.get_bucket(bucket)
-        except errors.NoSuchBucket as exc:
-            raise errors.ValidationError(f"S3OutputPath {output['S3OutputPath']!r}: the bucket "
-                                         f"{bucket!r} does not exist.") from exc
+        uri = output["S3OutputPath"]
+        if not self.jobs.objects.has_bucket(uri, "S3OutputPath"):
+            raise errors.ValidationError(f"S3OutputPath {uri!r}: the bucket "
+                                         f"{parse_s3_uri(uri)[0]!r} does not exist.")
 
     def _check_workers(self, params: dict[str, Any], model: dict[str, Any]) -> None:
         container = model.get("PrimaryContainer") or model["Containers"][0]

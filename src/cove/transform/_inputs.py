@@ -85,6 +85,14 @@ class LocalObjects:
         bucket, prefix = parse_s3_uri(uri, "S3Uri")
         return next(iter(self.store.walk(bucket, prefix)), None) is not None
 
+    def has_bucket(self, uri: str, what: str) -> bool:
+        bucket, _ = parse_s3_uri(uri, what)
+        try:
+            self.store.get_bucket(bucket)
+        except errors.NoSuchBucket:
+            return False
+        return True
+
     def chunks(self, item: InputObject, compression: str) -> Iterator[bytes]:
         """The object's bytes, decompressed when ``compression`` is Gzip."""
         raw = self.store.iter_range(item.info, 0, item.info.size)
