@@ -22,7 +22,8 @@ from cove.config import Config, Credentials
 from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
-from cove.executors import LocalExecutor, choose_sandbox
+from cove.executors import LocalExecutor, Sandbox, choose_sandbox
+from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
@@ -56,6 +57,7 @@ class Platform:
     training_api: TrainingApi
     tuning: TuningJobs
     endpoints: Endpoints
+    functions: Functions
     started: float
 
     @classmethod
@@ -79,8 +81,9 @@ class Platform:
         tags = Tags(db)
         training_api = TrainingApi(training, training.data, tags)
         tuning = TuningJobs(db, training, training_api.build)
+        functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, tuning, endpoints, time.time())
+                   training_api, tuning, endpoints, functions, time.time())
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -88,6 +91,7 @@ class Platform:
         self.training.recover()
         self.tuning.start()
         self.endpoints.recover()
+        self.functions.bind(asyncio.get_running_loop(), url)
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -115,6 +119,7 @@ def build_app(platform: Platform) -> Edge:
             task.cancel()
         platform.endpoints.flush_counts()
         platform.endpoints.shutdown()
+        platform.functions.shutdown()
         platform.tuning.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()
@@ -123,11 +128,28 @@ def build_app(platform: Platform) -> Edge:
     return Edge(
         verifier,
         [S3Service(platform.store, platform.config.region), sts_service(), sagemaker,
-         RuntimeService(platform.endpoints), logs_service(platform.logs)],
+         RuntimeService(platform.endpoints), logs_service(platform.logs),
+         LambdaApi(platform.functions).service()],
         public={"/_cove/health": public_json(platform.health)},
         on_startup=[start],
         on_shutdown=[stop],
     )
+
+
+def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,
+               logs: LogStore, identity: Identity, sandbox: Sandbox) -> Functions:
+    functions: Functions
+    pool = Pool(sandbox, config.function_concurrency,
+                lambda key, stream, lines: functions.log_lines(key, stream, lines))
+    functions = Functions(db, identity, logs, pool, FunctionsSettings(
+        config.home, config.region, credentials.account_id, config.function_concurrency))
+
+    def read_object(bucket: str, key: str) -> bytes:
+        info = store.head_object(bucket, key)
+        return store.read(info, 0, info.size)
+
+    functions.read_object = read_object
+    return functions
 
 
 async def _every(seconds: float, work: Callable[[], None]) -> None:
