@@ -17,14 +17,15 @@ from tests.conftest import CoveServer
 from tests.functions.conftest import ROLE, zip_of
 
 ECHO = """
-import os
+import os, uuid
 calls = 0
+TOKEN = uuid.uuid4().hex
 
 def handler(event, context):
     global calls
     calls += 1
     print("got", event)
-    return {"event": event, "calls": calls, "pid": os.getpid(),
+    return {"event": event, "calls": calls, "pid": TOKEN,
             "request_id": context.aws_request_id, "name": context.function_name,
             "version": context.function_version, "memory": context.memory_limit_in_mb,
             "arn": context.invoked_function_arn, "group": context.log_group_name,
