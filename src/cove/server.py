@@ -24,6 +24,7 @@ from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
 from cove.executors import LocalExecutor, Sandbox, choose_sandbox
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
+from cove.gateway import PREFIX, Gateway, GatewayApi, GatewayProxy
 from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
@@ -58,6 +59,7 @@ class Platform:
     tuning: TuningJobs
     endpoints: Endpoints
     functions: Functions
+    gateway: Gateway
     started: float
 
     @classmethod
@@ -83,7 +85,7 @@ class Platform:
         tuning = TuningJobs(db, training, training_api.build)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, tuning, endpoints, functions, time.time())
+                   training_api, tuning, endpoints, functions, Gateway(db), time.time())
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -92,6 +94,7 @@ class Platform:
         self.tuning.start()
         self.endpoints.recover()
         self.functions.bind(asyncio.get_running_loop(), url)
+        self.gateway.url = url
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -129,8 +132,10 @@ def build_app(platform: Platform) -> Edge:
         verifier,
         [S3Service(platform.store, platform.config.region), sts_service(), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs),
-         LambdaApi(platform.functions).service()],
-        public={"/_cove/health": public_json(platform.health)},
+         LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service()],
+        public={"/_cove/health": public_json(platform.health),
+                PREFIX: GatewayProxy(platform.gateway, platform.functions,
+                                     platform.credentials.account_id)},
         on_startup=[start],
         on_shutdown=[stop],
     )

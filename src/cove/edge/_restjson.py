@@ -194,6 +194,8 @@ def _respond(model: OperationModel, result: dict[str, Any], request_id: str) -> 
             headers[member.serialization["name"]] = str(value)
         elif location is None:
             body[name] = value
+    if status in (204, 304):  # no body, whatever the model says
+        return Response(b"", status, headers=headers)
     if payload is not None:
         member = shape.members[payload]
         value = result.get(payload)
