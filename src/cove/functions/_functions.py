@@ -20,7 +20,6 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cove import errors
+from cove.functions._logbuffer import LogBuffer
 from cove.functions._workers import Pool, Worker, WorkerDied, WorkerSpec
 from cove.identity import Identity
 from cove.logs import LogStore
@@ -84,7 +84,10 @@ class Functions:
         self.endpoint_url = ""
         self.code_root = settings.home / "functions" / "code"
         self.worker_root = settings.home / "functions" / "workers"
-        self._log_writer = ThreadPoolExecutor(1, thread_name_prefix="cove-function-logs")
+        self._logs = LogBuffer(logs.put_events)
+        #: Worker specs by function (read on every invocation), dropped on any change.
+        self._specs: dict[str, tuple[WorkerSpec, dict[str, Any]]] = {}
+        self._generation = 0
         self._background: set[asyncio.Task[Any]] = set()
 
     def arn(self, name: str) -> str:
@@ -203,6 +206,8 @@ class Functions:
 
     def pool_retire(self, name: str) -> None:
         """Idle workers of ``name`` run old code or settings: end them (from any thread)."""
+        self._generation += 1
+        self._specs.pop(name, None)
         loop = self._loop
         if loop is not None:
             loop.call_soon_threadsafe(self.pool.retire, f"{name}\0")
@@ -346,7 +351,13 @@ class Functions:
 
     async def invoke(self, name: str, payload: bytes, wait: bool) -> Outcome:
         """Run one invocation; ``wait`` queues it for a slot (Event) instead of refusing."""
-        spec, config = await asyncio.to_thread(self.worker_spec, name)
+        cached = self._specs.get(name)
+        if cached is None:
+            generation = self._generation
+            cached = await asyncio.to_thread(self.worker_spec, name)
+            if generation == self._generation:  # no update raced with the read
+                self._specs[name] = cached
+        spec, config = cached
         await self.pool.acquire(wait)
         try:
             return await self._run(spec, config, payload)
@@ -402,25 +413,17 @@ class Functions:
 
     def _write_log(self, name: str, stream: str, begun_ms: int, text: str) -> None:
         events = [(begun_ms, line) for line in text.rstrip("\n").split("\n")]
-        future = self._log_writer.submit(self.logs.put_events, f"/aws/lambda/{name}", stream,
-                                         events)
-        future.add_done_callback(_log_failure)
+        self._logs.add(f"/aws/lambda/{name}", stream, events)
 
     def log_lines(self, key: str, stream: str, lines: list[str]) -> None:
         """A worker's output outside invocations, into its function's log stream."""
         name = key.split("\0", 1)[0]
         now = int(time.time() * 1000)
-        self._log_writer.submit(self.logs.put_events, f"/aws/lambda/{name}", stream,
-                                [(now, line) for line in lines]).add_done_callback(_log_failure)
+        self._logs.add(f"/aws/lambda/{name}", stream, [(now, line) for line in lines])
 
     def shutdown(self) -> None:
         self.pool.shutdown()
-        self._log_writer.shutdown(wait=True)
-
-
-def _log_failure(future: Future[None]) -> None:
-    if future.exception() is not None:
-        log.error("could not write a function's log: %s", future.exception())
+        self._logs.close()
 
 
 def _code_fields(zipped: bytes) -> dict[str, Any]:
