@@ -63,8 +63,11 @@ def handler(event, context):
 """
 
 
-def start_cove(home: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+def start_cove(home: Path, concurrency: int = 16) -> tuple[subprocess.Popen[bytes], str,
+                                                           dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "COVE_"))}
+    # As many function workers as the load's connections: none is refused (429 -> 503).
+    env["COVE_FUNCTION_CONCURRENCY"] = str(concurrency)
     log = open(home.parent / "cove.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen([sys.executable, "-m", "cove", "up", "--port", "0"],
                             env={**env, "COVE_HOME": str(home)}, stdout=log,
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory(prefix="cove-bench-gateway-") as tmp:
         home = Path(tmp) / "home"
-        proc, url, creds = start_cove(home)
+        proc, url, creds = start_cove(home, max(levels))
         try:
             return run(args, levels, url, creds)
         finally:
