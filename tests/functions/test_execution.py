@@ -194,3 +194,23 @@ def test_functions_survive_a_restart(fresh_cove: CoveServer) -> None:
     assert call(lam, "durable")[1] == "yes"  # its key pair still signs
     lam.delete_function(FunctionName="durable")
     assert lam.list_functions()["Functions"] == []
+
+
+def test_deleting_a_function_revokes_its_keys_and_code(lam: Any, make_function: Any,
+                                                        cove: CoveServer) -> None:
+    import boto3
+
+    name = make_function("import os\ndef handler(e, c):\n"
+                         "    return [os.environ['AWS_ACCESS_KEY_ID'],\n"
+                         "            os.environ['AWS_SECRET_ACCESS_KEY']]\n")
+    key, secret = call(lam, name)[1]
+    own = boto3.session.Session().client("lambda", endpoint_url=cove.url, region_name="us-east-1",
+                                         aws_access_key_id=key, aws_secret_access_key=secret)
+    assert own.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
+    sha = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    lam.delete_function(FunctionName=name)
+    with pytest.raises(ClientError) as revoked:
+        own.list_functions()
+    assert revoked.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    hexes = {p.stem for p in (cove.home / "functions" / "code").glob("*.zip")}
+    assert base64.b64decode(sha).hex() not in hexes

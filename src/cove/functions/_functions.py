@@ -131,10 +131,13 @@ class Functions:
 
     def update_code(self, params: dict[str, Any]) -> dict[str, Any]:
         name = self.name_of(params["FunctionName"])
-        self._row(name)
+        old = self._row(name).code_sha
         zipped = self.code_from(params)
         sha = self._store_code(zipped)
-        return self._update(name, _code_fields(zipped), sha)
+        config = self._update(name, _code_fields(zipped), sha)
+        if sha != old:
+            self._drop_code(old)
+        return config
 
     def update_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
         name = self.name_of(params["FunctionName"])
@@ -148,6 +151,7 @@ class Functions:
             conn.execute(delete(functions_table).where(functions_table.c.name == name))
         self.identity.revoke(row.configuration["FunctionArn"])
         self.pool_retire(name)
+        self._drop_code(row.code_sha)
 
     def add_permission(self, name: str, statement: dict[str, Any]) -> dict[str, Any]:
         row = self._row(self.name_of(name))
@@ -308,6 +312,15 @@ class Functions:
             tmp.write_bytes(zipped)
             tmp.replace(path)
         return sha
+
+    def _drop_code(self, sha: str) -> None:
+        """Remove a zip (and its unpacked copy) no function uses any more."""
+        with self.db.read() as conn:
+            used = conn.execute(select(functions_table.c.name).where(
+                functions_table.c.code_sha == sha)).first() is not None
+        if not used:
+            (self.code_root / f"{sha}.zip").unlink(missing_ok=True)
+            shutil.rmtree(self.code_root / sha, ignore_errors=True)
 
     def code_dir(self, sha: str) -> Path:
         """The unpacked code (made on first use; the zip is what is kept)."""

@@ -64,6 +64,7 @@ class Worker:
     proc: subprocess.Popen[bytes]
     directory_fd: int
     stream: str  # its log stream, as Lambda names one per execution environment
+    started: float = field(default_factory=time.monotonic)
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     idle_since: float = field(default_factory=time.monotonic)
@@ -133,6 +134,9 @@ class Pool:
         self.log_lines = log_lines  # (function key, stream, lines): a worker's stray output
         self.busy = 0
         self.idle: dict[str, list[Worker]] = {}
+        #: When the workers under a key prefix were last retired: busy ones started before
+        #: then are ended when they come back instead of waiting idle forever.
+        self._retired: dict[str, float] = {}
         self._slots = asyncio.Condition()
 
     def total(self) -> int:
@@ -162,11 +166,17 @@ class Pool:
         return await self._start(spec), True
 
     def checkin(self, worker: Worker) -> None:
+        name = worker.spec.key.split("\0", 1)[0] + "\0"
+        if worker.started < max(self._retired.get(name, 0.0), self._retired.get("", 0.0)):
+            worker.stop()
+            return
         worker.idle_since = time.monotonic()
         self.idle.setdefault(worker.spec.key, []).append(worker)
 
     def retire(self, prefix: str) -> None:
-        """End the idle workers of every key starting with ``prefix`` (updated code)."""
+        """End the idle workers of every key starting with ``prefix`` (updated code), and the
+        busy ones when they finish."""
+        self._retired[prefix] = time.monotonic()
         for key in [k for k in self.idle if k.startswith(prefix)]:
             for worker in self.idle.pop(key):
                 worker.stop()
