@@ -103,6 +103,8 @@ def test_code_sha_size_and_update(lam: Any, make_function: Any) -> None:
     config = lam.get_function_configuration(FunctionName=name)
     assert config["Timeout"] == 7 and config["Environment"]["Variables"] == {"AB": "c"}
     assert invoke(lam, name)[1] == 2
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {}})
+    assert "Environment" not in lam.get_function_configuration(FunctionName=name)
 
 
 def test_code_from_s3(lam: Any, s3: Any, bucket: str) -> None:
@@ -158,6 +160,8 @@ def test_invocation_types_and_permissions(lam: Any, make_function: Any) -> None:
     ({"Code": {"ZipFile": b"not a zip"}}, "InvalidParameterValueException"),
     ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "InvalidParameterValueException"),
     ({"FunctionName": "bad name!"}, "InvalidParameterValueException"),
+    ({"Layers": ["arn:aws:lambda:us-east-1:123456789012:layer:x:1"]},
+     "InvalidParameterValueException"),
 ])
 def test_bad_input_gets_aws_errors(lam: Any, change: dict[str, Any], code: str) -> None:
     params = {"FunctionName": f"fn-{uuid.uuid4().hex[:10]}", "Runtime": "python3.11",

@@ -142,7 +142,8 @@ class Functions:
     def update_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
         name = self.name_of(params["FunctionName"])
         current = self.get(name)
-        return self._update(name, self._configuration(name, params, current))
+        config = self._configuration(name, params, current)
+        return self._update(name, {"Environment": None, **config})  # None: variables cleared
 
     def delete(self, name: str) -> None:
         name = self.name_of(name)
@@ -198,8 +199,9 @@ class Functions:
                 functions_table.c.name == name)).first()
             if row is None:
                 raise errors.ResourceNotFoundException(f"Function not found: {self.arn(name)}")
-            config = {**row.configuration, **changes, "LastModified": last_modified(time.time()),
-                      "RevisionId": str(uuid.uuid4())}
+            merged = {**row.configuration, **changes,
+                      "LastModified": last_modified(time.time()), "RevisionId": str(uuid.uuid4())}
+            config = {k: v for k, v in merged.items() if v is not None}
             values: dict[str, Any] = {"configuration": config}
             if sha is not None:
                 values["code_sha"] = sha
@@ -242,8 +244,12 @@ class Functions:
         if not handler or "." not in handler:
             raise errors.InvalidParameterValue(
                 f"Handler {handler!r} must be module.function, e.g. lambda_function.handler.")
-        variables = (params.get("Environment") or current.get("Environment") or {}).get(
-            "Variables", {})
+        if params.get("Layers"):
+            raise errors.InvalidParameterValue("cove has no layers: put the packages in the "
+                                               "function's zip.")
+        environment = params["Environment"] if "Environment" in params else current.get(
+            "Environment", {})
+        variables = (environment or {}).get("Variables") or {}
         reserved = sorted(set(variables) & RESERVED)
         if reserved:
             raise errors.InvalidParameterValue(
@@ -251,6 +257,7 @@ class Functions:
                 "environment variables you have provided contains reserved keys that are "
                 f"currently not supported for modification. Reserved keys used in this request: "
                 f"{', '.join(reserved)}")
+        current = {k: v for k, v in current.items() if k != "Environment"}
         config = {
             **current, "FunctionName": name, "FunctionArn": self.arn(name), "Runtime": runtime,
             "Role": params.get("Role", current.get("Role")), "Handler": handler,
