@@ -23,7 +23,7 @@ from cove.gateway._throttle import TokenBucket
 from cove.meta import Database
 from cove.meta.tables import gateway_apis, gateway_parts
 
-KINDS = ("integration", "route", "stage", "deployment")
+_MISSING = object()
 
 
 @dataclass
@@ -58,6 +58,7 @@ class Gateway:
         self.url = ""
         self._views: dict[tuple[str, str], StageView | None] = {}
         self._lock = threading.Lock()
+        self._generation = 0
 
     # --- APIs -------------------------------------------------------------------------------
 
@@ -157,11 +158,14 @@ class Gateway:
     def view(self, api_id: str, stage: str) -> StageView | None:
         """The compiled stage (None: no such API or stage); cached until the API changes."""
         key = (api_id, stage)
-        if key in self._views:
-            return self._views[key]
+        cached = self._views.get(key, _MISSING)  # one lookup: writers drop keys from threads
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        generation = self._generation
         view = self._build(api_id, stage)
         with self._lock:
-            self._views[key] = view
+            if generation == self._generation:  # no change raced with the build
+                self._views[key] = view
         return view
 
     def has_stage(self, api_id: str, stage: str) -> bool:
@@ -191,5 +195,6 @@ class Gateway:
 
     def _changed(self, api_id: str) -> None:
         with self._lock:
+            self._generation += 1
             for key in [k for k in self._views if k[0] == api_id]:
                 del self._views[key]
