@@ -82,8 +82,11 @@ def _log_messages(lam: Any, name: str, stream: str) -> list[str]:
         aws_secret_access_key=lam._request_signer._credentials.secret_key)
     deadline = time.monotonic() + 10
     while True:
-        events = client.get_log_events(logGroupName=f"/aws/lambda/{name}", logStreamName=stream,
-                                       startFromHead=True)["events"]
+        try:  # lines are written in batches: the group may not be there yet
+            events = client.get_log_events(logGroupName=f"/aws/lambda/{name}",
+                                           logStreamName=stream, startFromHead=True)["events"]
+        except client.exceptions.ResourceNotFoundException:
+            events = []
         messages = [e["message"] for e in events]
         if sum(m.startswith("REPORT") for m in messages) >= 2 or time.monotonic() > deadline:
             return messages
