@@ -169,6 +169,9 @@ def main(socket_path: str) -> None:
     handler, init_error = _load()
     init_ms: float | None = (time.perf_counter() - started) * 1000
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if len(socket_path) > 100:  # past the 108-byte limit of a socket path: via the directory
+        directory = os.open(os.path.dirname(socket_path), os.O_RDONLY | os.O_DIRECTORY)
+        socket_path = f"/proc/self/fd/{directory}/{os.path.basename(socket_path)}"
     listener.bind(socket_path)
     listener.listen(1)
     conn, _ = listener.accept()
