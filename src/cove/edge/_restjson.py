@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -206,8 +205,3 @@ def _respond(model: OperationModel, result: dict[str, Any], request_id: str) -> 
     else:
         content = json.dumps(_to_wire(shape, body))
     return Response(content, status, headers=headers, media_type="application/json")
-
-
-#: The handler signature, re-exported for services built on this one.
-RestHandler = Callable[[dict[str, Any], Call], Any]
-__all__ = ["Handler", "RestHandler", "RestJsonService"]

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
-from cove.edge._restjson import RestJsonService
+from cove.edge import Call, RestJsonService
 from cove.functions._functions import Functions, tail
 from cove.sagemaker._common import paginate
 

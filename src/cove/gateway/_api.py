@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
-from cove.edge._restjson import RestJsonService
+from cove.edge import Call, RestJsonService
 from cove.gateway._gateway import Gateway, new_id
 from cove.gateway._routes import parse_route_key
 from cove.sagemaker._common import paginate
