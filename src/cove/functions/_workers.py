@@ -70,15 +70,20 @@ class Worker:
     idle_since: float = field(default_factory=time.monotonic)
 
     async def connect(self) -> None:
+        """Wait for the runtime to listen (it binds once the handler is imported)."""
         path = f"/proc/self/fd/{self.directory_fd}/runtime.sock"
         deadline = time.monotonic() + INIT_TIMEOUT
-        while not os.path.exists(path):
+        while True:
             if self.proc.poll() is not None:
                 raise WorkerDied(f"Runtime exited with error: exit status {self.proc.returncode}")
             if time.monotonic() > deadline:
                 raise WorkerDied(f"the runtime did not start within {INIT_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.002)
-        self.reader, self.writer = await asyncio.open_unix_connection(path, limit=1 << 24)
+            try:  # the socket file appears at bind(), a moment before listen()
+                self.reader, self.writer = await asyncio.open_unix_connection(
+                    path, limit=1 << 24)
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                await asyncio.sleep(0.002)
 
     async def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.reader is not None and self.writer is not None
@@ -208,7 +213,10 @@ class Pool:
                          name="cove-function-output").start()
         try:
             await worker.connect()
-        except (WorkerDied, OSError):
+        except OSError as exc:
+            worker.stop()
+            raise WorkerDied(f"the runtime could not be reached: {exc}") from exc
+        except WorkerDied:
             worker.stop()
             raise
         return worker

@@ -66,6 +66,9 @@ class GatewayProxy:
                 _add_cors(response, view, request)
         except _Refused as refused:
             response = _message(*refused.args)
+        except Exception:  # a bug in cove: API Gateway's own answer, the details in the log
+            log.exception("the gateway failed on %s %s", scope["method"], scope["path"])
+            response = _message(500, "Internal Server Error")
         await _send(send, response, request_id)
 
     async def _request(self, scope: Scope, receive: Receive,
