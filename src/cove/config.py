@@ -65,6 +65,9 @@ class Config:
     routing_seed: int = 0
     #: Stop endpoints idle this long ("90s", "30m", "2h"; "" or "0": never).
     endpoint_idle_timeout: str = ""
+    #: Function invocations in flight at once, over all functions (Lambda's concurrency
+    #: limit): one more synchronous invocation gets TooManyRequestsException.
+    function_concurrency: int = 10
 
     @property
     def idle_timeout_seconds(self) -> float:

@@ -18,8 +18,11 @@ as class attributes.  Services raise them deep; the edge renders them once per p
     │   │   ├── RequestExpired         AccessDenied (expired presign) / InvalidSignatureException
     │   │   ├── RequestTimeTooSkewed   RequestTimeTooSkewed / InvalidSignatureException
     │   │   └── IncompleteSignature    AccessDenied / IncompleteSignatureException
-    │   └── S3Error                    the S3 codes (NoSuchBucket, NoSuchKey, BadDigest, ...)
-    │       └── (one class per S3 code, see below)
+    │   ├── S3Error                    the S3 codes (NoSuchBucket, NoSuchKey, BadDigest, ...)
+    │   │   └── (one class per S3 code, see below)
+    │   └── Lambda / API Gateway codes ResourceNotFoundException 404, ResourceConflictException
+    │                                  409, InvalidParameterValueException, TooManyRequests-
+    │                                  Exception 429, NotFoundException 404, BadRequestException
     └── ServerError                    InternalError 500: a bug or a broken disk, never the caller
 
 Foreign errors (OSError, sqlite, botocore, subprocess) are translated where they enter cove,
@@ -275,3 +278,58 @@ class NotImplementedByCove(S3Error):
 class NoSuchWebsiteConfiguration(S3Error):
     code = "NoSuchWebsiteConfiguration"
     status = 404
+
+
+# --- Lambda and API Gateway (rest-json: the code travels in x-amzn-ErrorType) -----------------
+
+
+class ResourceNotFoundException(ClientError):
+    """Lambda's not-found (a function, a policy statement)."""
+
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflictException(ClientError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class InvalidParameterValue(ClientError):
+    """Lambda's validation code (its requests are validated against the model, too)."""
+
+    code = "InvalidParameterValueException"
+
+
+class InvalidRequestContent(ClientError):
+    code = "InvalidRequestContentException"
+
+
+class RequestTooLarge(ClientError):
+    code = "RequestTooLargeException"
+    status = 413
+
+
+class TooManyRequests(ClientError):
+    """Over the concurrency limit (Lambda) or a stage's throttle (API Gateway)."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+
+class NotFound(ClientError):
+    """API Gateway v2's not-found."""
+
+    code = "NotFoundException"
+    status = 404
+
+
+class BadRequest(ClientError):
+    """API Gateway v2's validation code."""
+
+    code = "BadRequestException"
+
+
+class Conflict(ClientError):
+    code = "ConflictException"
+    status = 409

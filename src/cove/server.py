@@ -22,7 +22,10 @@ from cove.config import Config, Credentials
 from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
-from cove.executors import LocalExecutor, choose_sandbox
+from cove.executors import LocalExecutor, Sandbox, choose_sandbox
+from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
+from cove.gateway import PREFIX as GATEWAY_PREFIX
+from cove.gateway import Gateway, GatewayApi, GatewayProxy
 from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
@@ -60,6 +63,8 @@ class Platform:
     tuning: TuningJobs
     endpoints: Endpoints
     transforms: TransformJobs
+    functions: Functions
+    gateway: Gateway
     started: float
 
     @classmethod
@@ -87,8 +92,10 @@ class Platform:
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"))
+        functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, tuning, endpoints, transforms, time.time())
+                   training_api, tuning, endpoints, transforms, functions, Gateway(db),
+                   time.time())
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -97,6 +104,8 @@ class Platform:
         self.tuning.start()
         self.endpoints.recover()
         self.transforms.recover()
+        self.functions.bind(asyncio.get_running_loop(), url)
+        self.gateway.url = url
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -127,6 +136,7 @@ def build_app(platform: Platform) -> Edge:
         platform.endpoints.flush_counts()
         await asyncio.to_thread(platform.transforms.shutdown)
         platform.endpoints.shutdown()
+        platform.functions.shutdown()
         platform.tuning.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()
@@ -135,11 +145,30 @@ def build_app(platform: Platform) -> Edge:
     return Edge(
         verifier,
         [S3Service(platform.store, platform.config.region, websites), sts_service(), sagemaker,
-         RuntimeService(platform.endpoints), logs_service(platform.logs)],
-        public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites},
+         RuntimeService(platform.endpoints), logs_service(platform.logs),
+         LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service()],
+        public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
+                GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
+                                     platform.credentials.account_id)},
         on_startup=[start],
         on_shutdown=[stop],
     )
+
+
+def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,
+               logs: LogStore, identity: Identity, sandbox: Sandbox) -> Functions:
+    functions: Functions
+    pool = Pool(sandbox, config.function_concurrency,
+                lambda key, stream, lines: functions.log_lines(key, stream, lines))
+    functions = Functions(db, identity, logs, pool, FunctionsSettings(
+        config.home, config.region, credentials.account_id, config.function_concurrency))
+
+    def read_object(bucket: str, key: str) -> bytes:
+        info = store.head_object(bucket, key)
+        return store.read(info, 0, info.size)
+
+    functions.read_object = read_object
+    return functions
 
 
 async def _every(seconds: float, work: Callable[[], None]) -> None:

@@ -31,12 +31,14 @@ err_console = Console(stderr=True)
 
 
 def _register_groups() -> None:
-    from cove.cli import endpoints, jobs, transforms, tuning
+    from cove.cli import endpoints, functions, gateway, jobs, transforms, tuning
 
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(endpoints.app, name="endpoints")
     app.add_typer(tuning.app, name="tuning")
     app.add_typer(transforms.app, name="transforms")
+    app.add_typer(functions.app, name="functions")
+    app.add_typer(gateway.app, name="gateway")
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory [default: ~/.cove].")]

@@ -2,9 +2,10 @@
 
 from cove.edge._app import Edge, public_json
 from cove.edge._body import Body
+from cove.edge._restjson import RestJsonService
 from cove.edge._service import Call, JsonService, QueryService, Service
 from cove.edge._sigv4 import Principal, Verifier
 from cove.edge._sts import sts_service
 
-__all__ = ["Body", "Call", "Edge", "JsonService", "Principal", "QueryService", "Service",
-           "Verifier", "public_json", "sts_service"]
+__all__ = ["Body", "Call", "Edge", "JsonService", "Principal", "QueryService", "RestJsonService",
+           "Service", "Verifier", "public_json", "sts_service"]

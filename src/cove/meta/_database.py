@@ -20,7 +20,8 @@ from cove.meta.tables import SCHEMA_VERSION, metadata, schema_version
 def _v2_new_tables(conn: Connection) -> None:
     """Tuning, batch transform, bucket websites, functions and gateway APIs: new tables only."""
     for table in (tables.tuning_jobs, tables.tuning_trials, tables.transform_jobs,
-                  tables.bucket_websites):
+                  tables.bucket_websites, tables.functions, tables.gateway_apis,
+                  tables.gateway_parts):
         table.create(conn, checkfirst=True)
 
 

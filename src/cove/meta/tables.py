@@ -255,3 +255,37 @@ bucket_websites = Table(
     Column("index_document", Text, nullable=False),
     Column("error_document", Text),
 )
+
+#: Lambda functions: ``configuration`` is what GetFunctionConfiguration returns; the code is
+#: ``$COVE_HOME/functions/code/<code_sha>.zip``; ``access_key_id`` names the scoped key pair in
+#: ``access_keys`` that the function's workers sign with.
+functions = Table(
+    "functions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("configuration", JSON, nullable=False),
+    Column("code_sha", String(64), nullable=False),
+    Column("access_key_id", String(32), nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+#: HTTP APIs (API Gateway v2): ``describe`` is what GetApi returns.
+gateway_apis = Table(
+    "gateway_apis",
+    metadata,
+    Column("api_id", String(16), primary_key=True),
+    Column("created", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+)
+
+#: An API's integrations, routes and stages (``kind``), each as its Get* document.
+gateway_parts = Table(
+    "gateway_parts",
+    metadata,
+    Column("api_id", String(16), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # integration | route | stage
+    Column("part_id", String(128), primary_key=True),
+    Column("created", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+)

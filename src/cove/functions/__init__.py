@@ -1,0 +1,7 @@
+"""Functions (Lambda): durable function records, warm sandboxed workers, the Lambda API."""
+
+from cove.functions._api import LambdaApi
+from cove.functions._functions import Functions, FunctionsSettings, Outcome
+from cove.functions._workers import Pool
+
+__all__ = ["Functions", "FunctionsSettings", "LambdaApi", "Outcome", "Pool"]
