@@ -14,7 +14,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed: $(PY) pyproject.toml
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e ".[demo]"
 	touch $@
 
 $(VENV)/.test-installed: $(PY) pyproject.toml

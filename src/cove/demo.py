@@ -24,8 +24,15 @@ from rich.panel import Panel
 from rich.text import Text
 
 from cove.config import Config
+from cove.errors import CoveError
 
 T = TypeVar("T")
+
+
+class DemoError(CoveError):
+    code = "DemoNeedsTheSDK"
+    status = 1
+
 DEMO_BUCKET = "cove-demo"
 
 
@@ -34,6 +41,12 @@ def run_demo(config: Config, console: Console, data: str | None = None, download
     from cove.cli import start_detached
     from cove.examples.sentiment import data as reviews_data
     from cove.examples.sentiment.pipeline import SentimentApp
+
+    try:
+        import sagemaker  # noqa: F401 - the demo trains through the SDK, as users do
+    except ImportError:
+        raise DemoError("The demo trains with the SageMaker Python SDK, which is not "
+                        "installed: pip install 'cove[demo]' (make demo does).") from None
 
     record = start_detached(config)
     _point_clients_at(config, record["url"])
