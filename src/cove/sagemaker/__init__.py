@@ -6,6 +6,7 @@ from cove.sagemaker._common import (
     arn,
     epoch_seconds,
     matches_filters,
+    milliseconds,
     name_from_arn,
     not_found,
     paginate,
@@ -15,4 +16,4 @@ from cove.sagemaker._rows import DescribedRows
 from cove.sagemaker._tags import Tags
 
 __all__ = ["DescribedRows", "Page", "Tags", "arn", "epoch_seconds", "matches_filters",
-           "name_from_arn", "not_found", "paginate", "parse_s3_uri"]
+           "milliseconds", "name_from_arn", "not_found", "paginate", "parse_s3_uri"]

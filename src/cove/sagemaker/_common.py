@@ -37,6 +37,13 @@ def epoch_seconds(value: Any) -> float:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
+def milliseconds(value: Any) -> int:
+    """A time as whole epoch milliseconds, the resolution time filters compare at: a client
+    that echoes a time it was given (a float through a datetime and back) may be a microsecond
+    off, and "created before X" must still leave X itself out."""
+    return round(epoch_seconds(value) * 1000)
+
+
 def parse_s3_uri(uri: str, what: str = "S3 URI") -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise errors.ValidationError(f"{what} {uri!r} must start with s3://")
@@ -85,10 +92,12 @@ def matches_filters(d: dict[str, Any], params: dict[str, Any], name_key: str,
     checks: list[tuple[str, Callable[[Any], bool]]] = [
         ("NameContains", lambda v: str(v).lower() in d[name_key].lower()),
         ("StatusEquals", lambda v: d[status_key] == v),
-        ("CreationTimeAfter", lambda v: d["CreationTime"] > epoch_seconds(v)),
-        ("CreationTimeBefore", lambda v: d["CreationTime"] < epoch_seconds(v)),
-        ("LastModifiedTimeAfter", lambda v: d["LastModifiedTime"] > epoch_seconds(v)),
-        ("LastModifiedTimeBefore", lambda v: d["LastModifiedTime"] < epoch_seconds(v)),
+        ("CreationTimeAfter", lambda v: milliseconds(d["CreationTime"]) > milliseconds(v)),
+        ("CreationTimeBefore", lambda v: milliseconds(d["CreationTime"]) < milliseconds(v)),
+        ("LastModifiedTimeAfter",
+         lambda v: milliseconds(d["LastModifiedTime"]) > milliseconds(v)),
+        ("LastModifiedTimeBefore",
+         lambda v: milliseconds(d["LastModifiedTime"]) < milliseconds(v)),
     ]
     return all(check(params[name]) for name, check in checks if name in params)
 

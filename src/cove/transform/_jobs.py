@@ -32,7 +32,7 @@ from cove.hosting import ArtifactCache, Fleet, FleetFailed, FleetSpec, prepare_m
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import transform_jobs
-from cove.sagemaker import DescribedRows, epoch_seconds
+from cove.sagemaker import DescribedRows, milliseconds
 from cove.transform._engine import Engine, TransformFailed, count_records
 from cove.transform._inputs import InputError, InputObject, LocalObjects
 from cove.transform._plan import Plan, batch_environment, make_plan, workers_per_instance
@@ -102,9 +102,9 @@ class TransformJobs:
                                    ("CreationTimeBefore", c.creation_time, False),
                                    ("LastModifiedTimeAfter", c.last_modified, True),
                                    ("LastModifiedTimeBefore", c.last_modified, False)):
-            if key in params:
-                bound = epoch_seconds(params[key])
-                query = query.where(column > bound if after else column < bound)
+            if key in params:  # compared in whole milliseconds (see sagemaker.milliseconds)
+                bound, stored = milliseconds(params[key]), func.round(column * 1000)
+                query = query.where(stored > bound if after else stored < bound)
         order = {"Name": c.name, "Status": c.status}.get(params.get("SortBy", ""),
                                                          c.creation_time)
         descending = params.get("SortOrder", "Descending") == "Descending"
