@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.hosting.test_endpoints import XGB_IMAGE, xgb_model
+from tests.hosting.test_endpoints import XGB_IMAGE, csv_rows, xgb_model
 from tests.training.helpers import ROLE, unique
 from tests.training.test_sdk import session  # noqa: F401 - the SDK session fixture
 
@@ -149,3 +149,80 @@ def test_pytorch_model_with_default_handlers(session: Any, bucket: str,  # noqa:
         expected = net(torch.tensor(rows)).numpy()
     np.testing.assert_allclose(np.array(predictor.predict(rows)), expected, rtol=1e-5)
     predictor.delete_endpoint()
+
+
+def _ll_estimator(sm_session: Any, bucket: str, predictor_type: str, X: np.ndarray,
+                  y: np.ndarray) -> Any:
+    """A built-in linear learner fitted the tutorial way (generic Estimator, CSV channel)."""
+    from sagemaker import image_uris
+    from sagemaker.estimator import Estimator
+    from sagemaker.inputs import TrainingInput
+
+    prefix = unique(f"ll-{predictor_type}")
+    s3 = sm_session.boto_session.client("s3")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/train/train.csv",
+                  Body=csv_rows(np.column_stack([y, X])))
+    image = image_uris.retrieve("linear-learner", sm_session.boto_region_name)
+    estimator = Estimator(image, ROLE, instance_count=1, instance_type="ml.m5.large",
+                          output_path=f"s3://{bucket}/{prefix}/output",
+                          sagemaker_session=sm_session)
+    estimator.set_hyperparameters(feature_dim=X.shape[1], predictor_type=predictor_type,
+                                  mini_batch_size=50, epochs=5)
+    estimator.fit({"train": TrainingInput(f"s3://{bucket}/{prefix}/train",
+                                          content_type="text/csv")}, wait=False)
+    return estimator
+
+
+def _ll_model(sm_session: Any, model_data: str, tmp_path: Path) -> Any:
+    from cove.algorithms.linear_learner_model import LinearLearnerModel
+
+    bucket, key = model_data[5:].split("/", 1)
+    body = sm_session.boto_session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    return LinearLearnerModel.load(tmp_path)
+
+
+def test_linear_learner_estimator_deploy_predict(session: Any, bucket: str,  # noqa: F811
+                                                 tmp_path: Path) -> None:
+    """The A/B tutorial's models: a binary classifier and a regressor trained by the built-in
+    linear learner, deployed with Estimator.deploy, called with CSV in and JSON out; the
+    answers equal the trained model's own predictions."""
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.serializers import CSVSerializer
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 5))
+    y_reg = X @ np.array([1.5, -2.0, 0.5, 0.0, 3.0]) + 4.0 + rng.normal(scale=0.1, size=400)
+    y_bin = (X[:, 0] - X[:, 1] > 0).astype(float)
+    classifier = _ll_estimator(session, bucket, "binary_classifier", X, y_bin)
+    regressor = _ll_estimator(session, bucket, "regressor", X, y_reg)
+    for estimator in (classifier, regressor):
+        estimator.latest_training_job.wait(logs="None")
+    serde = {"serializer": CSVSerializer(), "deserializer": JSONDeserializer()}
+    reg_predictor = regressor.deploy(1, "ml.m5.large", endpoint_name=unique("ll-reg"),
+                                     wait=False, **serde)
+    clf_predictor = classifier.deploy(1, "ml.m5.large", endpoint_name=unique("ll-clf"), **serde)
+    session.wait_for_endpoint(reg_predictor.endpoint_name, poll=1)
+
+    clf_model = _ll_model(session, classifier.model_data, tmp_path / "clf")
+    answer = clf_predictor.predict(X[:40])
+    assert list(answer) == ["predictions"] and len(answer["predictions"]) == 40
+    expected = clf_model.predict(X[:40])
+    assert [p["predicted_label"] for p in answer["predictions"]] == [
+        e["predicted_label"] for e in expected]
+    np.testing.assert_allclose([p["score"] for p in answer["predictions"]],
+                               [e["score"] for e in expected], rtol=1e-9)
+    assert np.mean([p["predicted_label"] for p in answer["predictions"]] == y_bin[:40]) > 0.9
+    one = clf_predictor.predict(X[0])  # a 1-D array: one CSV line
+    assert one["predictions"] == [answer["predictions"][0]]
+
+    reg_model = _ll_model(session, regressor.model_data, tmp_path / "reg")
+    answer = reg_predictor.predict(X[:40])
+    assert all(set(p) == {"score"} for p in answer["predictions"])
+    scores = np.array([p["score"] for p in answer["predictions"]])
+    np.testing.assert_allclose(scores, [e["score"] for e in reg_model.predict(X[:40])],
+                               rtol=1e-9)
+    np.testing.assert_allclose(scores, y_reg[:40], atol=0.5)
+    clf_predictor.delete_endpoint()
+    reg_predictor.delete_endpoint()
