@@ -13,10 +13,12 @@ import numpy as np
 
 from tests.hosting.test_endpoints import XGB_IMAGE, csv_rows, xgb_model
 from tests.training.helpers import ROLE, unique
+from tests.training.test_job_lifecycle import _tiny_package
 from tests.training.test_sdk import session  # noqa: F401 - the SDK session fixture
 
 SKLEARN_INFERENCE = """
 import json, os
+import covetestpkg  # from the wheel requirements.txt names
 import joblib
 import numpy as np
 
@@ -31,7 +33,7 @@ def predict_fn(data, model):
     return model.predict_proba(data)[:, 1]
 
 def output_fn(prediction, accept):
-    return json.dumps({"p": prediction.tolist()}), "application/json"
+    return json.dumps({"p": prediction.tolist(), "answer": covetestpkg.ANSWER}), "application/json"
 """
 
 TORCH_INFERENCE = """
@@ -99,6 +101,8 @@ def _upload_tar(s3: Any, bucket: str, files: dict[str, bytes]) -> str:
 
 def test_sklearn_model_with_inference_code(session: Any, bucket: str,  # noqa: F811
                                            tmp_path: Path) -> None:
+    """SKLearnModel(source_dir=...): the code reaches the worker as SAGEMAKER_SUBMIT_DIRECTORY
+    (sourcedir.tar.gz), with its requirements.txt installed."""
     import joblib
     from sagemaker.deserializers import JSONDeserializer
     from sagemaker.serializers import JSONSerializer
@@ -112,7 +116,9 @@ def test_sklearn_model_with_inference_code(session: Any, bucket: str,  # noqa: F
     joblib.dump(clf, buffer)
     url = _upload_tar(session.boto_session.client("s3"), bucket,
                       {"model.joblib": buffer.getvalue()})
-    source = _source(tmp_path / "src", {"inference.py": SKLEARN_INFERENCE})
+    source = _source(tmp_path / "src", {"inference.py": SKLEARN_INFERENCE,
+                                        "requirements.txt": "./covetestpkg-1.0-py3-none-any.whl"})
+    _tiny_package(source)  # requirements.txt installs it from the source directory
     model = SKLearnModel(model_data=url, role=ROLE, entry_point="inference.py",
                          source_dir=str(source), framework_version="1.2-1",
                          sagemaker_session=session)
@@ -121,6 +127,7 @@ def test_sklearn_model_with_inference_code(session: Any, bucket: str,  # noqa: F
                              deserializer=JSONDeserializer())
     result = predictor.predict({"rows": X[:4].tolist()})
     np.testing.assert_allclose(result["p"], clf.predict_proba(X[:4])[:, 1], rtol=1e-6)
+    assert result["answer"] == 42
     predictor.delete_endpoint()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import endpoint_configs, endpoints, models
+from cove.training._envs import Environments
 from cove.training._runtimes import resolve_runtime
 
 log = logging.getLogger("cove.hosting")
@@ -81,6 +83,11 @@ class HostingSettings:
     #: Stop endpoints unused for this many seconds (OutOfService); 0 keeps them forever.
     idle_timeout: float = 0.0
 
+    @property
+    def envs_dir(self) -> Path:
+        """requirements.txt environments: training's cache, shared (see TrainingSettings)."""
+        return self.home / "envs"
+
 
 class Endpoints:
     def __init__(self, db: Database, artifacts: ArtifactCache, logs: LogStore,
@@ -92,6 +99,7 @@ class Endpoints:
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[int, float]] = {}
         self.capturer = Capturer(artifacts.store)
+        self.envs = Environments(settings.envs_dir)
 
     # --- rows -------------------------------------------------------------------------------
 
@@ -276,13 +284,31 @@ class Endpoints:
             if "SAGEMAKER_PROGRAM" in environment else {})
         model_dir = self.artifacts.extract(container["ModelDataUrl"])
         code_dir, entry = self._code(model_dir, environment) if runtime.script_mode else (None, "")
+        group = f"/aws/sagemaker/Endpoints/{name}"
+
+        def log_lines(stream: str, lines: list[str]) -> None:
+            self.logs.put_events(group, stream, [(int(time.time() * 1000), line)
+                                                 for line in lines])
+
+        python = self._python(code_dir, variant["VariantName"], log_lines)
         spec = FleetSpec(name, variant["VariantName"], runtime.kind, model_dir, code_dir, entry,
                          environment, self.settings.home / "endpoints" / name / deployment_id /
-                         variant["VariantName"], (self.settings.home,))
-        group = f"/aws/sagemaker/Endpoints/{name}"
-        fleet = Fleet(spec, self.sandbox, lambda stream, lines: self.logs.put_events(
-            group, stream, [(int(time.time() * 1000), line) for line in lines]))
-        return fleet, container["Image"]
+                         variant["VariantName"], (self.settings.home,), python,
+                         (self.settings.envs_dir,))
+        return Fleet(spec, self.sandbox, log_lines), container["Image"]
+
+    def _python(self, code_dir: Path | None, variant: str,
+                log_lines: Callable[[str, list[str]], None]) -> str:
+        """cove's interpreter, or the cached environment with the code's requirements.txt (as
+        the inference toolkit installs it when the container starts)."""
+        requirements = code_dir / "requirements.txt" if code_dir is not None else None
+        if requirements is None or not requirements.is_file():
+            return sys.executable
+        stream = f"{variant}/requirements"
+        try:
+            return self.envs.python_for(requirements, lambda line: log_lines(stream, [line]))
+        except errors.ClientError as exc:
+            raise FleetFailed(f"variant {variant}: {exc.message} (log stream {stream})") from exc
 
     def _code(self, model_dir: Path, environment: dict[str, str]) -> tuple[Path, str]:
         entry = environment.get("SAGEMAKER_PROGRAM", "")

@@ -47,6 +47,9 @@ class FleetSpec:
     environment: dict[str, str]
     root: Path  # where the workers' directories go
     hidden: tuple[Path, ...]
+    #: The interpreter: cove's own, or a cached environment with the code's requirements.txt.
+    python: str = sys.executable
+    readonly: tuple[Path, ...] = ()  # directories inside hidden ones the worker reads (envs)
 
 
 @dataclass
@@ -148,7 +151,7 @@ class Fleet:
         root = Path("/opt/ml") if inside else worker.directory
         model = root / "model" if inside else self.spec.model_dir
         code = (root / "code" if inside else self.spec.code_dir) if self.spec.code_dir else None
-        command = [sys.executable, "-m", "cove.serving.worker", "--socket",
+        command = [self.spec.python, "-m", "cove.serving.worker", "--socket",
                    str(root / "worker.sock"), "--model-dir", str(model), "--runtime",
                    self.spec.runtime, "--failure-file", str(root / "failure")]
         if code is not None:
@@ -157,7 +160,8 @@ class Fleet:
         if self.spec.code_dir:
             mounts.append((self.spec.code_dir, "code"))
         spec = ProcessSpec(command, base_environment(dict(self.spec.environment)),
-                           worker.directory, root, self.spec.hidden, (), {}, tuple(mounts))
+                           worker.directory, root, self.spec.hidden, self.spec.readonly, {},
+                           tuple(mounts))
         worker.proc = self.sandbox.spawn(spec, subprocess.PIPE)
         worker.ready, worker.started = False, time.time()
         threading.Thread(target=self._supervise, args=(worker, worker.proc), daemon=True,
