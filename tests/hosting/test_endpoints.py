@@ -112,7 +112,23 @@ def test_bad_requests(cove: Any, s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as err:
         runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"not,numbers")
     assert err.value.response["Error"]["Code"] == "ModelError"
-    assert err.value.response["OriginalStatusCode"] >= 400
+    assert err.value.response["OriginalStatusCode"] == 415
+    assert err.value.response["Error"]["Message"].startswith(
+        'Received client error (415) from AllTraffic with message "Loading csv data failed')
+    started = time.monotonic()  # XGBoost answers an empty body with 204 and no body
+    reply = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"")
+    assert reply["Body"].read() == b"" and time.monotonic() - started < 10
+    for headers, member in [({"CustomAttributes": "a" * 1025}, "customAttributes"),
+                            ({"InferenceId": "i" * 65}, "inferenceId"),
+                            ({"Accept": "text/csv\u00e9"}, "accept"),  # sent UTF-8 encoded
+                            ({"ContentType": "text/csv;" * 200}, "contentType"),
+                            ({"TargetVariant": "not_a_name"}, "targetVariant")]:
+        with pytest.raises(ClientError) as err:
+            runtime.invoke_endpoint(EndpointName=name, Body=b"1,2,3,4",
+                                    **{"ContentType": "text/csv", **headers})
+        assert err.value.response["Error"]["Code"] == "ValidationError"
+        assert f"at '{member}' failed to satisfy constraint" in err.value.response["Error"][
+            "Message"]
     with pytest.raises(ClientError) as err:
         runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"1,2,3,4",
                                 TargetVariant="nope")
@@ -143,6 +159,32 @@ def test_model_fn_that_raises_fails_the_endpoint(cove: Any, s3: Any, bucket: str
         time.sleep(0.2)
     assert d["EndpointStatus"] == "Failed"
     assert "weights are corrupt" in d["FailureReason"]
+
+
+def test_a_request_that_kills_its_worker_is_a_model_error(cove: Any, s3: Any,
+                                                          bucket: str) -> None:
+    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    code = (b"import os\n\ndef model_fn(model_dir):\n    return None\n\n"
+            b"def transform_fn(model, body, content_type, accept):\n"
+            b"    if body == 'die':\n        os._exit(3)\n    return 'alive', 'text/plain'\n")
+    key = f"models/{unique('crash')}/model.tar.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=_tar({"code/inference.py": code}))
+    name = deploy(sm, [("AllTraffic", f"s3://{bucket}/{key}", 1.0, 1)], image=SK_IMAGE,
+                  environment={"SAGEMAKER_PROGRAM": "inference.py"})
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"die")
+    assert err.value.response["Error"]["Code"] == "ModelError"
+    assert "exited while handling the request" in err.value.response["Error"]["Message"]
+    deadline, answer = time.monotonic() + 30, b""
+    while time.monotonic() < deadline and answer != b"alive":  # the worker is restarted
+        try:
+            answer = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                             Body=b"live")["Body"].read()
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ServiceUnavailable", exc.response
+            time.sleep(0.1)
+    assert answer == b"alive"
+    sm.delete_endpoint(EndpointName=name)
 
 
 def test_weighted_variants_and_target_variant(tmp_path: Path) -> None:

@@ -138,7 +138,9 @@ def _wire(request: Request) -> WireRequest:
         method=request.method,
         raw_path=raw_path.decode("utf-8", "surrogateescape"),
         raw_query=scope["query_string"].decode("utf-8", "surrogateescape"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        # botocore signs header values as text and sends them UTF-8 encoded: read them back so
+        headers=[(k.decode("latin-1"), v.decode("utf-8", "surrogateescape"))
+                 for k, v in scope["headers"]],
     )
 
 

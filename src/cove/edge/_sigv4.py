@@ -233,10 +233,10 @@ class Verifier:
             payload_hash,
         ])
         string_to_sign = "\n".join([ALGORITHM, amz_date, credential.scope,
-                                    hashlib.sha256(canonical.encode()).hexdigest()])
+                                    hashlib.sha256(_utf8(canonical)).hexdigest()])
         key = signing_key(principal.secret_access_key, credential.date, credential.region,
                           credential.service)
-        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(key, _utf8(string_to_sign), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
             raise errors.SignatureDoesNotMatch(
                 "The request signature we calculated does not match the signature you "
@@ -248,9 +248,9 @@ class Verifier:
 
 @lru_cache(maxsize=256)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    key = f"AWS4{secret}".encode()
+    key = _utf8(f"AWS4{secret}")
     for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.new(key, _utf8(part), hashlib.sha256).digest()
     return key
 
 
@@ -281,7 +281,7 @@ def _header_value(request: WireRequest, name: str) -> str:
 def _canonical_path(raw_path: str, service: str) -> str:
     if service == "s3":
         return raw_path or "/"
-    return quote(_remove_dot_segments(raw_path) or "/", safe="/~")
+    return quote(_remove_dot_segments(raw_path) or "/", safe="/~", errors="surrogateescape")
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -313,6 +313,11 @@ def _canonical_query(raw_query: str, exclude: str | None) -> str:
     encoded = sorted((quote(n, safe="-_.~"), quote(v, safe="-_.~"))
                      for n, v in _query_pairs(raw_query) if n != exclude)
     return "&".join(f"{n}={v}" for n, v in encoded)
+
+
+def _utf8(text: str) -> bytes:
+    """Text read off the wire as UTF-8 (undecodable bytes kept as surrogates) back to its bytes."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _parse_amz_date(value: str) -> float:

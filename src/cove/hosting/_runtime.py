@@ -5,6 +5,7 @@ its least-busy worker; a worker that drops the request is retried once on anothe
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -22,6 +23,11 @@ MAX_PAYLOAD = 6 * 1024 * 1024
 TIMEOUT = 60.0
 PASSED_HEADERS = ("content-type", "accept", "x-amzn-sagemaker-custom-attributes",
                   "x-amzn-sagemaker-inference-id")
+_MEMBERS = {"content-type": "contentType", "accept": "accept",
+            "x-amzn-sagemaker-custom-attributes": "customAttributes",
+            "x-amzn-sagemaker-inference-id": "inferenceId",
+            "x-amzn-sagemaker-target-variant": "targetVariant"}
+_VARIANT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 
 
 class RuntimeService:
@@ -40,13 +46,14 @@ class RuntimeService:
             raise errors.UnknownOperation("cove's runtime answers POST "
                                           "/endpoints/{EndpointName}/invocations.")
         name = unquote(parts[2])
+        headers = {k: v for k, v in call.request.headers.items() if k in PASSED_HEADERS}
+        target = call.request.headers.get("x-amzn-sagemaker-target-variant")
+        _check_headers(headers, target)
         body = await self._body(call)
         deployment = self.endpoints.live.get(name)
         if deployment is None:
             raise self._not_serving(name, call.principal.account_id)
-        target = call.request.headers.get("x-amzn-sagemaker-target-variant")
         variant = deployment.choose(self.endpoints.rng, target)
-        headers = {k: v for k, v in call.request.headers.items() if k in PASSED_HEADERS}
         answer = await self._send(variant, headers, body)
         self.endpoints.count(name)
         if deployment.capture is not None:
@@ -106,16 +113,42 @@ class RuntimeService:
                     OriginalStatusCode=504, OriginalMessage="timed out") from exc
             finally:
                 worker.in_flight -= 1
+        if tried is not None:  # not "retry shortly": this request may be what kills them
+            raise errors.ModelError(
+                f"The model worker of variant {variant.name} exited while handling the request "
+                f"(it is being restarted); the endpoint's log has its last output.",
+                OriginalMessage="the model server process exited")
         raise errors.ServiceUnavailable(f"No worker of variant {variant.name} is available "
                                         "right now; retry shortly.")
 
 
 def _model_error(name: str, variant: LiveVariant, answer: WorkerResponse,
                  call: Call) -> errors.ModelError:
-    message = answer.body.decode("utf-8", "replace")[:1024]
+    message = answer.body.decode("utf-8", "replace")[:1024].strip()
     group = f"/aws/sagemaker/Endpoints/{name}"
     arn = (f"arn:aws:logs:{call.region}:{call.principal.account_id}:log-group:{group}")
+    kind = "client" if answer.status < 500 else "server"  # SageMaker's words for 4xx and 5xx
     return errors.ModelError(
-        f"Received server error ({answer.status}) from {variant.name} with message "
+        f"Received {kind} error ({answer.status}) from {variant.name} with message "
         f"\"{message}\". See the log group {group} for more information.",
         OriginalStatusCode=answer.status, OriginalMessage=message, LogStreamArn=arn)
+
+
+def _check_headers(headers: dict[str, str], target: str | None) -> None:
+    """The runtime API's header constraints, which botocore does not check client-side."""
+    for name, value in headers.items():
+        limit = 64 if name == "x-amzn-sagemaker-inference-id" else 1024
+        if len(value) > limit or not value.isascii():
+            raise _invalid(name, value, f"Member must have length less than or equal to "
+                                        f"{limit} and consist of ASCII characters")
+    if target is not None and (len(target) > 63 or not _VARIANT_NAME.match(target)):
+        raise _invalid("x-amzn-sagemaker-target-variant", target,
+                       f"Member must satisfy regular expression pattern: "
+                       f"{_VARIANT_NAME.pattern} and have length less than or equal to 63")
+
+
+def _invalid(header: str, value: str, constraint: str) -> errors.RuntimeValidationError:
+    member = _MEMBERS[header]
+    return errors.RuntimeValidationError(
+        f"1 validation error detected: Value '{value[:64]}' at '{member}' failed to satisfy "
+        f"constraint: {constraint}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from cove import errors
 
 MAX_IDLE = 64
+_NO_BODY = (204, 304)
 
 
 class WorkerUnavailable(errors.ServerError):
@@ -84,7 +85,9 @@ async def _read_response(reader: asyncio.StreamReader) -> WorkerResponse:
         if line:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-    if "content-length" in headers:
+    if status in _NO_BODY:
+        body = b""  # a 204 (what XGBoost answers to an empty request) ends at its head
+    elif "content-length" in headers:
         body = await reader.readexactly(int(headers["content-length"]))
     elif headers.get("transfer-encoding", "").lower() == "chunked":
         body = await _read_chunked(reader)
