@@ -262,3 +262,30 @@ def test_classifier_labels_as_csv(tmp_path: Path) -> None:
         worker.stop()
 
     assert response.text.split() == [str(v) for v in model.predict(ROWS.astype(np.float32))]
+
+
+STATUS = """
+def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, body, content_type, accept, context):
+    if body == "bad":
+        context.set_response_status(422, "unprocessable")
+        return "rejected: bad"
+    return "fine", "text/plain"
+"""
+
+
+def test_status_set_through_the_context(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    write_code(tmp_path / "code", STATUS)
+    worker = start_worker(tmp_path / "w", tmp_path / "model", "sklearn",
+                          code_dir=tmp_path / "code", entry_point="inference.py")
+    try:
+        rejected, fine = worker.invoke("bad"), worker.invoke("good")
+    finally:
+        worker.stop()
+
+    assert (rejected.status_code, rejected.text) == (422, "rejected: bad")
+    assert (fine.status_code, fine.text) == (200, "fine")
