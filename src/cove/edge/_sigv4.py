@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from urllib.parse import quote, unquote
 
 from cove import errors
@@ -30,7 +30,6 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -87,16 +86,33 @@ class WireRequest:
     headers: list[tuple[str, str]]  # lower-case names, in arrival order
 
     def header(self, name: str) -> str | None:
-        values = [v for k, v in self.headers if k == name]
-        return ",".join(values) if values else None
+        """The header's value; repeated headers joined with commas, as signers join them."""
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, str]:
+        joined: dict[str, str] = {}
+        for name, value in self.headers:
+            joined[name] = f"{joined[name]},{value}" if name in joined else value
+        return joined
+
+    @cached_property
+    def authorization(self) -> tuple[Credential, list[str], str] | None:
+        """``(credential, signed header names, signature)`` of a well-formed SigV4
+        Authorization header (parsed once per request), else None."""
+        auth = self.header("authorization")
+        match = _AUTH_RE.match(auth.strip()) if auth else None
+        if match is None:
+            return None
+        return (Credential.parse(match["credential"]), match["signed"].split(";"),
+                match["signature"].lower())
 
 
 def credential_of(request: WireRequest) -> Credential | None:
     """The credential scope a request claims, read without verifying anything."""
-    auth = request.header("authorization")
-    if auth:
-        match = _AUTH_RE.match(auth.strip())
-        return Credential.parse(match["credential"]) if match else None
+    if request.header("authorization"):
+        parsed = request.authorization
+        return parsed[0] if parsed else None
     for name, value in _query_pairs(request.raw_query):
         if name == "AWSAccessKeyId":  # an S3 query-string (SigV2) presigned URL
             return Credential(value, "", "", "s3")
@@ -130,11 +146,11 @@ class Verifier:
 
     def _verify_header(self, request: WireRequest, auth: str,
                        payload_hash: Callable[[], str]) -> SignedRequest:
-        match = _AUTH_RE.match(auth.strip())
-        if match is None:
+        parsed = request.authorization
+        if parsed is None:
             raise errors.InvalidArgument(
                 "Unsupported Authorization header: only AWS4-HMAC-SHA256 is accepted.")
-        credential = Credential.parse(match["credential"])
+        credential, signed, signature = parsed
         principal = self._principal(credential)
         amz_date = request.header("x-amz-date") or ""
         issued = _parse_amz_date(amz_date)
@@ -148,10 +164,9 @@ class Verifier:
                                             "x-amz-content-sha256")
         else:
             hashed = payload_hash()
-        signed = match["signed"].split(";")
         query = _canonical_query(request.raw_query, exclude=None)
         return self._check(request, principal, credential, amz_date, signed, query, hashed,
-                           match["signature"].lower(), presigned=False)
+                           signature, presigned=False)
 
     def _verify_presigned(self, request: WireRequest) -> SignedRequest:
         params = dict(_query_pairs(request.raw_query))
@@ -228,7 +243,7 @@ class Verifier:
             request.method,
             _canonical_path(request.raw_path, credential.service),
             query,
-            "".join(f"{name}:{_header_value(request, name)}\n" for name in signed),
+            "".join([f"{name}:{_header_value(request, name)}\n" for name in signed]),
             ";".join(signed),
             payload_hash,
         ])
@@ -236,7 +251,7 @@ class Verifier:
                                     hashlib.sha256(_utf8(canonical)).hexdigest()])
         key = signing_key(principal.secret_access_key, credential.date, credential.region,
                           credential.service)
-        expected = hmac.new(key, _utf8(string_to_sign), hashlib.sha256).hexdigest()
+        expected = hmac.digest(key, _utf8(string_to_sign), "sha256").hex()
         if not hmac.compare_digest(expected, signature):
             raise errors.SignatureDoesNotMatch(
                 "The request signature we calculated does not match the signature you "
@@ -275,12 +290,18 @@ def _header_value(request: WireRequest, name: str) -> str:
     value = request.header(name)
     if value is None:
         raise errors.SignatureDoesNotMatch(f"The signed header {name!r} is missing.")
-    return _SPACES.sub(" ", value.strip())
+    # Trimmed, inner runs of whitespace as one space: botocore's " ".join(value.split()).
+    return " ".join(value.split())
 
 
 def _canonical_path(raw_path: str, service: str) -> str:
     if service == "s3":
         return raw_path or "/"
+    return _encoded_path(raw_path)
+
+
+@lru_cache(maxsize=256)  # the same few paths again and again (an endpoint's invocations)
+def _encoded_path(raw_path: str) -> str:
     return quote(_remove_dot_segments(raw_path) or "/", safe="/~", errors="surrogateescape")
 
 
@@ -310,6 +331,8 @@ def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
 
 
 def _canonical_query(raw_query: str, exclude: str | None) -> str:
+    if not raw_query:
+        return ""
     encoded = sorted((quote(n, safe="-_.~"), quote(v, safe="-_.~"))
                      for n, v in _query_pairs(raw_query) if n != exclude)
     return "&".join(f"{n}={v}" for n, v in encoded)
@@ -320,6 +343,7 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+@lru_cache(maxsize=64)  # clients sign many requests within the same second
 def _parse_amz_date(value: str) -> float:
     try:
         return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))

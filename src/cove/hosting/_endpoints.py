@@ -60,6 +60,10 @@ class Deployment:
                     f"Variant {target} not found for this endpoint: it has "
                     f"{', '.join(sorted(self.variants))}.")
             return self.variants[target]
+        if len(self.variants) == 1:  # the usual endpoint: nothing to draw
+            only = next(iter(self.variants.values()))
+            if only.weight > 0:
+                return only
         live = [v for v in self.variants.values() if v.weight > 0]
         if not live:
             raise errors.RuntimeValidationError("Every variant of this endpoint has weight 0.")

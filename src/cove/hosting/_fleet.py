@@ -123,13 +123,17 @@ class Fleet:
         return [w for w in self.workers if w.ready]
 
     def pick(self, exclude: Worker | None = None) -> Worker | None:
-        """The next ready worker, round-robin (least outstanding among equals)."""
-        ready = [w for w in self.workers if w.ready and w is not exclude]
-        if not ready:
-            return None
-        start = next(self._turn) % len(ready)
-        ordered = ready[start:] + ready[:start]
-        return min(ordered, key=lambda w: w.in_flight)
+        """The ready worker with the fewest requests outstanding, round-robin among equals."""
+        workers = self.workers
+        count = len(workers)
+        start = next(self._turn)
+        best: Worker | None = None
+        for offset in range(count):
+            worker = workers[(start + offset) % count]
+            if worker.ready and worker is not exclude and (
+                    best is None or worker.in_flight < best.in_flight):
+                best = worker
+        return best
 
     # --- workers ----------------------------------------------------------------------------
 
