@@ -57,7 +57,7 @@ class WorkerClient:
         except BaseException:
             connection.close()
             raise
-        if response.headers.get("connection", "").lower() == "close" or len(
+        if connection.closed or response.headers.get("connection", "").lower() == "close" or len(
                 self._idle) >= MAX_IDLE:
             connection.close()
         else:
@@ -136,6 +136,8 @@ class _Connection(asyncio.Protocol):
             return
         if response is not None:
             self.waiter.set_result(response)
+            if self.buffer:  # more than the answer: nothing later on it can be trusted
+                self.close()
 
 
 def _expire(waiter: asyncio.Future[WorkerResponse]) -> None:
