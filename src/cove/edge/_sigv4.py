@@ -15,8 +15,8 @@ import hmac
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from cove import errors
@@ -78,34 +78,39 @@ class SignedRequest:
     presigned: bool
 
 
-@dataclass(frozen=True)
+@dataclass
 class WireRequest:
     method: str
     raw_path: str  # percent-encoded, as sent
     raw_query: str
     headers: list[tuple[str, str]]  # lower-case names, in arrival order
+    _by_name: dict[str, str] = field(init=False, repr=False)
+    _authorization: tuple[Credential, list[str], str] | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        joined: dict[str, str] = {}
+        for name, value in self.headers:  # repeated headers joined, as signers join them
+            joined[name] = f"{joined[name]},{value}" if name in joined else value
+        self._by_name = joined
 
     def header(self, name: str) -> str | None:
-        """The header's value; repeated headers joined with commas, as signers join them."""
         return self._by_name.get(name)
 
-    @cached_property
-    def _by_name(self) -> dict[str, str]:
-        joined: dict[str, str] = {}
-        for name, value in self.headers:
-            joined[name] = f"{joined[name]},{value}" if name in joined else value
-        return joined
-
-    @cached_property
+    @property
     def authorization(self) -> tuple[Credential, list[str], str] | None:
         """``(credential, signed header names, signature)`` of a well-formed SigV4
-        Authorization header (parsed once per request), else None."""
+        Authorization header, else None; parsed once per request (both routing and
+        verification read it)."""
+        try:
+            return self._authorization
+        except AttributeError:
+            pass
         auth = self.header("authorization")
         match = _AUTH_RE.match(auth.strip()) if auth else None
-        if match is None:
-            return None
-        return (Credential.parse(match["credential"]), match["signed"].split(";"),
-                match["signature"].lower())
+        self._authorization = None if match is None else (
+            Credential.parse(match["credential"]), match["signed"].split(";"),
+            match["signature"].lower())
+        return self._authorization
 
 
 def credential_of(request: WireRequest) -> Credential | None:
