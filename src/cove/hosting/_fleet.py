@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,8 +193,8 @@ class Fleet:
     def _supervise(self, worker: Worker, proc: subprocess.Popen[bytes]) -> None:
         stream = f"{self.spec.variant}/worker-{worker.index}"
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            self.log_lines(stream, [raw.decode("utf-8", "replace").rstrip("\n")])
+        for lines in line_batches(proc.stdout.fileno()):
+            self.log_lines(stream, lines)
         code = proc.wait()
         with self._lock:
             restart = self._active and worker in self.workers and worker.ready
@@ -226,6 +226,24 @@ class Fleet:
         except subprocess.TimeoutExpired:
             kill(proc)
             proc.wait(5)
+
+
+def line_batches(fd: int, longest: int = 1 << 16) -> Iterator[list[str]]:
+    """A process's output as lists of lines, as much as each read returns: a model that prints
+    on every request has its lines logged a batch per transaction, not one each (each would
+    hold the database and cove's event loop).  A line longer than ``longest`` bytes comes in
+    pieces; a last line without a newline comes at the end."""
+    partial = b""
+    while chunk := os.read(fd, 1 << 16):
+        pieces = (partial + chunk).split(b"\n")
+        partial = pieces.pop()
+        while len(partial) > longest:
+            pieces.append(partial[:longest])
+            partial = partial[longest:]
+        if pieces:
+            yield [piece.decode("utf-8", "replace").rstrip("\r") for piece in pieces]
+    if partial:
+        yield [partial.decode("utf-8", "replace")]
 
 
 def _ping(path: Path) -> bool:
