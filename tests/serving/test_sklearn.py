@@ -264,7 +264,7 @@ def test_classifier_labels_as_csv(tmp_path: Path) -> None:
     assert response.text.split() == [str(v) for v in model.predict(ROWS.astype(np.float32))]
 
 
-STATUS = """
+STATUS = r"""
 def model_fn(model_dir):
     return None
 
@@ -273,11 +273,12 @@ def transform_fn(model, body, content_type, accept, context):
     if body == "bad":
         context.set_response_status(422, "unprocessable")
         return "rejected: bad"
-    return "fine", "text/plain"
+    context.set_response_header(0, "X-Amzn-SageMaker-Custom-Attributes", "a=1\x00\x7fb\r\n")
+    return "fine", "text/plain;\x01 charset=utf-8"
 """
 
 
-def test_status_set_through_the_context(tmp_path: Path) -> None:
+def test_status_and_headers_set_through_the_context(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     write_code(tmp_path / "code", STATUS)
     worker = start_worker(tmp_path / "w", tmp_path / "model", "sklearn",
@@ -289,3 +290,6 @@ def test_status_set_through_the_context(tmp_path: Path) -> None:
 
     assert (rejected.status_code, rejected.text) == (422, "rejected: bad")
     assert (fine.status_code, fine.text) == (200, "fine")
+    # control characters a handler put in a header would split or break the response
+    assert fine.headers["x-amzn-sagemaker-custom-attributes"] == "a=1  b"
+    assert fine.headers["content-type"] == "text/plain;  charset=utf-8"
