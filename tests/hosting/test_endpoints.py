@@ -163,28 +163,48 @@ def test_model_fn_that_raises_fails_the_endpoint(cove: Any, s3: Any, bucket: str
 
 def test_a_request_that_kills_its_worker_is_a_model_error(cove: Any, s3: Any,
                                                           bucket: str) -> None:
+    """...and the worker is restarted, again and again while its model fails to load."""
     sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
-    code = (b"import os\n\ndef model_fn(model_dir):\n    return None\n\n"
+    code = (b"import os\n\ndef model_fn(model_dir):\n"
+            b"    if os.path.exists(os.path.join(model_dir, 'broken')):\n"
+            b"        raise RuntimeError('the model is broken right now')\n\n"
             b"def transform_fn(model, body, content_type, accept):\n"
             b"    if body == 'die':\n        os._exit(3)\n    return 'alive', 'text/plain'\n")
     key = f"models/{unique('crash')}/model.tar.gz"
     s3.put_object(Bucket=bucket, Key=key, Body=_tar({"code/inference.py": code}))
     name = deploy(sm, [("AllTraffic", f"s3://{bucket}/{key}", 1.0, 1)], image=SK_IMAGE,
                   environment={"SAGEMAKER_PROGRAM": "inference.py"})
+    [model_dir] = [p for p in (cove.home / "artifacts").iterdir()
+                   if (p / "code" / "inference.py").is_file()
+                   and (p / "code" / "inference.py").read_bytes() == code]
+    (model_dir / "broken").write_text("")  # restarts fail until it is gone
     with pytest.raises(ClientError) as err:
         runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"die")
     assert err.value.response["Error"]["Code"] == "ModelError"
     assert "exited while handling the request" in err.value.response["Error"]["Message"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "could not be restarted" not in _log_text(cove, name):
+        time.sleep(0.2)
+    assert "the model is broken right now" in _log_text(cove, name)
+    (model_dir / "broken").unlink()
     deadline, answer = time.monotonic() + 30, b""
-    while time.monotonic() < deadline and answer != b"alive":  # the worker is restarted
+    while time.monotonic() < deadline and answer != b"alive":  # a later attempt succeeds
         try:
             answer = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
                                              Body=b"live")["Body"].read()
         except ClientError as exc:
             assert exc.response["Error"]["Code"] == "ServiceUnavailable", exc.response
-            time.sleep(0.1)
+            time.sleep(0.2)
     assert answer == b"alive"
     sm.delete_endpoint(EndpointName=name)
+
+
+def _log_text(cove: Any, endpoint: str) -> str:
+    logs, group = cove.client("logs"), f"/aws/sagemaker/Endpoints/{endpoint}"
+    return "\n".join(
+        event["message"] for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]
+        for event in logs.get_log_events(logGroupName=group, logStreamName=stream[
+            "logStreamName"], startFromHead=True)["events"])
 
 
 def test_weighted_variants_and_target_variant(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Each worker is ``python -m cove.serving.worker`` in the sandbox, answering on a Unix socket in
 its own directory.  A worker counts as ready only once it answers ``GET /ping``; one that dies
-is restarted, and requests that were on it are retried elsewhere by the router.
+is restarted (again and again, backing off, if its model will not load), and requests that
+were on it are retried elsewhere by the router.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cove.training._contract import base_environment
 log = logging.getLogger("cove.hosting")
 
 START_TIMEOUT = 120.0
+RESTART_BACKOFF_LIMIT = 60.0  # a worker that cannot be restarted is tried again, at most this apart
 
 
 class FleetFailed(errors.ClientError):
@@ -205,19 +207,32 @@ class Fleet:
         self.log_lines(stream, [f"cove: worker exited with code {code}; restarting it"])
         log.warning("endpoint %s variant %s: worker %d exited (%s); restarting",
                     self.spec.endpoint, self.spec.variant, worker.index, code)
-        try:
-            self._spawn(worker)
-            self._wait_ready(worker)
-        except (FleetFailed, errors.CoveError) as exc:
-            self.log_lines(stream, [f"cove: the worker could not be restarted: {exc}"])
+        delay = 1.0
+        while True:  # until it serves again, or the fleet no longer wants it
+            try:
+                self._spawn(worker)
+                self._wait_ready(worker)
+                return
+            except (errors.CoveError, OSError) as exc:
+                reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
+                self.log_lines(stream, [f"cove: the worker could not be restarted ({reason}); "
+                                        f"trying again in {delay:.0f} s"])
+                self._stop_process(worker.proc)
+            time.sleep(delay)
+            delay = min(2 * delay, RESTART_BACKOFF_LIMIT)
+            with self._lock:
+                if not (self._active and worker in self.workers):
+                    return
 
     def _terminate(self, worker: Worker) -> None:
         worker.ready = False
-        proc = worker.proc
         worker.client.close()
         if worker.directory_fd >= 0:
             os.close(worker.directory_fd)
             worker.directory_fd = -1
+        self._stop_process(worker.proc)
+
+    def _stop_process(self, proc: subprocess.Popen[bytes] | None) -> None:
         if proc is None or proc.poll() is not None:
             return
         self.sandbox.terminate(proc)
