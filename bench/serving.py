@@ -802,6 +802,14 @@ def print_summary(rows: dict[str, Row], deploy_times: list[float],
             f"c={c} {r:.2f}x" for c, r in ratios.items() if r is not None)
             + f" (target >= 4x: {verdict(all(r >= 4 for r in ratios.values() if r))})")
         summary["cove_over_bentoml"] = ratios
+        # On a shared machine req/s follow the neighbours' bursts; CPU per request does not.
+        cpu = {c: bento.points[c].server_us_per_request / cove.points[c].server_us_per_request
+               for c in concurrency if cove and bento and c in cove.points and c in bento.points
+               and cove.points[c].server_us_per_request}
+        print("BentoML / cove server CPU per request: " + ", ".join(
+            f"c={c} {r:.2f}x" for c, r in cpu.items()) + " (requests per core-second: what "
+            "other processes on the machine do not move)")
+        summary["bentoml_over_cove_cpu"] = cpu
     bare = rows.get("bare")
     top = max(concurrency)
     r = ratio(cove, bare, top)

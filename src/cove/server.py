@@ -222,7 +222,8 @@ def serve(config: Config) -> None:
         app = build_app(platform)
         uv = uvicorn.Config(app, host=config.host, port=config.port, lifespan="on",
                             loop="uvloop", http="httptools", log_level="warning",
-                            access_log=False, timeout_keep_alive=75, server_header=False)
+                            access_log=False, timeout_keep_alive=75, server_header=False,
+                            proxy_headers=False)  # cove is reached directly, never via a proxy
         _Server(uv, config.server_file, platform.bound).run()
     finally:
         record = read_server_file(config.home)

@@ -4,6 +4,7 @@ workers that die, models that fail, restarts."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import tarfile
@@ -112,7 +113,23 @@ def test_bad_requests(cove: Any, s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as err:
         runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"not,numbers")
     assert err.value.response["Error"]["Code"] == "ModelError"
-    assert err.value.response["OriginalStatusCode"] >= 400
+    assert err.value.response["OriginalStatusCode"] == 415
+    assert err.value.response["Error"]["Message"].startswith(
+        'Received client error (415) from AllTraffic with message "Loading csv data failed')
+    started = time.monotonic()  # XGBoost answers an empty body with 204 and no body
+    reply = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"")
+    assert reply["Body"].read() == b"" and time.monotonic() - started < 10
+    for headers, member in [({"CustomAttributes": "a" * 1025}, "customAttributes"),
+                            ({"InferenceId": "i" * 65}, "inferenceId"),
+                            ({"Accept": "text/csv\u00e9"}, "accept"),  # sent UTF-8 encoded
+                            ({"ContentType": "text/csv;" * 200}, "contentType"),
+                            ({"TargetVariant": "not_a_name"}, "targetVariant")]:
+        with pytest.raises(ClientError) as err:
+            runtime.invoke_endpoint(EndpointName=name, Body=b"1,2,3,4",
+                                    **{"ContentType": "text/csv", **headers})
+        assert err.value.response["Error"]["Code"] == "ValidationError"
+        assert f"at '{member}' failed to satisfy constraint" in err.value.response["Error"][
+            "Message"]
     with pytest.raises(ClientError) as err:
         runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"1,2,3,4",
                                 TargetVariant="nope")
@@ -143,6 +160,52 @@ def test_model_fn_that_raises_fails_the_endpoint(cove: Any, s3: Any, bucket: str
         time.sleep(0.2)
     assert d["EndpointStatus"] == "Failed"
     assert "weights are corrupt" in d["FailureReason"]
+
+
+def test_a_request_that_kills_its_worker_is_a_model_error(cove: Any, s3: Any,
+                                                          bucket: str) -> None:
+    """...and the worker is restarted, again and again while its model fails to load."""
+    sm, runtime = cove.client("sagemaker"), cove.client("sagemaker-runtime")
+    code = (b"import os\n\ndef model_fn(model_dir):\n"
+            b"    if os.path.exists(os.path.join(model_dir, 'broken')):\n"
+            b"        raise RuntimeError('the model is broken right now')\n\n"
+            b"def transform_fn(model, body, content_type, accept):\n"
+            b"    if body == 'die':\n        os._exit(3)\n    return 'alive', 'text/plain'\n")
+    key = f"models/{unique('crash')}/model.tar.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=_tar({"code/inference.py": code}))
+    name = deploy(sm, [("AllTraffic", f"s3://{bucket}/{key}", 1.0, 1)], image=SK_IMAGE,
+                  environment={"SAGEMAKER_PROGRAM": "inference.py"})
+    [model_dir] = [p for p in (cove.home / "artifacts").iterdir()
+                   if (p / "code" / "inference.py").is_file()
+                   and (p / "code" / "inference.py").read_bytes() == code]
+    (model_dir / "broken").write_text("")  # restarts fail until it is gone
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"die")
+    assert err.value.response["Error"]["Code"] == "ModelError"
+    assert "exited while handling the request" in err.value.response["Error"]["Message"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "could not be restarted" not in _log_text(cove, name):
+        time.sleep(0.2)
+    assert "the model is broken right now" in _log_text(cove, name)
+    (model_dir / "broken").unlink()
+    deadline, answer = time.monotonic() + 30, b""
+    while time.monotonic() < deadline and answer != b"alive":  # a later attempt succeeds
+        try:
+            answer = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                             Body=b"live")["Body"].read()
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ServiceUnavailable", exc.response
+            time.sleep(0.2)
+    assert answer == b"alive"
+    sm.delete_endpoint(EndpointName=name)
+
+
+def _log_text(cove: Any, endpoint: str) -> str:
+    logs, group = cove.client("logs"), f"/aws/sagemaker/Endpoints/{endpoint}"
+    return "\n".join(
+        event["message"] for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]
+        for event in logs.get_log_events(logGroupName=group, logStreamName=stream[
+            "logStreamName"], startFromHead=True)["events"])
 
 
 def test_weighted_variants_and_target_variant(tmp_path: Path) -> None:
@@ -357,3 +420,41 @@ def test_idle_endpoints_stop_and_start_again(tmp_path: Path) -> None:
         assert name in cli("ls")
     finally:
         server.stop()
+
+
+def test_chunked_body_with_expect_continue(cove: Any, s3: Any, bucket: str) -> None:
+    """A signed InvokeEndpoint whose body comes chunked after a 100 Continue (what HTTP
+    clients streaming a payload send): verified against the whole body, answered."""
+    import socket
+
+    import xgboost as xgb
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url, booster, X = xgb_model(s3, bucket)
+    name = deploy(cove.client("sagemaker"), [("AllTraffic", url, 1.0, 1)])
+    body = csv_rows(X[:3])
+    request = AWSRequest("POST", f"{cove.url}/endpoints/{name}/invocations", data=body,
+                         headers={"Content-Type": "text/csv", "Accept": "application/json"})
+    c = cove.credentials
+    SigV4Auth(Credentials(c["access_key_id"], c["secret_access_key"]), "sagemaker",
+              "us-east-1").add_auth(request)
+    host, port = cove.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall((f"POST /endpoints/{name}/invocations HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                      + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+                      + "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n").encode())
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        half = len(body) // 2
+        for piece in (body[:half], body[half:]):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        sock.sendall(b"0\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b"]}"):
+            reply += sock.recv(65536)
+    head, _, answer = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    scores = [p["score"] for p in json.loads(answer)["predictions"]]
+    np.testing.assert_allclose(scores, booster.predict(xgb.DMatrix(X[:3])), rtol=1e-5)
+    cove.client("sagemaker").delete_endpoint(EndpointName=name)

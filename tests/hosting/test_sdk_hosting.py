@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from tests.hosting.test_endpoints import XGB_IMAGE, xgb_model
+from tests.hosting.test_endpoints import XGB_IMAGE, csv_rows, xgb_model
 from tests.training.helpers import ROLE, unique
+from tests.training.test_job_lifecycle import _tiny_package
 from tests.training.test_sdk import session  # noqa: F401 - the SDK session fixture
 
 SKLEARN_INFERENCE = """
 import json, os
+import covetestpkg  # from the wheel requirements.txt names
 import joblib
 import numpy as np
 
@@ -31,7 +33,7 @@ def predict_fn(data, model):
     return model.predict_proba(data)[:, 1]
 
 def output_fn(prediction, accept):
-    return json.dumps({"p": prediction.tolist()}), "application/json"
+    return json.dumps({"p": prediction.tolist(), "answer": covetestpkg.ANSWER}), "application/json"
 """
 
 TORCH_INFERENCE = """
@@ -99,6 +101,8 @@ def _upload_tar(s3: Any, bucket: str, files: dict[str, bytes]) -> str:
 
 def test_sklearn_model_with_inference_code(session: Any, bucket: str,  # noqa: F811
                                            tmp_path: Path) -> None:
+    """SKLearnModel(source_dir=...): the code reaches the worker as SAGEMAKER_SUBMIT_DIRECTORY
+    (sourcedir.tar.gz), with its requirements.txt installed."""
     import joblib
     from sagemaker.deserializers import JSONDeserializer
     from sagemaker.serializers import JSONSerializer
@@ -112,7 +116,9 @@ def test_sklearn_model_with_inference_code(session: Any, bucket: str,  # noqa: F
     joblib.dump(clf, buffer)
     url = _upload_tar(session.boto_session.client("s3"), bucket,
                       {"model.joblib": buffer.getvalue()})
-    source = _source(tmp_path / "src", {"inference.py": SKLEARN_INFERENCE})
+    source = _source(tmp_path / "src", {"inference.py": SKLEARN_INFERENCE,
+                                        "requirements.txt": "./covetestpkg-1.0-py3-none-any.whl"})
+    _tiny_package(source)  # requirements.txt installs it from the source directory
     model = SKLearnModel(model_data=url, role=ROLE, entry_point="inference.py",
                          source_dir=str(source), framework_version="1.2-1",
                          sagemaker_session=session)
@@ -121,6 +127,7 @@ def test_sklearn_model_with_inference_code(session: Any, bucket: str,  # noqa: F
                              deserializer=JSONDeserializer())
     result = predictor.predict({"rows": X[:4].tolist()})
     np.testing.assert_allclose(result["p"], clf.predict_proba(X[:4])[:, 1], rtol=1e-6)
+    assert result["answer"] == 42
     predictor.delete_endpoint()
 
 
@@ -149,3 +156,80 @@ def test_pytorch_model_with_default_handlers(session: Any, bucket: str,  # noqa:
         expected = net(torch.tensor(rows)).numpy()
     np.testing.assert_allclose(np.array(predictor.predict(rows)), expected, rtol=1e-5)
     predictor.delete_endpoint()
+
+
+def _ll_estimator(sm_session: Any, bucket: str, predictor_type: str, X: np.ndarray,
+                  y: np.ndarray) -> Any:
+    """A built-in linear learner fitted the tutorial way (generic Estimator, CSV channel)."""
+    from sagemaker import image_uris
+    from sagemaker.estimator import Estimator
+    from sagemaker.inputs import TrainingInput
+
+    prefix = unique(f"ll-{predictor_type}")
+    s3 = sm_session.boto_session.client("s3")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/train/train.csv",
+                  Body=csv_rows(np.column_stack([y, X])))
+    image = image_uris.retrieve("linear-learner", sm_session.boto_region_name)
+    estimator = Estimator(image, ROLE, instance_count=1, instance_type="ml.m5.large",
+                          output_path=f"s3://{bucket}/{prefix}/output",
+                          sagemaker_session=sm_session)
+    estimator.set_hyperparameters(feature_dim=X.shape[1], predictor_type=predictor_type,
+                                  mini_batch_size=50, epochs=5)
+    estimator.fit({"train": TrainingInput(f"s3://{bucket}/{prefix}/train",
+                                          content_type="text/csv")}, wait=False)
+    return estimator
+
+
+def _ll_model(sm_session: Any, model_data: str, tmp_path: Path) -> Any:
+    from cove.algorithms.linear_learner_model import LinearLearnerModel
+
+    bucket, key = model_data[5:].split("/", 1)
+    body = sm_session.boto_session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    return LinearLearnerModel.load(tmp_path)
+
+
+def test_linear_learner_estimator_deploy_predict(session: Any, bucket: str,  # noqa: F811
+                                                 tmp_path: Path) -> None:
+    """The A/B tutorial's models: a binary classifier and a regressor trained by the built-in
+    linear learner, deployed with Estimator.deploy, called with CSV in and JSON out; the
+    answers equal the trained model's own predictions."""
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.serializers import CSVSerializer
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 5))
+    y_reg = X @ np.array([1.5, -2.0, 0.5, 0.0, 3.0]) + 4.0 + rng.normal(scale=0.1, size=400)
+    y_bin = (X[:, 0] - X[:, 1] > 0).astype(float)
+    classifier = _ll_estimator(session, bucket, "binary_classifier", X, y_bin)
+    regressor = _ll_estimator(session, bucket, "regressor", X, y_reg)
+    for estimator in (classifier, regressor):
+        estimator.latest_training_job.wait(logs="None")
+    serde = {"serializer": CSVSerializer(), "deserializer": JSONDeserializer()}
+    reg_predictor = regressor.deploy(1, "ml.m5.large", endpoint_name=unique("ll-reg"),
+                                     wait=False, **serde)
+    clf_predictor = classifier.deploy(1, "ml.m5.large", endpoint_name=unique("ll-clf"), **serde)
+    session.wait_for_endpoint(reg_predictor.endpoint_name, poll=1)
+
+    clf_model = _ll_model(session, classifier.model_data, tmp_path / "clf")
+    answer = clf_predictor.predict(X[:40])
+    assert list(answer) == ["predictions"] and len(answer["predictions"]) == 40
+    expected = clf_model.predict(X[:40])
+    assert [p["predicted_label"] for p in answer["predictions"]] == [
+        e["predicted_label"] for e in expected]
+    np.testing.assert_allclose([p["score"] for p in answer["predictions"]],
+                               [e["score"] for e in expected], rtol=1e-9)
+    assert np.mean([p["predicted_label"] for p in answer["predictions"]] == y_bin[:40]) > 0.9
+    one = clf_predictor.predict(X[0])  # a 1-D array: one CSV line
+    assert one["predictions"] == [answer["predictions"][0]]
+
+    reg_model = _ll_model(session, regressor.model_data, tmp_path / "reg")
+    answer = reg_predictor.predict(X[:40])
+    assert all(set(p) == {"score"} for p in answer["predictions"])
+    scores = np.array([p["score"] for p in answer["predictions"]])
+    np.testing.assert_allclose(scores, [e["score"] for e in reg_model.predict(X[:40])],
+                               rtol=1e-9)
+    np.testing.assert_allclose(scores, y_reg[:40], atol=0.5)
+    clf_predictor.delete_endpoint()
+    reg_predictor.delete_endpoint()

@@ -61,6 +61,23 @@ def test_media_types_and_accept_lists() -> None:
     assert choose_accept("application/xml", ("text/csv",)) is None
 
 
+@pytest.mark.parametrize("accept, default, want", [
+    ("text/csv", None, "text/csv"),
+    ("text/csv;q=0.5, application/json", None, "application/json"),  # q ranks, not order
+    ("application/json;q=0.2, text/csv;q=0.9", None, "text/csv"),
+    ("text/csv, application/json", None, "text/csv"),  # equal q: the order listed
+    ("text/html, */*;q=0.1", "application/json", "application/json"),  # the default
+    ("text/html, */*", None, "text/csv"),  # no default: the first supported
+    ("text/*", "application/json", "text/csv"),
+    ("application/*;q=0.5, text/csv;q=0", None, "application/json"),  # q=0 refuses
+    ("text/csv;q=0", None, None),
+    ("text/csv;q=oops", None, "text/csv"),  # a malformed weight is ignored
+    ("text/html", "application/json", None),
+])
+def test_accept_negotiation(accept: str, default: str | None, want: str | None) -> None:
+    assert choose_accept(accept, ("text/csv", "application/json"), default) == want
+
+
 def test_default_codecs() -> None:
     buffer = io.BytesIO()
     np.save(buffer, np.arange(6).reshape(2, 3))
@@ -76,3 +93,9 @@ def test_default_codecs() -> None:
         _codecs.encode([1], "image/png")
     with pytest.raises(BadRequest, match="not a .npy"):
         _codecs.decode(b"nope", "application/x-npy")
+
+
+@pytest.mark.parametrize("body", [b"", b"PK\x03\x04 truncated", b"garbage"])
+def test_unreadable_npz_is_a_bad_request(body: bytes) -> None:
+    with pytest.raises(BadRequest, match="not a scipy.sparse .npz"):
+        _codecs.decode(body, "application/x-npz")

@@ -262,3 +262,34 @@ def test_classifier_labels_as_csv(tmp_path: Path) -> None:
         worker.stop()
 
     assert response.text.split() == [str(v) for v in model.predict(ROWS.astype(np.float32))]
+
+
+STATUS = r"""
+def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, body, content_type, accept, context):
+    if body == "bad":
+        context.set_response_status(422, "unprocessable")
+        return "rejected: bad"
+    context.set_response_header(0, "X-Amzn-SageMaker-Custom-Attributes", "a=1\x00\x7fb\r\n")
+    return "fine", "text/plain;\x01 charset=utf-8"
+"""
+
+
+def test_status_and_headers_set_through_the_context(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    write_code(tmp_path / "code", STATUS)
+    worker = start_worker(tmp_path / "w", tmp_path / "model", "sklearn",
+                          code_dir=tmp_path / "code", entry_point="inference.py")
+    try:
+        rejected, fine = worker.invoke("bad"), worker.invoke("good")
+    finally:
+        worker.stop()
+
+    assert (rejected.status_code, rejected.text) == (422, "rejected: bad")
+    assert (fine.status_code, fine.text) == (200, "fine")
+    # control characters a handler put in a header would split or break the response
+    assert fine.headers["x-amzn-sagemaker-custom-attributes"] == "a=1  b"
+    assert fine.headers["content-type"] == "text/plain;  charset=utf-8"

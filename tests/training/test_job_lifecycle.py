@@ -99,13 +99,13 @@ def test_requirements_are_installed_once_and_cached(s3: Any, cove: Any, bucket: 
     assert any("Using the cached environment" in line for line in log_lines(logs, second))
 
 
-def _tiny_package(tmp_path: Path) -> Path:
+def _tiny_package(tmp_path: Path, answer: int = 42) -> Path:
     """A one-module wheel on local disk (no package index needed) for requirements.txt."""
     import zipfile
 
     wheel = tmp_path / "covetestpkg-1.0-py3-none-any.whl"
     info = "covetestpkg-1.0.dist-info"
-    files = {"covetestpkg/__init__.py": "ANSWER = 42\n",
+    files = {"covetestpkg/__init__.py": f"ANSWER = {answer}\n",
              f"{info}/METADATA": "Metadata-Version: 2.1\nName: covetestpkg\nVersion: 1.0\n",
              f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: cove-tests\nRoot-Is-Purelib: true\n"
                              "Tag: py3-none-any\n"}

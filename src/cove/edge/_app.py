@@ -4,9 +4,10 @@ service its SigV4 credential scope names, rendering any error once in that servi
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +29,10 @@ from cove.edge._sigv4 import (
 log = logging.getLogger("cove.edge")
 
 Hook = Callable[[], Awaitable[None]]
+
+#: Request ids: unique per server run (a random prefix, then a count) without a syscall each.
+_ID_PREFIX = os.urandom(4).hex().upper()
+_request_numbers = itertools.count(1)
 
 
 class Edge:
@@ -57,16 +62,19 @@ class Edge:
                 await app(scope, receive, send)
                 return
         request = Request(scope, receive)
-        request_id = os.urandom(8).hex().upper()
-        protocol = _guess_protocol(request)
+        request_id = f"{_ID_PREFIX}{next(_request_numbers):08X}"
+        service: Service | None = None
         try:
-            service = self._service_for(request)
-            protocol = service.protocol
-            response = await service(await self._authenticate(request, service, request_id))
+            wire = _wire(scope)
+            service = self._service_for(request, wire)
+            response = await service(await self._authenticate(request, wire, service,
+                                                               request_id))
         except errors.CoveError as exc:
+            protocol = service.protocol if service else _guess_protocol(request)
             response = self._error(request, exc, protocol, request_id)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.url.path)
+            protocol = service.protocol if service else _guess_protocol(request)
             response = self._error(request, errors.ServerError(
                 "cove hit an internal error; the server log has the details."),
                 protocol, request_id)
@@ -82,8 +90,7 @@ class Edge:
             response.headers["connection"] = "close"
         return response
 
-    def _service_for(self, request: Request) -> Service:
-        wire = _wire(request)
+    def _service_for(self, request: Request, wire: WireRequest) -> Service:
         credential = credential_of(wire)
         if credential is None:
             raise errors.MissingAuthentication(
@@ -96,15 +103,15 @@ class Edge:
             f"cove does not serve {credential.service!r} requests like "
             f"{request.method} {request.url.path}.")
 
-    async def _authenticate(self, request: Request, service: Service, request_id: str) -> Call:
-        wire = _wire(request)
+    async def _authenticate(self, request: Request, wire: WireRequest, service: Service,
+                            request_id: str) -> Call:
         if service.signing_name == "s3":
             signed = self.verifier.verify(wire, lambda: UNSIGNED_PAYLOAD)
             body = _s3_body(request, signed)
         else:
             raw = await _read_capped(request, MAX_JSON_BODY)
             signed = self.verifier.verify(wire, lambda: _sha256(raw))
-            body = Body(_once(raw))
+            body = Body.of(raw)
         return Call(request, signed.principal, signed.credential.region, request_id, body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -131,14 +138,15 @@ def _has_unread_body(request: Request) -> bool:
     return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
 
 
-def _wire(request: Request) -> WireRequest:
-    scope = request.scope
+def _wire(scope: Scope) -> WireRequest:
     raw_path = scope.get("raw_path") or scope["path"].encode()
     return WireRequest(
-        method=request.method,
+        method=scope["method"],
         raw_path=raw_path.decode("utf-8", "surrogateescape"),
         raw_query=scope["query_string"].decode("utf-8", "surrogateescape"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        # botocore signs header values as text and sends them UTF-8 encoded: read them back so
+        headers=[(k.decode("latin-1"), v.decode("utf-8", "surrogateescape"))
+                 for k, v in scope["headers"]],
     )
 
 
@@ -166,10 +174,6 @@ async def _read_capped(request: Request, limit: int) -> bytes:
             raise errors.ValidationError(f"The request body is larger than {limit} bytes.")
         pieces.append(data)
     return b"".join(pieces)
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 def _sha256(data: bytes) -> str:

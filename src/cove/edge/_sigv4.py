@@ -15,7 +15,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import quote, unquote
 
@@ -30,7 +30,6 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -79,24 +78,46 @@ class SignedRequest:
     presigned: bool
 
 
-@dataclass(frozen=True)
+@dataclass
 class WireRequest:
     method: str
     raw_path: str  # percent-encoded, as sent
     raw_query: str
     headers: list[tuple[str, str]]  # lower-case names, in arrival order
+    _by_name: dict[str, str] = field(init=False, repr=False)
+    _authorization: tuple[Credential, list[str], str] | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        joined: dict[str, str] = {}
+        for name, value in self.headers:  # repeated headers joined, as signers join them
+            joined[name] = f"{joined[name]},{value}" if name in joined else value
+        self._by_name = joined
 
     def header(self, name: str) -> str | None:
-        values = [v for k, v in self.headers if k == name]
-        return ",".join(values) if values else None
+        return self._by_name.get(name)
+
+    @property
+    def authorization(self) -> tuple[Credential, list[str], str] | None:
+        """``(credential, signed header names, signature)`` of a well-formed SigV4
+        Authorization header, else None; parsed once per request (both routing and
+        verification read it)."""
+        try:
+            return self._authorization
+        except AttributeError:
+            pass
+        auth = self.header("authorization")
+        match = _AUTH_RE.match(auth.strip()) if auth else None
+        self._authorization = None if match is None else (
+            Credential.parse(match["credential"]), match["signed"].split(";"),
+            match["signature"].lower())
+        return self._authorization
 
 
 def credential_of(request: WireRequest) -> Credential | None:
     """The credential scope a request claims, read without verifying anything."""
-    auth = request.header("authorization")
-    if auth:
-        match = _AUTH_RE.match(auth.strip())
-        return Credential.parse(match["credential"]) if match else None
+    if request.header("authorization"):
+        parsed = request.authorization
+        return parsed[0] if parsed else None
     for name, value in _query_pairs(request.raw_query):
         if name == "AWSAccessKeyId":  # an S3 query-string (SigV2) presigned URL
             return Credential(value, "", "", "s3")
@@ -130,11 +151,11 @@ class Verifier:
 
     def _verify_header(self, request: WireRequest, auth: str,
                        payload_hash: Callable[[], str]) -> SignedRequest:
-        match = _AUTH_RE.match(auth.strip())
-        if match is None:
+        parsed = request.authorization
+        if parsed is None:
             raise errors.InvalidArgument(
                 "Unsupported Authorization header: only AWS4-HMAC-SHA256 is accepted.")
-        credential = Credential.parse(match["credential"])
+        credential, signed, signature = parsed
         principal = self._principal(credential)
         amz_date = request.header("x-amz-date") or ""
         issued = _parse_amz_date(amz_date)
@@ -148,10 +169,9 @@ class Verifier:
                                             "x-amz-content-sha256")
         else:
             hashed = payload_hash()
-        signed = match["signed"].split(";")
         query = _canonical_query(request.raw_query, exclude=None)
         return self._check(request, principal, credential, amz_date, signed, query, hashed,
-                           match["signature"].lower(), presigned=False)
+                           signature, presigned=False)
 
     def _verify_presigned(self, request: WireRequest) -> SignedRequest:
         params = dict(_query_pairs(request.raw_query))
@@ -228,15 +248,15 @@ class Verifier:
             request.method,
             _canonical_path(request.raw_path, credential.service),
             query,
-            "".join(f"{name}:{_header_value(request, name)}\n" for name in signed),
+            "".join([f"{name}:{_header_value(request, name)}\n" for name in signed]),
             ";".join(signed),
             payload_hash,
         ])
         string_to_sign = "\n".join([ALGORITHM, amz_date, credential.scope,
-                                    hashlib.sha256(canonical.encode()).hexdigest()])
+                                    hashlib.sha256(_utf8(canonical)).hexdigest()])
         key = signing_key(principal.secret_access_key, credential.date, credential.region,
                           credential.service)
-        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.digest(key, _utf8(string_to_sign), "sha256").hex()
         if not hmac.compare_digest(expected, signature):
             raise errors.SignatureDoesNotMatch(
                 "The request signature we calculated does not match the signature you "
@@ -248,9 +268,9 @@ class Verifier:
 
 @lru_cache(maxsize=256)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    key = f"AWS4{secret}".encode()
+    key = _utf8(f"AWS4{secret}")
     for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.new(key, _utf8(part), hashlib.sha256).digest()
     return key
 
 
@@ -275,13 +295,19 @@ def _header_value(request: WireRequest, name: str) -> str:
     value = request.header(name)
     if value is None:
         raise errors.SignatureDoesNotMatch(f"The signed header {name!r} is missing.")
-    return _SPACES.sub(" ", value.strip())
+    # Trimmed, inner runs of whitespace as one space: botocore's " ".join(value.split()).
+    return " ".join(value.split())
 
 
 def _canonical_path(raw_path: str, service: str) -> str:
     if service == "s3":
         return raw_path or "/"
-    return quote(_remove_dot_segments(raw_path) or "/", safe="/~")
+    return _encoded_path(raw_path)
+
+
+@lru_cache(maxsize=256)  # the same few paths again and again (an endpoint's invocations)
+def _encoded_path(raw_path: str) -> str:
+    return quote(_remove_dot_segments(raw_path) or "/", safe="/~", errors="surrogateescape")
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -310,11 +336,19 @@ def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
 
 
 def _canonical_query(raw_query: str, exclude: str | None) -> str:
+    if not raw_query:
+        return ""
     encoded = sorted((quote(n, safe="-_.~"), quote(v, safe="-_.~"))
                      for n, v in _query_pairs(raw_query) if n != exclude)
     return "&".join(f"{n}={v}" for n, v in encoded)
 
 
+def _utf8(text: str) -> bytes:
+    """Text read off the wire as UTF-8 (undecodable bytes kept as surrogates) back to its bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+@lru_cache(maxsize=64)  # clients sign many requests within the same second
 def _parse_amz_date(value: str) -> float:
     try:
         return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from cove.hosting._models import prepare_model
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import endpoint_configs, endpoints, models
+from cove.training._envs import Environments
 
 log = logging.getLogger("cove.hosting")
 
@@ -58,6 +60,10 @@ class Deployment:
                     f"Variant {target} not found for this endpoint: it has "
                     f"{', '.join(sorted(self.variants))}.")
             return self.variants[target]
+        if len(self.variants) == 1:  # the usual endpoint: nothing to draw
+            only = next(iter(self.variants.values()))
+            if only.weight > 0:
+                return only
         live = [v for v in self.variants.values() if v.weight > 0]
         if not live:
             raise errors.RuntimeValidationError("Every variant of this endpoint has weight 0.")
@@ -81,6 +87,11 @@ class HostingSettings:
     #: Stop endpoints unused for this many seconds (OutOfService); 0 keeps them forever.
     idle_timeout: float = 0.0
 
+    @property
+    def envs_dir(self) -> Path:
+        """requirements.txt environments: training's cache, shared (see TrainingSettings)."""
+        return self.home / "envs"
+
 
 class Endpoints:
     def __init__(self, db: Database, artifacts: ArtifactCache, logs: LogStore,
@@ -92,6 +103,7 @@ class Endpoints:
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[int, float]] = {}
         self.capturer = Capturer(artifacts.store)
+        self.envs = Environments(settings.envs_dir)
 
     # --- rows -------------------------------------------------------------------------------
 
@@ -269,14 +281,32 @@ class Endpoints:
     def _fleet(self, name: str, deployment_id: str,
                variant: dict[str, Any]) -> tuple[Fleet, str]:
         serving = prepare_model(self.get(models, variant["ModelName"], "model"), self.artifacts)
+        group = f"/aws/sagemaker/Endpoints/{name}"
+
+        def log_lines(stream: str, lines: list[str]) -> None:
+            self.logs.put_events(group, stream, [(int(time.time() * 1000), line)
+                                                 for line in lines])
+
+        python = self._python(serving.code_dir, variant["VariantName"], log_lines)
         spec = FleetSpec(name, variant["VariantName"], serving.runtime, serving.model_dir,
                          serving.code_dir, serving.entry_point, serving.environment,
                          self.settings.home / "endpoints" / name / deployment_id /
-                         variant["VariantName"], (self.settings.home,))
-        group = f"/aws/sagemaker/Endpoints/{name}"
-        fleet = Fleet(spec, self.sandbox, lambda stream, lines: self.logs.put_events(
-            group, stream, [(int(time.time() * 1000), line) for line in lines]))
-        return fleet, serving.image
+                         variant["VariantName"], (self.settings.home,), python,
+                         (self.settings.envs_dir,))
+        return Fleet(spec, self.sandbox, log_lines), serving.image
+
+    def _python(self, code_dir: Path | None, variant: str,
+                log_lines: Callable[[str, list[str]], None]) -> str:
+        """cove's interpreter, or the cached environment with the code's requirements.txt (as
+        the inference toolkit installs it when the container starts)."""
+        requirements = code_dir / "requirements.txt" if code_dir is not None else None
+        if requirements is None or not requirements.is_file():
+            return sys.executable
+        stream = f"{variant}/requirements"
+        try:
+            return self.envs.python_for(requirements, lambda line: log_lines(stream, [line]))
+        except errors.ClientError as exc:
+            raise FleetFailed(f"variant {variant}: {exc.message} (log stream {stream})") from exc
 
     # --- counting ---------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Each worker is ``python -m cove.serving.worker`` in the sandbox, answering on a Unix socket in
 its own directory.  A worker counts as ready only once it answers ``GET /ping``; one that dies
-is restarted, and requests that were on it are retried elsewhere by the router.
+is restarted (again and again, backing off, if its model will not load), and requests that
+were on it are retried elsewhere by the router.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from cove.training._contract import base_environment
 log = logging.getLogger("cove.hosting")
 
 START_TIMEOUT = 120.0
+RESTART_BACKOFF_LIMIT = 60.0  # a worker that cannot be restarted is tried again, at most this apart
 
 
 class FleetFailed(errors.ClientError):
@@ -47,6 +49,9 @@ class FleetSpec:
     environment: dict[str, str]
     root: Path  # where the workers' directories go
     hidden: tuple[Path, ...]
+    #: The interpreter: cove's own, or a cached environment with the code's requirements.txt.
+    python: str = sys.executable
+    readonly: tuple[Path, ...] = ()  # directories inside hidden ones the worker reads (envs)
 
 
 @dataclass
@@ -120,13 +125,17 @@ class Fleet:
         return [w for w in self.workers if w.ready]
 
     def pick(self, exclude: Worker | None = None) -> Worker | None:
-        """The next ready worker, round-robin (least outstanding among equals)."""
-        ready = [w for w in self.workers if w.ready and w is not exclude]
-        if not ready:
-            return None
-        start = next(self._turn) % len(ready)
-        ordered = ready[start:] + ready[:start]
-        return min(ordered, key=lambda w: w.in_flight)
+        """The ready worker with the fewest requests outstanding, round-robin among equals."""
+        workers = self.workers
+        count = len(workers)
+        start = next(self._turn)
+        best: Worker | None = None
+        for offset in range(count):
+            worker = workers[(start + offset) % count]
+            if worker.ready and worker is not exclude and (
+                    best is None or worker.in_flight < best.in_flight):
+                best = worker
+        return best
 
     # --- workers ----------------------------------------------------------------------------
 
@@ -148,7 +157,7 @@ class Fleet:
         root = Path("/opt/ml") if inside else worker.directory
         model = root / "model" if inside else self.spec.model_dir
         code = (root / "code" if inside else self.spec.code_dir) if self.spec.code_dir else None
-        command = [sys.executable, "-m", "cove.serving.worker", "--socket",
+        command = [self.spec.python, "-m", "cove.serving.worker", "--socket",
                    str(root / "worker.sock"), "--model-dir", str(model), "--runtime",
                    self.spec.runtime, "--failure-file", str(root / "failure")]
         if code is not None:
@@ -157,7 +166,8 @@ class Fleet:
         if self.spec.code_dir:
             mounts.append((self.spec.code_dir, "code"))
         spec = ProcessSpec(command, base_environment(dict(self.spec.environment)),
-                           worker.directory, root, self.spec.hidden, (), {}, tuple(mounts))
+                           worker.directory, root, self.spec.hidden, self.spec.readonly, {},
+                           tuple(mounts))
         worker.proc = self.sandbox.spawn(spec, subprocess.PIPE)
         worker.ready, worker.started = False, time.time()
         threading.Thread(target=self._supervise, args=(worker, worker.proc), daemon=True,
@@ -185,8 +195,8 @@ class Fleet:
     def _supervise(self, worker: Worker, proc: subprocess.Popen[bytes]) -> None:
         stream = f"{self.spec.variant}/worker-{worker.index}"
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            self.log_lines(stream, [raw.decode("utf-8", "replace").rstrip("\n")])
+        for lines in line_batches(proc.stdout.fileno()):
+            self.log_lines(stream, lines)
         code = proc.wait()
         with self._lock:
             restart = self._active and worker in self.workers and worker.ready
@@ -197,19 +207,32 @@ class Fleet:
         self.log_lines(stream, [f"cove: worker exited with code {code}; restarting it"])
         log.warning("endpoint %s variant %s: worker %d exited (%s); restarting",
                     self.spec.endpoint, self.spec.variant, worker.index, code)
-        try:
-            self._spawn(worker)
-            self._wait_ready(worker)
-        except (FleetFailed, errors.CoveError) as exc:
-            self.log_lines(stream, [f"cove: the worker could not be restarted: {exc}"])
+        delay = 1.0
+        while True:  # until it serves again, or the fleet no longer wants it
+            try:
+                self._spawn(worker)
+                self._wait_ready(worker)
+                return
+            except (errors.CoveError, OSError) as exc:
+                reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
+                self.log_lines(stream, [f"cove: the worker could not be restarted ({reason}); "
+                                        f"trying again in {delay:.0f} s"])
+                self._stop_process(worker.proc)
+            time.sleep(delay)
+            delay = min(2 * delay, RESTART_BACKOFF_LIMIT)
+            with self._lock:
+                if not (self._active and worker in self.workers):
+                    return
 
     def _terminate(self, worker: Worker) -> None:
         worker.ready = False
-        proc = worker.proc
         worker.client.close()
         if worker.directory_fd >= 0:
             os.close(worker.directory_fd)
             worker.directory_fd = -1
+        self._stop_process(worker.proc)
+
+    def _stop_process(self, proc: subprocess.Popen[bytes] | None) -> None:
         if proc is None or proc.poll() is not None:
             return
         self.sandbox.terminate(proc)
@@ -218,6 +241,24 @@ class Fleet:
         except subprocess.TimeoutExpired:
             kill(proc)
             proc.wait(5)
+
+
+def line_batches(fd: int, longest: int = 1 << 16) -> Iterator[list[str]]:
+    """A process's output as lists of lines, as much as each read returns: a model that prints
+    on every request has its lines logged a batch per transaction, not one each (each would
+    hold the database and cove's event loop).  A line longer than ``longest`` bytes comes in
+    pieces; a last line without a newline comes at the end."""
+    partial = b""
+    while chunk := os.read(fd, 1 << 16):
+        pieces = (partial + chunk).split(b"\n")
+        partial = pieces.pop()
+        while len(partial) > longest:
+            pieces.append(partial[:longest])
+            partial = partial[longest:]
+        if pieces:
+            yield [piece.decode("utf-8", "replace").rstrip("\r") for piece in pieces]
+    if partial:
+        yield [partial.decode("utf-8", "replace")]
 
 
 def _ping(path: Path) -> bool:

@@ -20,6 +20,7 @@ CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 _EXECUTION_PARAMETERS = json.dumps(
     {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}).encode()
 _TEXT = b"text/plain; charset=utf-8"
+_CONTROL = {code: " " for code in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)}
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -89,8 +90,9 @@ def _text(value: bytes | None) -> str | None:
 
 
 def _header_value(text: str) -> bytes:
-    """Handlers choose these: no CR/LF (the toolkit strips them too), latin-1 only."""
-    return text.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace")
+    """Handlers choose these: no control characters (CR/LF would split the response; the edge's
+    HTTP server refuses the others), latin-1 only."""
+    return text.translate(_CONTROL).encode("latin-1", "replace")
 
 
 def _where(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ def decode(body: bytes | str, content_type: str) -> Any:
 
         try:
             return scipy.sparse.load_npz(io.BytesIO(_bytes(body)))
-        except (ValueError, OSError, KeyError) as exc:
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise BadRequest(f"The request body is not a scipy.sparse .npz file: {exc}") from exc
     raise UnsupportedContentType(
         f"Content type {content_type} is not supported by this framework. Implement input_fn to "

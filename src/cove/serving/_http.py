@@ -120,9 +120,12 @@ class _Connection(asyncio.Protocol):
             response = Response(500, [(b"content-type", b"text/plain")],
                                 b"cove's model server failed; its log has the traceback\n")
         keep_alive = self.parser.should_keep_alive()
-        transport.write(_head(response, keep_alive, request.method == b"HEAD"))
+        head = _head(response, keep_alive, request.method == b"HEAD")
         if response.body and request.method != b"HEAD":
-            transport.write(response.body)
+            # One write (a writev): one segment, so cove reads the response in one wake-up.
+            transport.writelines([head, response.body])
+        else:
+            transport.write(head)
         if not keep_alive:
             transport.close()
 

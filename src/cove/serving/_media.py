@@ -9,7 +9,7 @@ missing values, or a malformed row) are re-read line by line, which names the ba
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -39,13 +39,46 @@ def media_type(header: str | None) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
-def choose_accept(accept: str, supported: Collection[str]) -> str | None:
-    """The first media type listed in an Accept value that is in ``supported``, else None."""
-    for part in accept.split(","):
-        candidate = media_type(part)
-        if candidate in supported:
-            return candidate
+def choose_accept(accept: str, supported: Sequence[str], default: str | None = None) -> str | None:
+    """The supported media type an Accept value prefers, else None.
+
+    Highest ``q`` first, ties in the order listed; ``q=0`` refuses a type.  ``*/*`` and
+    ``type/*`` stand for ``default`` when they cover it, else for the first supported type they
+    cover.  (The toolkits compare the raw header; a single plain type behaves the same here.)
+    """
+    if "," not in accept and ";" not in accept:  # the usual single type: no ranking to do
+        return _covered(accept.strip().lower(), supported, default)
+    ranked = []
+    for position, part in enumerate(accept.split(",")):
+        kind, _, parameters = part.partition(";")
+        ranked.append((-_quality(parameters), position, kind.strip().lower()))
+    for negative_q, _, kind in sorted(ranked):
+        chosen = _covered(kind, supported, default) if negative_q < 0 else None
+        if chosen is not None:
+            return chosen
     return None
+
+
+def _quality(parameters: str) -> float:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                return 1.0  # a malformed weight is ignored, not taken as a refusal
+    return 1.0
+
+
+def _covered(kind: str, supported: Sequence[str], default: str | None) -> str | None:
+    if kind in supported:
+        return kind
+    if not kind.endswith("/*"):
+        return None
+    prefix = "" if kind == "*/*" else kind[:-1]
+    if default is not None and default in supported and default.startswith(prefix):
+        return default
+    return next((s for s in supported if s.startswith(prefix)), None)
 
 
 def parse_csv(body: bytes | str) -> FloatArray:

@@ -11,7 +11,8 @@
   there is none); Accept none or ``*/*`` is ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``, else
   ``application/json``.
 - ``output_fn``/``transform_fn`` return ``body`` or ``(body, content_type)``; body is ``bytes``
-  or ``str``; without a content type the response's is the Accept.
+  or ``str``; without a content type the response's is the Accept.  A status a handler set
+  with ``context.set_response_status`` is the response's, as in TorchServe.
 """
 
 from __future__ import annotations
@@ -134,7 +135,12 @@ class ScriptRuntime:
         response_type = accept
         if isinstance(result, tuple):
             result, response_type = result[0], str(result[1])
-        return Prediction(_body(result), response_type, context.response_custom_attributes)
+        status = context.response_status[0] if context.response_status else 200
+        if not 200 <= status <= 599:
+            raise InferenceError(f"The handler set the response status {status}; a response "
+                                 f"status is 200-599.")
+        return Prediction(_body(result), response_type, context.response_custom_attributes,
+                          status)
 
     def transform(self, context: Context, body: bytes | str, content_type: str, accept: str) -> Any:
         handlers = self.handlers

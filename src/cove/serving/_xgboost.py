@@ -117,7 +117,7 @@ class XGBoostRuntime:
     def _accept(self, header: str | None) -> str:
         if not header or media_type(header) == "*/*":
             header = self.default_accept
-        chosen = choose_accept(header, ACCEPTS)
+        chosen = choose_accept(header, ACCEPTS, media_type(self.default_accept))
         if chosen is None:
             raise UnsupportedAccept(
                 f"Accept type {header} is not supported. Please use supported accept types: "

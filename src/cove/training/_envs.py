@@ -1,5 +1,8 @@
 """Cached environments for ``requirements.txt``: one per distinct file, layered on cove's own
-packages, so a second job with the same requirements installs nothing."""
+packages, so a second job (or endpoint) with the same requirements installs nothing.
+
+pip runs in the requirements file's directory, as the SageMaker training toolkit runs it, so a
+relative path in the file (``./vendored/pkg``) means a path in the source directory."""
 
 from __future__ import annotations
 
@@ -20,8 +23,7 @@ class Environments:
 
     def python_for(self, requirements: Path, log: Callable[[str], None]) -> str:
         """The interpreter of the environment for ``requirements`` (built on first use)."""
-        text = requirements.read_text()
-        key = hashlib.sha256((sys.executable + "\n" + text).encode()).hexdigest()[:24]
+        key = _fingerprint(requirements)
         env_dir = self.root / key
         python = env_dir / "bin" / "python"
         if (env_dir / ".ready").exists():
@@ -43,14 +45,36 @@ class Environments:
             f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages()))
         _run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"),
               "install", "--disable-pip-version-check", "--no-input", "-r",
-              str(requirements)], log)
+              str(requirements.resolve())], log, cwd=requirements.parent)
         (env_dir / ".ready").write_text("ok\n")
 
 
-def _run(command: list[str], log: Callable[[str], None]) -> None:
-    proc = subprocess.run(command, capture_output=True, text=True)
-    for line in (proc.stdout + proc.stderr).splitlines():
+def _fingerprint(requirements: Path) -> str:
+    """The cache key: the interpreter, the file's text, and the contents of the local files and
+    directories it names, so a rebuilt wheel at the same path gets a new environment."""
+    text = requirements.read_text()
+    digest = hashlib.sha256((sys.executable + "\n" + text).encode())
+    for line in text.splitlines():
+        entry = line.split(" #", 1)[0].strip().removeprefix("file://")
+        if not entry or entry.startswith(("#", "-")):
+            continue
+        path = requirements.parent / entry  # an absolute entry replaces the directory
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else (
+            [path] if path.is_file() else [])
+        for file in files:
+            digest.update(f"\n{file.relative_to(path.parent)}\n".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _run(command: list[str], log: Callable[[str], None], cwd: Path | None = None) -> None:
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    for line in lines:
         log(line)
     if proc.returncode != 0:
-        raise errors.ClientError(f"installing requirements.txt failed (exit {proc.returncode}); "
-                                 "the job log has pip's output")
+        # pip's own verdict ("ERROR: No matching distribution found for ...") says what to fix.
+        verdict = [line.strip()[:300] for line in lines if line.startswith("ERROR:")][-2:]
+        raise errors.ClientError(
+            f"installing requirements.txt failed (exit {proc.returncode})"
+            + (f": {' '.join(verdict)}" if verdict else "") + "; the log has pip's output")
