@@ -3,6 +3,7 @@ processing, limits, models that fail, stopping, listing, restarts."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import json
 import signal
@@ -349,9 +350,14 @@ def test_list_filters_sorts_and_pages(cove: Any, s3: Any, bucket: str) -> None:
     assert sorted(paged) == sorted(names)
     assert not sm.list_transform_jobs(NameContains=tag, StatusEquals="Failed")[
         "TransformJobSummaries"]
-    before = sm.list_transform_jobs(NameContains=tag, CreationTimeBefore=newest_first[1][
-        "CreationTime"])["TransformJobSummaries"]
-    assert [s["TransformJobName"] for s in before] == [names[0]]
+    # (botocore sends whole seconds: bounds an hour away, not between jobs a moment apart)
+    hour_ago = newest_first[0]["CreationTime"] - datetime.timedelta(hours=1)
+    assert len(sm.list_transform_jobs(NameContains=tag, CreationTimeAfter=hour_ago)[
+        "TransformJobSummaries"]) == 3
+    assert not sm.list_transform_jobs(NameContains=tag, CreationTimeBefore=hour_ago)[
+        "TransformJobSummaries"]
+    assert not sm.list_transform_jobs(NameContains=tag, LastModifiedTimeBefore=hour_ago)[
+        "TransformJobSummaries"]
     arn = newest_first[0]["TransformJobArn"]
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
 
