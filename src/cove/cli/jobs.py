@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 
 from cove.cli._client import client
-from cove.cli._views import HomeOption, console, show, status, when
+from cove.cli._views import HomeOption, WatchOption, console, show, status, when
 
 app = typer.Typer(no_args_is_help=True, help="Training jobs: list, describe, logs, stop.")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -39,10 +39,7 @@ def list_jobs(home: HomeOption = None,
 
 
 @app.command()
-def describe(name: str, home: HomeOption = None,
-             watch: Annotated[bool, typer.Option("--watch", "-w",
-                                                 help="Refresh until the job ends.")] = False
-             ) -> None:
+def describe(name: str, home: HomeOption = None, watch: WatchOption = False) -> None:
     """Show one job: status timeline, hyperparameters, metrics, artifacts."""
     sm = client("sagemaker", home)
 

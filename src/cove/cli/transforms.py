@@ -12,7 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from cove.cli._client import client, running_config
-from cove.cli._views import HomeOption, console, show, status, when
+from cove.cli._views import HomeOption, WatchOption, console, show, status, when
 from cove.cli.jobs import print_new_events
 
 app = typer.Typer(no_args_is_help=True, help="Batch transform jobs: list, describe, logs, stop.")
@@ -68,10 +68,7 @@ def list_jobs(home: HomeOption = None,
 
 
 @app.command()
-def describe(name: str, home: HomeOption = None,
-             watch: Annotated[bool, typer.Option("--watch", "-w",
-                                                 help="Refresh until the job ends.")] = False
-             ) -> None:
+def describe(name: str, home: HomeOption = None, watch: WatchOption = False) -> None:
     """Show one job: its input and output, batching, progress, failure."""
     sm = client("sagemaker", home)
 
