@@ -91,7 +91,8 @@ class Platform:
         tuning = TuningJobs(db, training, training_api.build)
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
-                                   lambda name: endpoints.get(models, name, "model"))
+                                   lambda name: endpoints.get(models, name, "model"),
+                                   endpoints.envs)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, tuning, endpoints, transforms, functions, Gateway(db),

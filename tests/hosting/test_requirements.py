@@ -82,3 +82,20 @@ def test_requirement_that_cannot_be_installed_fails_the_endpoint(cove: Any, s3: 
     assert "AllTraffic/requirements" in reason
     assert "covemissing" in _log(cove, name)
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_batch_transform_runs_the_model_in_its_requirements_environment(
+        cove: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    """Transform jobs start the same workers as endpoints: the same requirements environment."""
+    from tests.transform.helpers import create_model, job_request, read, wait
+
+    sm = cove.client("sagemaker")
+    wheel = _tiny_package(tmp_path)
+    url = _model(s3, bucket, f"./{wheel.name}\n".encode(), {wheel.name: wheel.read_bytes()})
+    model = create_model(sm, url, SK_IMAGE, SCRIPT_ENV)
+    s3.put_object(Bucket=bucket, Key="req-in/a.csv", Body=b"1,2\n")
+    name = unique("req-tr")
+    sm.create_transform_job(**job_request(name, model, f"s3://{bucket}/req-in/",
+                                          f"s3://{bucket}/req-out"))
+    assert wait(sm, name)["TransformJobStatus"] == "Completed"
+    assert read(s3, bucket, "req-out/a.csv.out").startswith(b"answer=42")

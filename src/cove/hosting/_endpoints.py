@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
 import threading
 import time
 import uuid
@@ -26,7 +25,7 @@ from cove.executors import Sandbox
 from cove.hosting._artifacts import ArtifactCache
 from cove.hosting._capture import CapturePolicy, Capturer
 from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
-from cove.hosting._models import prepare_model
+from cove.hosting._models import prepare_model, serving_python
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import endpoint_configs, endpoints, models
@@ -287,26 +286,19 @@ class Endpoints:
             self.logs.put_events(group, stream, [(int(time.time() * 1000), line)
                                                  for line in lines])
 
-        python = self._python(serving.code_dir, variant["VariantName"], log_lines)
+        stream = f"{variant['VariantName']}/requirements"
+        try:
+            python = serving_python(serving, self.envs,
+                                    lambda line: log_lines(stream, [line]))
+        except errors.ClientError as exc:
+            raise FleetFailed(f"variant {variant['VariantName']}: {exc.message} (log stream "
+                              f"{stream})") from exc
         spec = FleetSpec(name, variant["VariantName"], serving.runtime, serving.model_dir,
                          serving.code_dir, serving.entry_point, serving.environment,
                          self.settings.home / "endpoints" / name / deployment_id /
                          variant["VariantName"], (self.settings.home,), python,
                          (self.settings.envs_dir,))
         return Fleet(spec, self.sandbox, log_lines), serving.image
-
-    def _python(self, code_dir: Path | None, variant: str,
-                log_lines: Callable[[str, list[str]], None]) -> str:
-        """cove's interpreter, or the cached environment with the code's requirements.txt (as
-        the inference toolkit installs it when the container starts)."""
-        requirements = code_dir / "requirements.txt" if code_dir is not None else None
-        if requirements is None or not requirements.is_file():
-            return sys.executable
-        stream = f"{variant}/requirements"
-        try:
-            return self.envs.python_for(requirements, lambda line: log_lines(stream, [line]))
-        except errors.ClientError as exc:
-            raise FleetFailed(f"variant {variant}: {exc.message} (log stream {stream})") from exc
 
     # --- counting ---------------------------------------------------------------------------
 

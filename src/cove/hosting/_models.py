@@ -5,12 +5,15 @@ Endpoints and batch transform jobs both start workers for a model; both get them
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cove import errors
 from cove.hosting._artifacts import ArtifactCache
+from cove.training._envs import Environments
 from cove.training._runtimes import resolve_runtime
 
 
@@ -38,6 +41,17 @@ def prepare_model(model: dict[str, Any], artifacts: ArtifactCache) -> ModelServi
                        else (None, ""))
     return ModelServing(container["Image"], runtime.kind, model_dir, code_dir, entry,
                         environment)
+
+
+def serving_python(serving: ModelServing, envs: Environments,
+                   log: Callable[[str], None]) -> str:
+    """The interpreter the model's workers run: cove's own, or the cached environment with the
+    inference code's requirements.txt (as the inference toolkit installs it when the container
+    starts).  A requirement that cannot be installed is a ClientError with pip's verdict."""
+    requirements = serving.code_dir / "requirements.txt" if serving.code_dir else None
+    if requirements is None or not requirements.is_file():
+        return sys.executable
+    return envs.python_for(requirements, log)
 
 
 def _code(model_dir: Path, environment: dict[str, str],

@@ -28,11 +28,19 @@ from sqlalchemy import func, select, update
 
 from cove import errors
 from cove.executors import Sandbox
-from cove.hosting import ArtifactCache, Fleet, FleetFailed, FleetSpec, prepare_model
+from cove.hosting import (
+    ArtifactCache,
+    Fleet,
+    FleetFailed,
+    FleetSpec,
+    prepare_model,
+    serving_python,
+)
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import transform_jobs
 from cove.sagemaker import DescribedRows, milliseconds
+from cove.training._envs import Environments
 from cove.transform._engine import Engine, TransformFailed, count_records
 from cove.transform._inputs import InputError, InputObject, LocalObjects
 from cove.transform._plan import Plan, batch_environment, make_plan, workers_per_instance
@@ -68,8 +76,9 @@ class Progress:
 class TransformJobs:
     def __init__(self, db: Database, objects: LocalObjects, artifacts: ArtifactCache,
                  logs: LogStore, sandbox: Sandbox, settings: TransformSettings,
-                 find_model: Callable[[str], dict[str, Any]]) -> None:
+                 find_model: Callable[[str], dict[str, Any]], envs: Environments) -> None:
         self.db, self.objects, self.artifacts, self.logs = db, objects, artifacts, logs
+        self.envs = envs
         self.sandbox, self.settings, self.find_model = sandbox, settings, find_model
         self.rows = DescribedRows(db, transform_jobs, "transform job", "TransformJob",
                                   stamp=False)
@@ -262,9 +271,11 @@ class TransformRun:
         serving = prepare_model(jobs.find_model(d["ModelName"]), jobs.artifacts)
         environment = {**serving.environment, **batch_environment(d)}
         count = d["TransformResources"]["InstanceCount"] * workers_per_instance(environment)
+        python = serving_python(serving, jobs.envs, self.log)
         spec = FleetSpec(self.name, self.name, serving.runtime, serving.model_dir,
                          serving.code_dir, serving.entry_point, environment,
-                         jobs.settings.jobs_dir / self.name, (jobs.settings.home,))
+                         jobs.settings.jobs_dir / self.name, (jobs.settings.home,), python,
+                         (jobs.envs.root,))
         fleet = Fleet(spec, jobs.sandbox, lambda stream, lines: jobs.logs.put_events(
             LOG_GROUP, stream, [(int(time.time() * 1000), line) for line in lines]))
         self.log(f"Starting {count} worker(s) for model {d['ModelName']} ({serving.runtime}, "
