@@ -3,11 +3,9 @@ workers that die, models that fail, restarts."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import CoveServer
-from tests.training.helpers import ROLE, unique
+from tests.training.helpers import ROLE, tar_gz, unique
 
 XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 SK_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -38,14 +36,7 @@ def xgb_model(s3: Any, bucket: str, seed: int = 0) -> tuple[str, Any, np.ndarray
     return f"s3://{bucket}/{key}", booster, X
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+_tar = tar_gz  # model.tar.gz bodies
 
 
 def deploy(sm: Any, variants: list[tuple[str, str, float, int]], image: str = XGB_IMAGE,

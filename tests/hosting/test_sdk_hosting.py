@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tests.hosting.test_endpoints import XGB_IMAGE, csv_rows, xgb_model
-from tests.training.helpers import ROLE, unique
+from tests.training.helpers import ROLE, tar_gz, unique
 from tests.training.test_job_lifecycle import _tiny_package
 from tests.training.test_sdk import session  # noqa: F401 - the SDK session fixture
 
@@ -88,14 +88,8 @@ def _source(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def _upload_tar(s3: Any, bucket: str, files: dict[str, bytes]) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     key = f"models/{unique('art')}/model.tar.gz"
-    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key=key, Body=tar_gz(files))
     return f"s3://{bucket}/{key}"
 
 

@@ -18,17 +18,22 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def upload_source(s3: Any, bucket: str, files: dict[str, str]) -> str:
-    """A sourcedir.tar.gz with ``files``, uploaded; returns its s3 URI."""
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    """A .tar.gz holding ``files`` (name -> bytes)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = textwrap.dedent(text).encode()
+        for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def upload_source(s3: Any, bucket: str, files: dict[str, str]) -> str:
+    """A sourcedir.tar.gz with ``files``, uploaded; returns its s3 URI."""
+    body = tar_gz({name: textwrap.dedent(text).encode() for name, text in files.items()})
     key = f"code/{uuid.uuid4().hex[:8]}/sourcedir.tar.gz"
-    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
     return f"s3://{bucket}/{key}"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import tarfile
 import textwrap
 import time
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tests.hosting.test_endpoints import SK_IMAGE, XGB_IMAGE, csv_rows, xgb_model
-from tests.training.helpers import ROLE, unique
+from tests.training.helpers import ROLE, tar_gz, unique
 
 __all__ = ["ROLE", "SK_IMAGE", "XGB_IMAGE", "create_model", "csv_rows", "floats", "job_request",
            "read", "sklearn_model", "tar_gz", "unique", "wait", "xgb_model"]
@@ -67,16 +66,6 @@ def sklearn_model(sm: Any, s3: Any, bucket: str,
         "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         **(environment or {})})
     return name, estimator
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def create_model(sm: Any, url: str, image: str = XGB_IMAGE,
