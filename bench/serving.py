@@ -37,7 +37,7 @@ req/s at c=64.
 
 Options: ``--seconds S``, ``--warmup S``, ``--concurrency 1,8,64``, ``--only PEER``
 (repeatable: limit, cove, worker, bare, bentoml, mlflow), ``--instances N`` (cove's
-InitialInstanceCount, default 1), ``--deploy-trials N``, ``--signer {fast,botocore}``,
+InitialInstanceCount, default 2: the peers' worker count), ``--deploy-trials N``, ``--signer {fast,botocore}``,
 ``--rounds N``, ``--quiet PCT`` / ``--retries N`` / ``--quiet-budget S`` (on a shared machine:
 wait for other processes to go quiet, and measure a point again when they used more than PCT %
 of a core during it; such points are starred), ``--reinstall`` (recreate the peers' venvs),
@@ -843,8 +843,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         type=lambda s: [int(c) for c in s.split(",")])
     parser.add_argument("--only", action="append", choices=PEER_NAMES,
                         help="measure only these (repeatable)")
-    parser.add_argument("--instances", type=int, default=1,
-                        help="cove's InitialInstanceCount (worker processes; default 1)")
+    # 2, like every peer's worker count: the comparison is process for process.
+    parser.add_argument("--instances", type=int, default=2,
+                        help="cove's InitialInstanceCount (worker processes; default 2)")
     parser.add_argument("--deploy-trials", type=int, default=3)
     parser.add_argument("--signer", choices=("fast", "botocore"), default="fast",
                         help="SigV4 per request: fast (verified equal to botocore's) or "
