@@ -26,6 +26,7 @@ from cove.hosting._artifacts import ArtifactCache
 from cove.hosting._capture import CapturePolicy, Capturer
 from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
 from cove.hosting._models import prepare_model, serving_python
+from cove.hosting._traffic import Traffic
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import endpoint_configs, endpoints, models
@@ -103,6 +104,8 @@ class Endpoints:
         self._counts: dict[str, tuple[int, float]] = {}
         self.capturer = Capturer(artifacts.store)
         self.envs = Environments(settings.envs_dir)
+        #: Requests, errors and latency per variant over time (the console's charts).
+        self.traffic = Traffic(db)
 
     # --- rows -------------------------------------------------------------------------------
 
@@ -184,6 +187,7 @@ class Endpoints:
             deployment.stop()
         with self.db.write() as conn:
             conn.execute(delete(endpoints).where(endpoints.c.name == name))
+        self.traffic.forget(name)
 
     def recover(self) -> None:
         """After a restart, bring every endpoint that was serving (or starting) back."""
@@ -328,6 +332,7 @@ class Endpoints:
 
     def flush_counts(self) -> None:
         self.capturer.flush()
+        self.traffic.flush()
         self.stop_idle()
         counts, self._counts = self._counts, {}
         if not counts:

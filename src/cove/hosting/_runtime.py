@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -54,7 +55,12 @@ class RuntimeService:
         if deployment is None:
             raise self._not_serving(name, call.principal.account_id)
         variant = deployment.choose(self.endpoints.rng, target)
-        answer = await self._send(variant, headers, body)
+        started, ok = time.perf_counter(), False
+        try:
+            answer = await self._send(variant, headers, body)
+            ok = answer.status < 400
+        finally:  # failures count too: the console charts errors per variant
+            self.endpoints.traffic.record(name, variant.name, time.perf_counter() - started, ok)
         self.endpoints.count(name)
         if deployment.capture is not None:
             self.endpoints.capturer.record(

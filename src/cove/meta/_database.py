@@ -25,9 +25,16 @@ def _v2_new_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v5_console_tables(conn: Connection) -> None:
+    """The console: endpoint traffic series, sessions and used one-time links; new tables."""
+    for table in (tables.endpoint_traffic, tables.console_sessions, tables.console_used_links):
+        table.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
+    5: _v5_console_tables,
 }
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -288,4 +288,37 @@ gateway_parts = Table(
     Column("part_id", String(128), primary_key=True),
     Column("created", Float, nullable=False),
     Column("describe", JSON, nullable=False),
+)
+
+# --- console (v5) ------------------------------------------------------------------------------
+
+#: Requests per endpoint variant in 10-second buckets: counts, errors and a latency histogram
+#: (counts per ``cove.hosting._traffic.LATENCY_BOUNDS`` bucket, so windows merge exactly).
+endpoint_traffic = Table(
+    "endpoint_traffic",
+    metadata,
+    Column("endpoint", String(63), primary_key=True),
+    Column("variant", String(63), primary_key=True),
+    Column("start", Float, primary_key=True),
+    Column("invocations", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("latency", JSON, nullable=False),
+)
+
+#: Signed-in console sessions: the cookie carries ``id`` (HMAC-signed); sign-out deletes the row.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+)
+
+#: One-time sign-in links already used (their nonce), kept until the link would have expired.
+console_used_links = Table(
+    "console_used_links",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("expires", Float, nullable=False),
 )
