@@ -19,6 +19,8 @@ import uvicorn
 
 from cove import __version__
 from cove.config import Config, Credentials
+from cove.console import PREFIX as CONSOLE_PREFIX
+from cove.console import Console, mint_link
 from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
@@ -150,7 +152,8 @@ def build_app(platform: Platform) -> Edge:
          LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service()],
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
-                                     platform.credentials.account_id)},
+                                     platform.credentials.account_id),
+                CONSOLE_PREFIX: Console(platform)},
         on_startup=[start],
         on_shutdown=[stop],
     )
@@ -212,6 +215,8 @@ class _Server(uvicorn.Server):
         self.on_bound(record["url"])
         print(f"cove {__version__} listening on {record['url']} (home "
               f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
+        print(f"Console: {mint_link(self.server_file.parent, record['url'])} (one-time "
+              "sign-in link; `cove ui` makes another)", flush=True)
 
 
 def serve(config: Config) -> None:

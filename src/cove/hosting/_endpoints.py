@@ -322,13 +322,22 @@ class Endpoints:
             recent = self._counts.get(name, (0, 0.0))[1]
             used = max(last or 0.0, recent, describe["LastModifiedTime"])
             if describe["EndpointStatus"] == "InService" and used < cutoff:
-                with self._lock:
-                    deployment = self.live.pop(name, None)
-                if deployment is not None:
-                    deployment.stop()
                 log.warning("endpoint %s was idle for %.0f s: stopped (OutOfService)", name,
                             time.time() - used)
-                self.change(name, lambda d: d.update(EndpointStatus="OutOfService"))
+                self.take_out_of_service(name)
+
+    def take_out_of_service(self, name: str) -> None:
+        """Stop an InService endpoint's workers, keeping its row (OutOfService); as an idle
+        stop, UpdateEndpoint (or an invocation after ``cove endpoints start``) starts it again."""
+        current = self.describe_endpoint(name)
+        if current["EndpointStatus"] != "InService":
+            raise errors.ValidationError(f"Cannot stop endpoint \"{name}\": it is "
+                                         f"{current['EndpointStatus']}, not InService.")
+        with self._lock:
+            deployment = self.live.pop(name, None)
+        if deployment is not None:
+            deployment.stop()
+        self.change(name, lambda d: d.update(EndpointStatus="OutOfService"))
 
     def flush_counts(self) -> None:
         self.capturer.flush()

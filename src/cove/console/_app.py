@@ -1,0 +1,456 @@
+"""The console's routes: pages (HTML), actions (POST, CSRF-checked) and chart data (JSON).
+
+Every path but sign-in and static files needs a session; without one a page answers with the
+sign-in form (401) and a JSON endpoint with a 401 error, never data.  Actions go through the
+same service methods the SageMaker and S3 APIs use, so they validate and fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from cove import errors
+from cove.console import _charts as charts
+from cove.console import _data as data
+from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
+from cove.objects import Checksum, ObjectAttributes
+from cove.training import LOG_GROUP as TRAINING_LOGS
+from cove.transform import LOG_GROUP as TRANSFORM_LOGS
+
+if TYPE_CHECKING:
+    from cove.server import Platform
+
+PREFIX = "/ui"
+STATIC = Path(__file__).parent / "static"
+OPEN_PATHS = (f"{PREFIX}/sign-in", f"{PREFIX}/static/")
+SECURITY_HEADERS = {
+    # Plotly sets inline styles on the elements it draws; scripts come only from /ui/static.
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' "
+                               "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff", "referrer-policy": "same-origin",
+    "cache-control": "no-store"}
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+class Console:
+    """The web console, an ASGI app mounted at ``/ui`` on cove's port."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.sessions = Sessions(platform.db, platform.config.home, platform.credentials)
+        self.templates = Environment(loader=PackageLoader("cove.console"),
+                                     autoescape=select_autoescape(), trim_blocks=True,
+                                     lstrip_blocks=True)
+        self.templates.filters.update(when=_when, duration=_duration, size=_size,
+                                      quote=lambda v: quote(str(v), safe=""))
+        self.app = Starlette(routes=self._routes(), exception_handlers={
+            errors.CoveError: self._error})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if not path.startswith(OPEN_PATHS):
+            session = await asyncio.to_thread(self.sessions.current, Request(scope))
+            if session is None:
+                await self._refuse(scope, receive, send)
+                return
+            scope.setdefault("state", {})["session"] = session
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(f"{PREFIX}/api/") or scope["method"] != "GET":
+            response: Response = JSONResponse(
+                {"code": "NotSignedIn", "message": "Sign in to the console first."}, 401)
+        else:
+            response = self._sign_in_page(Request(scope), "", scope["path"], 401)
+        await response(scope, receive, send)
+
+    def _routes(self) -> list[Route]:
+        p = PREFIX
+        return [
+            Route(f"{p}/sign-in", self.sign_in_form, methods=["GET"]),
+            Route(f"{p}/sign-in", self.sign_in, methods=["POST"]),
+            Route(f"{p}/sign-in/link", self.sign_in_link, methods=["GET"]),
+            Route(f"{p}/sign-out", self.sign_out, methods=["POST"]),
+            Route(f"{p}/static/{{name}}", self.static),
+            Route(p, lambda r: RedirectResponse(f"{p}/", 303)),
+            Route(f"{p}/", self.dashboard),
+            Route(f"{p}/training-jobs", self.training_list),
+            Route(f"{p}/training-jobs/{{name}}", self.training_job),
+            Route(f"{p}/training-jobs/{{name}}/stop", self.stop_training, methods=["POST"]),
+            Route(f"{p}/tuning-jobs", self.tuning_list),
+            Route(f"{p}/tuning-jobs/{{name}}", self.tuning_job),
+            Route(f"{p}/tuning-jobs/{{name}}/stop", self.stop_tuning, methods=["POST"]),
+            Route(f"{p}/endpoints", self.endpoint_list),
+            Route(f"{p}/endpoints/{{name}}", self.endpoint),
+            Route(f"{p}/endpoints/{{name}}/weights", self.change_weights, methods=["POST"]),
+            Route(f"{p}/endpoints/{{name}}/stop", self.stop_endpoint, methods=["POST"]),
+            Route(f"{p}/endpoints/{{name}}/delete", self.confirm_delete, methods=["GET"]),
+            Route(f"{p}/endpoints/{{name}}/delete", self.delete_endpoint, methods=["POST"]),
+            Route(f"{p}/transform-jobs", self.transform_list),
+            Route(f"{p}/transform-jobs/{{name}}", self.transform_job),
+            Route(f"{p}/transform-jobs/{{name}}/stop", self.stop_transform, methods=["POST"]),
+            Route(f"{p}/functions", self.function_list),
+            Route(f"{p}/functions/{{name}}", self.function),
+            Route(f"{p}/gateway", self.gateway_list),
+            Route(f"{p}/gateway/{{api_id}}", self.gateway_api),
+            Route(f"{p}/objects", self.buckets),
+            Route(f"{p}/objects/{{bucket}}", self.bucket),
+            Route(f"{p}/objects/{{bucket}}/object", self.object_info),
+            Route(f"{p}/objects/{{bucket}}/download", self.download),
+            Route(f"{p}/objects/{{bucket}}/upload", self.upload, methods=["PUT"]),
+            # One JSON endpoint per chart.
+            Route(f"{p}/api/training-jobs/{{name}}/metrics", self.chart_training),
+            Route(f"{p}/api/tuning-jobs/{{name}}/objective", self.chart_objective),
+            Route(f"{p}/api/tuning-jobs/{{name}}/hyperparameters/{{param}}",
+                  self.chart_hyperparameter),
+            Route(f"{p}/api/endpoints/{{name}}/traffic", self.chart_traffic),
+            Route(f"{p}/api/endpoints/{{name}}/latency", self.chart_latency),
+            # Notebook instances (issue #8) get their list and detail pages here once the
+            # notebook service exists on the Platform.
+        ]
+
+    # --- rendering ----------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, http_status: int = 200,
+               **context: Any) -> HTMLResponse:
+        session: Session | None = request.scope.get("state", {}).get("session")
+        html = self.templates.get_template(template).render(
+            prefix=PREFIX, csrf=session.csrf if session else "", path=request.url.path,
+            now=time.time(), **context)
+        return HTMLResponse(html, http_status, headers=SECURITY_HEADERS)
+
+    def _sign_in_page(self, request: Request, message: str, next_path: str,
+                      status: int = 200) -> HTMLResponse:
+        return self.render(request, "sign_in.html", status, message=message,
+                           next=next_path if next_path.startswith(PREFIX) else f"{PREFIX}/")
+
+    async def _error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.CoveError)
+        if request.url.path.startswith(f"{PREFIX}/api/") or request.method != "GET":
+            if isinstance(exc, SignInFailed):
+                return self._sign_in_page(request, exc.message, f"{PREFIX}/", exc.status)
+            return JSONResponse({"code": exc.code, "message": exc.message}, exc.status)
+        status = 404 if isinstance(exc, (errors.ValidationError, errors.ResourceNotFound,
+                                         errors.NotFound)) else exc.status
+        return self.render(request, "error.html", status, error=exc)
+
+    @staticmethod
+    async def _form(request: Request) -> dict[str, str]:
+        body = (await request.body()).decode("utf-8", "replace")
+        return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+    async def _checked_form(self, request: Request) -> dict[str, str]:
+        form = await self._form(request)
+        self.sessions.check_csrf(request, request.scope["state"]["session"],
+                                 form.get("csrf", ""))
+        return form
+
+    @staticmethod
+    def _back(to: str) -> RedirectResponse:
+        return RedirectResponse(to, 303)
+
+    # --- signing in -----------------------------------------------------------------------------
+
+    def sign_in_form(self, request: Request) -> Response:
+        return self._sign_in_page(request, "", request.query_params.get("next", ""))
+
+    async def sign_in(self, request: Request) -> Response:
+        self.sessions.check_origin(request)
+        form = await self._form(request)
+        _, cookie = await asyncio.to_thread(self.sessions.sign_in, form.get("access_key_id", ""),
+                                            form.get("secret_access_key", ""))
+        next_path = form.get("next", "")
+        return self._signed_in(cookie, next_path if next_path.startswith(f"{PREFIX}/")
+                               else f"{PREFIX}/")
+
+    async def sign_in_link(self, request: Request) -> Response:
+        _, cookie = await asyncio.to_thread(self.sessions.redeem,
+                                            request.query_params.get("token", ""))
+        return self._signed_in(cookie, f"{PREFIX}/")
+
+    @staticmethod
+    def _signed_in(cookie: str, to: str) -> Response:
+        response = RedirectResponse(to, 303)
+        response.set_cookie(COOKIE, cookie, max_age=int(SESSION_SECONDS), path=PREFIX,
+                            httponly=True, samesite="strict")
+        return response
+
+    async def sign_out(self, request: Request) -> Response:
+        await self._checked_form(request)
+        await asyncio.to_thread(self.sessions.sign_out, request.scope["state"]["session"])
+        response = RedirectResponse(f"{PREFIX}/sign-in", 303)
+        response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
+        return response
+
+    def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        path = _plotly_js() if name == "plotly.min.js" else STATIC / name
+        if "/" in name or not path.is_file():
+            return Response("not found", 404)
+        return FileResponse(path, headers={"cache-control": "max-age=3600"})
+
+    # --- dashboard ------------------------------------------------------------------------------
+
+    def dashboard(self, request: Request) -> Response:
+        endpoints = data.endpoint_rows(self.platform)
+        return self.render(request, "dashboard.html", running=data.running(self.platform),
+                           endpoints=endpoints, idle=[e for e in endpoints if e["Idle"]],
+                           idle_after=data.IDLE_WARNING_SECONDS)
+
+    # --- training -------------------------------------------------------------------------------
+
+    def training_list(self, request: Request) -> Response:
+        name, status = request.query_params.get("name", ""), request.query_params.get(
+            "status", "")
+        return self.render(request, "training_list.html", name=name, status_filter=status,
+                           jobs=data.training_jobs(self.platform, name, status))
+
+    def training_job(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        describe = self.platform.training.describe(name)
+        return self.render(request, "training.html", job=describe,
+                           artifacts=data.artifacts(describe),
+                           log=data.log_tail(self.platform.logs, TRAINING_LOGS, f"{name}/"))
+
+    async def stop_training(self, request: Request) -> Response:
+        await self._checked_form(request)
+        name = request.path_params["name"]
+        await asyncio.to_thread(self.platform.training.stop, name)
+        return self._back(f"{PREFIX}/training-jobs/{quote(name)}")
+
+    def chart_training(self, request: Request) -> Response:
+        by = "time" if request.query_params.get("by") == "time" else "step"
+        return JSONResponse(charts.training_metrics(self.platform, request.path_params["name"],
+                                                    by))
+
+    # --- tuning ---------------------------------------------------------------------------------
+
+    def tuning_list(self, request: Request) -> Response:
+        return self.render(request, "tuning_list.html", jobs=data.tuning_jobs(self.platform))
+
+    def tuning_job(self, request: Request) -> Response:
+        describe, trials = data.trials(self.platform, request.path_params["name"])
+        return self.render(request, "tuning.html", job=describe, trials=trials,
+                           tuned=data.tuned_names(describe))
+
+    async def stop_tuning(self, request: Request) -> Response:
+        await self._checked_form(request)
+        name = request.path_params["name"]
+        await asyncio.to_thread(self.platform.tuning.stop, name)
+        return self._back(f"{PREFIX}/tuning-jobs/{quote(name)}")
+
+    def chart_objective(self, request: Request) -> Response:
+        return JSONResponse(charts.tuning_objective(self.platform, request.path_params["name"]))
+
+    def chart_hyperparameter(self, request: Request) -> Response:
+        return JSONResponse(charts.tuning_hyperparameter(
+            self.platform, request.path_params["name"], request.path_params["param"]))
+
+    # --- endpoints ------------------------------------------------------------------------------
+
+    def endpoint_list(self, request: Request) -> Response:
+        return self.render(request, "endpoints.html",
+                           endpoints=data.endpoint_rows(self.platform))
+
+    def endpoint(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return self.render(request, "endpoint.html", **data.endpoint(self.platform, name),
+                           log=data.log_tail(self.platform.logs,
+                                             f"/aws/sagemaker/Endpoints/{name}", "", 100))
+
+    async def change_weights(self, request: Request) -> Response:
+        form = await self._checked_form(request)
+        name = request.path_params["name"]
+        desired = [{"VariantName": key.removeprefix("weight-"),
+                    "DesiredWeight": _weight(key.removeprefix("weight-"), value)}
+                   for key, value in form.items() if key.startswith("weight-")]
+        if not desired:
+            raise errors.ValidationError("Give at least one variant's weight.")
+        await asyncio.to_thread(self.platform.endpoints.update_weights, name, desired)
+        return self._back(f"{PREFIX}/endpoints/{quote(name)}")
+
+    async def stop_endpoint(self, request: Request) -> Response:
+        form = await self._checked_form(request)
+        await asyncio.to_thread(self.platform.endpoints.take_out_of_service,
+                                request.path_params["name"])
+        return self._back(form.get("next", "") if form.get("next", "").startswith(
+            f"{PREFIX}/") else f"{PREFIX}/")
+
+    def confirm_delete(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return self.render(request, "endpoint_delete.html",
+                           endpoint=self.platform.endpoints.describe_endpoint(name))
+
+    async def delete_endpoint(self, request: Request) -> Response:
+        form = await self._checked_form(request)
+        name = request.path_params["name"]
+        if form.get("confirm") != name:
+            raise errors.ValidationError(f"Type the endpoint's name ({name}) to confirm.")
+        describe = await asyncio.to_thread(self.platform.endpoints.describe_endpoint, name)
+        await asyncio.to_thread(self.platform.endpoints.delete, name)
+        self.platform.tags.forget(describe["EndpointArn"])  # as DeleteEndpoint does
+        return self._back(f"{PREFIX}/endpoints")
+
+    def chart_traffic(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        self.platform.endpoints.describe_endpoint(name)
+        return JSONResponse(charts.endpoint_traffic(self.platform, name))
+
+    def chart_latency(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        self.platform.endpoints.describe_endpoint(name)
+        return JSONResponse(charts.endpoint_latency(self.platform, name))
+
+    # --- batch transform, functions, gateway ----------------------------------------------------
+
+    def transform_list(self, request: Request) -> Response:
+        return self.render(request, "transforms.html",
+                           jobs=data.transform_jobs(self.platform))
+
+    def transform_job(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return self.render(request, "transform.html",
+                           job=self.platform.transforms.describe(name),
+                           progress=self.platform.transforms.progress(name),
+                           log=data.log_tail(self.platform.logs, TRANSFORM_LOGS, f"{name}/"))
+
+    async def stop_transform(self, request: Request) -> Response:
+        await self._checked_form(request)
+        name = request.path_params["name"]
+        await asyncio.to_thread(self.platform.transforms.stop, name)
+        return self._back(f"{PREFIX}/transform-jobs/{quote(name)}")
+
+    def function_list(self, request: Request) -> Response:
+        return self.render(request, "functions.html", functions=self.platform.functions.all())
+
+    def function(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        config = self.platform.functions.get(name)
+        log = data.log_tail(self.platform.logs, f"/aws/lambda/{name}", "", 500)
+        calls, failed = data.function_invocations(log)
+        return self.render(request, "function.html", function=config, log=log[-200:],
+                           calls=calls, failed=failed)
+
+    def gateway_list(self, request: Request) -> Response:
+        return self.render(request, "gateway_list.html", apis=self.platform.gateway.apis())
+
+    def gateway_api(self, request: Request) -> Response:
+        return self.render(request, "gateway.html",
+                           **data.gateway_api(self.platform, request.path_params["api_id"]))
+
+    # --- objects --------------------------------------------------------------------------------
+
+    def buckets(self, request: Request) -> Response:
+        return self.render(request, "buckets.html", buckets=self.platform.store.list_buckets())
+
+    def bucket(self, request: Request) -> Response:
+        bucket = request.path_params["bucket"]
+        prefix = request.query_params.get("prefix", "")
+        listing = self.platform.store.list_objects(bucket, prefix, "/",
+                                                   request.query_params.get("after", ""), 500)
+        parent = prefix.rstrip("/").rpartition("/")[0]
+        return self.render(request, "bucket.html", bucket=bucket, key_prefix=prefix,
+                           listing=listing, parent=f"{parent}/" if parent else "")
+
+    def object_info(self, request: Request) -> Response:
+        bucket = request.path_params["bucket"]
+        info = self.platform.store.head_object(bucket, request.query_params.get("key", ""))
+        return self.render(request, "object.html", bucket=bucket, info=info)
+
+    def download(self, request: Request) -> Response:
+        bucket = request.path_params["bucket"]
+        info = self.platform.store.head_object(bucket, request.query_params.get("key", ""))
+        filename = quote(info.key.rpartition("/")[2] or "object")
+        return StreamingResponse(
+            self.platform.store.iter_range(info, 0, info.size),
+            media_type=info.attributes.content_type,
+            headers={"content-length": str(info.size), "etag": info.etag,
+                     "content-disposition": f"attachment; filename*=UTF-8''{filename}"})
+
+    async def upload(self, request: Request) -> Response:
+        self.sessions.check_csrf(request, request.scope["state"]["session"], "")
+        bucket, key = request.path_params["bucket"], request.query_params.get("key", "")
+        if not key or len(key.encode()) > 1024:
+            raise errors.ValidationError("Give the object's key (1 to 1024 bytes).")
+        store = self.platform.store
+        await asyncio.to_thread(store.require_bucket_cached, bucket)
+        writer = store.blobs.writer()
+        try:
+            async for chunk in request.stream():
+                await asyncio.to_thread(writer.write, chunk)
+            blob = writer.finish()
+        except BaseException:
+            writer.discard()
+            raise
+        content_type = request.headers.get("content-type") or "application/octet-stream"
+        info = await asyncio.to_thread(store.put_object, bucket, key, blob,
+                                       ObjectAttributes(content_type), Checksum())
+        return JSONResponse({"bucket": bucket, "key": key, "size": info.size,
+                             "etag": info.etag})
+
+
+def _weight(variant: str, value: str) -> float:
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = -1.0
+    if not 0 <= weight <= 1e6 or weight != weight:
+        raise errors.ValidationError(f"The weight of variant {variant} must be a number from 0 "
+                                     f"up, not {value!r}.")
+    return weight
+
+
+def _when(epoch: float | None) -> str:
+    if not epoch:
+        return "—"
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    total = int(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+__all__ = ["PREFIX", "Console", "Forbidden"]

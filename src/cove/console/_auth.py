@@ -1,0 +1,165 @@
+"""Who may use the console: sign-in, sessions, one-time links and CSRF.
+
+A session is a row in ``console_sessions``; the cookie carries its id signed with an HMAC key
+kept under ``$COVE_HOME`` (mode 0600), so sessions survive a restart and sign-out (deleting the
+row) revokes one at once.  Each session has its own CSRF token, which every state-changing
+request must echo (form field ``csrf`` or header ``X-CSRF-Token``); requests whose ``Origin``
+is another site are refused as well.
+
+One-time links (``cove ui``, ``cove up``) are ``nonce.expiry.signature`` with the same key:
+the CLI mints them without asking the server, the server accepts each nonce once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+
+from cove import errors
+from cove.config import Credentials
+from cove.meta import Database
+from cove.meta.tables import console_sessions, console_used_links
+
+COOKIE = "cove_session"
+SESSION_SECONDS = 12 * 3600.0
+LINK_SECONDS = 15 * 60.0
+KEY_FILE = "console.key"
+
+
+class SignInFailed(errors.ClientError):
+    code = "SignInFailed"
+    status = 401
+
+
+class Forbidden(errors.ClientError):
+    code = "AccessDenied"
+    status = 403
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    csrf: str
+    expires: float
+
+
+def console_key(home: Path) -> bytes:
+    """The HMAC key of ``home``'s console, created (0600) on first use."""
+    path = home / KEY_FILE
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as out:
+        out.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _sign(key: bytes, purpose: str, value: str) -> str:
+    return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def mint_link(home: Path, url: str, ttl: float = LINK_SECONDS) -> str:
+    """A one-time sign-in link to the console of the server at ``url``."""
+    nonce, expires = secrets.token_hex(16), str(int(time.time() + ttl))
+    token = f"{nonce}.{expires}.{_sign(console_key(home), 'link', nonce + '.' + expires)}"
+    return f"{url}/ui/sign-in/link?token={token}"
+
+
+class Sessions:
+    """Sign-in checks and the durable session rows."""
+
+    def __init__(self, db: Database, home: Path, credentials: Credentials) -> None:
+        self.db, self.credentials = db, credentials
+        self.key = console_key(home)
+
+    # --- signing in and out ---------------------------------------------------------------
+
+    def sign_in(self, access_key_id: str, secret: str) -> tuple[Session, str]:
+        """A new session for cove's access key pair; returns it and its cookie value."""
+        good_id = hmac.compare_digest(access_key_id.encode(),
+                                      self.credentials.access_key_id.encode())
+        good_secret = hmac.compare_digest(secret.encode(),
+                                          self.credentials.secret_access_key.encode())
+        if not (good_id and good_secret):
+            raise SignInFailed("The access key id or secret is not right: use the pair "
+                               "`cove env` prints (or a link from `cove ui`).")
+        return self._open()
+
+    def redeem(self, token: str) -> tuple[Session, str]:
+        """A new session for a one-time link's token; each token works once."""
+        nonce, _, rest = token.partition(".")
+        expires, _, signature = rest.partition(".")
+        expected = _sign(self.key, "link", f"{nonce}.{expires}")
+        if not (nonce and expires.isdigit() and hmac.compare_digest(signature, expected)):
+            raise SignInFailed("This sign-in link is not valid: run `cove ui` for a new one.")
+        if float(expires) < time.time():
+            raise SignInFailed("This sign-in link has expired: run `cove ui` for a new one.")
+        try:
+            with self.db.write() as conn:
+                conn.execute(insert(console_used_links).values(nonce=nonce,
+                                                               expires=float(expires)))
+        except IntegrityError as exc:
+            raise SignInFailed("This sign-in link was already used: run `cove ui` for a new "
+                               "one.") from exc
+        return self._open()
+
+    def sign_out(self, session: Session) -> None:
+        with self.db.write() as conn:
+            conn.execute(delete(console_sessions).where(console_sessions.c.id == session.id))
+
+    def _open(self) -> tuple[Session, str]:
+        now = time.time()
+        session = Session(secrets.token_hex(16), secrets.token_hex(16), now + SESSION_SECONDS)
+        with self.db.write() as conn:
+            conn.execute(delete(console_sessions).where(console_sessions.c.expires < now))
+            conn.execute(delete(console_used_links).where(console_used_links.c.expires < now))
+            conn.execute(insert(console_sessions).values(
+                id=session.id, csrf=session.csrf, created=now, expires=session.expires))
+        return session, f"{session.id}.{_sign(self.key, 'session', session.id)}"
+
+    # --- checking requests ------------------------------------------------------------------
+
+    def current(self, request: Request) -> Session | None:
+        """The request's live session, if its cookie names one."""
+        session_id, _, signature = request.cookies.get(COOKIE, "").partition(".")
+        if not session_id or not hmac.compare_digest(
+                signature, _sign(self.key, "session", session_id)):
+            return None
+        with self.db.read() as conn:
+            row = conn.execute(select(console_sessions).where(
+                console_sessions.c.id == session_id)).first()
+        if row is None or row.expires < time.time():
+            return None
+        return Session(row.id, row.csrf, row.expires)
+
+    @staticmethod
+    def check_origin(request: Request) -> None:
+        """Refuse a state-changing request sent by a page of another site."""
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
+            raise Forbidden(f"Cross-site request refused (Origin {origin}).")
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            raise Forbidden("Cross-site request refused.")
+
+    def check_csrf(self, request: Request, session: Session, submitted: str) -> None:
+        self.check_origin(request)
+        token = request.headers.get("x-csrf-token") or submitted
+        if not token or not hmac.compare_digest(token, session.csrf):
+            raise Forbidden("The request lacks this session's CSRF token: reload the page and "
+                            "try again.")

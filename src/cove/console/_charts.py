@@ -1,0 +1,123 @@
+"""The console's charts as Plotly figures (``{"data": [...], "layout": {...}}``), one JSON
+endpoint each, so what a chart shows can be tested without a browser."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from cove.console import _data as data
+
+if TYPE_CHECKING:
+    from cove.server import Platform
+
+#: Colour-blind-safe (Okabe-Ito) colours, with enough contrast on white.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+TRAFFIC_WINDOW = 3600.0
+
+
+def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "xaxis": {"title": {"text": x}},
+            "yaxis": {"title": {"text": y}}, "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+            "legend": {"orientation": "h", "y": -0.25}, "font": {"size": 13},
+            "paper_bgcolor": "#ffffff", "plot_bgcolor": "#f7f7f7", **extra}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def training_metrics(platform: Platform, name: str, by: str = "step") -> dict[str, Any]:
+    """Each metric the job logged against its iteration (or time): train and validation of
+    the same quantity share the chart, validation dashed."""
+    traces = []
+    for index, (metric, points) in enumerate(sorted(data.training_metrics(platform,
+                                                                           name).items())):
+        x = [p["step"] for p in points] if by == "step" else [_iso(p["timestamp"])
+                                                                for p in points]
+        validation = metric.startswith(("validation", "val", "test"))
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": metric,
+                       "x": x, "y": [p["value"] for p in points],
+                       "line": {"color": PALETTE[index % len(PALETTE)],
+                                "dash": "dash" if validation else "solid"}})
+    return {"data": traces, "layout": _layout(
+        f"Metrics of {name}", "iteration" if by == "step" else "time", "value")}
+
+
+def tuning_objective(platform: Platform, name: str) -> dict[str, Any]:
+    """The objective of each trial in launch order, and the best so far."""
+    describe, summaries = data.trials(platform, name)
+    objective = describe["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    done = sorted((s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s),
+                  key=lambda s: s["CreationTime"])
+    values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in done]
+    best: list[float] = []
+    for value in values:
+        pick = min if objective["Type"] == "Minimize" else max
+        best.append(value if not best else pick(best[-1], value))
+    order = list(range(1, len(values) + 1))
+    return {"data": [
+        {"type": "scatter", "mode": "markers", "name": "trial", "x": order, "y": values,
+         "text": [s["TrainingJobName"] for s in done], "marker": {"color": PALETTE[0],
+                                                                   "size": 9}},
+        {"type": "scatter", "mode": "lines", "name": "best so far", "x": order, "y": best,
+         "line": {"color": PALETTE[1], "shape": "hv"}}],
+        "layout": _layout(f"{objective['MetricName']} per trial ({objective['Type']})",
+                          "trial (in launch order)", objective["MetricName"])}
+
+
+def tuning_hyperparameter(platform: Platform, name: str, parameter: str) -> dict[str, Any]:
+    """One tuned hyperparameter against the objective, one point per trial with a value."""
+    describe, summaries = data.trials(platform, name)
+    objective = describe["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    done = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+    x = [_number_or_text(s["TunedHyperParameters"].get(parameter, "")) for s in done]
+    return {"data": [{"type": "scatter", "mode": "markers", "name": parameter, "x": x,
+                      "y": [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+                            for s in done],
+                      "text": [s["TrainingJobName"] for s in done],
+                      "marker": {"color": PALETTE[2], "size": 9}}],
+            "layout": _layout(f"{parameter} vs {objective['MetricName']}", parameter,
+                              objective["MetricName"])}
+
+
+def _number_or_text(value: str) -> float | str:
+    try:
+        return float(value.strip('"'))
+    except ValueError:
+        return value.strip('"')
+
+
+def endpoint_traffic(platform: Platform, name: str) -> dict[str, Any]:
+    """Requests per variant per 10 s over the last hour, errors dashed."""
+    buckets = platform.endpoints.traffic.series(name, time.time() - TRAFFIC_WINDOW)
+    traces = []
+    for index, variant in enumerate(sorted({b["variant"] for b in buckets})):
+        mine = [b for b in buckets if b["variant"] == variant]
+        color = PALETTE[index % len(PALETTE)]
+        x = [_iso(b["start"]) for b in mine]
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{variant} requests",
+                       "x": x, "y": [b["invocations"] for b in mine], "line": {"color": color}})
+        traces.append({"type": "scatter", "mode": "lines", "name": f"{variant} errors",
+                       "x": x, "y": [b["errors"] for b in mine],
+                       "line": {"color": color, "dash": "dot"}})
+    return {"data": traces, "layout": _layout(f"Requests to {name} (per 10 s)", "time",
+                                              "requests")}
+
+
+def endpoint_latency(platform: Platform, name: str) -> dict[str, Any]:
+    """p50 and p99 latency per variant per 10 s over the last hour."""
+    buckets = platform.endpoints.traffic.series(name, time.time() - TRAFFIC_WINDOW)
+    traces = []
+    for index, variant in enumerate(sorted({b["variant"] for b in buckets})):
+        mine = [b for b in buckets if b["variant"] == variant]
+        color = PALETTE[index % len(PALETTE)]
+        x = [_iso(b["start"]) for b in mine]
+        for quantile, dash in (("p50", "solid"), ("p99", "dash")):
+            traces.append({"type": "scatter", "mode": "lines+markers",
+                           "name": f"{variant} {quantile}", "x": x,
+                           "y": [b[quantile] for b in mine],
+                           "line": {"color": color, "dash": dash}})
+    return {"data": traces, "layout": _layout(f"Latency of {name}", "time",
+                                              "milliseconds (bucket upper bound)")}

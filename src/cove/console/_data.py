@@ -1,0 +1,178 @@
+"""What the console's pages show, read through the same services the APIs use.
+
+Nothing here keeps state of its own: each function asks the Platform's components (the rows
+DescribeTrainingJob, DescribeEndpoint, ... return; the log store; the object store; the
+traffic series) at the moment a page or chart is asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cove import errors
+from cove.logs import LogStore
+from cove.logs._store import END, Cursor
+from cove.meta.tables import endpoint_configs, endpoints, models
+from cove.sagemaker import matches_filters
+from cove.training import series
+
+if TYPE_CHECKING:
+    from cove.server import Platform
+
+TAIL_LINES = 200
+#: An endpoint unused for this long gets the dashboard's "have you shut it down?" warning.
+IDLE_WARNING_SECONDS = 3600.0
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+def log_tail(logs: LogStore, group: str, prefix: str, lines: int = TAIL_LINES
+             ) -> list[dict[str, Any]]:
+    """The last ``lines`` events of every stream of ``group`` starting with ``prefix``."""
+    try:
+        streams, _ = logs.describe_streams(group, prefix=prefix, limit=50)
+    except errors.CoveError:  # no group yet: the job has logged nothing
+        return []
+    events: list[dict[str, Any]] = []
+    for stream in streams:
+        page = logs.get_events(group, stream.name, Cursor(END, forward=False), limit=lines)
+        events += [{"stream": stream.name, "timestamp": e.timestamp / 1000.0,
+                    "message": e.message} for e in page.events]
+    events.sort(key=lambda e: e["timestamp"])
+    return events[-lines:]
+
+
+# --- training ---------------------------------------------------------------------------------
+
+def training_jobs(platform: Platform, name: str = "", status: str = "") -> list[dict[str, Any]]:
+    params = {k: v for k, v in (("NameContains", name), ("StatusEquals", status)) if v}
+    jobs = [d for d in platform.training.all()
+            if matches_filters(d, params, "TrainingJobName", "TrainingJobStatus")]
+    return sorted(jobs, key=lambda d: d["CreationTime"], reverse=True)
+
+
+def training_metrics(platform: Platform, name: str) -> dict[str, list[dict[str, float]]]:
+    """Every metric the job logged: name -> points (time, value, step) in order."""
+    describe = platform.training.describe(name)
+    names = [m["Name"] for m in describe["AlgorithmSpecification"].get("MetricDefinitions", [])]
+    result: dict[str, list[dict[str, float]]] = {}
+    for metric in names:
+        points = series(platform.db, name, metric)
+        if points:
+            result[metric] = [{"timestamp": t, "value": v, "step": s} for t, v, s in points]
+    return result
+
+
+def artifacts(describe: dict[str, Any]) -> list[str]:
+    found = []
+    if describe.get("ModelArtifacts", {}).get("S3ModelArtifacts"):
+        found.append(describe["ModelArtifacts"]["S3ModelArtifacts"])
+    output = describe.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
+    if output and describe.get("TrainingJobStatus") in ("Completed", "Failed", "Stopped"):
+        found.append(f"{output}/{describe['TrainingJobName']}/output/output.tar.gz")
+    return found
+
+
+# --- tuning -----------------------------------------------------------------------------------
+
+def tuning_jobs(platform: Platform) -> list[dict[str, Any]]:
+    return sorted(platform.tuning.all(), key=lambda d: d["CreationTime"], reverse=True)
+
+
+def trials(platform: Platform, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The tuning job and its trials' summaries, best objective first (then the rest)."""
+    describe = platform.tuning.describe(name)
+    summaries = platform.tuning.summaries(describe)
+    kind = describe["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"]
+    sign = 1 if kind == "Minimize" else -1
+
+    def key(s: dict[str, Any]) -> tuple[int, float, str]:
+        value = s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+        return (0, sign * value, s["TrainingJobName"]) if value is not None else \
+            (1, 0.0, s["TrainingJobName"])
+
+    return describe, sorted(summaries, key=key)
+
+
+def tuned_names(describe: dict[str, Any]) -> list[str]:
+    ranges = describe["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    return [r["Name"] for kind in ("ContinuousParameterRanges", "IntegerParameterRanges",
+                                   "CategoricalParameterRanges") for r in ranges.get(kind, [])]
+
+
+# --- endpoints --------------------------------------------------------------------------------
+
+def endpoint_rows(platform: Platform) -> list[dict[str, Any]]:
+    """Every endpoint's Describe document with its invocation count and last use."""
+    with platform.db.read() as conn:
+        rows = conn.execute(select(endpoints.c.describe, endpoints.c.invocations,
+                                   endpoints.c.last_invocation)).all()
+    now = time.time()
+    result = []
+    for describe, invocations, last in rows:
+        used = max(last or 0.0, describe["LastModifiedTime"])
+        result.append({**describe, "Invocations": invocations or 0, "LastInvocation": last,
+                       "Uptime": now - describe["CreationTime"],
+                       "Idle": describe["EndpointStatus"] == "InService"
+                       and now - used > IDLE_WARNING_SECONDS, "IdleFor": now - used})
+    return sorted(result, key=lambda d: d["CreationTime"], reverse=True)
+
+
+def endpoint(platform: Platform, name: str) -> dict[str, Any]:
+    """The endpoint, its configuration and the models that configuration names."""
+    row = next((d for d in endpoint_rows(platform) if d["EndpointName"] == name), None)
+    if row is None:
+        raise errors.ValidationError(f"Could not find endpoint \"{name}\".")
+    config = platform.endpoints.get(endpoint_configs, row["EndpointConfigName"],
+                                    "endpoint configuration")
+    model_docs = {}
+    for variant in config["ProductionVariants"]:
+        try:
+            model_docs[variant["ModelName"]] = platform.endpoints.get(
+                models, variant["ModelName"], "model")
+        except errors.ValidationError:
+            model_docs[variant["ModelName"]] = {}  # deleted since: the page says so
+    return {"endpoint": row, "config": config, "models": model_docs}
+
+
+# --- transforms, functions, gateway -----------------------------------------------------------
+
+def transform_jobs(platform: Platform) -> list[dict[str, Any]]:
+    jobs = []
+    for summary in platform.transforms.summaries({}):
+        name = summary["TransformJobName"]
+        jobs.append({**summary, "Progress": platform.transforms.progress(name)})
+    return jobs
+
+
+def function_invocations(logs: list[dict[str, Any]]) -> tuple[int, int]:
+    """(invocations, errors) among a function's log lines: Lambda's REPORT lines count calls,
+    its error records count failures."""
+    calls = sum(1 for e in logs if e["message"].startswith("REPORT RequestId"))
+    failed = sum(1 for e in logs if '"errorMessage"' in e["message"]
+                 or "Task timed out" in e["message"])
+    return calls, failed
+
+
+def gateway_api(platform: Platform, api_id: str) -> dict[str, Any]:
+    gateway = platform.gateway
+    return {"api": gateway.api(api_id),
+            "routes": gateway.parts(api_id, "route"),
+            "integrations": gateway.parts(api_id, "integration"),
+            "stages": gateway.parts(api_id, "stage")}
+
+
+# --- running now ------------------------------------------------------------------------------
+
+def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
+    """What the dashboard lists as running: jobs in progress, with their progress."""
+    training = [d for d in platform.training.all() if d["TrainingJobStatus"] in (
+        "InProgress", "Stopping")]
+    tuning = [d for d in platform.tuning.all() if d["HyperParameterTuningJobStatus"] in (
+        "InProgress", "Stopping")]
+    transforms = [d for d in transform_jobs(platform) if d["TransformJobStatus"] in (
+        "InProgress", "Stopping")]
+    return {"training": training, "tuning": tuning, "transforms": transforms}
