@@ -83,6 +83,10 @@ def up(
         console.print(f"cove is up at [bold]{record['url']}[/] (pid {record['pid']}, "
                       f"home {config.home})")
         console.print('Point clients at it with: [bold]eval "$(cove env)"[/]')
+        from cove.console import mint_link
+
+        console.print(f"Console: {mint_link(config.home, record['url'])} (one-time link)",
+                      soft_wrap=True)
         return
     from cove.server import serve
 
@@ -253,6 +257,26 @@ def demo(home: HomeOption = None,
 
     run_demo(load_config(home), console, data=data, download=download, keep=keep, serve=serve,
              rounds=rounds)
+
+
+@app.command()
+def ui(home: HomeOption = None,
+       open_browser: Annotated[bool, typer.Option(
+           "--open/--no-open", help="Open the link in a browser.")] = True) -> None:
+    """Print a one-time sign-in link to the web console (and open it)."""
+    import webbrowser
+
+    from cove.console import mint_link
+    from cove.server import read_server_file
+
+    config = load_config(home)
+    record = read_server_file(config.home)
+    if record is None:
+        raise CliError(f"cove is not running (home {config.home}); `cove up` starts it.")
+    link = mint_link(config.home, record["url"])
+    print(f"Console (one-time link, valid 15 minutes): {link}")
+    if open_browser:
+        webbrowser.open(link)
 
 
 @app.command()

@@ -150,12 +150,12 @@ class Console:
 
     async def _error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.CoveError)
-        if request.url.path.startswith(f"{PREFIX}/api/") or request.method != "GET":
-            if isinstance(exc, SignInFailed):
-                return self._sign_in_page(request, exc.message, f"{PREFIX}/", exc.status)
+        if isinstance(exc, SignInFailed):
+            return self._sign_in_page(request, exc.message, f"{PREFIX}/", exc.status)
+        if request.url.path.startswith(f"{PREFIX}/api/") or request.method == "PUT":
             return JSONResponse({"code": exc.code, "message": exc.message}, exc.status)
-        status = 404 if isinstance(exc, (errors.ValidationError, errors.ResourceNotFound,
-                                         errors.NotFound)) else exc.status
+        status = 404 if request.method == "GET" and isinstance(exc, (
+            errors.ValidationError, errors.ResourceNotFound, errors.NotFound)) else exc.status
         return self.render(request, "error.html", status, error=exc)
 
     @staticmethod

@@ -1,0 +1,141 @@
+"""The console over plain HTTP: who gets in, sessions, CSRF, and the JSON behind the charts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import requests
+
+from tests.conftest import CoveServer
+from tests.console.conftest import csrf_of, signed_in
+
+
+def test_without_a_session_there_is_the_sign_in_page_and_no_data(cove: CoveServer) -> None:
+    for path in ("/ui/", "/ui/training-jobs", "/ui/endpoints", "/ui/objects"):
+        answer = requests.get(cove.url + path, timeout=30)
+        assert answer.status_code == 401
+        assert "Sign in to cove" in answer.text and "Dashboard" not in answer.text
+    api = requests.get(cove.url + "/ui/api/endpoints/anything/traffic", timeout=30)
+    assert api.status_code == 401 and api.json()["code"] == "NotSignedIn"
+    forged = requests.post(cove.url + "/ui/endpoints/anything/delete", data={"confirm": "x"},
+                           timeout=30)
+    assert forged.status_code == 401
+    # a cookie that is not one cove signed gets nothing either
+    answer = requests.get(cove.url + "/ui/", cookies={"cove_session": "0" * 32 + "." + "1" * 64},
+                          timeout=30)
+    assert answer.status_code == 401
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_revokes_it(cove: CoveServer
+                                                                        ) -> None:
+    wrong = requests.post(cove.url + "/ui/sign-in", data={
+        "access_key_id": cove.credentials["access_key_id"], "secret_access_key": "guess"},
+        timeout=30, allow_redirects=False)
+    assert wrong.status_code == 401 and "not right" in wrong.text
+    assert "set-cookie" not in wrong.headers
+    c = cove.credentials
+    answer = requests.post(cove.url + "/ui/sign-in", data={
+        "access_key_id": c["access_key_id"], "secret_access_key": c["secret_access_key"]},
+        timeout=30, allow_redirects=False)
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
+    session, csrf = signed_in(cove)
+    assert session.get(cove.url + "/ui/", timeout=30).status_code == 200
+    stolen = dict(session.cookies)
+    assert session.post(cove.url + "/ui/sign-out", data={"csrf": csrf},
+                        timeout=30).status_code == 200  # back on the sign-in page
+    assert requests.get(cove.url + "/ui/", cookies=stolen, timeout=30).status_code == 401
+
+
+def test_forged_actions_are_refused(cove: CoveServer) -> None:
+    session, csrf = signed_in(cove)
+    s3 = cove.client("s3")
+    bucket = f"console-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    url = f"{cove.url}/ui/objects/{bucket}/upload?key=a.txt"
+    no_token = session.put(url, data=b"forged", timeout=30)
+    assert no_token.status_code == 403 and no_token.json()["code"] == "AccessDenied"
+    wrong_token = session.put(url, data=b"forged", headers={"X-CSRF-Token": "0" * 32},
+                              timeout=30)
+    assert wrong_token.status_code == 403
+    other_site = session.put(url, data=b"forged", timeout=30, headers={
+        "X-CSRF-Token": csrf, "Origin": "http://evil.example"})
+    assert other_site.status_code == 403
+    form = session.post(f"{cove.url}/ui/endpoints/none/weights", data={"weight-A": "1"},
+                        timeout=30)
+    assert form.status_code == 403
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # nothing changed
+    # with the token: uploaded, listed, downloadable
+    good = session.put(url, data=b"hello console", timeout=30,
+                       headers={"X-CSRF-Token": csrf, "Content-Type": "text/plain"})
+    assert good.status_code == 200 and good.json()["size"] == 13
+    assert s3.get_object(Bucket=bucket, Key="a.txt")["Body"].read() == b"hello console"
+    page = session.get(f"{cove.url}/ui/objects/{bucket}", timeout=30)
+    assert "a.txt" in page.text and "13 B" in page.text
+    download = session.get(f"{cove.url}/ui/objects/{bucket}/download?key=a.txt", timeout=30)
+    assert download.content == b"hello console"
+    missing = session.put(f"{cove.url}/ui/objects/no-such-bucket-x/upload?key=a", timeout=30,
+                          data=b"x", headers={"X-CSRF-Token": csrf})
+    assert missing.status_code == 404 and missing.json()["code"] == "NoSuchBucket"
+
+
+def test_bad_input_gets_a_clear_error_and_changes_nothing(cove: CoveServer) -> None:
+    session, csrf = signed_in(cove)
+    answer = session.post(f"{cove.url}/ui/endpoints/none/weights",
+                          data={"csrf": csrf, "weight-A": "-3"}, timeout=30)
+    assert answer.status_code == 400 and "from 0 up" in answer.text
+    answer = session.post(f"{cove.url}/ui/endpoints/none/weights",
+                          data={"csrf": csrf, "weight-A": "1"}, timeout=30)
+    assert answer.status_code == 400 and "Could not find endpoint &#34;none&#34;" in answer.text
+    page = session.get(f"{cove.url}/ui/training-jobs/none", timeout=30)
+    assert page.status_code == 404 and "none" in page.text
+    chart = session.get(f"{cove.url}/ui/api/endpoints/none/traffic", timeout=30)
+    assert chart.status_code == 400 and chart.json()["code"] == "ValidationException"
+
+
+def test_one_time_link_works_once_and_sessions_survive_a_restart(fresh_cove: CoveServer
+                                                                   ) -> None:
+    env: dict[str, Any] = {"COVE_HOME": str(fresh_cove.home), "PATH": "/usr/bin:/bin"}
+    printed = subprocess.run([sys.executable, "-m", "cove", "ui", "--no-open"], env=env,
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    link = next(w for w in printed.split() if "/ui/sign-in/link?token=" in w)
+    browser = requests.Session()
+    first = browser.get(link, timeout=30)
+    assert first.status_code == 200 and first.url.endswith("/ui/")
+    csrf_of(first.text)
+    again = requests.get(link, timeout=30)
+    assert again.status_code == 401 and "already used" in again.text
+    tampered = requests.get(link[:-1] + ("0" if link[-1] != "0" else "1"), timeout=30)
+    assert tampered.status_code == 401
+    fresh_cove.restart()
+    assert browser.get(fresh_cove.url + "/ui/", timeout=30).status_code == 200
+    assert (fresh_cove.home / "console.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_endpoint_traffic_json_counts_each_variant(tmp_path: Any) -> None:
+    """The traffic series behind the endpoint chart, straight from the recorder."""
+    from cove.hosting._traffic import Traffic, percentile
+    from cove.meta import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'meta.db'}")
+    traffic = Traffic(db)
+    for _ in range(30):
+        traffic.record("ep", "A", 0.002, True)
+    for _ in range(10):
+        traffic.record("ep", "B", 0.050, False)
+    traffic.flush()
+    traffic.record("ep", "A", 0.002, True)  # the next flush merges into the same bucket
+    traffic.flush()
+    rows = {r["variant"]: r for r in traffic.series("ep", time.time() - 60)}
+    assert rows["A"]["invocations"] == 31 and rows["A"]["errors"] == 0
+    assert rows["B"]["invocations"] == 10 and rows["B"]["errors"] == 10
+    assert 2.0 <= rows["A"]["p50"] <= 3.0 and 50 <= rows["B"]["p99"] <= 76
+    assert percentile([0] * 35, 0.5) is None
+    traffic.forget("ep")
+    assert traffic.series("ep") == []
+    db.close()
