@@ -74,6 +74,8 @@ class Config:
         return parse_duration(self.endpoint_idle_timeout)
     access_key_id: str = ""
     secret_access_key: str = ""
+    #: The console warns about endpoints unused this long ("have you shut them down?").
+    console_idle_warning: str = "1h"
 
     @property
     def url(self) -> str:

@@ -31,6 +31,13 @@ for epoch in range({EPOCHS}):
     print(f"epoch {{epoch}} validation_loss: {{1.2 / (epoch + 1) + 0.05:.5f}}", flush=True)
     time.sleep(0.05)
 """
+#: Prints a line every 0.2 s for a minute: a job that is still running while the test looks.
+SLOW = """
+import time
+for tick in range(300):
+    print(f"tick {tick} train_loss: {1.0 / (tick + 1):.5f}", flush=True)
+    time.sleep(0.2)
+"""
 METRICS = [{"Name": "train:loss", "Regex": r"train_loss: ([0-9.]+)"},
            {"Name": "validation:loss", "Regex": r"validation_loss: ([0-9.]+)"}]
 
@@ -38,32 +45,15 @@ pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs the De
                                 "package (.ci/run installs it)")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One server with a finished training job, a finished tuning job and an A/B endpoint."""
-    server = CoveServer(tmp_path_factory.mktemp("console") / "home",
-                        {"COVE_ROUTING_SEED": "3"}).start()
-    s3, sm = server.client("s3"), server.client("sagemaker")
-    bucket = unique("console")
-    s3.create_bucket(Bucket=bucket)
-    job = unique("curve")
-    sm.create_training_job(**script_job(job, bucket, upload_source(s3, bucket, {
-        "train.py": TRAIN}), algorithm={"MetricDefinitions": METRICS}))
-    tuning_job = unique("tune")[:32]
-    sm.create_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=tuning_job,
-        HyperParameterTuningJobConfig=tuning.config(max_jobs=TRIALS, parallel=2),
-        TrainingJobDefinition=tuning.definition(bucket, tuning.source(s3, bucket)))
-    url_a, _, X = xgb_model(s3, bucket, seed=0)
-    url_b, _, _ = xgb_model(s3, bucket, seed=100)
-    endpoint = deploy(sm, [("A", url_a, 1.0, 1), ("B", url_b, 1.0, 1)])
-    assert wait_training(sm, job)["TrainingJobStatus"] == "Completed"
-    tuning.wait_tuning(sm, tuning_job)
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CoveServer]:
+    """A server of the test's own (tests spread over xdist workers; none waits on another's
+    jobs); endpoints unused for 2 s count as idle on the dashboard."""
+    started = CoveServer(tmp_path / "home", {"COVE_ROUTING_SEED": "3",
+                                              "COVE_CONSOLE_IDLE_WARNING": "2s"}).start()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    yield {"server": server, "sm": sm, "runtime": server.client("sagemaker-runtime"),
-           "job": job, "tuning": tuning_job, "endpoint": endpoint, "body": csv_rows(X[:1]),
-           "bucket": bucket}
-    server.stop()
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="module")
@@ -97,90 +87,135 @@ def trace_lengths(page: Any, chart: str) -> dict[str, int]:
     return lengths
 
 
-def test_sign_in_and_the_dashboard(world: dict[str, Any], browser: Any) -> None:
-    page = sign_in(browser, world["server"])
-    assert page.get_by_role("heading", name="Dashboard").is_visible()
-    assert page.get_by_role("link", name=world["endpoint"]).is_visible()
+def test_dashboard_training_pages_live_log_and_stops(server: CoveServer, browser: Any
+                                                       ) -> None:
+    s3, sm = server.client("s3"), server.client("sagemaker")
+    bucket = unique("console")
+    s3.create_bucket(Bucket=bucket)
+    curve, slow = unique("curve"), unique("slow")
+    sm.create_training_job(**script_job(curve, bucket, upload_source(s3, bucket, {
+        "train.py": TRAIN}), algorithm={"MetricDefinitions": METRICS}))
+    sm.create_training_job(**script_job(slow, bucket, upload_source(s3, bucket, {
+        "train.py": SLOW}), algorithm={"MetricDefinitions": METRICS}))
+    url, _, _ = xgb_model(s3, bucket)
+    idle = deploy(sm, [("only", url, 1.0, 1)])
+    assert wait_training(sm, curve)["TrainingJobStatus"] == "Completed"
+
+    page = sign_in(browser, server)
+    page.wait_for_selector("text=Have you shut down your endpoints?", timeout=30_000)
+    running = page.locator("section", has=page.get_by_role("heading", name="Running now"))
+    assert running.get_by_role("link", name=slow).is_visible()
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-    phone = sign_in(browser, world["server"], width=390)
+    phone = sign_in(browser, server, width=390)
     phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
-    # keyboard: the skip link is the first stop and lands on the content
-    phone.keyboard.press("Tab")
+    phone.keyboard.press("Tab")  # keyboard: the skip link comes first
     assert phone.evaluate("document.activeElement.textContent") == "Skip to content"
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Stop {idle}").click()
+    assert sm.describe_endpoint(EndpointName=idle)["EndpointStatus"] == "OutOfService"
 
-
-def test_training_page_plots_every_logged_validation_point(world: dict[str, Any],
-                                                            browser: Any) -> None:
-    page = sign_in(browser, world["server"])
-    page.goto(f"{world['server'].url}/ui/training-jobs")
-    page.get_by_role("link", name=world["job"]).click()
-    lengths = trace_lengths(page, "metrics-chart")
-    assert lengths == {"train:loss": EPOCHS, "validation:loss": EPOCHS}
+    page.goto(f"{server.url}/ui/training-jobs?status=Completed")
+    page.get_by_role("link", name=curve).click()
+    assert trace_lengths(page, "metrics-chart") == {"train:loss": EPOCHS,
+                                                    "validation:loss": EPOCHS}
     assert page.get_by_text("validation_loss: 0.15000").first.is_visible()  # the log
     assert page.get_by_role("heading", name="Status timeline").is_visible()
     page.screenshot(path=str(ARTIFACTS / "training-job.png"), full_page=True)
 
+    # a running job's log grows on the page without a reload; then stop it from the page
+    page.goto(f"{server.url}/ui/training-jobs/{slow}")
+    page.wait_for_selector("text=tick 3", timeout=60_000)
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_selector("text=tick 12", timeout=60_000)
+    assert page.evaluate("window.notReloaded") is True
+    with page.expect_navigation():
+        page.get_by_role("button", name="Stop job").click()
+    assert wait_training(sm, slow)["TrainingJobStatus"] == "Stopped"
 
-def test_tuning_scatter_shows_every_trial(world: dict[str, Any], browser: Any) -> None:
-    page = sign_in(browser, world["server"])
-    page.goto(f"{world['server'].url}/ui/tuning-jobs/{world['tuning']}")
+
+def test_tuning_scatter_shows_every_trial(server: CoveServer, browser: Any) -> None:
+    s3, sm = server.client("s3"), server.client("sagemaker")
+    bucket = unique("console")
+    s3.create_bucket(Bucket=bucket)
+    name = unique("tune")
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig=tuning.config(max_jobs=TRIALS, parallel=2),
+        TrainingJobDefinition=tuning.definition(bucket, tuning.source(s3, bucket)))
+    best = tuning.wait_tuning(sm, name)["BestTrainingJob"]["TrainingJobName"]
+    page = sign_in(browser, server)
+    page.goto(f"{server.url}/ui/tuning-jobs")
+    page.get_by_role("link", name=name).click()
     assert trace_lengths(page, "objective-chart") == {"trial": TRIALS, "best so far": TRIALS}
     assert trace_lengths(page, "hp-chart-x") == {"x": TRIALS}
     assert trace_lengths(page, "hp-chart-y") == {"y": TRIALS}
-    best = world["sm"].describe_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=world["tuning"])["BestTrainingJob"]["TrainingJobName"]
     assert page.locator("#best-job").text_content() == best
     rows = page.locator("#trials tbody tr")
     assert rows.count() == TRIALS and best in (rows.first.text_content() or "")
     page.screenshot(path=str(ARTIFACTS / "tuning-job.png"), full_page=True)
 
 
-def invoke(world: dict[str, Any], count: int) -> list[str]:
-    return [world["runtime"].invoke_endpoint(
-        EndpointName=world["endpoint"], ContentType="text/csv",
-        Body=world["body"])["InvokedProductionVariant"] for _ in range(count)]
+def invoke(runtime: Any, endpoint: str, body: bytes, count: int) -> list[str]:
+    return [runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv",
+                                    Body=body)["InvokedProductionVariant"]
+            for _ in range(count)]
 
 
-def test_endpoint_traffic_weights_and_delete(world: dict[str, Any], browser: Any) -> None:
-    hits = invoke(world, 200)
+def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser: Any) -> None:
+    s3, sm = server.client("s3"), server.client("sagemaker")
+    runtime = server.client("sagemaker-runtime")
+    bucket = unique("console")
+    s3.create_bucket(Bucket=bucket)
+    url_a, _, X = xgb_model(s3, bucket, seed=0)
+    url_b, _, _ = xgb_model(s3, bucket, seed=100)
+    endpoint = deploy(sm, [("A", url_a, 1.0, 1), ("B", url_b, 1.0, 1)])
+    body = csv_rows(X[:1])
+    hits = invoke(runtime, endpoint, body, 200)
     assert 0.3 < hits.count("A") / len(hits) < 0.7
-    page = sign_in(browser, world["server"])
-    page.goto(f"{world['server'].url}/ui/endpoints/{world['endpoint']}")
+    page = sign_in(browser, server)
+    page.goto(f"{server.url}/ui/endpoints")
+    page.get_by_role("link", name=endpoint).click()
     page.wait_for_function(
         "() => { const d = document.getElementById('traffic-chart').data; return d && "
         "['A requests', 'B requests'].every(n => d.some(t => t.name === n && "
         "t.y.reduce((a, b) => a + b, 0) > 0)); }", timeout=30_000)
     served = page.evaluate("() => Object.fromEntries(document.getElementById('traffic-chart')"
                            ".data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)]))")
-    assert served["A requests"] + served["B requests"] == 200
-    assert served["A requests"] == hits.count("A")
-    trace_lengths(page, "latency-chart")
+    assert served["A requests"] == hits.count("A") and served["B requests"] == hits.count("B")
+    assert served["A errors"] == served["B errors"] == 0
+    assert set(trace_lengths(page, "latency-chart")) == {"A p50", "A p99", "B p50", "B p99"}
     page.screenshot(path=str(ARTIFACTS / "endpoint.png"), full_page=True)
-    # all traffic to A from the page; the observed split follows
+
+    # all traffic to A, from the page; the observed split follows
     page.get_by_label("Weight of A").fill("1")
     page.get_by_label("Weight of B").fill("0")
-    page.get_by_role("button", name="Apply weights").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Apply weights").click()
     deadline = time.monotonic() + 30
-    while world["sm"].describe_endpoint(EndpointName=world["endpoint"])[
-            "EndpointStatus"] != "InService" and time.monotonic() < deadline:
+    while sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] != "InService" \
+            and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert set(invoke(world, 100)) == {"A"}
+    assert set(invoke(runtime, endpoint, body, 100)) == {"A"}
     page.wait_for_function("() => document.querySelector('#variants tbody tr:nth-child(2) "
                            ".weight').textContent.trim() === '0.0'", timeout=30_000)
+
     # delete, confirming with the name
     page.get_by_role("link", name="Delete endpoint…").click()
-    page.get_by_label("Type the endpoint's name to confirm").fill(world["endpoint"])
+    page.get_by_label("Type the endpoint's name to confirm").fill(endpoint)
     page.get_by_role("button", name="Delete").click()
     page.wait_for_url("**/ui/endpoints")
-    assert world["endpoint"] not in page.content()
-    names = [e["EndpointName"] for e in world["sm"].list_endpoints()["Endpoints"]]
-    assert world["endpoint"] not in names
+    assert endpoint not in page.content()
+    assert endpoint not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
 
-
-def test_objects_page(world: dict[str, Any], browser: Any) -> None:
-    page = sign_in(browser, world["server"])
-    page.goto(f"{world['server'].url}/ui/objects/{world['bucket']}")
-    assert page.get_by_role("link", name="models/").is_visible()
+    # objects: browse into a prefix, see an object's metadata, upload a file
+    page.goto(f"{server.url}/ui/objects/{bucket}")
     page.get_by_role("link", name="models/").click()
     page.wait_for_url("**prefix=models%2F")
+    page.get_by_label("File (stored under").set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"from the page"}])
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_selector("text=Uploaded models/notes.txt (13 bytes).")
+    assert s3.get_object(Bucket=bucket, Key="models/notes.txt")["Body"].read() == \
+        b"from the page"
+    page.wait_for_selector("#listing >> text=notes.txt")
     page.screenshot(path=str(ARTIFACTS / "objects.png"), full_page=True)

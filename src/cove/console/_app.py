@@ -218,8 +218,9 @@ class Console:
     def dashboard(self, request: Request) -> Response:
         endpoints = data.endpoint_rows(self.platform)
         return self.render(request, "dashboard.html", running=data.running(self.platform),
-                           endpoints=endpoints, idle=[e for e in endpoints if e["Idle"]],
-                           idle_after=data.IDLE_WARNING_SECONDS)
+                           recent=data.recent(self.platform), endpoints=endpoints,
+                           idle=[e for e in endpoints if e["Idle"]],
+                           idle_after=data.idle_warning_seconds(self.platform))
 
     # --- training -------------------------------------------------------------------------------
 
@@ -233,7 +234,8 @@ class Console:
         name = request.path_params["name"]
         describe = self.platform.training.describe(name)
         return self.render(request, "training.html", job=describe,
-                           artifacts=data.artifacts(describe),
+                           by="time" if request.query_params.get("by") == "time" else "step",
+                           artifacts=data.artifacts(self.platform, describe),
                            log=data.log_tail(self.platform.logs, TRAINING_LOGS, f"{name}/"))
 
     async def stop_training(self, request: Request) -> Response:
@@ -433,6 +435,8 @@ def _when(epoch: float | None) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
     total = int(seconds)
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)

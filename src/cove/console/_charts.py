@@ -64,7 +64,8 @@ def tuning_objective(platform: Platform, name: str) -> dict[str, Any]:
         {"type": "scatter", "mode": "lines", "name": "best so far", "x": order, "y": best,
          "line": {"color": PALETTE[1], "shape": "hv"}}],
         "layout": _layout(f"{objective['MetricName']} per trial ({objective['Type']})",
-                          "trial (in launch order)", objective["MetricName"])}
+                          "trial (in launch order)", objective["MetricName"],
+                          xaxis={"title": {"text": "trial (in launch order)"}, "dtick": 1})}
 
 
 def tuning_hyperparameter(platform: Platform, name: str, parameter: str) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def endpoint_traffic(platform: Platform, name: str) -> dict[str, Any]:
                        "x": x, "y": [b["errors"] for b in mine],
                        "line": {"color": color, "dash": "dot"}})
     return {"data": traces, "layout": _layout(f"Requests to {name} (per 10 s)", "time",
-                                              "requests")}
+                                              "requests", xaxis=_time_axis(buckets))}
 
 
 def endpoint_latency(platform: Platform, name: str) -> dict[str, Any]:
@@ -120,4 +121,13 @@ def endpoint_latency(platform: Platform, name: str) -> dict[str, Any]:
                            "y": [b[quantile] for b in mine],
                            "line": {"color": color, "dash": dash}})
     return {"data": traces, "layout": _layout(f"Latency of {name}", "time",
-                                              "milliseconds (bucket upper bound)")}
+                                              "milliseconds (bucket upper bound)",
+                                              xaxis=_time_axis(buckets))}
+
+
+def _time_axis(buckets: list[dict[str, Any]]) -> dict[str, Any]:
+    """At least the last five minutes, so a single bucket is not stretched across the chart."""
+    now = time.time()
+    start = min([b["start"] for b in buckets] + [now - 300]) - 10
+    return {"title": {"text": "time (UTC)"}, "type": "date",
+            "range": [_iso(start), _iso(now + 10)]}

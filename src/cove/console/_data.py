@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from cove import errors
+from cove.config import parse_duration
 from cove.logs import LogStore
 from cove.logs._store import END, Cursor
 from cove.meta.tables import endpoint_configs, endpoints, models
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from cove.server import Platform
 
 TAIL_LINES = 200
-#: An endpoint unused for this long gets the dashboard's "have you shut it down?" warning.
-IDLE_WARNING_SECONDS = 3600.0
+RECENT = 8
 
 
 # --- logs -------------------------------------------------------------------------------------
@@ -66,13 +66,20 @@ def training_metrics(platform: Platform, name: str) -> dict[str, list[dict[str, 
     return result
 
 
-def artifacts(describe: dict[str, Any]) -> list[str]:
-    found = []
-    if describe.get("ModelArtifacts", {}).get("S3ModelArtifacts"):
-        found.append(describe["ModelArtifacts"]["S3ModelArtifacts"])
+def artifacts(platform: Platform, describe: dict[str, Any]) -> list[str]:
+    """The job's model and output archives that exist in the object store."""
     output = describe.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
-    if output and describe.get("TrainingJobStatus") in ("Completed", "Failed", "Stopped"):
-        found.append(f"{output}/{describe['TrainingJobName']}/output/output.tar.gz")
+    candidates = [describe.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")]
+    if output:
+        candidates.append(f"{output}/{describe['TrainingJobName']}/output/output.tar.gz")
+    found = []
+    for uri in filter(None, candidates):
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            platform.store.head_object(bucket, key)
+        except (errors.NoSuchKey, errors.NoSuchBucket):
+            continue
+        found.append(uri)
     return found
 
 
@@ -105,19 +112,24 @@ def tuned_names(describe: dict[str, Any]) -> list[str]:
 
 # --- endpoints --------------------------------------------------------------------------------
 
+def idle_warning_seconds(platform: Platform) -> float:
+    """Endpoints unused this long get the dashboard's "have you shut it down?" warning."""
+    return parse_duration(platform.config.console_idle_warning) or float("inf")
+
+
 def endpoint_rows(platform: Platform) -> list[dict[str, Any]]:
     """Every endpoint's Describe document with its invocation count and last use."""
     with platform.db.read() as conn:
         rows = conn.execute(select(endpoints.c.describe, endpoints.c.invocations,
                                    endpoints.c.last_invocation)).all()
-    now = time.time()
+    now, idle_after = time.time(), idle_warning_seconds(platform)
     result = []
     for describe, invocations, last in rows:
         used = max(last or 0.0, describe["LastModifiedTime"])
         result.append({**describe, "Invocations": invocations or 0, "LastInvocation": last,
                        "Uptime": now - describe["CreationTime"],
                        "Idle": describe["EndpointStatus"] == "InService"
-                       and now - used > IDLE_WARNING_SECONDS, "IdleFor": now - used})
+                       and now - used > idle_after, "IdleFor": now - used})
     return sorted(result, key=lambda d: d["CreationTime"], reverse=True)
 
 
@@ -176,3 +188,10 @@ def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
     transforms = [d for d in transform_jobs(platform) if d["TransformJobStatus"] in (
         "InProgress", "Stopping")]
     return {"training": training, "tuning": tuning, "transforms": transforms}
+
+
+def recent(platform: Platform) -> dict[str, list[dict[str, Any]]]:
+    """The latest jobs of each kind, running or not."""
+    return {"training": training_jobs(platform)[:RECENT],
+            "tuning": tuning_jobs(platform)[:RECENT],
+            "transforms": transform_jobs(platform)[:RECENT]}
