@@ -198,6 +198,10 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     assert set(invoke(runtime, endpoint, body, 100)) == {"A"}
     page.wait_for_function("() => document.querySelector('#variants tbody tr:nth-child(2) "
                            ".weight').textContent.trim() === '0.0'", timeout=30_000)
+    events = page.locator("#history tbody tr")
+    assert "WeightsChanged" in (events.first.text_content() or "")
+    assert "B: weight 0" in (events.first.text_content() or "")
+    assert "Creating" in (events.last.text_content() or "")
 
     # delete, confirming with the name
     page.get_by_role("link", name="Delete endpoint…").click()

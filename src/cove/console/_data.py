@@ -147,7 +147,8 @@ def endpoint(platform: Platform, name: str) -> dict[str, Any]:
                 models, variant["ModelName"], "model")
         except errors.ValidationError:
             model_docs[variant["ModelName"]] = {}  # deleted since: the page says so
-    return {"endpoint": row, "config": config, "models": model_docs}
+    return {"endpoint": row, "config": config, "models": model_docs,
+            "history": list(reversed(platform.endpoints.history.events(name)))}
 
 
 # --- transforms, functions, gateway -----------------------------------------------------------

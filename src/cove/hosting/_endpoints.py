@@ -25,6 +25,7 @@ from cove.executors import Sandbox
 from cove.hosting._artifacts import ArtifactCache
 from cove.hosting._capture import CapturePolicy, Capturer
 from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
+from cove.hosting._history import History
 from cove.hosting._models import prepare_model, serving_python
 from cove.hosting._traffic import Traffic
 from cove.logs import LogStore
@@ -106,6 +107,8 @@ class Endpoints:
         self.envs = Environments(settings.envs_dir)
         #: Requests, errors and latency per variant over time (the console's charts).
         self.traffic = Traffic(db)
+        #: What each endpoint ran when (the console's configuration history).
+        self.history = History(db)
 
     # --- rows -------------------------------------------------------------------------------
 
@@ -188,6 +191,7 @@ class Endpoints:
         with self.db.write() as conn:
             conn.execute(delete(endpoints).where(endpoints.c.name == name))
         self.traffic.forget(name)
+        self.history.forget(name)
 
     def recover(self) -> None:
         """After a restart, bring every endpoint that was serving (or starting) back."""
@@ -215,21 +219,26 @@ class Endpoints:
                          name=f"cove-endpoint-{args[0]}").start()
 
     def _deploy_new(self, name: str, config_name: str) -> None:
+        self.history.record(name, "Creating", config_name)
         try:
             deployment = self.build(name, config_name)
         except (errors.CoveError, OSError) as exc:
             reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
             self.change(name, lambda d: d.update(EndpointStatus="Failed", FailureReason=reason))
+            self.history.record(name, "Failed", config_name, reason)
             return
         with self._lock:
             self.live[name] = deployment
         self.change(name, lambda d: _in_service(d, deployment))
+        self.history.record(name, "InService", config_name, _weights(deployment))
 
     def _deploy_update(self, name: str, config_name: str) -> None:
+        self.history.record(name, "Updating", config_name)
         try:
             deployment = self.build(name, config_name)
         except (errors.CoveError, OSError) as exc:
             reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
+            self.history.record(name, "UpdateRolledBack", config_name, reason)
             self.change(name, lambda d: d.update(
                 EndpointStatus="InService",
                 FailureReason=f"The update to {config_name} failed and was rolled back: "
@@ -239,6 +248,7 @@ class Endpoints:
             old = self.live.get(name)
             self.live[name] = deployment  # the switch: new requests go to the new fleets
         self.change(name, lambda d: _in_service(d, deployment))
+        self.history.record(name, "InService", config_name, _weights(deployment))
         if old is not None:
             old.stop(DRAIN_SECONDS)
 
@@ -261,6 +271,8 @@ class Endpoints:
                 d["FailureReason"] = problem
 
         self.change(name, mutate)
+        self.history.record(name, "WeightsChanged", deployment.config_name,
+                            "; ".join(filter(None, [_weights(deployment), problem])))
 
     def build(self, name: str, config_name: str) -> Deployment:
         """Start the fleets of ``config_name`` for endpoint ``name``; all or nothing."""
@@ -338,6 +350,7 @@ class Endpoints:
         if deployment is not None:
             deployment.stop()
         self.change(name, lambda d: d.update(EndpointStatus="OutOfService"))
+        self.history.record(name, "OutOfService", current["EndpointConfigName"])
 
     def flush_counts(self) -> None:
         self.capturer.flush()
@@ -365,3 +378,8 @@ def _in_service(d: dict[str, Any], deployment: Deployment) -> None:
         "CurrentInstanceCount": len(v.fleet.ready_workers()),
         "DesiredInstanceCount": len(v.fleet.workers),
     } for v in deployment.variants.values()]
+
+
+def _weights(deployment: Deployment) -> str:
+    return ", ".join(f"{v.name}: weight {v.weight:g}, {len(v.fleet.workers)} instance(s)"
+                     for v in deployment.variants.values())

@@ -26,8 +26,10 @@ def _v2_new_tables(conn: Connection) -> None:
 
 
 def _v5_console_tables(conn: Connection) -> None:
-    """The console: endpoint traffic series, sessions and used one-time links; new tables."""
-    for table in (tables.endpoint_traffic, tables.console_sessions, tables.console_used_links):
+    """The console: endpoint traffic and events, sessions and used one-time links; new
+    tables."""
+    for table in (tables.endpoint_traffic, tables.endpoint_events, tables.console_sessions,
+                  tables.console_used_links):
         table.create(conn, checkfirst=True)
 
 

@@ -305,6 +305,20 @@ endpoint_traffic = Table(
     Column("latency", JSON, nullable=False),
 )
 
+#: What happened to each endpoint's deployment, oldest first: created with a configuration,
+#: InService, updated to another configuration (or rolled back), weights changed, stopped.
+#: The console shows it as the endpoint's configuration history; DeleteEndpoint clears it.
+endpoint_events = Table(
+    "endpoint_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(63), nullable=False, index=True),
+    Column("time", Float, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("config_name", String(63), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
 #: Signed-in console sessions: the cookie carries ``id`` (HMAC-signed); sign-out deletes the row.
 console_sessions = Table(
     "console_sessions",
