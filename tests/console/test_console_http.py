@@ -139,3 +139,55 @@ def test_endpoint_traffic_json_counts_each_variant(tmp_path: Any) -> None:
     traffic.forget("ep")
     assert traffic.series("ep") == []
     db.close()
+
+
+def test_transform_function_and_gateway_pages(cove: CoveServer) -> None:
+    """Pages read what the services hold: a finished batch transform with its progress and
+    log, a function's invocations and errors, an API's routes and stages."""
+    from tests.functions.conftest import ROLE as LAMBDA_ROLE
+    from tests.functions.conftest import zip_of
+    from tests.hosting.test_endpoints import xgb_model
+    from tests.transform.helpers import create_model, job_request
+    from tests.transform.helpers import wait as wait_transform
+
+    s3, sm, lam = cove.client("s3"), cove.client("sagemaker"), cove.client("lambda")
+    bucket = f"console-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    url, _, X = xgb_model(s3, bucket)
+    for part in range(2):
+        s3.put_object(Bucket=bucket, Key=f"in/part{part}.csv", Body="\n".join(
+            ",".join(f"{v:.5f}" for v in row) for row in X[part * 10:(part + 1) * 10]).encode())
+    transform = f"tj-{uuid.uuid4().hex[:8]}"
+    sm.create_transform_job(**job_request(transform, create_model(sm, url),
+                                          f"s3://{bucket}/in/", f"s3://{bucket}/out/"))
+    function = f"fn-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=function, Runtime="python3.11", Role=LAMBDA_ROLE,
+                        Handler="lambda_function.handler", Code={"ZipFile": zip_of({
+                            "lambda_function.py": "def handler(event, context):\n"
+                            "    if event.get('fail'):\n        raise ValueError('asked to')\n"
+                            "    return {'ok': True}\n"})})
+    for payload in (b"{}", b"{}", b'{"fail": true}'):
+        lam.invoke(FunctionName=function, Payload=payload)
+    gateway = cove.client("apigatewayv2")
+    api = gateway.create_api(Name=f"api-{function}", ProtocolType="HTTP",
+                             Target=lam.get_function(FunctionName=function)[
+                                 "Configuration"]["FunctionArn"])
+    assert wait_transform(sm, transform)["TransformJobStatus"] == "Completed"
+
+    session, _ = signed_in(cove)
+    page = session.get(f"{cove.url}/ui/transform-jobs/{transform}", timeout=30).text
+    assert "Completed" in page and "2 / 2" in page and "records 20" in page
+    assert transform in session.get(f"{cove.url}/ui/transform-jobs", timeout=30).text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # function logs are flushed in batches
+        page = session.get(f"{cove.url}/ui/functions/{function}", timeout=30).text
+        if "3 invocations and 1 errors" in page:
+            break
+        time.sleep(0.3)
+    assert "3 invocations and 1 errors" in page and "ValueError: asked to" in page
+    assert function in session.get(f"{cove.url}/ui/functions", timeout=30).text
+    listing = session.get(f"{cove.url}/ui/gateway", timeout=30).text
+    assert api["ApiId"] in listing
+    page = session.get(f"{cove.url}/ui/gateway/{api['ApiId']}", timeout=30).text
+    assert "$default" in page and function in page
+    assert session.get(f"{cove.url}/ui/gateway/nope", timeout=30).status_code == 404

@@ -162,10 +162,11 @@ def transform_jobs(platform: Platform) -> list[dict[str, Any]]:
 
 
 def function_invocations(logs: list[dict[str, Any]]) -> tuple[int, int]:
-    """(invocations, errors) among a function's log lines: Lambda's REPORT lines count calls,
-    its error records count failures."""
+    """(invocations, errors) among a function's log lines: each invocation ends with Lambda's
+    REPORT line; a handler that raised logs ``[ERROR] Type: message``, one that ran out of
+    time ``Task timed out``."""
     calls = sum(1 for e in logs if e["message"].startswith("REPORT RequestId"))
-    failed = sum(1 for e in logs if '"errorMessage"' in e["message"]
+    failed = sum(1 for e in logs if e["message"].startswith("[ERROR] ")
                  or "Task timed out" in e["message"])
     return calls, failed
 
