@@ -77,6 +77,18 @@ def sign_in(browser: Any, server: CoveServer, width: int = 1280) -> Any:
     return page
 
 
+def assert_labelled(page: Any) -> None:
+    """Basic accessibility: every visible form control has a label, every chart a name."""
+    unlabelled = page.evaluate(
+        "() => Array.from(document.querySelectorAll('input:not([type=hidden]), select, "
+        "textarea')).filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))"
+        ".map(e => e.outerHTML)")
+    assert unlabelled == []
+    assert page.evaluate("() => Array.from(document.querySelectorAll('[data-chart]'))"
+                         ".every(e => e.getAttribute('role') === 'img' && "
+                         "e.getAttribute('aria-label'))")
+
+
 def trace_lengths(page: Any, chart: str) -> dict[str, int]:
     """Each drawn trace of a chart: name -> number of points Plotly holds."""
     page.wait_for_function(f"() => document.getElementById('{chart}').data !== undefined",
@@ -105,6 +117,7 @@ def test_dashboard_training_pages_live_log_and_stops(server: CoveServer, browser
     page.wait_for_selector("text=Have you shut down your endpoints?", timeout=30_000)
     running = page.locator("section", has=page.get_by_role("heading", name="Running now"))
     assert running.get_by_role("link", name=slow).is_visible()
+    assert_labelled(page)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     phone = sign_in(browser, server, width=390)
     phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
@@ -120,6 +133,7 @@ def test_dashboard_training_pages_live_log_and_stops(server: CoveServer, browser
                                                     "validation:loss": EPOCHS}
     assert page.get_by_text("validation_loss: 0.15000").first.is_visible()  # the log
     assert page.get_by_role("heading", name="Status timeline").is_visible()
+    assert_labelled(page)
     page.screenshot(path=str(ARTIFACTS / "training-job.png"), full_page=True)
 
     # a running job's log grows on the page without a reload; then stop it from the page
@@ -184,7 +198,13 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     assert served["A requests"] == hits.count("A") and served["B requests"] == hits.count("B")
     assert served["A errors"] == served["B errors"] == 0
     assert set(trace_lengths(page, "latency-chart")) == {"A p50", "A p99", "B p50", "B p99"}
+    assert_labelled(page)
     page.screenshot(path=str(ARTIFACTS / "endpoint.png"), full_page=True)
+    phone = sign_in(browser, server, width=390)
+    phone.goto(page.url)
+    trace_lengths(phone, "traffic-chart")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    phone.screenshot(path=str(ARTIFACTS / "endpoint-phone.png"), full_page=True)
 
     # all traffic to A, from the page; the observed split follows
     page.get_by_label("Weight of A").fill("1")
@@ -222,4 +242,25 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     assert s3.get_object(Bucket=bucket, Key="models/notes.txt")["Body"].read() == \
         b"from the page"
     page.wait_for_selector("#listing >> text=notes.txt")
+    assert_labelled(page)
     page.screenshot(path=str(ARTIFACTS / "objects.png"), full_page=True)
+
+
+def test_one_time_link_signs_a_browser_in(server: CoveServer, browser: Any) -> None:
+    """The link `cove up` printed: a real browser keeps the strict cookie it sets."""
+    import re
+
+    link = re.search(r"Console: (\S+)", server.log_tail()).group(1)  # type: ignore[union-attr]
+    page = browser.new_page()
+    page.goto(link)
+    page.wait_for_url("**/ui/")
+    assert page.get_by_role("heading", name="Dashboard").is_visible()
+    page.goto(server.url + "/ui/endpoints")
+    assert page.get_by_role("heading", name="Endpoints").is_visible()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/ui/sign-in")
+    page.goto(server.url + "/ui/endpoints")
+    assert page.get_by_role("heading", name="Sign in to cove").is_visible()
+    other = browser.new_page()
+    other.goto(link)  # used once already
+    assert "already used" in other.content()

@@ -79,6 +79,12 @@ def test_forged_actions_are_refused(cove: CoveServer) -> None:
     assert "a.txt" in page.text and "13 B" in page.text
     download = session.get(f"{cove.url}/ui/objects/{bucket}/download?key=a.txt", timeout=30)
     assert download.content == b"hello console"
+    s3.put_object(Bucket=bucket, Key="dir/meta.json", Body=b"{}", ContentType="application/json",
+                  Metadata={"owner": "console-test"})
+    info = session.get(f"{cove.url}/ui/objects/{bucket}/object?key=dir/meta.json", timeout=30)
+    assert "x-amz-meta-owner" in info.text and "console-test" in info.text
+    assert "application/json" in info.text
+    assert "dir/" in session.get(f"{cove.url}/ui/objects/{bucket}", timeout=30).text
     missing = session.put(f"{cove.url}/ui/objects/no-such-bucket-x/upload?key=a", timeout=30,
                           data=b"x", headers={"X-CSRF-Token": csrf})
     assert missing.status_code == 404 and missing.json()["code"] == "NoSuchBucket"
