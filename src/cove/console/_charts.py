@@ -20,7 +20,7 @@ TRAFFIC_WINDOW = 3600.0
 def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
     return {"title": {"text": title}, "xaxis": {"title": {"text": x}},
             "yaxis": {"title": {"text": y}}, "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
-            "legend": {"orientation": "h", "y": -0.25}, "font": {"size": 13},
+            "legend": {"orientation": "h"}, "font": {"size": 13},
             "paper_bgcolor": "#ffffff", "plot_bgcolor": "#f7f7f7", **extra}
 
 
@@ -121,7 +121,7 @@ def endpoint_latency(platform: Platform, name: str) -> dict[str, Any]:
                            "y": [b[quantile] for b in mine],
                            "line": {"color": color, "dash": dash}})
     return {"data": traces, "layout": _layout(f"Latency of {name}", "time",
-                                              "milliseconds (bucket upper bound)",
+                                              "milliseconds",
                                               xaxis=_time_axis(buckets))}
 
 
@@ -129,5 +129,5 @@ def _time_axis(buckets: list[dict[str, Any]]) -> dict[str, Any]:
     """At least the last five minutes, so a single bucket is not stretched across the chart."""
     now = time.time()
     start = min([b["start"] for b in buckets] + [now - 300]) - 10
-    return {"title": {"text": "time (UTC)"}, "type": "date",
+    return {"type": "date",  # the ticks say it is time (UTC): no title to crowd the legend
             "range": [_iso(start), _iso(now + 10)]}
