@@ -129,5 +129,6 @@ def _time_axis(buckets: list[dict[str, Any]]) -> dict[str, Any]:
     """At least the last five minutes, so a single bucket is not stretched across the chart."""
     now = time.time()
     start = min([b["start"] for b in buckets] + [now - 300]) - 10
-    return {"type": "date",  # the ticks say it is time (UTC): no title to crowd the legend
+    return {"type": "date", "tickformat": "%H:%M",  # UTC; one line of ticks, no title,
+            # so the legend below never covers them
             "range": [_iso(start), _iso(now + 10)]}
