@@ -189,10 +189,12 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     page = sign_in(browser, server)
     page.goto(f"{server.url}/ui/endpoints")
     page.get_by_role("link", name=endpoint).click()
+    # the chart polls; wait until it has every request (flushed each second) of both variants
     page.wait_for_function(
-        "() => { const d = document.getElementById('traffic-chart').data; return d && "
-        "['A requests', 'B requests'].every(n => d.some(t => t.name === n && "
-        "t.y.reduce((a, b) => a + b, 0) > 0)); }", timeout=30_000)
+        "([a, b]) => { const d = document.getElementById('traffic-chart').data; "
+        "const sum = n => (d.find(t => t.name === n) || {y: []}).y.reduce((x, y) => x + y, 0);"
+        " return d && sum('A requests') === a && sum('B requests') === b; }",
+        arg=[hits.count("A"), hits.count("B")], timeout=30_000)
     served = page.evaluate("() => Object.fromEntries(document.getElementById('traffic-chart')"
                            ".data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)]))")
     assert served["A requests"] == hits.count("A") and served["B requests"] == hits.count("B")
