@@ -46,6 +46,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_revokes_it(cove: Co
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
     session, csrf = signed_in(cove)
     assert session.get(cove.url + "/ui/", timeout=30).status_code == 200
+    assert session.get(cove.url + "/ui/sign-in", timeout=30).url.endswith("/ui/")
     stolen = dict(session.cookies)
     assert session.post(cove.url + "/ui/sign-out", data={"csrf": csrf},
                         timeout=30).status_code == 200  # back on the sign-in page
@@ -123,8 +124,10 @@ def test_one_time_link_works_once_and_sessions_survive_a_restart(fresh_cove: Cov
     assert (fresh_cove.home / "console.key").stat().st_mode & 0o777 == 0o600
 
 
-def test_endpoint_traffic_json_counts_each_variant(tmp_path: Any) -> None:
-    """The traffic series behind the endpoint chart, straight from the recorder."""
+def test_endpoint_traffic_and_history_are_counted_and_durable(tmp_path: Any) -> None:
+    """The traffic series behind the endpoint chart and the deployment history, straight from
+    their recorders, across a reopening of the database."""
+    from cove.hosting._history import History
     from cove.hosting._traffic import Traffic, percentile
     from cove.meta import Database
 
@@ -142,9 +145,16 @@ def test_endpoint_traffic_json_counts_each_variant(tmp_path: Any) -> None:
     assert rows["B"]["invocations"] == 10 and rows["B"]["errors"] == 10
     assert 2.0 <= rows["A"]["p50"] <= 3.0 and 50 <= rows["B"]["p99"] <= 76
     assert percentile([0] * 35, 0.5) is None
-    traffic.forget("ep")
-    assert traffic.series("ep") == []
+    History(db).record("ep", "InService", "cfg-1", "A: weight 1")
     db.close()
+    reopened = Database(f"sqlite:///{tmp_path / 'meta.db'}")  # durable: a restart keeps both
+    traffic, history = Traffic(reopened), History(reopened)
+    assert {r["variant"]: r["invocations"] for r in traffic.series("ep")} == {"A": 31, "B": 10}
+    assert [e["event"] for e in history.events("ep")] == ["InService"]
+    traffic.forget("ep")
+    history.forget("ep")
+    assert traffic.series("ep") == [] and history.events("ep") == []
+    reopened.close()
 
 
 def test_transform_function_and_gateway_pages(cove: CoveServer) -> None:

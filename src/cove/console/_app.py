@@ -176,6 +176,8 @@ class Console:
     # --- signing in -----------------------------------------------------------------------------
 
     def sign_in_form(self, request: Request) -> Response:
+        if self.sessions.current(request) is not None:  # already signed in
+            return RedirectResponse(f"{PREFIX}/", 303)
         return self._sign_in_page(request, "", request.query_params.get("next", ""))
 
     async def sign_in(self, request: Request) -> Response:
