@@ -77,6 +77,10 @@ def test_script_job_runs_with_the_container_contract(s3: Any, sm: Any, logs: Any
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
     assert [t["Status"] for t in d["SecondaryStatusTransitions"]] == [
         "Starting", "Downloading", "Training", "Uploading", "Completed"]
+    transitions = d["SecondaryStatusTransitions"]
+    assert all(t["StartTime"] <= t["EndTime"] for t in transitions)
+    assert all(a["EndTime"] == b["StartTime"] for a, b in zip(transitions, transitions[1:]))
+    assert transitions[-1]["EndTime"] == d["TrainingEndTime"]
     assert d["TrainingStartTime"] <= d["TrainingEndTime"]
     assert d["TrainingTimeInSeconds"] >= 1 and d["BillableTimeInSeconds"] >= 1
     model = _model(s3, d)

@@ -344,9 +344,9 @@ def _set_status(d: dict[str, Any], status: str, secondary: str, message: str) ->
 
 def _finish(d: dict[str, Any], status: str, secondary: str, message: str,
             failure: str = "") -> None:
-    now = time.time()
     _set_status(d, status, secondary, message)
-    d["SecondaryStatusTransitions"][-1]["EndTime"] = now
+    last = d["SecondaryStatusTransitions"][-1]
+    now = last["EndTime"] = last["StartTime"]  # the final status ends where it begins
     if failure:
         d["FailureReason"] = failure
     d["TrainingEndTime"] = now
