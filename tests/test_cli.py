@@ -62,6 +62,7 @@ def test_credentials_file_is_private(tmp_path: Path) -> None:
     cove_cmd(home, "env")
     mode = (home / "credentials.json").stat().st_mode & 0o777
     assert mode == 0o600
+    assert home.stat().st_mode & 0o777 == 0o700  # the database and logs are private too
 
 
 def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:

@@ -161,13 +161,18 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
 
+def make_home(home: Path) -> None:
+    """Create the data directory, owner-only: it holds the database, credentials and logs."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def load_or_create_credentials(home: Path) -> Credentials:
     """Read ``credentials.json`` under home, creating it (owner-only) on first use."""
     path = home / "credentials.json"
     if path.exists():
         data = json.loads(path.read_text())
         return Credentials(data["access_key_id"], data["secret_access_key"], data["account_id"])
-    home.mkdir(parents=True, exist_ok=True)
+    make_home(home)
     creds = Credentials(
         access_key_id="AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits)
                                       for _ in range(16)),

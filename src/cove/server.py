@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from cove import __version__
-from cove.config import Config, Credentials
+from cove.config import Config, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, mint_link
 from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
@@ -71,7 +71,7 @@ class Platform:
 
     @classmethod
     def open(cls, config: Config) -> Platform:
-        config.home.mkdir(parents=True, exist_ok=True)
+        make_home(config.home)
         db = Database(config.database, config.sqlite_synchronous)
         credentials = config.credentials()
         store = LocalObjectStore(db, config.objects_dir)
@@ -221,7 +221,7 @@ class _Server(uvicorn.Server):
 
 def serve(config: Config) -> None:
     """Run cove in the foreground until SIGINT/SIGTERM; one server per home."""
-    config.home.mkdir(parents=True, exist_ok=True)
+    make_home(config.home)
     lock = _lock(config.home)
     try:
         platform = Platform.open(config)

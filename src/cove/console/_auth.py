@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
 from cove import errors
-from cove.config import Credentials
+from cove.config import Credentials, make_home
 from cove.meta import Database
 from cove.meta.tables import console_sessions, console_used_links
 
@@ -60,7 +60,7 @@ def console_key(home: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    home.mkdir(parents=True, exist_ok=True)
+    make_home(home)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process created it first: use theirs
