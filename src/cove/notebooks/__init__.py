@@ -1,0 +1,14 @@
+"""Notebook instances: JupyterLab servers cove manages, in an environment where boto3 and the
+SageMaker SDK reach cove unchanged; and running notebooks in them headless."""
+
+from cove.notebooks._api import NotebookApi
+from cove.notebooks._instances import (
+    INSTALL_HINT,
+    LOG_GROUP,
+    NotebookInstances,
+    NotebookSettings,
+    jupyter_missing,
+)
+
+__all__ = ["INSTALL_HINT", "LOG_GROUP", "NotebookApi", "NotebookInstances", "NotebookSettings",
+           "jupyter_missing"]
