@@ -9,6 +9,7 @@ from cove.notebooks._instances import (
     NotebookSettings,
     jupyter_missing,
 )
+from cove.notebooks._runner import Run, results, run_notebook
 
 __all__ = ["INSTALL_HINT", "LOG_GROUP", "NotebookApi", "NotebookInstances", "NotebookSettings",
-           "jupyter_missing"]
+           "Run", "jupyter_missing", "results", "run_notebook"]
