@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cove import errors
 
@@ -54,7 +54,7 @@ class _ServerKernel:
         self.server, self.kernel_id, self.connection_file = server, kernel_id, connection_file
 
     def client(self) -> Any:
-        from jupyter_client.asynchronous import AsyncKernelClient
+        from jupyter_client.asynchronous.client import AsyncKernelClient
 
         kc = AsyncKernelClient()
         kc.load_connection_file(str(self.connection_file))
@@ -117,15 +117,15 @@ def run_notebook(source: Path, authorized_url: str, work_dir: Path, runtime_dir:
         _copy(path, work_dir / path.name)
     target = work_dir / source.name
     shutil.copyfile(source, target)
-    notebook = nbformat.read(target, as_version=4)
+    notebook = nbformat.read(target, as_version=4)  # type: ignore[no-untyped-call]
     server = _Jupyter(authorized_url)
     session = server.call("POST", "/api/sessions", {
         "path": source.name, "name": source.name, "type": "notebook",
         "kernel": {"name": kernel_name}})
     kernel_id = session["kernel"]["id"]
     kernel = _ServerKernel(server, kernel_id, _connection_file(runtime_dir, kernel_id))
-    client = NotebookClient(notebook, km=kernel, timeout=cell_timeout, kernel_name=kernel_name,
-                            allow_errors=False, record_timing=True)
+    client = NotebookClient(notebook, km=cast(Any, kernel), timeout=cell_timeout,
+                            kernel_name=kernel_name, allow_errors=False, record_timing=True)
     started = time.monotonic()
     error = None
     try:
@@ -137,7 +137,7 @@ def run_notebook(source: Path, authorized_url: str, work_dir: Path, runtime_dir:
         if client.kc is not None:
             client.kc.stop_channels()
         server.call("DELETE", f"/api/sessions/{session['id']}")
-        nbformat.write(notebook, target)
+        nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
     run = Run(notebook, target, time.monotonic() - started, error)
     run.results = results(run.text())
     return run
