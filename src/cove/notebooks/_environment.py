@@ -102,6 +102,9 @@ def environment(directory: InstanceDirectory, endpoint_url: str, region: str,
         "JUPYTER_RUNTIME_DIR": str(directory.inside / "home/.local/share/jupyter/runtime"),
         "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
         "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+        # in a virtualenv Jupyter prefers the environment's kernelspecs to the user's: the
+        # instance's own python3 kernel (cove.notebooks.kernel) must win
+        "JUPYTER_PREFER_ENV_PATH": "0",
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": access_key_id,
         "AWS_SECRET_ACCESS_KEY": secret_access_key,
