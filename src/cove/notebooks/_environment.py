@@ -12,7 +12,7 @@ The layout of ``$COVE_HOME/notebooks/<name>/`` (kept across stop and start)::
 In the bubblewrap sandbox the directory is mounted at ``/opt/ml``, so the metadata file is at
 the path the SageMaker SDK reads (``/opt/ml/metadata/resource-metadata.json``) and
 ``sagemaker.get_execution_role()`` asks DescribeNotebookInstance for the role, as it does on
-SageMaker.  Without the sandbox the kernel (``cove.notebooks.kernel``) points the SDK at the
+SageMaker.  Without the sandbox the kernel (``cove._notebook_kernel``) points the SDK at the
 instance's own copy of that file instead.
 """
 
@@ -24,13 +24,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cove._notebook_kernel import METADATA_VARIABLE
 from cove.training._contract import base_environment
-
-#: Where SageMaker's SDK looks for the notebook instance's identity.
-METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
-#: The variable that tells ``cove.notebooks.kernel`` where the metadata file is, when the
-#: sandbox could not mount it at METADATA_FILE.
-METADATA_VARIABLE = "COVE_NOTEBOOK_METADATA_FILE"
 
 
 @dataclass(frozen=True)
@@ -73,7 +68,7 @@ def prepare(directory: InstanceDirectory, name: str, arn: str, region: str,
     _write(directory.path("metadata", "resource-metadata.json"),
            json.dumps({"ResourceArn": arn, "ResourceName": name}))
     _write(directory.path("home", ".config", "sagemaker", "config.yaml"), sdk_config(bucket))
-    spec = {"argv": [sys.executable, "-m", "cove.notebooks.kernel", "-f", "{connection_file}"],
+    spec = {"argv": [sys.executable, "-m", "cove._notebook_kernel", "-f", "{connection_file}"],
             "display_name": "Python 3 (cove)", "language": "python",
             "metadata": {"debugger": True}}
     _write(directory.path("home", ".local", "share", "jupyter", "kernels", "python3",
@@ -103,7 +98,7 @@ def environment(directory: InstanceDirectory, endpoint_url: str, region: str,
         "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
         "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
         # in a virtualenv Jupyter prefers the environment's kernelspecs to the user's: the
-        # instance's own python3 kernel (cove.notebooks.kernel) must win
+        # instance's own python3 kernel (cove._notebook_kernel) must win
         "JUPYTER_PREFER_ENV_PATH": "0",
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": access_key_id,

@@ -5,6 +5,9 @@ SageMaker's SDK finds the notebook instance it runs in (and so ``get_execution_r
 directory is mounted at ``/opt/ml`` and the file is there.  Without the sandbox nothing can be
 mounted, so this launcher points the SDK's ``NOTEBOOK_METADATA_FILE`` at the instance's own
 copy as ``sagemaker.session`` is imported — the notebook's code stays exactly as on SageMaker.
+
+It lives outside ``cove.notebooks`` and imports nothing of cove's: a kernel must answer its
+first heartbeat quickly, and the package pulls in the server's dependencies.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from cove.notebooks._environment import METADATA_FILE, METADATA_VARIABLE
+#: Where SageMaker's SDK looks for the notebook instance's identity.
+METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
+#: Where the instance's copy is, when the sandbox could not mount it at METADATA_FILE.
+METADATA_VARIABLE = "COVE_NOTEBOOK_METADATA_FILE"
 
 
 class _MetadataFileFinder(importlib.abc.MetaPathFinder):
