@@ -266,3 +266,19 @@ def test_cove_notebook_cli(fresh_cove: CoveServer) -> None:
     assert "InService" in again
     assert "deleted mine" in cove("rm", "mine")
     assert "No notebook instances" in cove("ls")
+
+
+def test_without_jupyter_the_api_names_the_extra(tmp_path: Path) -> None:
+    """A cove whose Python cannot import JupyterLab (as without `cove[notebook]`)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.modules['jupyterlab'] = None\n")
+    server = CoveServer(tmp_path / "home", {"PYTHONPATH": str(site)}).start()
+    try:
+        sm = server.client("sagemaker")
+        code, message = error_code(lambda: create(sm, "no-jupyter"))
+        assert code == "ValidationException"
+        assert "pip install 'cove[notebook]'" in message and "jupyterlab" in message
+        assert sm.list_notebook_instances()["NotebookInstances"] == []
+    finally:
+        server.stop()

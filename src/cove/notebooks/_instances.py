@@ -15,10 +15,13 @@ their rows stay ``InService``; the next cove starts them again (``recover``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -266,9 +269,10 @@ class NotebookInstances:
         try:
             command = Path(f"/proc/{row.pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
-            return
-        if b"jupyterlab" in command and str(self.directory(name).inside).encode() in command:
-            subprocess.run(["kill", "-TERM", f"-{row.pid}"], check=False, capture_output=True)
+            return  # it is gone
+        if b"jupyterlab" in command and str(self.directory(name).root).encode() in command:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(row.pid, signal.SIGTERM)
 
     # --- rows -------------------------------------------------------------------------------
 
