@@ -282,3 +282,26 @@ def test_without_jupyter_the_api_names_the_extra(tmp_path: Path) -> None:
         assert sm.list_notebook_instances()["NotebookInstances"] == []
     finally:
         server.stop()
+
+
+def test_a_crash_leaves_no_stray_jupyterlab(tmp_path: Path) -> None:
+    """Without bubblewrap a JupyterLab outlives a killed cove; the next cove ends it and starts
+    the instance again."""
+    server = CoveServer(tmp_path / "home", {"COVE_SANDBOX": "none"}).start()
+    try:
+        sm = server.client("sagemaker")
+        create(sm, "crash")
+        old = "http://" + wait_in_service(sm, "crash")["Url"]
+        server.kill()
+        assert requests.get(old + "/api/status", timeout=10).status_code == 403  # still there
+        server.start()
+        sm = server.client("sagemaker")
+        url = wait_in_service(sm, "crash")["Url"]
+        with pytest.raises(requests.ConnectionError):
+            requests.get(old + "/api/status", timeout=10)
+        token = sm.create_presigned_notebook_instance_url(
+            NotebookInstanceName="crash")["AuthorizedUrl"].rsplit("token=", 1)[1]
+        assert requests.get(f"http://{url}/api/status", timeout=10,
+                            headers={"Authorization": f"token {token}"}).status_code == 200
+    finally:
+        server.stop()
