@@ -8,9 +8,10 @@ exactly where a user's would: the sandbox, the instance's credentials and SDK co
 ``get_execution_role()`` answered through DescribeNotebookInstance.  The only thing set from
 outside is ``COVE_TUTORIAL_SCALE=small``, as ``%env`` would.
 
-A tutorial passes when no cell fails, the key figures it prints (``RESULT name=value``) meet the
-floors below, and nothing it deployed is left behind.  Other files and folders in
-``examples/tutorials/`` (code the notebooks use) are copied beside each notebook.
+A tutorial passes when no cell fails, its plots render, the key figures it prints
+(``RESULT name=value``) meet the floors below, and nothing it deployed is left behind.  Other
+files and folders in ``examples/tutorials/`` (code the notebooks use) are copied beside each
+notebook.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def test_tutorial_runs_unchanged_in_a_notebook_instance(notebook: Path,
     failed = [o for c in run.notebook.cells if c.cell_type == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not failed, failed
+    if any("plt.show()" in c.source for c in run.notebook.cells if c.cell_type == "code"):
+        assert any("image/png" in o.get("data", {}) for c in run.notebook.cells
+                   if c.cell_type == "code" for o in c.get("outputs", [])), "no plot rendered"
     assert notebook.name in FLOORS, f"add the figures {notebook.name} must meet to FLOORS"
     for figure, (comparison, bound) in FLOORS[notebook.name].items():
         assert figure in run.results, (f"{notebook.name} printed no RESULT {figure}=...; it "

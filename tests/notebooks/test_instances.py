@@ -247,23 +247,36 @@ def test_sagemaker_session_and_execution_role_outside_a_notebook(cove: CoveServe
     assert session.default_bucket() in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_cove_notebook_cli(fresh_cove: CoveServer) -> None:
+def test_cove_notebook_cli(fresh_cove: CoveServer, tmp_path: Path) -> None:
     env = {**os.environ, "COVE_HOME": str(fresh_cove.home), "COLUMNS": "200"}
 
-    def cove(*args: str) -> str:
+    def cove(*args: str, status: int = 0) -> str:
         done = subprocess.run([sys.executable, "-m", "cove", "notebook", *args], env=env,
                               capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+        assert done.returncode == status, done.stdout + done.stderr
+        return done.stdout + done.stderr
 
     out = cove("mine")
     url = next(word for word in out.split() if word.startswith("http://"))
     assert requests.get(url, timeout=30).status_code == 200
     assert "mine" in cove("ls") and "InService" in cove("ls")
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "import os\nfrom sagemaker import get_execution_role\nassert get_execution_role()\n"
+        "print('RESULT answer=' + os.environ['ANSWER'])")]
+    nbformat.write(notebook, tmp_path / "good.ipynb")
+    out = cove("run", str(tmp_path / "good.ipynb"), "--name", "mine", "--env", "ANSWER=42")
+    assert "answer = 42" in out
+    assert (fresh_cove.home / "notebooks" / "mine" / "SageMaker" / "good.ipynb").exists()
+    notebook.cells = [nbformat.v4.new_code_cell("1 / 0")]
+    nbformat.write(notebook, tmp_path / "bad.ipynb")
+    assert "ZeroDivisionError" in cove("run", str(tmp_path / "bad.ipynb"), "--name", "mine",
+                                       status=1)
+
     assert "stopped" in cove("stop", "mine")
     assert "Stopped" in cove("ls")
-    again = cove("mine")  # starts it again
-    assert "InService" in again
+    assert "InService" in cove("mine")  # starts it again
     assert "deleted mine" in cove("rm", "mine")
     assert "No notebook instances" in cove("ls")
 
