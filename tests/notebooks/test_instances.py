@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 import requests
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from cove.notebooks import run_notebook
 from tests.conftest import CoveServer
@@ -90,6 +90,23 @@ def test_lifecycle_url_token_and_files_kept_across_stop_and_start(fresh_cove: Co
     token = {"Authorization": "token " + url.rsplit("token=", 1)[1]}
     kept = requests.get(base(url) + "/api/contents/kept.txt", headers=token, timeout=30)
     assert kept.status_code == 200 and kept.json()["content"] == "still here"
+
+    # a user breaks JupyterLab's config in the instance's home: Failed, saying why; fixed, it starts
+    sm.stop_notebook_instance(NotebookInstanceName="lab")
+    wait_stopped(sm, "lab")
+    config = fresh_cove.home / "notebooks/lab/home/.jupyter/jupyter_server_config.py"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("raise SystemExit('my broken config')\n")
+    sm.start_notebook_instance(NotebookInstanceName="lab")
+    with pytest.raises(WaiterError):
+        wait_in_service(sm, "lab")
+    described = sm.describe_notebook_instance(NotebookInstanceName="lab")
+    assert described["NotebookInstanceStatus"] == "Failed"
+    assert "exited" in described["FailureReason"]
+    assert "my broken config" in described["FailureReason"]
+    config.unlink()
+    sm.start_notebook_instance(NotebookInstanceName="lab")
+    wait_in_service(sm, "lab")
 
     code, message = error_code(lambda: sm.delete_notebook_instance(NotebookInstanceName="lab"))
     assert code == "ValidationException" and "InService" in message

@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,13 +185,18 @@ class NotebookInstances:
         with self.db.write() as conn:
             conn.execute(update(notebook_instances).where(notebook_instances.c.name == name)
                          .values(port=port, pid=proc.pid))
-        threading.Thread(target=self._supervise, args=(name, proc), daemon=True,
-                         name=f"cove-notebook-{name}").start()
+        last_lines: deque[str] = deque(maxlen=1)
+        supervisor = threading.Thread(target=self._supervise, args=(name, proc, last_lines),
+                                      daemon=True, name=f"cove-notebook-{name}")
+        supervisor.start()
         failure = self._wait_ready(proc, port, token)
         if failure is None:
             self._set(name, "InService", Url=f"127.0.0.1:{port}")
             return
         self._end(proc)
+        supervisor.join(5)  # its output is read to the end: the last line says why
+        if last_lines:
+            failure += f"; it last said: {last_lines[-1][:300]}"
         self.identity.revoke(arn)
         self._set(name, "Failed", FailureReason=failure)
 
@@ -207,12 +213,14 @@ class NotebookInstances:
         return (f"JupyterLab did not answer within {self.settings.start_timeout:.0f} s; its "
                 f"log is in {LOG_GROUP}")
 
-    def _supervise(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+    def _supervise(self, name: str, proc: subprocess.Popen[bytes],
+                   last_lines: deque[str]) -> None:
         stream = f"{name}/jupyter.log"
         assert proc.stdout is not None
         for lines in line_batches(proc.stdout.fileno()):
             now = int(time.time() * 1000)
             self.logs.put_events(LOG_GROUP, stream, [(now, line) for line in lines])
+            last_lines.extend(line for line in lines if line.strip())
         code = proc.wait()
         with self._lock:
             mine = self._procs.get(name) is proc
