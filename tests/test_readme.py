@@ -63,3 +63,17 @@ def test_aws_cli_example(cove: Any, tmp_path: Path) -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "docs/hello.txt" in out.stdout and "hello from the aws CLI" in out.stdout
+
+
+def test_sagemaker_session_example(cove: Any, tmp_path: Path) -> None:
+    """`cove.sagemaker_session()` / `cove.execution_role()` as the README prints them."""
+    script = tmp_path / "session.py"
+    script.write_text(block("python", "cove.sagemaker_session()"))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+           "COVE_HOME": str(cove.home)}
+    out = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, text=True,
+                         capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    account = cove.credentials["account_id"]
+    assert out.stdout.splitlines()[-1].split() == [
+        f"sagemaker-us-east-1-{account}", f"arn:aws:iam::{account}:role/CoveExecutionRole"]

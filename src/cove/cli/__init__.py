@@ -31,7 +31,7 @@ err_console = Console(stderr=True)
 
 
 def _register_groups() -> None:
-    from cove.cli import endpoints, functions, gateway, jobs, transforms, tuning
+    from cove.cli import endpoints, functions, gateway, jobs, notebook, transforms, tuning
 
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(endpoints.app, name="endpoints")
@@ -39,6 +39,7 @@ def _register_groups() -> None:
     app.add_typer(transforms.app, name="transforms")
     app.add_typer(functions.app, name="functions")
     app.add_typer(gateway.app, name="gateway")
+    app.add_typer(notebook.app, name="notebook")
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory [default: ~/.cove].")]

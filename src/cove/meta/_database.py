@@ -25,7 +25,12 @@ def _v2_new_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-def _v5_console_tables(conn: Connection) -> None:
+def _v3_notebook_instances(conn: Connection) -> None:
+    """Notebook instances: a new table only."""
+    tables.notebook_instances.create(conn, checkfirst=True)
+
+
+def _v4_console_tables(conn: Connection) -> None:
     """The console: endpoint traffic and events, sessions and used one-time links; new
     tables."""
     for table in (tables.endpoint_traffic, tables.endpoint_events, tables.console_sessions,
@@ -36,7 +41,8 @@ def _v5_console_tables(conn: Connection) -> None:
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
-    5: _v5_console_tables,
+    3: _v3_notebook_instances,
+    4: _v4_console_tables,
 }
 
 

@@ -1,0 +1,74 @@
+"""``cove.sagemaker_session()`` and ``cove.execution_role()``: the SageMaker SDK pointed at the
+running cove, for code outside a notebook instance (inside one, ``sagemaker.Session()`` and
+``get_execution_role()`` already are)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from cove import errors
+from cove.config import load_config
+from cove.notebooks._environment import default_bucket
+
+
+class NotRunning(errors.ClientError):
+    code = "NotRunning"
+
+
+def execution_role(home: Path | str | None = None) -> str:
+    """The role ARN to give the SDK's estimators and models (what ``get_execution_role()``
+    returns in a cove notebook instance)."""
+    return load_config(_path(home)).credentials().execution_role_arn
+
+
+def sagemaker_session(home: Path | str | None = None) -> Any:
+    """A ``sagemaker.Session`` for the cove running for ``home`` (``$COVE_HOME``, else
+    ``~/.cove``): its URL, credentials and region, the default bucket
+    ``sagemaker-<region>-<account>`` and no telemetry.  Every AWS client the SDK makes from it
+    talks to cove."""
+    try:
+        import sagemaker.session
+    except ImportError as exc:
+        raise errors.ClientError("the SageMaker Python SDK is not installed: "
+                                 "pip install 'cove[notebook]'") from exc
+    from cove.server import read_server_file
+
+    config = load_config(_path(home))
+    record = read_server_file(config.home)
+    if record is None:
+        raise NotRunning(f"cove is not running (home {config.home}); start it with "
+                         "`cove up --detach`.")
+    credentials = config.credentials()
+    boto_session = _CoveBotoSession(str(record["url"]),
+                                    aws_access_key_id=credentials.access_key_id,
+                                    aws_secret_access_key=credentials.secret_access_key,
+                                    region_name=config.region)
+    bucket = default_bucket(config.region, credentials.account_id)
+    sdk_config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {
+        "TelemetryOptOut": True, "Session": {"DefaultS3Bucket": bucket}}}}}
+    return sagemaker.session.Session(boto_session=boto_session, default_bucket=bucket,
+                             sagemaker_config=sdk_config)
+
+
+class _CoveBotoSession(boto3.Session):  # type: ignore[misc]
+    """A boto3 session whose every client and resource talks to cove — including the ones the
+    SDK points at AWS's own regional endpoints (STS)."""
+
+    def __init__(self, endpoint_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cove_endpoint_url = endpoint_url
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["endpoint_url"] = self.cove_endpoint_url
+        return super().client(*args, **kwargs)
+
+    def resource(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["endpoint_url"] = self.cove_endpoint_url
+        return super().resource(*args, **kwargs)
+
+
+def _path(home: Path | str | None) -> Path | None:
+    return Path(home) if home is not None else None
