@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import tarfile
 from typing import Any
@@ -79,7 +80,7 @@ def test_script_job_runs_with_the_container_contract(s3: Any, sm: Any, logs: Any
         "Starting", "Downloading", "Training", "Uploading", "Completed"]
     transitions = d["SecondaryStatusTransitions"]
     assert all(t["StartTime"] <= t["EndTime"] for t in transitions)
-    assert all(a["EndTime"] == b["StartTime"] for a, b in zip(transitions, transitions[1:]))
+    assert all(a["EndTime"] == b["StartTime"] for a, b in itertools.pairwise(transitions))
     assert transitions[-1]["EndTime"] == d["TrainingEndTime"]
     assert d["TrainingStartTime"] <= d["TrainingEndTime"]
     assert d["TrainingTimeInSeconds"] >= 1 and d["BillableTimeInSeconds"] >= 1
