@@ -31,6 +31,7 @@ from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
 from cove.meta.tables import models
+from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
 from cove.sagemaker import Tags
@@ -66,6 +67,7 @@ class Platform:
     functions: Functions
     gateway: Gateway
     started: float
+    notebooks: NotebookInstances
 
     @classmethod
     def open(cls, config: Config) -> Platform:
@@ -94,9 +96,11 @@ class Platform:
                                    lambda name: endpoints.get(models, name, "model"),
                                    endpoints.envs)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox)
+        notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
+            config.home, config.region, credentials.account_id))
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, tuning, endpoints, transforms, functions, Gateway(db),
-                   time.time())
+                   time.time(), notebooks)
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -107,6 +111,8 @@ class Platform:
         self.transforms.recover()
         self.functions.bind(asyncio.get_running_loop(), url)
         self.gateway.url = url
+        self.notebooks.endpoint_url = url
+        self.notebooks.recover()
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -121,7 +127,9 @@ def build_app(platform: Platform) -> Edge:
     sagemaker = JsonService("sagemaker", "SageMaker", {
         **platform.training_api.operations(), **tuning_api.operations(),
         **hosting_api.operations(), **transform_api.operations(),
-        **platform.tags.operations()}, validator=ShapeValidator("sagemaker"))
+        **platform.tags.operations(),
+        **NotebookApi(platform.notebooks, platform.tags).operations()},
+        validator=ShapeValidator("sagemaker"))
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
@@ -138,6 +146,7 @@ def build_app(platform: Platform) -> Edge:
         await asyncio.to_thread(platform.transforms.shutdown)
         platform.endpoints.shutdown()
         platform.functions.shutdown()
+        platform.notebooks.shutdown()
         platform.tuning.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()

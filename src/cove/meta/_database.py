@@ -25,9 +25,15 @@ def _v2_new_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v3_notebook_instances(conn: Connection) -> None:
+    """Notebook instances: a new table only."""
+    tables.notebook_instances.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
+    3: _v3_notebook_instances,
 }
 
 

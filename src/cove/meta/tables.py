@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -288,4 +288,21 @@ gateway_parts = Table(
     Column("part_id", String(128), primary_key=True),
     Column("created", Float, nullable=False),
     Column("describe", JSON, nullable=False),
+)
+
+#: Notebook instances: ``describe`` is what DescribeNotebookInstance returns; ``token`` logs a
+#: browser into the instance's JupyterLab (CreatePresignedNotebookInstanceUrl), ``pid`` is its
+#: server process while one runs (so a restarted cove can end one a crash left behind).
+notebook_instances = Table(
+    "notebook_instances",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("creation_time", Float, nullable=False, index=True),
+    Column("last_modified", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+    Column("token", String(128), nullable=False),
+    Column("port", Integer),
+    Column("pid", Integer),
 )

@@ -1,0 +1,128 @@
+"""What a notebook instance's JupyterLab and its kernels see: the instance's directories, the
+SageMaker notebook metadata file, the SDK's config file, a kernelspec and the environment.
+
+The layout of ``$COVE_HOME/notebooks/<name>/`` (kept across stop and start)::
+
+    SageMaker/                          the user's files: JupyterLab's root (as on SageMaker)
+    metadata/resource-metadata.json     the instance's name and ARN, as SageMaker writes it
+    home/                               $HOME: Jupyter's and IPython's state, the SDK config
+      .config/sagemaker/config.yaml     TelemetryOptOut, DefaultS3Bucket
+      .local/share/jupyter/kernels/python3/kernel.json
+
+In the bubblewrap sandbox the directory is mounted at ``/opt/ml``, so the metadata file is at
+the path the SageMaker SDK reads (``/opt/ml/metadata/resource-metadata.json``) and
+``sagemaker.get_execution_role()`` asks DescribeNotebookInstance for the role, as it does on
+SageMaker.  Without the sandbox the kernel (``cove.notebooks.kernel``) points the SDK at the
+instance's own copy of that file instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove.training._contract import base_environment
+
+#: Where SageMaker's SDK looks for the notebook instance's identity.
+METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
+#: The variable that tells ``cove.notebooks.kernel`` where the metadata file is, when the
+#: sandbox could not mount it at METADATA_FILE.
+METADATA_VARIABLE = "COVE_NOTEBOOK_METADATA_FILE"
+
+
+@dataclass(frozen=True)
+class InstanceDirectory:
+    """One notebook instance's directory, on the host (``root``) and as its processes see it
+    (``inside``: ``/opt/ml`` in the sandbox, else ``root`` itself)."""
+
+    root: Path
+    inside: Path
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def seen(self, *parts: str) -> Path:
+        return self.inside.joinpath(*parts)
+
+    @property
+    def work(self) -> Path:
+        """The user's files on the host."""
+        return self.path("SageMaker")
+
+    @property
+    def runtime(self) -> Path:
+        """Jupyter's runtime directory on the host: kernels' connection files."""
+        return self.path("home", ".local", "share", "jupyter", "runtime")
+
+
+def default_bucket(region: str, account: str) -> str:
+    """The SDK's own default bucket name, ``sagemaker-<region>-<account>``."""
+    return f"sagemaker-{region}-{account}"
+
+
+def prepare(directory: InstanceDirectory, name: str, arn: str, region: str,
+            bucket: str) -> None:
+    """Write the files the instance's processes read (again at every start: cove may have
+    moved, the kernel's interpreter may have changed)."""
+    for sub in ("SageMaker", "metadata", "home"):
+        directory.path(sub).mkdir(parents=True, exist_ok=True)
+    directory.runtime.mkdir(parents=True, exist_ok=True)
+    _write(directory.path("metadata", "resource-metadata.json"),
+           json.dumps({"ResourceArn": arn, "ResourceName": name}))
+    _write(directory.path("home", ".config", "sagemaker", "config.yaml"), sdk_config(bucket))
+    spec = {"argv": [sys.executable, "-m", "cove.notebooks.kernel", "-f", "{connection_file}"],
+            "display_name": "Python 3 (cove)", "language": "python",
+            "metadata": {"debugger": True}}
+    _write(directory.path("home", ".local", "share", "jupyter", "kernels", "python3",
+                          "kernel.json"), json.dumps(spec, indent=1))
+
+
+def sdk_config(bucket: str) -> str:
+    """The SageMaker SDK's config file: no telemetry (it would call AWS), and the default
+    bucket (else ``Session.default_bucket()`` asks AWS's STS for the account)."""
+    return ("SchemaVersion: '1.0'\n"
+            "SageMaker:\n"
+            "  PythonSDK:\n"
+            "    Modules:\n"
+            "      TelemetryOptOut: true\n"
+            "      Session:\n"
+            f"        DefaultS3Bucket: {bucket}\n")
+
+
+def environment(directory: InstanceDirectory, endpoint_url: str, region: str,
+                access_key_id: str, secret_access_key: str, token: str) -> dict[str, str]:
+    """The JupyterLab server's environment, which its kernels inherit."""
+    home = directory.seen("home")
+    env = base_environment({
+        "HOME": str(home),
+        "JUPYTER_TOKEN": token,
+        "JUPYTER_RUNTIME_DIR": str(directory.inside / "home/.local/share/jupyter/runtime"),
+        "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
+        "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": access_key_id,
+        "AWS_SECRET_ACCESS_KEY": secret_access_key,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        # no ~/.aws of the host, no instance metadata service to time out on
+        "AWS_CONFIG_FILE": str(home / ".aws/config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws/credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SAGEMAKER_USER_CONFIG_OVERRIDE": str(home / ".config/sagemaker/config.yaml"),
+        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+        "MPLCONFIGDIR": str(home / ".config/matplotlib"),
+        METADATA_VARIABLE: str(directory.seen("metadata", "resource-metadata.json")),
+    })
+    # PYTHONDONTWRITEBYTECODE is for jobs; a user's own modules may as well be cached.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

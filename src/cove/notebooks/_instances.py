@@ -1,0 +1,366 @@
+"""Notebook instances: rows in ``notebook_instances`` and the JupyterLab server of each.
+
+Lifecycle (as SageMaker's)::
+
+    Create / Start → Pending ──(JupyterLab answers)──→ InService ──Stop──→ Stopping → Stopped
+                        └──(it does not)──→ Failed
+    Delete (from Stopped or Failed) → Deleting → gone
+
+An instance's JupyterLab runs in the sandbox like a job: cove's home hidden, the instance's
+directory at ``/opt/ml``, a key pair of its own (issued at each start, revoked at stop), bound to
+127.0.0.1 on a free port and protected by the instance's token.  Its output goes to the
+``/aws/sagemaker/NotebookInstances`` log group.  When cove stops, the servers stop with it but
+their rows stay ``InService``; the next cove starts them again (``recover``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from cove import errors
+from cove.executors import ProcessSpec, Sandbox, kill
+from cove.hosting._fleet import line_batches
+from cove.identity import Identity
+from cove.logs import LogStore
+from cove.meta import Database
+from cove.meta.tables import notebook_instances
+from cove.notebooks import _environment as environment
+from cove.notebooks._environment import InstanceDirectory
+from cove.sagemaker import DescribedRows
+
+log = logging.getLogger("cove.notebooks")
+
+LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+#: What must be importable for an instance to start.
+REQUIRED = ("jupyterlab", "ipykernel")
+INSTALL_HINT = "pip install 'cove[notebook]'"
+
+
+@dataclass(frozen=True)
+class NotebookSettings:
+    home: Path
+    region: str
+    account: str
+    #: How long JupyterLab may take to answer before the instance is Failed.
+    start_timeout: float = 120.0
+    stop_grace: float = 10.0
+
+
+def jupyter_missing() -> list[str]:
+    """The packages a notebook instance needs that are not installed."""
+    return [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+
+
+class NotebookInstances:
+    """Every notebook instance of one cove server, and the processes of those that run."""
+
+    def __init__(self, db: Database, identity: Identity, logs: LogStore, sandbox: Sandbox,
+                 settings: NotebookSettings) -> None:
+        self.db, self.identity, self.logs = db, identity, logs
+        self.sandbox, self.settings = sandbox, settings
+        self.rows = DescribedRows(db, notebook_instances, "notebook instance",
+                                  "NotebookInstance", missing=_missing)
+        #: Where cove listens, once it does: what the instances' boto3 talks to.
+        self.endpoint_url = ""
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+
+    # --- the API's operations ---------------------------------------------------------------
+
+    def create(self, describe: dict[str, Any]) -> None:
+        """Record a new instance (Pending) and start its JupyterLab in the background."""
+        _require_jupyter()
+        c = notebook_instances.c
+        with self.db.write() as conn:
+            if conn.execute(select(c.name).where(c.name == describe["NotebookInstanceName"])
+                            ).first():
+                raise errors.ResourceInUse("Cannot create a duplicate Notebook Instance "
+                                           f"({describe['NotebookInstanceName']})")
+            conn.execute(insert(notebook_instances).values(
+                name=describe["NotebookInstanceName"], arn=describe["NotebookInstanceArn"],
+                status="Pending", creation_time=describe["CreationTime"],
+                last_modified=describe["LastModifiedTime"], describe=describe,
+                token=secrets.token_urlsafe(32)))
+        self._in_background(self._launch, describe["NotebookInstanceName"])
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.rows.get(name)
+
+    def all(self) -> list[dict[str, Any]]:
+        return self.rows.all()
+
+    def start(self, name: str) -> None:
+        _require_jupyter()
+        self._transition(name, ("Stopped", "Failed"), "Pending")
+        self._in_background(self._launch, name)
+
+    def stop(self, name: str) -> None:
+        self._transition(name, ("InService",), "Stopping")
+        self._in_background(self._halt, name)
+
+    def delete(self, name: str) -> None:
+        self._transition(name, ("Stopped", "Failed"), "Deleting")
+        self._in_background(self._remove, name)
+
+    def authorized_url(self, name: str) -> str:
+        """The URL that logs a browser into the instance's JupyterLab."""
+        describe = self.rows.get(name)
+        if describe["NotebookInstanceStatus"] != "InService":
+            raise errors.ValidationError(
+                f"Notebook Instance {name} is {describe['NotebookInstanceStatus']}: a URL can "
+                "be made only for an InService instance (start it first).")
+        token, port = self._secrets(name)
+        return f"http://127.0.0.1:{port}/lab?token={token}"
+
+    def directory(self, name: str) -> InstanceDirectory:
+        root = self.settings.home / "notebooks" / name
+        return InstanceDirectory(root, Path("/opt/ml") if self.sandbox.mounts_opt_ml else root)
+
+    # --- server life ------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """After a restart: start again what was running, finish what was half done."""
+        for describe in self.rows.all():
+            name, status = describe["NotebookInstanceName"], describe["NotebookInstanceStatus"]
+            self._end_leftover(name)
+            if status in ("Pending", "InService"):
+                self._set(name, "Pending")
+                self._in_background(self._launch, name)
+            elif status == "Stopping":
+                self.identity.revoke(describe["NotebookInstanceArn"])
+                self._set(name, "Stopped")
+            elif status == "Deleting":
+                self._in_background(self._remove, name)
+
+    def shutdown(self) -> None:
+        """cove is stopping: end every JupyterLab, leaving the rows as they are."""
+        with self._lock:
+            self._closing = True
+            procs = list(self._procs.values())
+        for proc in procs:
+            self._end(proc)
+
+    # --- the work behind the operations -----------------------------------------------------
+
+    def _launch(self, name: str) -> None:
+        describe = self.rows.get(name)
+        arn = describe["NotebookInstanceArn"]
+        directory = self.directory(name)
+        region, account = self.settings.region, self.settings.account
+        environment.prepare(directory, name, arn, region,
+                            environment.default_bucket(region, account))
+        self.identity.revoke(arn)
+        credentials = self.identity.issue(arn)
+        token, _ = self._secrets(name)
+        port = _free_port()
+        env = environment.environment(directory, self.endpoint_url, region,
+                                      credentials.access_key_id,
+                                      credentials.secret_access_key, token)
+        spec = ProcessSpec(_jupyter_command(directory, port), env, directory.root,
+                           directory.seen("SageMaker"), hidden=(self.settings.home,))
+        proc = self.sandbox.spawn(spec, subprocess.PIPE)
+        with self._lock:
+            self._procs[name] = proc
+        with self.db.write() as conn:
+            conn.execute(update(notebook_instances).where(notebook_instances.c.name == name)
+                         .values(port=port, pid=proc.pid))
+        threading.Thread(target=self._supervise, args=(name, proc), daemon=True,
+                         name=f"cove-notebook-{name}").start()
+        failure = self._wait_ready(proc, port, token)
+        if failure is None:
+            self._set(name, "InService", Url=f"127.0.0.1:{port}")
+            return
+        self._end(proc)
+        self.identity.revoke(arn)
+        self._set(name, "Failed", FailureReason=failure)
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, token: str) -> str | None:
+        """None once JupyterLab answers with the token; else why it never will."""
+        deadline = time.monotonic() + self.settings.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return (f"JupyterLab exited with code {proc.returncode} before it was ready; "
+                        f"its log is in {LOG_GROUP}")
+            if _answers(port, token):
+                return None
+            time.sleep(0.2)
+        return (f"JupyterLab did not answer within {self.settings.start_timeout:.0f} s; its "
+                f"log is in {LOG_GROUP}")
+
+    def _supervise(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        stream = f"{name}/jupyter.log"
+        assert proc.stdout is not None
+        for lines in line_batches(proc.stdout.fileno()):
+            now = int(time.time() * 1000)
+            self.logs.put_events(LOG_GROUP, stream, [(now, line) for line in lines])
+        code = proc.wait()
+        with self._lock:
+            mine = self._procs.get(name) is proc
+            if mine:
+                del self._procs[name]
+            closing = self._closing
+        if not mine or closing:
+            return
+        try:  # it ended on its own (not by Stop): say so rather than claim InService
+            describe = self.rows.get(name)
+        except errors.CoveError:
+            return
+        if describe["NotebookInstanceStatus"] == "InService":
+            self.identity.revoke(describe["NotebookInstanceArn"])
+            self._set(name, "Failed", FailureReason=f"JupyterLab exited with code {code}; its "
+                                                    f"log is in {LOG_GROUP}")
+
+    def _halt(self, name: str) -> None:
+        with self._lock:
+            proc = self._procs.pop(name, None)
+        if proc is not None:
+            self._end(proc)
+        self.identity.revoke(self.rows.get(name)["NotebookInstanceArn"])
+        self._set(name, "Stopped")
+        self._clear_process(name)
+
+    def _remove(self, name: str) -> None:
+        arn = self.rows.get(name)["NotebookInstanceArn"]
+        self.identity.revoke(arn)
+        root = self.directory(name).root
+        if root.exists():
+            shutil.rmtree(root)
+        with self.db.write() as conn:
+            conn.execute(delete(notebook_instances).where(notebook_instances.c.name == name))
+
+    def _end(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is not None:
+            return
+        self.sandbox.terminate(proc)
+        try:
+            proc.wait(self.settings.stop_grace)
+        except subprocess.TimeoutExpired:
+            kill(proc)
+            proc.wait(5)
+
+    def _end_leftover(self, name: str) -> None:
+        """A JupyterLab an earlier cove left running (a plain process outlives its parent):
+        end it, if the recorded pid is still that server (its command names the directory)."""
+        with self.db.read() as conn:
+            row = conn.execute(select(notebook_instances.c.pid).where(
+                notebook_instances.c.name == name)).first()
+        if row is None or row.pid is None:
+            return
+        try:
+            command = Path(f"/proc/{row.pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            return
+        if b"jupyterlab" in command and str(self.directory(name).inside).encode() in command:
+            subprocess.run(["kill", "-TERM", f"-{row.pid}"], check=False, capture_output=True)
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def _transition(self, name: str, allowed: tuple[str, ...], to: str) -> None:
+        def mutate(describe: dict[str, Any]) -> None:
+            status = describe["NotebookInstanceStatus"]
+            if status not in allowed:
+                raise errors.ValidationError(
+                    f"Status ({status}) not in ([{', '.join(allowed)}]). Unable to transition "
+                    f"to ({to}) for Notebook Instance ({describe['NotebookInstanceArn']}).")
+            describe["NotebookInstanceStatus"] = to
+            describe.pop("FailureReason", None)
+            if to != "InService":
+                describe.pop("Url", None)
+
+        self.rows.change(name, mutate)
+
+    def _set(self, name: str, status: str, **fields: Any) -> None:
+        def mutate(describe: dict[str, Any]) -> None:
+            describe["NotebookInstanceStatus"] = status
+            if status != "InService":
+                describe.pop("Url", None)
+            describe.update(fields)
+
+        self.rows.change(name, mutate)
+
+    def _secrets(self, name: str) -> tuple[str, int | None]:
+        with self.db.read() as conn:
+            row = conn.execute(select(notebook_instances.c.token, notebook_instances.c.port)
+                               .where(notebook_instances.c.name == name)).first()
+        if row is None:
+            raise _missing(name)
+        return row.token, row.port
+
+    def _clear_process(self, name: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(update(notebook_instances).where(notebook_instances.c.name == name)
+                         .values(pid=None))
+
+    def _in_background(self, work: Callable[[str], None], name: str) -> None:
+        def run() -> None:
+            try:
+                work(name)
+            except Exception as exc:  # noqa: BLE001 - recorded as the instance's failure
+                log.exception("notebook instance %s: %s failed", name, work.__name__)
+                reason = exc.message if isinstance(exc, errors.CoveError) else repr(exc)
+                try:
+                    self._set(name, "Failed", FailureReason=f"cove could not {_verb(work)} "
+                                                            f"the instance: {reason}")
+                except errors.CoveError:
+                    log.exception("notebook instance %s: cannot record the failure", name)
+
+        threading.Thread(target=run, daemon=True, name=f"cove-notebook-{name}").start()
+
+
+def _verb(work: Callable[[str], None]) -> str:
+    return {"_launch": "start", "_halt": "stop", "_remove": "delete"}.get(
+        getattr(work, "__name__", ""), "change")
+
+
+def _jupyter_command(directory: InstanceDirectory, port: int) -> list[str]:
+    return [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={directory.seen('SageMaker')}",
+            # no calls to the internet from a local server
+            "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+            "jupyterlab.NeverCheckForUpdate"]
+
+
+def _answers(port: int, token: str) -> bool:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/status",
+                                     headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _require_jupyter() -> None:
+    missing = jupyter_missing()
+    if missing:
+        raise errors.ValidationError(
+            f"Notebook instances need JupyterLab on the machine running cove ({', '.join(missing)} "
+            f"not installed): {INSTALL_HINT}, then restart cove.")
+
+
+def _missing(name: str) -> errors.CoveError:
+    return errors.ValidationError("RecordNotFound")

@@ -1,0 +1,205 @@
+"""Running a notebook headless in a notebook instance, top to bottom, with nbclient.
+
+The notebook goes where a user's upload would (the instance's ``SageMaker/`` folder), the
+instance's own JupyterLab starts its kernel (a session, as opening it in the browser does), and
+nbclient drives that kernel over its ZeroMQ ports, read from the kernel's connection file in the
+instance's Jupyter runtime directory.  So the code runs exactly where a user's would: the
+instance's sandbox, environment, credentials and SDK config — which is what makes this the
+proof that a notebook runs unchanged in a cove notebook instance.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cove import errors
+
+#: Code run before the first cell, like ``%env NAME=value`` typed into the notebook.
+_SET_ENV = "import os as _os; _os.environ.update({!r}); del _os"
+
+
+@dataclass
+class Run:
+    """The result of running one notebook: the executed notebook (outputs included), where it
+    was saved, how long it took, and the error that ended it early, if one did."""
+
+    notebook: Any
+    saved: Path
+    seconds: float
+    error: str | None = None
+    results: dict[str, float] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """Everything the code cells printed (streams and plain-text results), in order."""
+        return "".join(_output_text(o) for c in self.notebook.cells
+                       if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+class _ServerKernel:
+    """The kernel of a JupyterLab session, as the kernel manager nbclient talks to."""
+
+    has_kernel = True
+    ipykernel = True
+
+    def __init__(self, server: _Jupyter, kernel_id: str, connection_file: Path) -> None:
+        self.server, self.kernel_id, self.connection_file = server, kernel_id, connection_file
+
+    def client(self) -> Any:
+        from jupyter_client.asynchronous import AsyncKernelClient
+
+        kc = AsyncKernelClient()
+        kc.load_connection_file(str(self.connection_file))
+        return kc
+
+    def is_alive(self) -> bool:
+        return self.server.call("GET", f"/api/kernels/{self.kernel_id}") is not None
+
+    def interrupt_kernel(self) -> None:
+        self.server.call("POST", f"/api/kernels/{self.kernel_id}/interrupt")
+
+    def shutdown_kernel(self, now: bool = False) -> None:
+        self.server.call("DELETE", f"/api/kernels/{self.kernel_id}")
+
+    def cleanup_resources(self) -> None:
+        """The server owns the kernel's files."""
+
+
+class _Jupyter:
+    """A JupyterLab server's REST API, reached with the token of an authorized URL."""
+
+    def __init__(self, authorized_url: str) -> None:
+        parsed = urllib.parse.urlparse(authorized_url)
+        self.base = f"{parsed.scheme}://{parsed.netloc}"
+        self.token = urllib.parse.parse_qs(parsed.query).get("token", [""])[0]
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """The JSON answer; None for 404."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers={
+            "Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise errors.ServerError(f"JupyterLab answered {method} {path} with {exc.code}: "
+                                     f"{exc.read()[:300]!r}") from exc
+        except OSError as exc:
+            raise errors.ServerError(f"cannot reach JupyterLab at {self.base}: {exc}") from exc
+        return json.loads(raw) if raw else {}
+
+
+def run_notebook(source: Path, authorized_url: str, work_dir: Path, runtime_dir: Path, *,
+                 env: dict[str, str] | None = None, extra: Iterable[Path] = (),
+                 cell_timeout: float = 1800, kernel_name: str = "python3") -> Run:
+    """Run ``source`` in the notebook instance whose JupyterLab ``authorized_url`` logs into.
+
+    ``work_dir`` and ``runtime_dir`` are the instance's ``SageMaker/`` folder and Jupyter runtime
+    directory on this machine; ``extra`` files and folders are copied beside the notebook (code
+    it uses).  The executed notebook is saved over the copy in ``work_dir``.  A cell that fails
+    ends the run: ``Run.error`` says which and why.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    for path in extra:
+        _copy(path, work_dir / path.name)
+    target = work_dir / source.name
+    shutil.copyfile(source, target)
+    notebook = nbformat.read(target, as_version=4)
+    server = _Jupyter(authorized_url)
+    session = server.call("POST", "/api/sessions", {
+        "path": source.name, "name": source.name, "type": "notebook",
+        "kernel": {"name": kernel_name}})
+    kernel_id = session["kernel"]["id"]
+    kernel = _ServerKernel(server, kernel_id, _connection_file(runtime_dir, kernel_id))
+    client = NotebookClient(notebook, km=kernel, timeout=cell_timeout, kernel_name=kernel_name,
+                            allow_errors=False, record_timing=True)
+    started = time.monotonic()
+    error = None
+    try:
+        client.kc = _ready_client(client, kernel, env or {})
+        client.execute()
+    except CellExecutionError as exc:
+        error = str(exc)
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        server.call("DELETE", f"/api/sessions/{session['id']}")
+        nbformat.write(notebook, target)
+    run = Run(notebook, target, time.monotonic() - started, error)
+    run.results = results(run.text())
+    return run
+
+
+def results(text: str) -> dict[str, float]:
+    """The key figures a tutorial prints as ``RESULT name=value`` lines."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            for pair in line[len("RESULT "):].split():
+                key, _, value = pair.partition("=")
+                try:
+                    found[key] = float(value)
+                except ValueError:
+                    continue
+    return found
+
+
+def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> Any:
+    """A started kernel client, the run's environment variables already set in the kernel."""
+    from jupyter_core.utils import run_sync
+
+    kc = kernel.client()
+
+    async def start() -> None:
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=client.startup_timeout)
+        if env:
+            reply = await kc.execute_interactive(_SET_ENV.format(env), silent=True,
+                                                 timeout=60)
+            if reply["content"]["status"] != "ok":
+                raise errors.ServerError(f"cannot set the run's environment in the kernel: "
+                                         f"{reply['content']}")
+
+    run_sync(start)()
+    kc.allow_stdin = False
+    return kc
+
+
+def _connection_file(runtime_dir: Path, kernel_id: str, timeout: float = 30) -> Path:
+    path = runtime_dir / f"kernel-{kernel_id}.json"
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise errors.ServerError(f"the kernel's connection file {path} did not appear")
+        time.sleep(0.05)
+    return path
+
+
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    else:
+        shutil.copyfile(source, target)
+
+
+def _output_text(output: Any) -> str:
+    if output.get("output_type") == "stream":
+        return str(output.get("text", ""))
+    data = output.get("data", {})
+    if "text/plain" in data:
+        return str(data["text/plain"]) + "\n"
+    return ""
