@@ -207,3 +207,40 @@ def test_transform_function_and_gateway_pages(cove: CoveServer) -> None:
     page = session.get(f"{cove.url}/ui/gateway/{api['ApiId']}", timeout=30).text
     assert "$default" in page and function in page
     assert session.get(f"{cove.url}/ui/gateway/nope", timeout=30).status_code == 404
+
+
+def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServer) -> None:
+    session, csrf = signed_in(cove)
+    sm = cove.client("sagemaker")
+    name = f"nb-{uuid.uuid4().hex[:6]}"
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+                                RoleArn="arn:aws:iam::000000000000:role/CoveExecutionRole")
+    sm.get_waiter("notebook_instance_in_service").wait(
+        NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert name in session.get(f"{cove.url}/ui/notebook-instances", timeout=30).text
+    page = session.get(f"{cove.url}/ui/notebook-instances/{name}", timeout=30)
+    assert "InService" in page.text and "Open JupyterLab" in page.text
+    # "Open" signs the browser into the instance's JupyterLab, as the presigned URL does
+    opened = session.get(f"{cove.url}/ui/notebook-instances/{name}/open", timeout=30,
+                         allow_redirects=False)
+    lab = opened.headers["location"]
+    assert opened.status_code == 303 and "token=" in lab
+    assert requests.get(lab, timeout=30).status_code == 200
+    # actions need the CSRF token; with it, stop and start go through the API's code
+    forged = session.post(f"{cove.url}/ui/notebook-instances/{name}/stop", timeout=30)
+    assert forged.status_code == 403
+    assert sm.describe_notebook_instance(
+        NotebookInstanceName=name)["NotebookInstanceStatus"] == "InService"
+    session.post(f"{cove.url}/ui/notebook-instances/{name}/stop", data={"csrf": csrf},
+                 timeout=30)
+    sm.get_waiter("notebook_instance_stopped").wait(
+        NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    stopped = session.get(f"{cove.url}/ui/notebook-instances/{name}", timeout=30)
+    assert "Stopped" in stopped.text and "Open JupyterLab" not in stopped.text
+    not_open = session.get(f"{cove.url}/ui/notebook-instances/{name}/open", timeout=30)
+    assert not_open.status_code in (400, 404) and "start it first" in not_open.text
+    session.post(f"{cove.url}/ui/notebook-instances/{name}/start", data={"csrf": csrf},
+                 timeout=30)
+    sm.get_waiter("notebook_instance_in_service").wait(
+        NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    sm.stop_notebook_instance(NotebookInstanceName=name)

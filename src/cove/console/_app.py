@@ -32,6 +32,7 @@ from cove import errors
 from cove.console import _charts as charts
 from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
+from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
 from cove.training import LOG_GROUP as TRAINING_LOGS
 from cove.transform import LOG_GROUP as TRANSFORM_LOGS
@@ -129,8 +130,12 @@ class Console:
                   self.chart_hyperparameter),
             Route(f"{p}/api/endpoints/{{name}}/traffic", self.chart_traffic),
             Route(f"{p}/api/endpoints/{{name}}/latency", self.chart_latency),
-            # Notebook instances (issue #8) get their list and detail pages here once the
-            # notebook service exists on the Platform.
+            Route(f"{p}/notebook-instances", self.notebook_list),
+            Route(f"{p}/notebook-instances/{{name}}", self.notebook),
+            Route(f"{p}/notebook-instances/{{name}}/open", self.open_notebook),
+            Route(f"{p}/notebook-instances/{{name}}/start", self.start_notebook,
+                  methods=["POST"]),
+            Route(f"{p}/notebook-instances/{{name}}/stop", self.stop_notebook, methods=["POST"]),
         ]
 
     # --- rendering ----------------------------------------------------------------------------
@@ -365,6 +370,34 @@ class Console:
     def gateway_api(self, request: Request) -> Response:
         return self.render(request, "gateway.html",
                            **data.gateway_api(self.platform, request.path_params["api_id"]))
+
+    # --- notebook instances -------------------------------------------------------------------
+
+    def notebook_list(self, request: Request) -> Response:
+        return self.render(request, "notebooks.html", instances=self.platform.notebooks.all())
+
+    def notebook(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return self.render(request, "notebook.html", nb=self.platform.notebooks.describe(name),
+                           log=data.log_tail(self.platform.logs, NOTEBOOK_LOGS, f"{name}/"))
+
+    def open_notebook(self, request: Request) -> Response:
+        """Into the instance's JupyterLab, signed in (what CreatePresignedNotebookInstanceUrl
+        gives the API's callers)."""
+        return RedirectResponse(self.platform.notebooks.authorized_url(
+            request.path_params["name"]), 303)
+
+    async def start_notebook(self, request: Request) -> Response:
+        await self._checked_form(request)
+        name = request.path_params["name"]
+        await asyncio.to_thread(self.platform.notebooks.start, name)
+        return self._back(f"{PREFIX}/notebook-instances/{quote(name)}")
+
+    async def stop_notebook(self, request: Request) -> Response:
+        await self._checked_form(request)
+        name = request.path_params["name"]
+        await asyncio.to_thread(self.platform.notebooks.stop, name)
+        return self._back(f"{PREFIX}/notebook-instances/{quote(name)}")
 
     # --- objects --------------------------------------------------------------------------------
 
