@@ -74,6 +74,10 @@ class Config:
         return parse_duration(self.endpoint_idle_timeout)
     access_key_id: str = ""
     secret_access_key: str = ""
+    #: Where job hosts run: local (this machine) or ray (a Ray cluster at ray_address).
+    executor: str = "local"
+    #: The Ray cluster's address (HOST:PORT of its head) when executor is ray.
+    ray_address: str = ""
 
     @property
     def url(self) -> str:

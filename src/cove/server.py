@@ -22,7 +22,7 @@ from cove.config import Config, Credentials
 from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
-from cove.executors import LocalExecutor, Sandbox, choose_sandbox
+from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
@@ -56,7 +56,7 @@ class Platform:
     store: LocalObjectStore
     logs: LogStore
     identity: Identity
-    executor: LocalExecutor
+    executor: Executor
     tags: Tags
     training: TrainingJobs
     training_api: TrainingApi
@@ -75,7 +75,8 @@ class Platform:
         store = LocalObjectStore(db, config.objects_dir)
         logs = LogStore(db)
         identity = Identity(db, credentials)
-        executor = LocalExecutor(config.max_parallel_jobs or None)
+        executor = open_executor(config.executor, config.ray_address,
+                                 config.max_parallel_jobs or None, config.stop_grace_seconds)
         settings = TrainingSettings(config.home, config.url, config.region,
                                     stop_grace=config.stop_grace_seconds)
         sandbox = choose_sandbox(config.sandbox)
@@ -110,7 +111,8 @@ class Platform:
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
-                "uptime_seconds": round(time.time() - self.started, 1)}
+                "uptime_seconds": round(time.time() - self.started, 1),
+                "executor": self.executor.describe()}
 
 
 def build_app(platform: Platform) -> Edge:

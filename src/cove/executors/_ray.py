@@ -1,0 +1,236 @@
+"""The Ray executor: each host of a job is a Ray actor on whichever node has its resources.
+
+cove stays the control plane: the actor runs the same host routine as the local executor, on
+its node, and cove pulls its reports (phases, log lines) every 0.2 s into the metadata database
+while it runs.  Stop asks the routine to stop (SIGTERM, grace, SIGKILL, as locally) and kills
+the actor if it does not end.  An actor whose node or process dies ends its run with
+``HostLost`` naming the node.  The actors belong to cove's Ray driver: when cove stops they end
+with it, and the next start marks their jobs Failed (see ``TrainingJobs.recover``).
+
+Every Ray process stays on loopback: cove connects with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
+(with it unset Ray swaps 127.0.0.1 for the machine's routable address), and refuses a cluster
+whose nodes are not on 127.0.0.1 unless the address itself is not a loopback one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from cove import errors
+from cove.executors._base import Event, HostLost, HostWork, Resources
+
+T = TypeVar("T")
+
+POLL_SECONDS = 0.2
+#: After a stop, how long past the routine's own grace the actor may take before it is killed.
+KILL_MARGIN = 10.0
+NAMESPACE = "cove"
+
+
+def _import_ray() -> Any:
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+    except ImportError as exc:
+        raise errors.ServerError("the Ray executor needs Ray: pip install 'cove[ray]'") from exc
+    return ray
+
+
+class RayExecutor:
+    name = "ray"
+    shares_disk = False
+
+    def __init__(self, address: str, stop_grace: float = 30.0) -> None:
+        if not address:
+            raise errors.ServerError("the Ray executor needs the cluster's address: "
+                                     "cove up --executor ray --ray-address HOST:PORT")
+        self.ray = _import_ray()
+        self.address, self.stop_grace = address, stop_grace
+        try:
+            self.ray.init(address=address, namespace=NAMESPACE, logging_level="WARNING",
+                          log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise errors.ServerError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
+        self._check_loopback()
+        self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-ray")
+        self._actor_class = self.ray.remote(HostActor)
+
+    def _check_loopback(self) -> None:
+        if self.address.split(":")[0] not in ("127.0.0.1", "localhost"):
+            return  # a real cluster on a network: its nodes are where they are
+        strays = [n["NodeManagerAddress"] for n in self.ray.nodes()
+                  if n["Alive"] and n["NodeManagerAddress"] != "127.0.0.1"]
+        if strays:
+            raise errors.ServerError(
+                f"the Ray cluster at {self.address} has nodes on {', '.join(strays)}, not on "
+                "loopback: start them with --node-ip-address=127.0.0.1 and "
+                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0")
+
+    # --- Executor ---------------------------------------------------------------------------
+
+    def slots(self) -> int:
+        # Ray queues what does not fit; cove's own queue only bounds what it hands over.
+        return max(2, int(self.ray.cluster_resources().get("CPU", 2)))
+
+    def submit(self, routine: Callable[[], T]) -> Future[T]:
+        return self._pool.submit(routine)
+
+    def reserve(self, hosts: list[Resources]) -> RayReservation:
+        return RayReservation(self, hosts)
+
+    def start(self, work: HostWork, resources: Resources, events: Callable[[Event], None],
+              reservation: Any = None, index: int = 0) -> RayRun:
+        options: dict[str, Any] = {"num_cpus": resources.cpus, "memory": resources.memory_bytes,
+                                   "num_gpus": resources.gpus, "max_concurrency": 4,
+                                   "max_restarts": 0}
+        if reservation is not None:
+            options["scheduling_strategy"] = reservation.strategy(index)
+        actor = self._actor_class.options(**options).remote(work)
+        return RayRun(self, actor, events)
+
+    def describe(self) -> dict[str, Any]:
+        from ray._private.state import available_resources_per_node  # no public per-node view
+
+        available = available_resources_per_node()
+        nodes = []
+        for node in self.ray.nodes():
+            if not node["Alive"]:
+                continue
+            total = node["Resources"]
+            free = available.get(node["NodeID"], {}).get("CPU", 0.0)
+            nodes.append({"node": node["NodeID"], "address": node["NodeManagerAddress"],
+                          "cpus": total.get("CPU", 0), "free_cpus": free,
+                          "memory_bytes": total.get("memory", 0),
+                          "resources": sorted(k for k in total if not k.startswith(
+                              ("node:", "CPU", "memory", "object_store_memory", "GPU")))})
+        return {"executor": self.name, "address": self.address, "nodes": nodes}
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.ray.shutdown()
+
+    def node_name(self, node_id: str) -> str:
+        for node in self.ray.nodes():
+            if node["NodeID"] == node_id:
+                return f"Ray node {node_id[:12]} ({node['NodeManagerAddress']})"
+        return f"Ray node {node_id[:12]}"
+
+
+class RayReservation:
+    """A placement group holding one bundle per host of a job, spread over nodes."""
+
+    def __init__(self, executor: RayExecutor, hosts: list[Resources]) -> None:
+        from ray.util.placement_group import placement_group
+
+        self.ray = executor.ray
+        self.group = placement_group(
+            [{"CPU": r.cpus, "memory": r.memory_bytes, **({"GPU": r.gpus} if r.gpus else {})}
+             for r in hosts], strategy="SPREAD")
+
+    def strategy(self, index: int) -> Any:
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        return PlacementGroupSchedulingStrategy(placement_group=self.group,
+                                                placement_group_bundle_index=index)
+
+    def release(self) -> None:
+        from ray.util.placement_group import remove_placement_group
+
+        remove_placement_group(self.group)
+
+
+class HostActor:
+    """Runs one ``HostWork`` on its node and keeps its reports until cove pulls them."""
+
+    def __init__(self, work: HostWork) -> None:
+        import ray
+
+        self.work = work
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self._events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def node(self) -> str:
+        return str(self.node_id)
+
+    def run(self) -> Any:
+        return self.work.run(self._report)
+
+    def stop(self, reason: str) -> None:
+        self.work.stop(reason)
+
+    def drain(self) -> list[Event]:
+        with self._lock:
+            events, self._events = self._events, []
+        return events
+
+    def _report(self, event: Event) -> None:
+        with self._lock:
+            self._events.append(event)
+
+
+class RayRun:
+    """A host actor seen from cove: a thread follows it, replaying its reports as they come
+    and keeping its result (or how it was lost)."""
+
+    def __init__(self, executor: RayExecutor, actor: Any, events: Callable[[Event], None]) -> None:
+        self.executor, self.actor, self.events = executor, actor, events
+        self.ray = executor.ray
+        self._node_ref = actor.node.remote()
+        self._run_ref = actor.run.remote()
+        self._outcome: Future[Any] = Future()
+        threading.Thread(target=self._follow, daemon=True, name="cove-ray-follow").start()
+
+    def result(self) -> Any:
+        return self._outcome.result()
+
+    def stop(self, reason: str) -> None:
+        self.actor.stop.remote(reason)
+        # A host still waiting for room on the cluster, or one whose node stopped answering,
+        # would never end on its own: past the grace period it is killed.
+        timer = threading.Timer(self.executor.stop_grace + KILL_MARGIN, self._kill)
+        timer.daemon = True
+        timer.start()
+
+    def _follow(self) -> None:
+        try:
+            while True:
+                ready, _ = self.ray.wait([self._run_ref], timeout=POLL_SECONDS)
+                self._pull()
+                if ready:
+                    self._outcome.set_result(self.ray.get(self._run_ref))
+                    return
+        except self.ray.exceptions.RayActorError as exc:
+            self._outcome.set_exception(HostLost(self._node(), _actor_error(exc)))
+        except BaseException as exc:  # the routine's own exception (RayTaskError wraps it)
+            self._outcome.set_exception(getattr(exc, "cause", None) or exc)
+        finally:
+            self.ray.kill(self.actor, no_restart=True)
+
+    def _pull(self) -> None:
+        for event in self.ray.get(self.actor.drain.remote()):
+            self.events(event)
+
+    def _node(self) -> str:
+        ready, _ = self.ray.wait([self._node_ref], timeout=0)
+        if not ready:
+            return "a Ray node (the host had not started)"
+        try:
+            return self.executor.node_name(self.ray.get(self._node_ref))
+        except self.ray.exceptions.RayError:
+            return "a Ray node"
+
+    def _kill(self) -> None:
+        if not self._outcome.done():
+            self.ray.kill(self.actor, no_restart=True)
+
+
+def _actor_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return next((line for line in text if "died" in line or "exit" in line.lower()),
+                text[0] if text else type(exc).__name__)[:300]
