@@ -89,7 +89,8 @@ class Executor(Protocol):
     def start(self, work: HostWork, resources: Resources, events: Callable[[Event], None],
               reservation: Any = None, index: int = 0) -> HostRun:
         """Start one host of a job, inside ``reservation`` (at bundle ``index``) if given.
-        ``events`` is called on a thread of this process with each report of the work."""
+        ``events`` is called on a thread of this process with each report of the work, and
+        with ``("placed", (where,))`` first when the executor chose a machine for it."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -159,6 +159,10 @@ class HostActor:
         return str(self.node_id)
 
     def run(self) -> Any:
+        import ray
+
+        self._report(("placed", (f"Ray node {self.node_id[:12]} "
+                                 f"({ray.util.get_node_ip_address()})",)))
         return self.work.run(self._report)
 
     def stop(self, reason: str) -> None:

@@ -261,8 +261,8 @@ class JobRun(HostEvents):
             timer.start()
         try:
             with self._hosts_lock:
-                self.hosts = [executor.start(work, resources, self._event, reservation, index)
-                              for index, work in enumerate(works)]
+                self.hosts = [executor.start(work, resources, self._events_of(f"algo-{i + 1}"),
+                                             reservation, i) for i, work in enumerate(works)]
                 if self._stop_reason:
                     for run in self.hosts:
                         run.stop(self._stop_reason)
@@ -274,12 +274,16 @@ class JobRun(HostEvents):
             if reservation is not None:
                 reservation.release()
 
-    def _event(self, event: Event) -> None:
-        name, args = event
-        if name == "phase":
-            self.phase(*args)
-        elif name == "log":
-            self.log(*args)
+    def _events_of(self, host: str) -> Callable[[Event], None]:
+        def replay(event: Event) -> None:
+            name, args = event
+            if name == "phase":
+                self.phase(*args)
+            elif name == "log":
+                self.log(*args)
+            elif name == "placed":
+                self.log(host, [f"{host} placed on {args[0]}"])
+        return replay
 
     def _result(self, run: HostRun, host: str) -> HostResult:
         try:

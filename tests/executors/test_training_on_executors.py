@@ -1,0 +1,257 @@
+"""Training and tuning flows on both executors: the same requests, the same outcomes, whether
+the hosts run here or as actors on a (loopback) Ray cluster; plus what only Ray has: placement
+by resources, the node named when a host is lost, loopback-only sockets."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import CoveServer, RayCluster
+from tests.training.helpers import log_lines, script_job, unique, upload_source, wait, wait_for
+from tests.tuning.helpers import config, definition, source, training_jobs, wait_tuning
+
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray cluster per run, on one test worker
+
+TRAIN = """
+import json, os, sys
+rows = sum(len(open(os.path.join(d, f)).read().splitlines())
+           for d, _, fs in os.walk(os.environ["SM_CHANNEL_TRAIN"]) for f in fs)
+print("rows", rows, "cpus", os.environ["SM_NUM_CPUS"], flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w") as f:
+    json.dump({"rows": rows, "host": os.environ["SM_CURRENT_HOST"],
+               "hosts": json.loads(os.environ["SM_HOSTS"])}, f)
+"""
+
+SLOW = """
+import os, signal, sys, time
+def term(*_):
+    open(os.path.join(os.environ["SM_MODEL_DIR"], "partial.txt"), "w").write("saved")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+print("started", flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.fixture(scope="module", params=["local", "ray"])
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
+    env = {"COVE_EXECUTOR": request.param, "COVE_STOP_GRACE_SECONDS": "5"}
+    if request.param == "ray":
+        env["COVE_RAY_ADDRESS"] = request.getfixturevalue("ray_cluster").address
+    cove = CoveServer(tmp_path_factory.mktemp(f"cove-{request.param}"), env).start(60)
+    yield cove
+    cove.stop()
+
+
+@pytest.fixture
+def s3(server: CoveServer) -> Any:
+    return server.client("s3")
+
+
+@pytest.fixture
+def sm(server: CoveServer) -> Any:
+    return server.client("sagemaker")
+
+
+@pytest.fixture
+def logs(server: CoveServer) -> Any:
+    return server.client("logs")
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = unique("exec")
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def _executor(server: CoveServer) -> str:
+    return server.extra_env["COVE_EXECUTOR"]
+
+
+def _model(s3: Any, describe: dict[str, Any], member: str = "model.json") -> bytes:
+    bucket, key = describe["ModelArtifacts"]["S3ModelArtifacts"][5:].split("/", 1)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        extracted = tar.extractfile(member)
+        assert extracted is not None
+        return extracted.read()
+
+
+def _health(server: CoveServer) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/_cove/health", timeout=5) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def _start(sm: Any, s3: Any, bucket: str, script: str, **extra: Any) -> str:
+    s3.put_object(Bucket=bucket, Key="data/train/a.csv", Body=b"1,2\n3,4\n")
+    s3.put_object(Bucket=bucket, Key="data/train/sub/b.csv", Body=b"5,6\n")
+    name = unique("job")
+    sm.create_training_job(**script_job(
+        name, bucket, upload_source(s3, bucket, {"train.py": script}),
+        channels={"train": f"s3://{bucket}/data/train"}, **extra))
+    return name
+
+
+def test_script_job_fetches_channels_uploads_the_model_and_streams_logs(
+        server: CoveServer, s3: Any, sm: Any, logs: Any, bucket: str) -> None:
+    name = _start(sm, s3, bucket, TRAIN)
+    d = wait(sm, name, 180)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert json.loads(_model(s3, d)) == {"rows": 3, "host": "algo-1", "hosts": ["algo-1"]}
+    lines = log_lines(logs, name)
+    assert "rows 3 cpus " + ("2" if _executor(server) == "ray" else str(
+        len(os.sched_getaffinity(0)))) in lines
+    assert "to stderr" in lines
+    if _executor(server) == "ray":  # the host said where it ran: a node of the cluster
+        placed = [line for line in lines if "placed on Ray node" in line]
+        assert placed and "(127.0.0.1)" in placed[0]
+
+
+def test_stop_ends_the_job_stopped_with_its_partial_model(
+        s3: Any, sm: Any, logs: Any, bucket: str) -> None:
+    name = _start(sm, s3, bucket, SLOW)
+    wait_for(lambda: "started" in log_lines(logs, name), 120)
+    sm.stop_training_job(TrainingJobName=name)
+    d = wait(sm, name, 60)
+    assert (d["TrainingJobStatus"], d["SecondaryStatus"]) == ("Stopped", "Stopped")
+    assert _model(s3, d, "partial.txt") == b"saved"
+
+
+def test_max_runtime_stops_the_job(s3: Any, sm: Any, bucket: str) -> None:
+    name = _start(sm, s3, bucket, SLOW, StoppingCondition={"MaxRuntimeInSeconds": 3})
+    d = wait(sm, name, 120)
+    assert (d["TrainingJobStatus"], d["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
+
+
+def test_tuning_trials_respect_max_parallel(sm: Any, s3: Any, bucket: str) -> None:
+    name = unique("tune")
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig=config("Random", max_jobs=4, parallel=2, RandomSeed=3),
+        TrainingJobDefinition=definition(bucket, source(s3, bucket), {"sleep": "0.5"}))
+    d = wait_tuning(sm, name, 300)
+    assert d["HyperParameterTuningJobStatus"] == "Completed"
+    assert d["TrainingJobStatusCounters"]["Completed"] == 4
+    jobs = training_jobs(sm, name)
+    spans = [(sm.describe_training_job(TrainingJobName=j["TrainingJobName"])["TrainingStartTime"],
+              j["TrainingEndTime"]) for j in jobs]
+    for start, _ in spans:
+        assert sum(1 for s, e in spans if s <= start < e) <= 2
+
+
+# --- only on Ray ---------------------------------------------------------------------------------
+
+def _ray_only(server: CoveServer) -> None:
+    if _executor(server) != "ray":
+        pytest.skip("a Ray cluster's property")
+
+
+def test_status_shows_the_cluster_nodes_and_free_cpus(server: CoveServer) -> None:
+    _ray_only(server)
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "cove", "status"], capture_output=True,
+                         text=True, env={**os.environ, "COVE_HOME": str(server.home)}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ray at 127.0.0.1:" in out.stdout and "(2 nodes)" in out.stdout
+    assert "of 8 CPUs free" in out.stdout and "node2" in out.stdout
+    assert "of 4 CPUs free" in out.stdout
+
+
+def test_a_host_lands_on_the_node_that_has_its_resources(
+        server: CoveServer, s3: Any, sm: Any, logs: Any, bucket: str) -> None:
+    _ray_only(server)
+    node2 = next(n for n in _health(server)["executor"]["nodes"] if "node2" in n["resources"])
+    # ml.m5.2xlarge asks 8 CPUs and 32 GiB: only the second node has them.
+    name = _start(sm, s3, bucket, TRAIN, ResourceConfig={
+        "InstanceType": "ml.m5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5})
+    d = wait(sm, name, 180)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    lines = log_lines(logs, name)
+    assert f"algo-1 placed on Ray node {node2['node'][:12]} (127.0.0.1)" in lines
+    assert "rows 3 cpus 8" in lines
+
+
+def test_a_killed_host_actor_fails_the_job_naming_its_node(
+        server: CoveServer, ray_cluster: RayCluster, s3: Any, sm: Any, logs: Any,
+        bucket: str) -> None:
+    _ray_only(server)
+    name = _start(sm, s3, bucket, SLOW)
+    wait_for(lambda: "started" in log_lines(logs, name), 120)
+    placed = next(line for line in log_lines(logs, name) if "placed on" in line)
+    actors = [p for p in ray_cluster.processes() if "HostActor" in " ".join(_cmdline(p))]
+    assert len(actors) == 1
+    actors[0].send_signal(signal.SIGKILL)
+    d = wait(sm, name, 60)
+    assert d["TrainingJobStatus"] == "Failed"
+    node = placed.split("placed on ", 1)[1]
+    assert d["FailureReason"].startswith(f"InternalServerError: algo-1 ran on {node}, "
+                                         "which was lost"), d["FailureReason"]
+
+
+def test_ray_processes_listen_on_loopback_only(server: CoveServer,
+                                               ray_cluster: RayCluster) -> None:
+    _ray_only(server)
+    import psutil
+
+    cove_process = psutil.Process(server.proc.pid if server.proc else 0)
+    checked = 0
+    for process in [*ray_cluster.processes(), cove_process]:
+        try:
+            connections = process.net_connections("inet")
+        except psutil.NoSuchProcess:
+            continue
+        for connection in connections:
+            if connection.status == psutil.CONN_LISTEN:
+                checked += 1
+                assert connection.laddr.ip in ("127.0.0.1", "::ffff:127.0.0.1"), (
+                    process.name(), connection.laddr)
+            elif connection.raddr:
+                assert connection.raddr.ip in ("127.0.0.1", "::ffff:127.0.0.1"), (
+                    process.name(), connection.raddr)
+    assert checked >= 6  # GCS, two raylets, their agents, cove
+
+
+def _cmdline(process: Any) -> list[str]:
+    try:
+        return list(process.cmdline())
+    except Exception:  # noqa: BLE001 - a process that ended while we looked has no command
+        return []
+
+
+def test_restart_marks_running_ray_jobs_honestly(
+        ray_cluster: RayCluster, tmp_path: Any) -> None:
+    server = CoveServer(tmp_path / "home", {"COVE_EXECUTOR": "ray",
+                                            "COVE_RAY_ADDRESS": ray_cluster.address}).start(60)
+    try:
+        s3, sm, logs = server.client("s3"), server.client("sagemaker"), server.client("logs")
+        bucket = unique("restart")
+        s3.create_bucket(Bucket=bucket)
+        name = _start(sm, s3, bucket, SLOW)
+        wait_for(lambda: "started" in log_lines(logs, name), 120)
+        server.kill()
+        # The host actor belonged to cove's Ray driver: it ends with it.
+        wait_for(lambda: not [p for p in ray_cluster.processes()
+                              if "HostActor" in " ".join(_cmdline(p))], 60)
+        server.start(60)
+        d = server.client("sagemaker").describe_training_job(TrainingJobName=name)
+        assert d["TrainingJobStatus"] == "Failed"
+        assert "cove was restarted while this job was running" in d["FailureReason"]
+    finally:
+        if server.proc and server.proc.poll() is None:
+            server.stop()
+
