@@ -186,6 +186,46 @@ def test_a_host_lands_on_the_node_that_has_its_resources(
     assert "rows 3 cpus 8" in lines
 
 
+GLOO = """
+import json, os
+import torch
+import torch.distributed as dist
+hosts = json.loads(os.environ["SM_HOSTS"])
+rank = hosts.index(os.environ["SM_CURRENT_HOST"])
+dist.init_process_group("gloo", init_method=f"tcp://{hosts[0]}:{os.environ['PORT']}",
+                        rank=rank, world_size=len(hosts))
+value = torch.tensor([float(rank + 1)])
+dist.all_reduce(value)
+print(f"rank {rank} of {len(hosts)}: sum {value.item()}", flush=True)
+if rank == 0:
+    open(os.path.join(os.environ["SM_MODEL_DIR"], "sum.txt"), "w").write(str(value.item()))
+dist.destroy_process_group()
+"""
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
+
+
+def test_a_two_host_pytorch_gloo_job_spreads_over_the_nodes(
+        server: CoveServer, s3: Any, sm: Any, logs: Any, bucket: str) -> None:
+    _ray_only(server)
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    name = _start(sm, s3, bucket, GLOO, image=PYTORCH_IMAGE, Environment={"PORT": port},
+                  ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2,
+                                  "VolumeSizeInGB": 5})
+    d = wait(sm, name, 240)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert _model(s3, d, "sum.txt") == b"3.0"
+    lines = log_lines(logs, name)
+    assert {"rank 0 of 2: sum 3.0", "rank 1 of 2: sum 3.0"} <= set(lines)
+    placed = {line.split(" placed on ")[0]: line.split(" placed on ")[1]
+              for line in lines if " placed on " in line}
+    assert set(placed) == {"algo-1", "algo-2"}
+    assert placed["algo-1"] != placed["algo-2"]  # one bundle per host, spread over nodes
+
+
 def test_a_killed_host_actor_fails_the_job_naming_its_node(
         server: CoveServer, ray_cluster: RayCluster, s3: Any, sm: Any, logs: Any,
         bucket: str) -> None:
