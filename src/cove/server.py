@@ -86,7 +86,7 @@ class Platform:
         endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
-                                              config.idle_timeout_seconds))
+                                              config.idle_timeout_seconds), executor)
         tags = Tags(db)
         training_api = TrainingApi(training, training.data, tags)
         tuning = TuningJobs(db, training, training_api.build)

@@ -295,3 +295,84 @@ def test_restart_marks_running_ray_jobs_honestly(
         if server.proc and server.proc.poll() is None:
             server.stop()
 
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+def _under_load(server: CoveServer, name: str, body: bytes,
+                action: Any) -> list[str]:
+    import threading
+
+    from tests.hosting.test_endpoints import _load
+
+    stop, results = threading.Event(), []
+    clients = [threading.Thread(target=_load, args=(server.client("sagemaker-runtime"), name,
+                                                    body, stop, results)) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        wait_for(lambda: len(results) > 10, 60)
+        action()
+        count = len(results)
+        wait_for(lambda: len(results) > count + 20, 60)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    return results
+
+
+def _host_actors(ray_cluster: RayCluster) -> list[Any]:
+    return [p for p in ray_cluster.processes() if "HostActor" in " ".join(_cmdline(p))]
+
+
+def test_a_worker_killed_under_load_is_replaced_without_a_failed_request(
+        server: CoveServer, s3: Any, sm: Any, bucket: str, request: pytest.FixtureRequest
+        ) -> None:
+    from tests.hosting.test_endpoints import _worker_pids, csv_rows, deploy, xgb_model
+
+    url, booster, X = xgb_model(s3, bucket)
+    name = deploy(sm, [("AllTraffic", url, 1.0, 2)])
+    if _executor(server) == "ray":
+        ray_cluster = request.getfixturevalue("ray_cluster")
+        victims = _host_actors(ray_cluster)
+        assert len(victims) == 2  # each worker is an actor on the cluster
+        results = _under_load(server, name, csv_rows(X[:1]),
+                              lambda: victims[0].send_signal(signal.SIGKILL))
+        wait_for(lambda: len(_host_actors(ray_cluster)) == 2, 60)
+        assert victims[0].pid not in [p.pid for p in _host_actors(ray_cluster)]
+    else:
+        pids = _worker_pids(name)
+        assert len(pids) == 2
+        results = _under_load(server, name, csv_rows(X[:1]),
+                              lambda: os.kill(pids[0], signal.SIGKILL))
+        wait_for(lambda: len(_worker_pids(name)) == 2, 60)
+    assert results and not [r for r in results if r.startswith("ERROR")]
+    wait_for(lambda: sm.describe_endpoint(EndpointName=name)["ProductionVariants"][0][
+        "CurrentInstanceCount"] == 2, 60)
+    sm.delete_endpoint(EndpointName=name)
+
+
+def test_update_endpoint_is_zero_downtime(server: CoveServer, s3: Any, sm: Any,
+                                          bucket: str) -> None:
+    from tests.hosting.test_endpoints import XGB_IMAGE, csv_rows, deploy, xgb_model
+    from tests.training.helpers import ROLE
+
+    url_a, _, X = xgb_model(s3, bucket, seed=0)
+    url_b, _, _ = xgb_model(s3, bucket, seed=50)
+    name = deploy(sm, [("AllTraffic", url_a, 1.0, 1)])
+    sm.create_model(ModelName=f"{name}-new", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": XGB_IMAGE, "ModelDataUrl": url_b})
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-new", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": f"{name}-new", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+
+    def update() -> None:
+        sm.update_endpoint(EndpointName=name, EndpointConfigName=f"{name}-new")
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+
+    results = _under_load(server, name, csv_rows(X[:1]), update)
+    assert results and not [r for r in results if r.startswith("ERROR")]
+    assert len(set(results)) == 2  # the old model's answers, then the new one's
+    sm.delete_endpoint(EndpointName=name)

@@ -61,6 +61,10 @@ class HostRun(Protocol):
         """Block until the routine ends; its result, its exception, or ``HostLost``."""
         ...
 
+    def done(self) -> bool:
+        """Whether the routine has ended (``result`` would not block)."""
+        ...
+
     def stop(self, reason: str) -> None: ...
 
 

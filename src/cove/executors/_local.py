@@ -48,6 +48,9 @@ class LocalRun:
     def result(self) -> Any:
         return self.future.result()
 
+    def done(self) -> bool:
+        return self.future.done()
+
     def stop(self, reason: str) -> None:
         self.work.stop(reason)
 

@@ -193,6 +193,9 @@ class RayRun:
     def result(self) -> Any:
         return self._outcome.result()
 
+    def done(self) -> bool:
+        return self._outcome.done()
+
     def stop(self, reason: str) -> None:
         self.actor.stop.remote(reason)
         # A host still waiting for room on the cluster, or one whose node stopped answering,
