@@ -93,7 +93,7 @@ class Platform:
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"),
-                                   endpoints.envs)
+                                   endpoints.envs, executor)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, tuning, endpoints, transforms, functions, Gateway(db),

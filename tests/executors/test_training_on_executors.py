@@ -376,3 +376,42 @@ def test_update_endpoint_is_zero_downtime(server: CoveServer, s3: Any, sm: Any,
     assert results and not [r for r in results if r.startswith("ERROR")]
     assert len(set(results)) == 2  # the old model's answers, then the new one's
     sm.delete_endpoint(EndpointName=name)
+
+
+# --- batch transform ------------------------------------------------------------------------------
+
+def test_batch_transform_assembles_every_record_in_order(
+        server: CoveServer, s3: Any, sm: Any, bucket: str, request: pytest.FixtureRequest
+        ) -> None:
+    import numpy as np
+
+    from tests.hosting.test_endpoints import csv_rows, xgb_model
+    from tests.transform.helpers import create_model, floats, job_request, read
+    from tests.transform.test_jobs import predict
+
+    url, booster, X = xgb_model(s3, bucket)
+    objects = {"in/a.csv": X[:150], "in/sub/b.csv": X[150:300]}
+    for key, rows in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=csv_rows(rows) + b"\n")
+    name = unique("batch")
+    sm.create_transform_job(**job_request(
+        name, create_model(sm, url), f"s3://{bucket}/in/", f"s3://{bucket}/out/",
+        BatchStrategy="MultiRecord", MaxPayloadInMB=1, MaxConcurrentTransforms=2,
+        TransformResources={"InstanceCount": 2}))
+    sm.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
+    d = sm.describe_transform_job(TransformJobName=name)
+    assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+    for key, rows in objects.items():
+        out = read(s3, bucket, f"out/{key.removeprefix('in/')}.out")
+        np.testing.assert_array_equal(floats(out), predict(booster, rows))
+    if _executor(server) == "ray":  # the workers were actors on the cluster, now gone
+        logs = server.client("logs")
+        streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TransformJobs",
+                                            logStreamNamePrefix=name)["logStreams"]
+        text = [e["message"] for s in streams for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TransformJobs", logStreamName=s["logStreamName"],
+            startFromHead=True)["events"]]
+        assert sum("worker placed on Ray node" in line for line in text) == 2
+        ray_cluster = request.getfixturevalue("ray_cluster")
+        wait_for(lambda: not _host_actors(ray_cluster), 30)
