@@ -199,11 +199,11 @@ def ray_cluster() -> Iterator[RayCluster]:
     pytest.importorskip("ray", reason="pip install 'cove[ray]'")
     # Short: Ray's Unix socket paths live under it and must stay under 108 characters.
     temp_dir = Path(tempfile.mkdtemp(prefix="cray-"))
-    script = Path(__file__).parent / "executors" / "loopback_cluster.py"
     log = open(temp_dir / "cluster.log", "w")  # noqa: SIM115 - lives as long as the cluster
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(temp_dir), json.dumps(RAY_HEAD), json.dumps(RAY_NODE2)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+        [sys.executable, "-m", "cove.executors.loopback_cluster", "--temp-dir", str(temp_dir),
+         "--head", json.dumps(RAY_HEAD), "--node", json.dumps(RAY_NODE2)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
         start_new_session=True)
     assert proc.stdout is not None
     address = proc.stdout.readline().strip()
@@ -213,8 +213,7 @@ def ray_cluster() -> Iterator[RayCluster]:
                            (temp_dir / "cluster.log").read_text()[-3000:])
     cluster = RayCluster(address, proc, temp_dir)
     yield cluster
-    assert proc.stdin is not None
-    proc.stdin.close()  # the launcher takes its nodes down
+    proc.terminate()  # the launcher takes its nodes down
     try:
         proc.wait(60)
     except subprocess.TimeoutExpired:
