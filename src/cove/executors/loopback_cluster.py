@@ -48,7 +48,7 @@ def run(temp_dir: Path, port: int, head: dict[str, Any], nodes: list[dict[str, A
     common = {"node_ip_address": "127.0.0.1", "include_dashboard": False,
               "temp_dir": str(temp_dir), "object_store_memory": 100 << 20}
     cluster = Cluster(initialize_head=True, shutdown_at_exit=True, head_node_args={
-        **common, **({"port": port} if port else {}), **head,
+        **common, **({"gcs_server_port": port} if port else {}), **head,
         "dashboard_agent_listen_port": free_port()})
     try:
         for node in nodes:
