@@ -273,28 +273,55 @@ def _cmdline(process: Any) -> list[str]:
         return []
 
 
-def test_restart_marks_running_ray_jobs_honestly(
+def test_restart_marks_running_ray_jobs_honestly_and_brings_endpoints_back(
         ray_cluster: RayCluster, tmp_path: Any) -> None:
+    from tests.hosting.test_endpoints import csv_rows, deploy, xgb_model
+
     server = CoveServer(tmp_path / "home", {"COVE_EXECUTOR": "ray",
                                             "COVE_RAY_ADDRESS": ray_cluster.address}).start(60)
     try:
         s3, sm, logs = server.client("s3"), server.client("sagemaker"), server.client("logs")
         bucket = unique("restart")
         s3.create_bucket(Bucket=bucket)
+        url, _, X = xgb_model(s3, bucket)
+        endpoint = deploy(sm, [("AllTraffic", url, 1.0, 1)])
         name = _start(sm, s3, bucket, SLOW)
         wait_for(lambda: "started" in log_lines(logs, name), 120)
+        assert len(_host_actors(ray_cluster)) == 2  # the job's host and the endpoint's worker
         server.kill()
-        # The host actor belonged to cove's Ray driver: it ends with it.
-        wait_for(lambda: not [p for p in ray_cluster.processes()
-                              if "HostActor" in " ".join(_cmdline(p))], 60)
+        # The actors belonged to cove's Ray driver: they end with it.
+        wait_for(lambda: not _host_actors(ray_cluster), 60)
         server.start(60)
-        d = server.client("sagemaker").describe_training_job(TrainingJobName=name)
+        sm = server.client("sagemaker")
+        d = sm.describe_training_job(TrainingJobName=name)
         assert d["TrainingJobStatus"] == "Failed"
         assert "cove was restarted while this job was running" in d["FailureReason"]
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+        answer = server.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=endpoint, ContentType="text/csv", Body=csv_rows(X[:1]))
+        assert float(answer["Body"].read())
+        assert len(_host_actors(ray_cluster)) == 1  # a new worker actor
+        sm.delete_endpoint(EndpointName=endpoint)
     finally:
         if server.proc and server.proc.poll() is None:
             server.stop()
 
+
+def test_cove_up_explains_a_bad_executor_choice(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    def up(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cove", "up", "--port", "0", *args],
+                              env={**os.environ, "COVE_HOME": str(tmp_path)}, text=True,
+                              capture_output=True, timeout=60)
+
+    missing = up("--executor", "ray")
+    assert missing.returncode == 1
+    assert "--executor ray needs --ray-address HOST:PORT" in missing.stderr
+    bogus = up("--executor", "slurm")
+    assert bogus.returncode == 1 and "--executor must be local or ray" in bogus.stderr
 
 
 # --- endpoints ------------------------------------------------------------------------------------
