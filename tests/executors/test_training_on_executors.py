@@ -154,13 +154,12 @@ def test_tuning_trials_respect_max_parallel(sm: Any, s3: Any, bucket: str) -> No
 
 # --- only on Ray ---------------------------------------------------------------------------------
 
-def _ray_only(server: CoveServer) -> None:
-    if _executor(server) != "ray":
-        pytest.skip("a Ray cluster's property")
+#: Tests of what only a Ray cluster has: the shared server, on its "ray" parameter only.
+ray_only = pytest.mark.parametrize("server", ["ray"], indirect=True)
 
 
+@ray_only
 def test_status_shows_the_cluster_nodes_and_free_cpus(server: CoveServer) -> None:
-    _ray_only(server)
     import subprocess
     import sys
 
@@ -172,9 +171,9 @@ def test_status_shows_the_cluster_nodes_and_free_cpus(server: CoveServer) -> Non
     assert "of 4 CPUs free" in out.stdout
 
 
+@ray_only
 def test_a_host_lands_on_the_node_that_has_its_resources(
         server: CoveServer, s3: Any, sm: Any, logs: Any, bucket: str) -> None:
-    _ray_only(server)
     node2 = next(n for n in _health(server)["executor"]["nodes"] if "node2" in n["resources"])
     # ml.m5.2xlarge asks 8 CPUs and 32 GiB: only the second node has them.
     name = _start(sm, s3, bucket, TRAIN, ResourceConfig={
@@ -204,9 +203,9 @@ dist.destroy_process_group()
 PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
 
 
+@ray_only
 def test_a_two_host_pytorch_gloo_job_spreads_over_the_nodes(
         server: CoveServer, s3: Any, sm: Any, logs: Any, bucket: str) -> None:
-    _ray_only(server)
     import socket
 
     with socket.socket() as probe:
@@ -226,10 +225,10 @@ def test_a_two_host_pytorch_gloo_job_spreads_over_the_nodes(
     assert placed["algo-1"] != placed["algo-2"]  # one bundle per host, spread over nodes
 
 
+@ray_only
 def test_a_killed_host_actor_fails_the_job_naming_its_node(
         server: CoveServer, ray_cluster: RayCluster, s3: Any, sm: Any, logs: Any,
         bucket: str) -> None:
-    _ray_only(server)
     name = _start(sm, s3, bucket, SLOW)
     wait_for(lambda: "started" in log_lines(logs, name), 120)
     placed = next(line for line in log_lines(logs, name) if "placed on" in line)
@@ -243,9 +242,9 @@ def test_a_killed_host_actor_fails_the_job_naming_its_node(
                                          "which was lost"), d["FailureReason"]
 
 
+@ray_only
 def test_ray_processes_listen_on_loopback_only(server: CoveServer,
                                                ray_cluster: RayCluster) -> None:
-    _ray_only(server)
     import psutil
 
     cove_process = psutil.Process(server.proc.pid if server.proc else 0)
