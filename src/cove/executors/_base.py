@@ -91,8 +91,9 @@ class Executor(Protocol):
         ...
 
     def start(self, work: HostWork, resources: Resources, events: Callable[[Event], None],
-              reservation: Any = None, index: int = 0) -> HostRun:
-        """Start one host of a job, inside ``reservation`` (at bundle ``index``) if given.
+              reservation: Any = None, index: int = 0, lasting: bool = False) -> HostRun:
+        """Start one host of a job, inside ``reservation`` (at bundle ``index``) if given;
+        ``lasting`` work serves until stopped (a model worker) rather than ending on its own.
         ``events`` is called on a thread of this process with each report of the work, and
         with ``("placed", (where,))`` first when the executor chose a machine for it."""
         ...

@@ -31,7 +31,7 @@ class LocalExecutor:
         return LocalReservation()
 
     def start(self, work: HostWork, resources: Resources, events: Callable[[Event], None],
-              reservation: Any = None, index: int = 0) -> LocalRun:
+              reservation: Any = None, index: int = 0, lasting: bool = False) -> LocalRun:
         return LocalRun(work, self._pool.submit(work.run, events))
 
     def describe(self) -> dict[str, Any]:

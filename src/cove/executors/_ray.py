@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -59,6 +60,10 @@ class RayExecutor:
         self._check_loopback()
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-ray")
         self._actor_class = self.ray.remote(HostActor)
+        self._task = self.ray.remote(run_host)
+        # One per cove: hosts run as tasks post their reports here; it ends with cove.
+        self.mailbox = self.ray.remote(Mailbox).options(
+            num_cpus=0, max_concurrency=32).remote()
 
     def _check_loopback(self) -> None:
         if self.address.split(":")[0] not in ("127.0.0.1", "localhost"):
@@ -84,14 +89,20 @@ class RayExecutor:
         return RayReservation(self, hosts)
 
     def start(self, work: HostWork, resources: Resources, events: Callable[[Event], None],
-              reservation: Any = None, index: int = 0) -> RayRun:
+              reservation: Any = None, index: int = 0, lasting: bool = False) -> RayRun:
         options: dict[str, Any] = {"num_cpus": resources.cpus, "memory": resources.memory_bytes,
-                                   "num_gpus": resources.gpus, "max_concurrency": 4,
-                                   "max_restarts": 0}
+                                   "num_gpus": resources.gpus}
         if reservation is not None:
             options["scheduling_strategy"] = reservation.strategy(index)
-        actor = self._actor_class.options(**options).remote(work)
-        return RayRun(self, actor, events)
+        if lasting:  # a model worker: an actor, its own process for its whole life
+            actor = self._actor_class.options(**options, max_concurrency=4,
+                                              max_restarts=0).remote(work)
+            return RayRun(self, events, actor.run.remote(), actor)
+        # A job's host: a task, on a worker process Ray keeps warm between tasks (an actor
+        # would start a process of its own: ~1.3 s a job on a small machine).
+        run_id = uuid.uuid4().hex
+        ref = self._task.options(**options, max_retries=0).remote(work, self.mailbox, run_id)
+        return RayRun(self, events, ref, None, run_id)
 
     def describe(self) -> dict[str, Any]:
         from ray._private.state import available_resources_per_node  # no public per-node view
@@ -178,15 +189,78 @@ class HostActor:
             self._events.append(event)
 
 
-class RayRun:
-    """A host actor seen from cove: a thread follows it, replaying its reports as they come
-    and keeping its result (or how it was lost)."""
+class Mailbox:
+    """Where hosts running as tasks post their reports and find stop requests, by run id."""
 
-    def __init__(self, executor: RayExecutor, actor: Any, events: Callable[[Event], None]) -> None:
-        self.executor, self.actor, self.events = executor, actor, events
+    def __init__(self) -> None:
+        self._events: dict[str, list[Event]] = {}
+        self._stops: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def post(self, run_id: str, events: list[Event]) -> str:
+        with self._lock:
+            self._events.setdefault(run_id, []).extend(events)
+            return self._stops.get(run_id, "")
+
+    def drain(self, run_id: str) -> list[Event]:
+        with self._lock:
+            return self._events.pop(run_id, [])
+
+    def request_stop(self, run_id: str, reason: str) -> None:
+        with self._lock:
+            self._stops.setdefault(run_id, reason)
+
+    def forget(self, run_id: str) -> None:
+        with self._lock:
+            self._events.pop(run_id, None)
+            self._stops.pop(run_id, None)
+
+
+def run_host(work: HostWork, mailbox: Any, run_id: str) -> Any:
+    """A host as a Ray task: its reports go to the mailbox every ``POLL_SECONDS`` (the last
+    ones before it returns), and a stop request found there stops it."""
+    import ray
+
+    pending: list[Event] = [("placed", (f"Ray node {ray.get_runtime_context().get_node_id()[:12]}"
+                                        f" ({ray.util.get_node_ip_address()})",))]
+    lock, finished, stopped = threading.Lock(), threading.Event(), threading.Event()
+
+    def flush() -> None:
+        with lock:
+            batch, pending[:] = list(pending), []
+        if (stop := ray.get(mailbox.post.remote(run_id, batch))) and not stopped.is_set():
+            stopped.set()
+            work.stop(stop)
+
+    def flusher() -> None:
+        while not finished.wait(POLL_SECONDS):
+            flush()
+
+    def report(event: Event) -> None:
+        with lock:
+            pending.append(event)
+
+    flush()  # placed, and a stop that came while the task waited for room
+    thread = threading.Thread(target=flusher, daemon=True)
+    thread.start()
+    try:
+        return work.run(report)
+    finally:
+        finished.set()
+        thread.join()
+        flush()
+
+
+class RayRun:
+    """A host seen from cove (a task, or an actor for lasting work): a thread follows it,
+    replaying its reports as they come and keeping its result (or how it was lost)."""
+
+    def __init__(self, executor: RayExecutor, events: Callable[[Event], None], ref: Any,
+                 actor: Any = None, run_id: str = "") -> None:
+        self.executor, self.events, self.ref = executor, events, ref
+        self.actor, self.run_id = actor, run_id
         self.ray = executor.ray
-        self._node_ref = actor.node.remote()
-        self._run_ref = actor.run.remote()
+        self._where = ""
         self._outcome: Future[Any] = Future()
         threading.Thread(target=self._follow, daemon=True, name="cove-ray-follow").start()
 
@@ -197,7 +271,10 @@ class RayRun:
         return self._outcome.done()
 
     def stop(self, reason: str) -> None:
-        self.actor.stop.remote(reason)
+        if self.actor is not None:
+            self.actor.stop.remote(reason)
+        else:
+            self.executor.mailbox.request_stop.remote(self.run_id, reason)
         # A host still waiting for room on the cluster, or one whose node stopped answering,
         # would never end on its own: past the grace period it is killed.
         timer = threading.Timer(self.executor.stop_grace + KILL_MARGIN, self._kill)
@@ -207,34 +284,42 @@ class RayRun:
     def _follow(self) -> None:
         try:
             while True:
-                ready, _ = self.ray.wait([self._run_ref], timeout=POLL_SECONDS)
+                ready, _ = self.ray.wait([self.ref], timeout=POLL_SECONDS)
                 self._pull()
                 if ready:
-                    self._outcome.set_result(self.ray.get(self._run_ref))
+                    self._outcome.set_result(self.ray.get(self.ref))
                     return
-        except self.ray.exceptions.RayActorError as exc:
-            self._outcome.set_exception(HostLost(self._node(), _actor_error(exc)))
-        except BaseException as exc:  # the routine's own exception (RayTaskError wraps it)
-            self._outcome.set_exception(getattr(exc, "cause", None) or exc)
+        except self.ray.exceptions.RayTaskError as exc:  # the routine's own exception
+            self._outcome.set_exception(exc.cause or exc)
+        except self.ray.exceptions.RayError as exc:  # its process or node went away
+            self._outcome.set_exception(HostLost(
+                self._where or "a Ray node (the host had not started)", _actor_error(exc)))
+        except BaseException as exc:
+            self._outcome.set_exception(exc)
         finally:
-            self.ray.kill(self.actor, no_restart=True)
+            self._end()
 
     def _pull(self) -> None:
-        for event in self.ray.get(self.actor.drain.remote()):
+        source = self.actor.drain.remote() if self.actor is not None else \
+            self.executor.mailbox.drain.remote(self.run_id)
+        for event in self.ray.get(source):
+            if event[0] == "placed":
+                self._where = event[1][0]
             self.events(event)
 
-    def _node(self) -> str:
-        ready, _ = self.ray.wait([self._node_ref], timeout=0)
-        if not ready:
-            return "a Ray node (the host had not started)"
-        try:
-            return self.executor.node_name(self.ray.get(self._node_ref))
-        except self.ray.exceptions.RayError:
-            return "a Ray node"
+    def _end(self) -> None:
+        if self.actor is not None:
+            self.ray.kill(self.actor, no_restart=True)
+        else:
+            self.executor.mailbox.forget.remote(self.run_id)
 
     def _kill(self) -> None:
-        if not self._outcome.done():
+        if self._outcome.done():
+            return
+        if self.actor is not None:
             self.ray.kill(self.actor, no_restart=True)
+        else:
+            self.ray.cancel(self.ref, force=True)
 
 
 def _actor_error(exc: BaseException) -> str:

@@ -208,7 +208,7 @@ class Fleet:
         worker.ready, worker.started, worker.failure = False, time.time(), ""
         worker.client = WorkerClient("")  # until the worker says where it listens
         worker.run = executor.start(work, instance_resources(self.spec.instance_type),
-                                    self._remote_events(worker))
+                                    self._remote_events(worker), lasting=True)
         threading.Thread(target=self._supervise_remote, args=(worker, worker.run), daemon=True,
                          name=f"cove-worker-{self.spec.endpoint}-{worker.index}").start()
 
