@@ -1,15 +1,19 @@
-"""The Ray executor: each host of a job is a Ray actor on whichever node has its resources.
+"""The Ray executor: each host of a job is a Ray task, each model worker a Ray actor, on
+whichever node has the resources their instance type asks for.
 
-cove stays the control plane: the actor runs the same host routine as the local executor, on
-its node, and cove pulls its reports (phases, log lines) every 0.2 s into the metadata database
-while it runs.  Stop asks the routine to stop (SIGTERM, grace, SIGKILL, as locally) and kills
-the actor if it does not end.  An actor whose node or process dies ends its run with
-``HostLost`` naming the node.  The actors belong to cove's Ray driver: when cove stops they end
-with it, and the next start marks their jobs Failed (see ``TrainingJobs.recover``).
+cove stays the control plane: the task or actor runs the same routine as the local executor,
+on its node.  A task posts its reports (phases, log lines) to one mailbox actor every 0.2 s and
+finds stop requests there; an actor keeps its own; cove pulls them into the metadata database
+while the work runs.  Tasks run on worker processes Ray keeps warm (an actor starts a process
+of its own, ~1.3 s on a small machine: worth it only for work that lasts).  Stop asks the
+routine to stop (SIGTERM, grace, SIGKILL, as locally) and cancels the task (kills the actor)
+if it does not end.  Work whose process or node dies ends with ``HostLost`` naming the node.
+All of it belongs to cove's Ray driver: when cove stops it ends too, and the next start marks
+running jobs Failed (see ``TrainingJobs.recover``).
 
 Every Ray process stays on loopback: cove connects with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
 (with it unset Ray swaps 127.0.0.1 for the machine's routable address), and refuses a cluster
-whose nodes are not on 127.0.0.1 unless the address itself is not a loopback one.
+at a loopback address whose nodes are elsewhere.
 """
 
 from __future__ import annotations
@@ -124,12 +128,6 @@ class RayExecutor:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.ray.shutdown()
-
-    def node_name(self, node_id: str) -> str:
-        for node in self.ray.nodes():
-            if node["NodeID"] == node_id:
-                return f"Ray node {node_id[:12]} ({node['NodeManagerAddress']})"
-        return f"Ray node {node_id[:12]}"
 
 
 class RayReservation:

@@ -204,7 +204,7 @@ class Fleet:
         work = RemoteWorkerWork(
             f"{self.spec.endpoint}-{self.spec.variant}-{worker.index}", self.spec.runtime,
             self._archive, self.spec.code_dir is not None, self.spec.entry_point,
-            dict(self.spec.environment), self.sandbox.name)
+            dict(self.spec.environment), self.sandbox.name, self.spec.hidden)
         worker.ready, worker.started, worker.failure = False, time.time(), ""
         worker.client = WorkerClient("")  # until the worker says where it listens
         worker.run = executor.start(work, instance_resources(self.spec.instance_type),

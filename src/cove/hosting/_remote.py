@@ -39,9 +39,11 @@ class RemoteWorkerWork:
     """One worker of a fleet, shipped to a node.  Picklable until ``run``."""
 
     def __init__(self, label: str, runtime: str, archive: bytes, has_code: bool,
-                 entry_point: str, environment: dict[str, str], sandbox: str) -> None:
+                 entry_point: str, environment: dict[str, str], sandbox: str,
+                 hidden: tuple[Path, ...] = ()) -> None:
         self.label, self.runtime, self.archive, self.has_code = label, runtime, archive, has_code
         self.entry_point, self.environment, self.sandbox = entry_point, environment, sandbox
+        self.hidden = hidden  # cove's home: hidden where the node has it (this machine)
         self._proc: subprocess.Popen[bytes] | None = None
         self._sandbox: Sandbox | None = None
         self._stopped = threading.Event()
@@ -71,7 +73,8 @@ class RemoteWorkerWork:
                        "--failure-file", str(base / "failure")]
             if self.has_code:
                 command += ["--code-dir", str(base / "code"), "--entry-point", self.entry_point]
-            spec = ProcessSpec(command, base_environment(dict(self.environment)), directory, base)
+            spec = ProcessSpec(command, base_environment(dict(self.environment)), directory, base,
+                               tuple(p for p in self.hidden if p.exists()))
             if self._stopped.is_set():
                 return 0
             self._proc = sandbox.spawn(spec, subprocess.PIPE)
