@@ -1,6 +1,7 @@
-"""Training and tuning flows on both executors: the same requests, the same outcomes, whether
-the hosts run here or as actors on a (loopback) Ray cluster; plus what only Ray has: placement
-by resources, the node named when a host is lost, loopback-only sockets."""
+"""Training, tuning, hosting and batch transform flows on both executors: the same requests,
+the same outcomes, whether the work runs here or on a (loopback) Ray cluster; plus what only
+Ray has: placement by resources, a 2-host job spread over nodes, the node named when a host is
+lost, loopback-only sockets, a restart of cove."""
 
 from __future__ import annotations
 
