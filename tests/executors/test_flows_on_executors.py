@@ -121,6 +121,23 @@ def test_script_job_fetches_channels_uploads_the_model_and_streams_logs(
         assert placed and "(127.0.0.1)" in placed[0]
 
 
+def test_a_manifest_channel_brings_exactly_the_listed_objects(
+        s3: Any, sm: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="m/data/a.csv", Body=b"1\n2\n")
+    s3.put_object(Bucket=bucket, Key="m/data/deep/b.csv", Body=b"3\n")
+    s3.put_object(Bucket=bucket, Key="m/data/unlisted.csv", Body=b"4\n5\n6\n")
+    s3.put_object(Bucket=bucket, Key="m/manifest", Body=json.dumps(
+        [{"prefix": f"s3://{bucket}/m/data/"}, "a.csv", "deep/b.csv"]).encode())
+    name = unique("manifest")
+    request = script_job(name, bucket, upload_source(s3, bucket, {"train.py": TRAIN}),
+                         channels={"train": f"s3://{bucket}/m/manifest"})
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] = "ManifestFile"
+    sm.create_training_job(**request)
+    d = wait(sm, name, 180)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert json.loads(_model(s3, d))["rows"] == 3
+
+
 def test_stop_ends_the_job_stopped_with_its_partial_model(
         s3: Any, sm: Any, logs: Any, bucket: str) -> None:
     name = _start(sm, s3, bucket, SLOW)
