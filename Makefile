@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/cove demo
 
 test: $(VENV)/.test-installed
-	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(PIP) install --quiet -e ".[bench]"

@@ -163,3 +163,62 @@ def bucket(s3: Any) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+# --- a Ray cluster on loopback, for the tests that run flows on both executors -------------------
+
+GIB = 1 << 30
+#: The head and a second node with its own resources (logical: Ray never checks them against
+#: the machine).  An ml.m5.large host (2 CPU, 8 GiB) fits either; an ml.m5.2xlarge one (8 CPU,
+#: 32 GiB) only the second node.
+RAY_HEAD = {"num_cpus": 4, "memory": 16 * GIB}
+RAY_NODE2 = {"num_cpus": 8, "memory": 40 * GIB, "resources": {"node2": 1}}
+
+
+@dataclass
+class RayCluster:
+    address: str
+    proc: subprocess.Popen[str]
+    temp_dir: Path
+
+    def processes(self) -> list[Any]:
+        """Every process of the cluster (psutil), the launcher included."""
+        import psutil
+
+        root = psutil.Process(self.proc.pid)
+        return [root, *root.children(recursive=True)]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """One loopback Ray cluster (head + node2) per test worker; Ray tests share one worker
+    (``xdist_group("ray")``), so a run starts one cluster."""
+    import shutil
+    import tempfile
+
+    pytest.importorskip("ray", reason="pip install 'cove[ray]'")
+    # Short: Ray's Unix socket paths live under it and must stay under 108 characters.
+    temp_dir = Path(tempfile.mkdtemp(prefix="cray-"))
+    log = open(temp_dir / "cluster.log", "w")  # noqa: SIM115 - lives as long as the cluster
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cove.executors.loopback_cluster", "--temp-dir", str(temp_dir),
+         "--head", json.dumps(RAY_HEAD), "--node", json.dumps(RAY_NODE2)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
+        start_new_session=True)
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    if not address:
+        proc.wait(10)
+        raise RuntimeError("the Ray cluster did not start:\n" +
+                           (temp_dir / "cluster.log").read_text()[-3000:])
+    cluster = RayCluster(address, proc, temp_dir)
+    yield cluster
+    proc.terminate()  # the launcher takes its nodes down
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+

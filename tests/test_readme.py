@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,33 @@ def test_sagemaker_session_example(cove: Any, tmp_path: Path) -> None:
     account = cove.credentials["account_id"]
     assert out.stdout.splitlines()[-1].split() == [
         f"sagemaker-us-east-1-{account}", f"arn:aws:iam::{account}:role/CoveExecutionRole"]
+
+
+def test_scale_out_example(tmp_path: Path) -> None:
+    """The "Scale out" block, in a home and cluster directory of its own, on a free port."""
+    import socket
+
+    import pytest
+
+    pytest.importorskip("ray", reason="pip install 'cove[ray]'")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    ray_dir = Path(tempfile.mkdtemp(prefix="crr-"))  # short: Ray's socket paths live in it
+    script = (block("sh", "--executor ray").replace("pip install 'cove[ray]'", "true")
+              .replace("/tmp/cove-ray", str(ray_dir)).replace("6380", port)
+              .replace("python -m", f"{sys.executable} -m"))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "COVE_"))}
+    env = {**clean, "COVE_HOME": str(tmp_path / "home"),
+           "PATH": f"{Path(sys.executable).parent}:{clean.get('PATH', '')}"}
+    try:
+        out = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c",
+             f"trap 'cove down >/dev/null 2>&1 || true; kill %1; wait' EXIT\n{script}"],
+            env=env, cwd=tmp_path, text=True, capture_output=True, timeout=300)
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"ray at 127.0.0.1:{port} (2 nodes)" in out.stdout, out.stdout
+    assert "of 8 CPUs free" in out.stdout and "node2" in out.stdout
+    assert "of 4 CPUs free" in out.stdout

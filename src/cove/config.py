@@ -76,6 +76,10 @@ class Config:
     secret_access_key: str = ""
     #: The console warns about endpoints unused this long ("have you shut them down?").
     console_idle_warning: str = "1h"
+    #: Where job hosts run: local (this machine) or ray (a Ray cluster at ray_address).
+    executor: str = "local"
+    #: The Ray cluster's address (HOST:PORT of its head) when executor is ray.
+    ray_address: str = ""
 
     @property
     def url(self) -> str:

@@ -24,7 +24,7 @@ from cove.console import Console, mint_link
 from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
-from cove.executors import LocalExecutor, Sandbox, choose_sandbox
+from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
@@ -59,7 +59,7 @@ class Platform:
     store: LocalObjectStore
     logs: LogStore
     identity: Identity
-    executor: LocalExecutor
+    executor: Executor
     tags: Tags
     training: TrainingJobs
     training_api: TrainingApi
@@ -79,7 +79,8 @@ class Platform:
         store = LocalObjectStore(db, config.objects_dir)
         logs = LogStore(db)
         identity = Identity(db, credentials)
-        executor = LocalExecutor(config.max_parallel_jobs or None)
+        executor = open_executor(config.executor, config.ray_address,
+                                 config.max_parallel_jobs or None, config.stop_grace_seconds)
         settings = TrainingSettings(config.home, config.url, config.region,
                                     stop_grace=config.stop_grace_seconds)
         sandbox = choose_sandbox(config.sandbox)
@@ -89,14 +90,14 @@ class Platform:
         endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
-                                              config.idle_timeout_seconds))
+                                              config.idle_timeout_seconds), executor)
         tags = Tags(db)
         training_api = TrainingApi(training, training.data, tags)
         tuning = TuningJobs(db, training, training_api.build)
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"),
-                                   endpoints.envs)
+                                   endpoints.envs, executor)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
             config.home, config.region, credentials.account_id))
@@ -118,7 +119,8 @@ class Platform:
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
-                "uptime_seconds": round(time.time() - self.started, 1)}
+                "uptime_seconds": round(time.time() - self.started, 1),
+                "executor": self.executor.describe()}
 
 
 def build_app(platform: Platform) -> Edge:

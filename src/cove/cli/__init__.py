@@ -75,9 +75,20 @@ def up(
     idle_timeout: Annotated[str | None, typer.Option(
         "--idle-timeout", envvar="COVE_ENDPOINT_IDLE_TIMEOUT",
         help="Stop endpoints unused this long (e.g. 2h); off by default.")] = None,
+    executor: Annotated[str | None, typer.Option(
+        "--executor", envvar="COVE_EXECUTOR",
+        help="Where job hosts run: local (this machine) or ray [default: local].")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", envvar="COVE_RAY_ADDRESS",
+        help="The Ray cluster's head, HOST:PORT (with --executor ray).")] = None,
 ) -> None:
     """Start the cove server (foreground until Ctrl-C, or --detach)."""
-    config = load_config(home, host=host, port=port, endpoint_idle_timeout=idle_timeout)
+    config = load_config(home, host=host, port=port, endpoint_idle_timeout=idle_timeout,
+                         executor=executor, ray_address=ray_address)
+    if config.executor not in ("local", "ray"):
+        raise CliError(f"--executor must be local or ray, not {config.executor!r}")
+    if config.executor == "ray" and not config.ray_address:
+        raise CliError("--executor ray needs --ray-address HOST:PORT (or COVE_RAY_ADDRESS)")
     config.idle_timeout_seconds  # noqa: B018 - a bad duration fails here, before starting
     if detach:
         record = start_detached(config)
@@ -109,6 +120,8 @@ def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
             "--host", config.host, "--port", str(config.port)]
     if config.endpoint_idle_timeout:
         args += ["--idle-timeout", config.endpoint_idle_timeout]
+    if config.executor != "local":
+        args += ["--executor", config.executor, "--ray-address", config.ray_address]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -205,6 +218,7 @@ def status(home: HomeOption = None) -> None:
         table.add_row("pid", str(record["pid"]))
         table.add_row("version", health["version"])
         table.add_row("uptime", _duration(health["uptime_seconds"]))
+        _executor_rows(table, health.get("executor", {}))
     if (config.home / "cove.db").exists() or config.database_url:
         from cove.meta import Database
         from cove.objects import LocalObjectStore
@@ -220,6 +234,20 @@ def status(home: HomeOption = None) -> None:
     console.print(table)
     if not health:
         raise typer.Exit(1)
+
+
+def _executor_rows(table: Table, executor: dict[str, Any]) -> None:
+    """The executor and, on Ray, each node with its free CPUs."""
+    if executor.get("executor") != "ray":
+        table.add_row("executor", f"local ({executor.get('slots', '?')} parallel hosts)")
+        return
+    table.add_row("executor", f"ray at {executor['address']} "
+                              f"({len(executor['nodes'])} nodes)")
+    for node in executor["nodes"]:
+        extra = f", resources {', '.join(node['resources'])}" if node["resources"] else ""
+        table.add_row(f"  node {node['node'][:12]}",
+                      f"{node['address']}: {node['free_cpus']:g} of {node['cpus']:g} CPUs free, "
+                      f"{_size(int(node['memory_bytes']))} memory{extra}")
 
 
 @app.command()

@@ -1,8 +1,19 @@
-"""Executors run the work of jobs (``local``: threads and subprocesses here); sandboxes confine
-the processes they start."""
+"""Executors run the work of jobs (``local``: threads and subprocesses here; ``ray``: actors on
+a Ray cluster); sandboxes confine the processes they start."""
 
-from cove.executors._base import Executor
+from __future__ import annotations
+
+from cove.executors._base import (
+    Event,
+    Executor,
+    HostLost,
+    HostRun,
+    HostWork,
+    Reservation,
+    Resources,
+)
 from cove.executors._local import LocalExecutor
+from cove.executors._resources import INSTANCE_TYPES, instance_resources
 from cove.executors._sandbox import (
     Bubblewrap,
     PlainProcess,
@@ -12,5 +23,22 @@ from cove.executors._sandbox import (
     kill,
 )
 
-__all__ = ["Bubblewrap", "Executor", "LocalExecutor", "PlainProcess", "ProcessSpec", "Sandbox",
-           "choose_sandbox", "kill"]
+
+def open_executor(kind: str, ray_address: str = "", slots: int | None = None,
+                  stop_grace: float = 30.0) -> Executor:
+    """The executor ``COVE_EXECUTOR`` names: ``local`` (default) or ``ray``."""
+    if kind == "local":
+        return LocalExecutor(slots)
+    if kind == "ray":
+        from cove.executors._ray import RayExecutor
+
+        return RayExecutor(ray_address, stop_grace)
+    from cove import errors
+
+    raise errors.ServerError(f"COVE_EXECUTOR must be local or ray, not {kind!r}")
+
+
+__all__ = ["INSTANCE_TYPES", "Bubblewrap", "Event", "Executor", "HostLost", "HostRun",
+           "HostWork", "LocalExecutor", "PlainProcess", "ProcessSpec", "Reservation",
+           "Resources", "Sandbox", "choose_sandbox", "instance_resources", "kill",
+           "open_executor"]

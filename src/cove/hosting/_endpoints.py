@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from cove import errors
-from cove.executors import Sandbox
+from cove.executors import Executor, Sandbox
 from cove.hosting._artifacts import ArtifactCache
 from cove.hosting._capture import CapturePolicy, Capturer
 from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
@@ -96,9 +96,12 @@ class HostingSettings:
 
 class Endpoints:
     def __init__(self, db: Database, artifacts: ArtifactCache, logs: LogStore,
-                 sandbox: Sandbox, settings: HostingSettings) -> None:
+                 sandbox: Sandbox, settings: HostingSettings,
+                 executor: Executor | None = None) -> None:
         self.db, self.artifacts, self.logs, self.sandbox = db, artifacts, logs, sandbox
         self.settings = settings
+        #: Where workers run: None or a local executor, here; Ray: actors on the cluster.
+        self.executor = executor
         self.live: dict[str, Deployment] = {}
         self.rng = random.Random(settings.routing_seed)
         self._lock = threading.Lock()
@@ -313,8 +316,8 @@ class Endpoints:
                          serving.code_dir, serving.entry_point, serving.environment,
                          self.settings.home / "endpoints" / name / deployment_id /
                          variant["VariantName"], (self.settings.home,), python,
-                         (self.settings.envs_dir,))
-        return Fleet(spec, self.sandbox, log_lines), serving.image
+                         (self.settings.envs_dir,), variant.get("InstanceType", "ml.m5.large"))
+        return Fleet(spec, self.sandbox, log_lines, self.executor), serving.image
 
     # --- counting ---------------------------------------------------------------------------
 

@@ -22,8 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cove import errors
-from cove.executors import ProcessSpec, Sandbox, kill
+from cove.executors import (
+    Event,
+    Executor,
+    HostLost,
+    HostRun,
+    ProcessSpec,
+    Sandbox,
+    instance_resources,
+    kill,
+)
+from cove.hosting._remote import RemoteWorkerWork, pack
 from cove.hosting._transport import WorkerClient
+from cove.serving._http import tcp_address
 from cove.training._contract import base_environment
 
 log = logging.getLogger("cove.hosting")
@@ -52,6 +63,8 @@ class FleetSpec:
     #: The interpreter: cove's own, or a cached environment with the code's requirements.txt.
     python: str = sys.executable
     readonly: tuple[Path, ...] = ()  # directories inside hidden ones the worker reads (envs)
+    #: What each worker asks of a cluster (the Ray executor); ignored locally.
+    instance_type: str = "ml.m5.large"
 
 
 @dataclass
@@ -65,6 +78,8 @@ class Worker:
     in_flight: int = 0
     started: float = field(default_factory=time.time)
     directory_fd: int = -1
+    run: HostRun | None = None  # a worker on a Ray node
+    failure: str = ""  # why a remote worker could not load its model
 
     @property
     def socket(self) -> Path:
@@ -72,9 +87,16 @@ class Worker:
 
 
 class Fleet:
+    """The workers of one variant.  With an executor that does not share cove's disk (Ray),
+    each worker runs as that executor's work on a node and serves over TCP on loopback; the
+    router cannot tell the difference."""
+
     def __init__(self, spec: FleetSpec, sandbox: Sandbox,
-                 log_lines: Callable[[str, list[str]], None]) -> None:
+                 log_lines: Callable[[str, list[str]], None],
+                 executor: Executor | None = None) -> None:
         self.spec, self.sandbox, self.log_lines = spec, sandbox, log_lines
+        self.executor = executor if executor is not None and not executor.shares_disk else None
+        self._archive: bytes | None = None
         self.workers: list[Worker] = []
         self._turn = itertools.count()
         self._active = True
@@ -151,6 +173,9 @@ class Fleet:
                       directory_fd=handle)
 
     def _spawn(self, worker: Worker) -> None:
+        if self.executor is not None:
+            self._spawn_remote(worker, self.executor)
+            return
         (worker.directory / "worker.sock").unlink(missing_ok=True)
         (worker.directory / "failure").unlink(missing_ok=True)
         inside = self.sandbox.mounts_opt_ml
@@ -173,13 +198,53 @@ class Fleet:
         threading.Thread(target=self._supervise, args=(worker, worker.proc), daemon=True,
                          name=f"cove-worker-{self.spec.endpoint}-{worker.index}").start()
 
+    def _spawn_remote(self, worker: Worker, executor: Executor) -> None:
+        if self._archive is None:
+            self._archive = pack(self.spec.model_dir, self.spec.code_dir)
+        work = RemoteWorkerWork(
+            f"{self.spec.endpoint}-{self.spec.variant}-{worker.index}", self.spec.runtime,
+            self._archive, self.spec.code_dir is not None, self.spec.entry_point,
+            dict(self.spec.environment), self.sandbox.name, self.spec.hidden)
+        worker.ready, worker.started, worker.failure = False, time.time(), ""
+        worker.client = WorkerClient("")  # until the worker says where it listens
+        worker.run = executor.start(work, instance_resources(self.spec.instance_type),
+                                    self._remote_events(worker), lasting=True)
+        threading.Thread(target=self._supervise_remote, args=(worker, worker.run), daemon=True,
+                         name=f"cove-worker-{self.spec.endpoint}-{worker.index}").start()
+
+    def _remote_events(self, worker: Worker) -> Callable[[Event], None]:
+        stream = f"{self.spec.variant}/worker-{worker.index}"
+
+        def replay(event: Event) -> None:
+            name, args = event
+            if name == "listening":
+                worker.client = WorkerClient(args[0])
+            elif name == "log":
+                self.log_lines(stream, args[0])
+            elif name == "failure":
+                worker.failure = args[0]
+            elif name == "placed":
+                self.log_lines(stream, [f"cove: worker placed on {args[0]}"])
+        return replay
+
+    def _supervise_remote(self, worker: Worker, run: HostRun) -> None:
+        try:
+            code: int | str = run.result()
+        except HostLost as exc:
+            code = f"lost with {exc.node} ({exc.detail})"
+        if run is worker.run:
+            self._restart(worker, code)
+
     def _wait_ready(self, worker: Worker) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            proc = worker.proc
+            proc, run = worker.proc, worker.run
             if proc is not None and proc.poll() is not None:
                 raise FleetFailed(self._failure(worker, proc.returncode))
-            if _ping(worker.socket):
+            if run is not None and run.done():
+                raise FleetFailed(f"variant {self.spec.variant}: " + (
+                    worker.failure or "the model worker ended before it was ready"))
+            if _ping(worker.client.socket_path):
                 worker.ready = True
                 return
             time.sleep(0.01)
@@ -197,14 +262,19 @@ class Fleet:
         assert proc.stdout is not None
         for lines in line_batches(proc.stdout.fileno()):
             self.log_lines(stream, lines)
-        code = proc.wait()
+        self._restart(worker, proc.wait())
+
+    def _restart(self, worker: Worker, code: int | str) -> None:
+        """A worker that was serving ended: start it again until it serves (or is unwanted)."""
+        stream = f"{self.spec.variant}/worker-{worker.index}"
         with self._lock:
             restart = self._active and worker in self.workers and worker.ready
         if not restart:
             return
         worker.ready = False
         worker.restarts += 1
-        self.log_lines(stream, [f"cove: worker exited with code {code}; restarting it"])
+        how = f"exited with code {code}" if isinstance(code, int) else f"was {code}"
+        self.log_lines(stream, [f"cove: worker {how}; restarting it"])
         log.warning("endpoint %s variant %s: worker %d exited (%s); restarting",
                     self.spec.endpoint, self.spec.variant, worker.index, code)
         delay = 1.0
@@ -217,7 +287,7 @@ class Fleet:
                 reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
                 self.log_lines(stream, [f"cove: the worker could not be restarted ({reason}); "
                                         f"trying again in {delay:.0f} s"])
-                self._stop_process(worker.proc)
+                self._stop_worker(worker)
             time.sleep(delay)
             delay = min(2 * delay, RESTART_BACKOFF_LIMIT)
             with self._lock:
@@ -230,6 +300,11 @@ class Fleet:
         if worker.directory_fd >= 0:
             os.close(worker.directory_fd)
             worker.directory_fd = -1
+        self._stop_worker(worker)
+
+    def _stop_worker(self, worker: Worker) -> None:
+        if worker.run is not None:
+            worker.run.stop("the fleet no longer needs it")
         self._stop_process(worker.proc)
 
     def _stop_process(self, proc: subprocess.Popen[bytes] | None) -> None:
@@ -261,14 +336,16 @@ def line_batches(fd: int, longest: int = 1 << 16) -> Iterator[list[str]]:
         yield [partial.decode("utf-8", "replace")]
 
 
-def _ping(path: Path) -> bool:
-    """GET /ping over the worker's socket, synchronously (used while starting)."""
-    if not path.exists():
+def _ping(address: str) -> bool:
+    """GET /ping over the worker's socket (or TCP address), synchronously (while starting)."""
+    tcp = tcp_address(address)
+    if not address or (tcp is None and not Path(address).exists()):
         return False
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        with socket.socket(socket.AF_INET if tcp else socket.AF_UNIX,
+                           socket.SOCK_STREAM) as sock:
             sock.settimeout(2)
-            sock.connect(str(path))
+            sock.connect(tcp or address)
             sock.sendall(b"GET /ping HTTP/1.1\r\nhost: worker\r\nconnection: close\r\n\r\n")
             reply = sock.recv(64)
         return reply.startswith(b"HTTP/1.1 200")

@@ -1,4 +1,5 @@
-"""The hop from the edge to a model-server worker: HTTP/1.1 over the worker's Unix socket,
+"""The hop from the edge to a model-server worker: HTTP/1.1 over the worker's Unix socket (or
+TCP on loopback, for a worker on a Ray node),
 with idle keep-alive connections reused.  Lean on purpose: it is on every invocation's path.
 
 Each connection is an :class:`asyncio.Protocol` that parses the worker's response from the bytes
@@ -40,7 +41,10 @@ class WorkerClient:
     """Requests to one worker socket; safe to share between concurrent requests."""
 
     def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
+        from cove.serving._http import tcp_address
+
+        self.socket_path = socket_path  # or HOST:PORT for a worker on a Ray node
+        self.tcp = tcp_address(socket_path)
         self._idle: list[_Connection] = []
 
     async def request(self, method: str, path: str, headers: dict[str, str], body: bytes,
@@ -71,7 +75,10 @@ class WorkerClient:
                 return connection
         loop = asyncio.get_running_loop()
         try:
-            _, connection = await loop.create_unix_connection(_Connection, self.socket_path)
+            if self.tcp is not None:
+                _, connection = await loop.create_connection(_Connection, *self.tcp)
+            else:
+                _, connection = await loop.create_unix_connection(_Connection, self.socket_path)
         except OSError as exc:
             raise WorkerUnavailable(f"the model worker is not reachable: {exc}") from exc
         return connection

@@ -149,9 +149,14 @@ def _head(response: Response, keep_alive: bool, head_only: bool) -> bytes:
 async def _serve(app: WorkerApp, socket_path: str, ready: str | None) -> None:
     loop = asyncio.get_running_loop()
     connections: set[_Connection] = set()
-    if os.path.exists(socket_path):
-        os.unlink(socket_path)  # a stale socket from a previous worker
-    server = await loop.create_unix_server(lambda: _Connection(app, connections), socket_path)
+    if tcp_address(socket_path):  # HOST:PORT, on a Ray node: the edge is on another machine
+        host, port = tcp_address(socket_path)  # type: ignore[misc]
+        server = await loop.create_server(lambda: _Connection(app, connections), host, port)
+    else:
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)  # a stale socket from a previous worker
+        server = await loop.create_unix_server(lambda: _Connection(app, connections),
+                                               socket_path)
     if ready:
         print(ready, flush=True)
     stop = asyncio.Event()
@@ -166,8 +171,17 @@ async def _serve(app: WorkerApp, socket_path: str, ready: str | None) -> None:
         await asyncio.wait_for(server.wait_closed(), timeout=5)
 
 
+def tcp_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` for a ``HOST:PORT`` address, None for a Unix socket path."""
+    host, _, port = address.rpartition(":")
+    if "/" in address or not host or not port.isdigit():
+        return None
+    return host, int(port)
+
+
 def serve(app: WorkerApp, socket_path: str, ready: str | None = None) -> None:
-    """Serve ``app`` on the Unix socket until SIGTERM/SIGINT; print ``ready`` once listening."""
+    """Serve ``app`` on the Unix socket (or ``HOST:PORT``) until SIGTERM/SIGINT; print
+    ``ready`` once listening."""
     try:
         import uvloop
     except ImportError:

@@ -2,7 +2,8 @@
 sandbox, stream its output, and (on the first host) upload what it left in model/ and output/.
 
 The routine knows nothing of the metadata database: it reports through ``HostEvents``, so the
-same code can run wherever an executor puts it.
+same code can run wherever an executor puts it — ``LocalHostWork`` on this machine,
+``RemoteHostWork`` on a Ray node (its job directory there, its data through cove's S3 API).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import signal
 import subprocess
 import tarfile
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from cove.executors import ProcessSpec, Sandbox, kill
+from cove.executors import Event, ProcessSpec, Sandbox, kill
 from cove.training import _contract as contract
 from cove.training._contract import CONTAINER_ROOT, HostPlan
 from cove.training._data import DataPlane
@@ -184,3 +186,85 @@ def remove_job_dir(path: Path) -> None:
     hosts = path.parent / f".{path.name}.hosts"
     hosts.unlink(missing_ok=True)
 
+
+
+class EventSink:
+    """``HostEvents`` that turn each report into an executor ``Event``."""
+
+    def __init__(self, emit: Callable[[Event], None]) -> None:
+        self.emit = emit
+
+    def phase(self, host: str, status: str, message: str) -> None:
+        self.emit(("phase", (host, status, message)))
+
+    def log(self, host: str, lines: list[str]) -> None:
+        self.emit(("log", (host, lines)))
+
+
+class LocalHostWork:
+    """A training host on this machine: channels hard-linked from the store, cove's sandbox
+    and environments."""
+
+    def __init__(self, plan: HostPlan, runtime: Runtime, setup: HostSetup, data: DataPlane,
+                 sandbox: Sandbox, envs: Environments, keep_job_dir: bool) -> None:
+        self.host = TrainingHost(plan, runtime, setup, data, sandbox, envs, EventSink(_unset))
+        self.keep_job_dir = keep_job_dir
+
+    def run(self, events: Callable[[Event], None]) -> HostResult:
+        self.host.events = EventSink(events)
+        try:
+            return self.host.run()
+        finally:
+            if not self.keep_job_dir:
+                remove_job_dir(self.host.setup.job_dir)
+
+    def stop(self, reason: str) -> None:
+        self.host.stop(reason)
+
+
+class RemoteHostWork:
+    """A training host shipped to another machine (a Ray node): it builds its job directory
+    under that machine's temp directory, reaches data through cove's S3 API, and confines the
+    job with the best sandbox that machine has.  Picklable: plain data until ``run``."""
+
+    def __init__(self, plan: HostPlan, runtime: Runtime, setup: HostSetup, sandbox: str,
+                 keep_job_dir: bool) -> None:
+        self.plan, self.runtime, self.setup = plan, runtime, setup
+        self.sandbox, self.keep_job_dir = sandbox, keep_job_dir
+        self._host: TrainingHost | None = None
+        self._stop_reason = ""
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_host": None}
+
+    def run(self, events: Callable[[Event], None]) -> HostResult:
+        import tempfile
+
+        from cove.executors import choose_sandbox
+        from cove.training._data import S3DataPlane
+
+        root = Path(tempfile.gettempdir()) / f"cove-node-{os.getuid()}"
+        setup = replace(self.setup, job_dir=root / "jobs" / self.plan.job_name / self.plan.host,
+                        hidden=tuple(p for p in self.setup.hidden if p.exists()),
+                        readonly=(root / "envs",))
+        (root / "envs").mkdir(parents=True, exist_ok=True)
+        host = TrainingHost(self.plan, self.runtime, setup, S3DataPlane(setup.access_env),
+                            choose_sandbox(self.sandbox), Environments(root / "envs"),
+                            EventSink(events))
+        self._host = host
+        if self._stop_reason:
+            host.stop(self._stop_reason)
+        try:
+            return host.run()
+        finally:
+            if not self.keep_job_dir:
+                remove_job_dir(setup.job_dir)
+
+    def stop(self, reason: str) -> None:
+        self._stop_reason = self._stop_reason or reason
+        if self._host is not None:
+            self._host.stop(reason)
+
+
+def _unset(event: Event) -> None:
+    raise RuntimeError("a training host reported before it was started")

@@ -20,7 +20,15 @@ from typing import Any
 from sqlalchemy import select
 
 from cove import errors
-from cove.executors import Executor, Sandbox
+from cove.executors import (
+    Event,
+    Executor,
+    HostLost,
+    HostRun,
+    HostWork,
+    Sandbox,
+    instance_resources,
+)
 from cove.identity import Identity
 from cove.logs import LogStore
 from cove.meta import Database
@@ -30,7 +38,13 @@ from cove.training import _metrics as metrics
 from cove.training._contract import HostPlan, decode_hyperparameters
 from cove.training._data import DataPlane
 from cove.training._envs import Environments
-from cove.training._host import HostEvents, HostResult, HostSetup, TrainingHost, remove_job_dir
+from cove.training._host import (
+    HostEvents,
+    HostResult,
+    HostSetup,
+    LocalHostWork,
+    RemoteHostWork,
+)
 from cove.training._runtimes import resolve_runtime
 
 log = logging.getLogger("cove.training")
@@ -164,7 +178,9 @@ class JobRun(HostEvents):
         self.name = describe["TrainingJobName"]
         self.describe = describe
         self.host_count = int(describe["ResourceConfig"]["InstanceCount"])
-        self.hosts: list[TrainingHost] = []
+        self.hosts: list[HostRun] = []
+        self._hosts_lock = threading.Lock()  # a stop and the start of the hosts do not cross
+        self._stop_reason = ""
         self.started = time.time()
         self.parser = metrics.MetricParser(
             describe["AlgorithmSpecification"].get("MetricDefinitions", []))
@@ -185,7 +201,10 @@ class JobRun(HostEvents):
 
     def stop(self, reason: str, shutting_down: bool = False) -> None:
         self._shutting_down = shutting_down
-        for host in self.hosts:
+        with self._hosts_lock:
+            self._stop_reason = self._stop_reason or reason
+            hosts = list(self.hosts)
+        for host in hosts:
             host.stop(reason)
 
     # --- HostEvents -------------------------------------------------------------------------
@@ -227,13 +246,13 @@ class JobRun(HostEvents):
             flusher.join()
             self._flush()
             self.jobs.identity.revoke(self.describe["TrainingJobArn"])
-            if not self.jobs.settings.keep_job_dirs:
-                for host in self.hosts:
-                    remove_job_dir(host.setup.job_dir)
             self.jobs._finished(self.name)
 
     def _run_hosts(self) -> list[HostResult]:
-        self.hosts = self._build_hosts()
+        executor = self.jobs.executor
+        works = self._build_hosts()
+        resources = instance_resources(self.describe["ResourceConfig"]["InstanceType"])
+        reservation = executor.reserve([resources] * len(works)) if len(works) > 1 else None
         limit = self.describe["StoppingCondition"].get("MaxRuntimeInSeconds")
         timer = threading.Timer(float(limit), self.stop, ("MaxRuntimeExceeded",)) \
             if limit else None
@@ -241,14 +260,42 @@ class JobRun(HostEvents):
             timer.daemon = True
             timer.start()
         try:
-            futures = [self.jobs.executor.submit(host.run) for host in self.hosts[1:]]
-            first = self.hosts[0].run()
-            return [first, *(f.result() for f in futures)]
+            with self._hosts_lock:
+                self.hosts = [executor.start(work, resources, self._events_of(f"algo-{i + 1}"),
+                                             reservation, i) for i, work in enumerate(works)]
+                if self._stop_reason:
+                    for run in self.hosts:
+                        run.stop(self._stop_reason)
+            return [self._result(run, f"algo-{index + 1}")
+                    for index, run in enumerate(self.hosts)]
         finally:
             if timer:
                 timer.cancel()
+            if reservation is not None:
+                reservation.release()
 
-    def _build_hosts(self) -> list[TrainingHost]:
+    def _events_of(self, host: str) -> Callable[[Event], None]:
+        def replay(event: Event) -> None:
+            name, args = event
+            if name == "phase":
+                self.phase(*args)
+            elif name == "log":
+                self.log(*args)
+            elif name == "placed":
+                self.log(host, [f"{host} placed on {args[0]}"])
+        return replay
+
+    def _result(self, run: HostRun, host: str) -> HostResult:
+        try:
+            result: HostResult = run.result()
+            return result
+        except HostLost as exc:
+            if self._stop_reason:  # killed because it was stopped: that is a stop
+                return HostResult(host, None, "", self._stop_reason)
+            return HostResult(host, None, f"InternalServerError: {host} ran on {exc.node}, "
+                                          f"which was lost: {exc.detail}", "")
+
+    def _build_hosts(self) -> list[HostWork]:
         d, settings = self.describe, self.jobs.settings
         runtime = resolve_runtime(d["AlgorithmSpecification"]["TrainingImage"],
                                   d.get("HyperParameters", {}))
@@ -262,11 +309,13 @@ class JobRun(HostEvents):
             spec.get("ContainerArguments", []))
         names = tuple(f"algo-{i + 1}" for i in range(self.host_count))
         channels = {c["ChannelName"]: c for c in d.get("InputDataConfig", [])}
-        hosts = []
+        instance_type = d["ResourceConfig"]["InstanceType"]
+        local = self.jobs.executor.shares_disk
+        cpus = _cpus() if local else int(instance_resources(instance_type).cpus)
+        hosts: list[HostWork] = []
         for host in names:
             plan = HostPlan(self.name, host, names, d.get("HyperParameters", {}), channels,
-                            d["ResourceConfig"]["InstanceType"], _cpus(),
-                            d.get("Environment", {}))
+                            instance_type, cpus, d.get("Environment", {}))
             setup = HostSetup(
                 job_dir=settings.jobs_dir / self.name / host,
                 output_uri=f"{d['OutputDataConfig']['S3OutputPath'].rstrip('/')}/"
@@ -276,8 +325,11 @@ class JobRun(HostEvents):
                 entrypoint_override=override, hidden=(settings.home,),
                 readonly=(settings.envs_dir,),
                 access_env=access, stop_grace=settings.stop_grace)
-            hosts.append(TrainingHost(plan, runtime, setup, self.jobs.data, self.jobs.sandbox,
-                                      self.jobs.envs, self))
+            hosts.append(
+                LocalHostWork(plan, runtime, setup, self.jobs.data, self.jobs.sandbox,
+                              self.jobs.envs, settings.keep_job_dirs) if local else
+                RemoteHostWork(plan, runtime, setup, self.jobs.sandbox.name,
+                               settings.keep_job_dirs))
         return hosts
 
     def _conclude(self, results: list[HostResult]) -> None:

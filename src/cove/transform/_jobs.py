@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from cove import errors
-from cove.executors import Sandbox
+from cove.executors import Executor, Sandbox
 from cove.hosting import (
     ArtifactCache,
     Fleet,
@@ -76,9 +76,12 @@ class Progress:
 class TransformJobs:
     def __init__(self, db: Database, objects: LocalObjects, artifacts: ArtifactCache,
                  logs: LogStore, sandbox: Sandbox, settings: TransformSettings,
-                 find_model: Callable[[str], dict[str, Any]], envs: Environments) -> None:
+                 find_model: Callable[[str], dict[str, Any]], envs: Environments,
+                 executor: Executor | None = None) -> None:
         self.db, self.objects, self.artifacts, self.logs = db, objects, artifacts, logs
         self.envs = envs
+        #: Where the workers run (Ray: actors; splitting and assembly stay here either way).
+        self.executor = executor
         self.sandbox, self.settings, self.find_model = sandbox, settings, find_model
         self.rows = DescribedRows(db, transform_jobs, "transform job", "TransformJob",
                                   stamp=False)
@@ -275,9 +278,10 @@ class TransformRun:
         spec = FleetSpec(self.name, self.name, serving.runtime, serving.model_dir,
                          serving.code_dir, serving.entry_point, environment,
                          jobs.settings.jobs_dir / self.name, (jobs.settings.home,), python,
-                         (jobs.envs.root,))
+                         (jobs.envs.root,), d["TransformResources"]["InstanceType"])
         fleet = Fleet(spec, jobs.sandbox, lambda stream, lines: jobs.logs.put_events(
-            LOG_GROUP, stream, [(int(time.time() * 1000), line) for line in lines]))
+            LOG_GROUP, stream, [(int(time.time() * 1000), line) for line in lines]),
+                      jobs.executor)
         self.log(f"Starting {count} worker(s) for model {d['ModelName']} ({serving.runtime}, "
                  f"{serving.image})")
         return LocalWorkers(fleet, count)

@@ -1,0 +1,83 @@
+"""A Ray cluster on loopback only, for trying the Ray executor (and for cove's tests): a head
+and more nodes on this machine, each with its own resources, every process on 127.0.0.1.
+
+    python -m cove.executors.loopback_cluster --temp-dir /tmp/cove-ray --port 6380 \\
+        --head '{"num_cpus": 4}' --node '{"num_cpus": 8, "resources": {"node2": 1}}'
+
+``ray start`` cannot do this: it puts a multi-node cluster on the machine's routable address
+(or refuses a second node on 127.0.0.1), so the nodes are started the way Ray's own tests start
+them.  Prints the cluster's address (and writes it to ``TEMP_DIR/address``) once every node is
+up, then runs until SIGTERM or Ctrl-C, and takes every Ray process it started down with it.
+Node arguments are Ray's ``RayParams`` (``num_cpus``, ``memory`` in bytes, ``resources``...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+# Before ray is imported: with it unset Ray replaces 127.0.0.1 with the machine's routable
+# address; set to 0 it keeps every node on loopback.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+# No idle worker processes started ahead of need: on a small machine they cost seconds of CPU.
+os.environ["RAY_enable_worker_prestart"] = "0"  # noqa: SIM112 - Ray spells it so
+os.environ["RAY_prestart_worker_first_driver"] = "0"  # noqa: SIM112
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(temp_dir: Path, port: int, head: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+    try:
+        from ray.cluster_utils import Cluster
+    except ImportError as exc:
+        raise SystemExit("the loopback cluster needs Ray: pip install 'cove[ray]'") from exc
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["RAY_TMPDIR"] = str(temp_dir)  # where Ray notes its "current cluster"
+    (temp_dir / "ray").mkdir(exist_ok=True)
+    common = {"node_ip_address": "127.0.0.1", "include_dashboard": False,
+              "temp_dir": str(temp_dir), "object_store_memory": 100 << 20}
+    cluster = Cluster(initialize_head=True, shutdown_at_exit=True, head_node_args={
+        **common, **({"gcs_server_port": port} if port else {}), **head,
+        "dashboard_agent_listen_port": free_port()})
+    try:
+        for node in nodes:
+            cluster.add_node(**common, **node, dashboard_agent_listen_port=free_port())
+        cluster.wait_for_nodes()
+        (temp_dir / "address").write_text(cluster.address + "\n")
+        print(cluster.address, flush=True)
+        done = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: done.set())
+        done.wait()
+    finally:
+        (temp_dir / "address").unlink(missing_ok=True)
+        cluster.shutdown()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cove.executors.loopback_cluster",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--temp-dir", type=Path, required=True,
+                        help="Ray's session files (keep it short: Unix socket paths)")
+    parser.add_argument("--port", type=int, default=0, help="the head's port (0: a free one)")
+    parser.add_argument("--head", type=json.loads, default={"num_cpus": 2},
+                        help="the head node's resources, JSON")
+    parser.add_argument("--node", type=json.loads, action="append", default=[],
+                        help="one more node's resources, JSON (repeatable)")
+    args = parser.parse_args(argv)
+    run(args.temp_dir, args.port, args.head, args.node)
+
+
+if __name__ == "__main__":
+    main()
