@@ -35,9 +35,9 @@ req/s at c=64.
     .venv/bin/python bench/serving.py --seconds 5     # quick
     .venv/bin/python bench/serving.py --only cove --only worker --only limit
 
-Options: ``--seconds S``, ``--warmup S``, ``--concurrency 1,8,64``, ``--only PEER``
-(repeatable: limit, cove, worker, bare, bentoml, mlflow), ``--instances N`` (cove's
-InitialInstanceCount, default 2: the peers' worker count), ``--deploy-trials N``, ``--signer {fast,botocore}``,
+Options: ``--seconds S``, ``--warmup S``, ``--concurrency 1,8,64``, ``--only PEER`` (repeatable:
+limit, cove, worker, bare, bentoml, mlflow), ``--instances N`` (cove's InitialInstanceCount,
+default 2: the peers' worker count), ``--deploy-trials N``, ``--signer {fast,botocore}``,
 ``--rounds N``, ``--quiet PCT`` / ``--retries N`` / ``--quiet-budget S`` (on a shared machine:
 wait for other processes to go quiet, and measure a point again when they used more than PCT %
 of a core during it; such points are starred), ``--reinstall`` (recreate the peers' venvs),

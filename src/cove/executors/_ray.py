@@ -111,7 +111,7 @@ class RayExecutor:
     def describe(self) -> dict[str, Any]:
         from ray._private.state import available_resources_per_node  # no public per-node view
 
-        available = available_resources_per_node()
+        available = available_resources_per_node()  # type: ignore[no-untyped-call]
         nodes = []
         for node in self.ray.nodes():
             if not node["Alive"]:
@@ -171,7 +171,7 @@ class HostActor:
         import ray
 
         self._report(("placed", (f"Ray node {self.node_id[:12]} "
-                                 f"({ray.util.get_node_ip_address()})",)))
+                                 f"({ray.util.get_node_ip_address()})",)))  # type: ignore[no-untyped-call]
         return self.work.run(self._report)
 
     def stop(self, reason: str) -> None:
@@ -220,7 +220,7 @@ def run_host(work: HostWork, mailbox: Any, run_id: str) -> Any:
     import ray
 
     pending: list[Event] = [("placed", (f"Ray node {ray.get_runtime_context().get_node_id()[:12]}"
-                                        f" ({ray.util.get_node_ip_address()})",))]
+                                        f" ({ray.util.get_node_ip_address()})",))]  # type: ignore[no-untyped-call]
     lock, finished, stopped = threading.Lock(), threading.Event(), threading.Event()
 
     def flush() -> None:

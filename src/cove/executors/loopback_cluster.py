@@ -52,7 +52,8 @@ def run(temp_dir: Path, port: int, head: dict[str, Any], nodes: list[dict[str, A
         "dashboard_agent_listen_port": free_port()})
     try:
         for node in nodes:
-            cluster.add_node(**common, **node, dashboard_agent_listen_port=free_port())
+            cluster.add_node(**common, **node,  # type: ignore[arg-type]
+                             dashboard_agent_listen_port=free_port())
         cluster.wait_for_nodes()
         (temp_dir / "address").write_text(cluster.address + "\n")
         print(cluster.address, flush=True)
@@ -62,7 +63,7 @@ def run(temp_dir: Path, port: int, head: dict[str, Any], nodes: list[dict[str, A
         done.wait()
     finally:
         (temp_dir / "address").unlink(missing_ok=True)
-        cluster.shutdown()
+        cluster.shutdown()  # type: ignore[no-untyped-call]
 
 
 def main(argv: list[str] | None = None) -> None:
