@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -194,23 +195,21 @@ def ray_cluster() -> Iterator[RayCluster]:
     """One loopback Ray cluster (head + node2) per test worker; Ray tests share one worker
     (``xdist_group("ray")``), so a run starts one cluster."""
     import shutil
-    import tempfile
 
     pytest.importorskip("ray", reason="pip install 'cove[ray]'")
-    # Short: Ray's Unix socket paths live under it and must stay under 108 characters.
-    temp_dir = Path(tempfile.mkdtemp(prefix="cray-"))
-    log = open(temp_dir / "cluster.log", "w")  # noqa: SIM115 - lives as long as the cluster
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cove.executors.loopback_cluster", "--temp-dir", str(temp_dir),
-         "--head", json.dumps(RAY_HEAD), "--node", json.dumps(RAY_NODE2)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
-        start_new_session=True)
-    assert proc.stdout is not None
-    address = proc.stdout.readline().strip()
-    if not address:
-        proc.wait(10)
-        raise RuntimeError("the Ray cluster did not start:\n" +
-                           (temp_dir / "cluster.log").read_text()[-3000:])
+    # A raylet that takes longer than Ray's fixed 30 s to register (a loaded 2-core machine)
+    # fails the whole launch: start again, up to three times, before giving up.
+    for attempt in range(3):
+        address, proc, temp_dir = _launch_ray_cluster()
+        if address:
+            break
+        failure = (temp_dir / "cluster.log").read_text()[-3000:]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        if attempt == 2:
+            raise RuntimeError("the Ray cluster did not start:\n" + failure)
     cluster = RayCluster(address, proc, temp_dir)
     yield cluster
     proc.terminate()  # the launcher takes its nodes down
@@ -219,6 +218,22 @@ def ray_cluster() -> Iterator[RayCluster]:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    log.close()
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _launch_ray_cluster() -> tuple[str, subprocess.Popen[str], Path]:
+    """The launcher's process and, once every node is up, the cluster's address ("" if it
+    failed)."""
+    import tempfile
+
+    # Short: Ray's Unix socket paths live under it and must stay under 108 characters.
+    temp_dir = Path(tempfile.mkdtemp(prefix="cray-"))
+    with open(temp_dir / "cluster.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cove.executors.loopback_cluster", "--temp-dir",
+             str(temp_dir), "--head", json.dumps(RAY_HEAD), "--node", json.dumps(RAY_NODE2)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
+            start_new_session=True)
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip(), proc, temp_dir
 
