@@ -23,6 +23,7 @@ from rich.table import Table
 from cove import __version__
 from cove.config import Config, load_config
 from cove.errors import CoveError
+from cove.units import human_size
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="cove: SageMaker's train → tune → deploy → serve loop on one machine.")
@@ -229,7 +230,7 @@ def status(home: HomeOption = None) -> None:
         finally:
             db.close()
         table.add_row("buckets", str(stats["buckets"]))
-        table.add_row("objects", f"{stats['objects']} ({_size(stats['bytes'])})")
+        table.add_row("objects", f"{stats['objects']} ({human_size(stats['bytes'])})")
         table.add_row("multipart uploads", str(stats["uploads"]))
     console.print(table)
     if not health:
@@ -247,7 +248,7 @@ def _executor_rows(table: Table, executor: dict[str, Any]) -> None:
         extra = f", resources {', '.join(node['resources'])}" if node["resources"] else ""
         table.add_row(f"  node {node['node'][:12]}",
                       f"{node['address']}: {node['free_cpus']:g} of {node['cpus']:g} CPUs free, "
-                      f"{_size(int(node['memory_bytes']))} memory{extra}")
+                      f"{human_size(int(node['memory_bytes']))} memory{extra}")
 
 
 @app.command()
@@ -318,12 +319,3 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cove.cli._client import client
+from cove.units import human_size
 
 app = typer.Typer(no_args_is_help=True, help="Functions (Lambda): list them.")
 console = Console()
@@ -26,13 +27,5 @@ def list_functions(home: HomeOption = None) -> None:
         for f in page["Functions"]:
             table.add_row(f["FunctionName"], f["Runtime"], f["Handler"],
                           f"{f['MemorySize']} MB", f"{f['Timeout']} s",
-                          _size(f["CodeSize"]), f["LastModified"][:19].replace("T", " "))
+                          human_size(f["CodeSize"]), f["LastModified"][:19].replace("T", " "))
     console.print(table if table.row_count else "No functions.")
-
-
-def _size(size: int) -> str:
-    for unit in ("B", "KB", "MB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}"
-        size //= 1024
-    return f"{size} GB"

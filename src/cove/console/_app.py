@@ -36,6 +36,7 @@ from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
 from cove.training import LOG_GROUP as TRAINING_LOGS
 from cove.transform import LOG_GROUP as TRANSFORM_LOGS
+from cove.units import human_size
 
 if TYPE_CHECKING:
     from cove.server import Platform
@@ -66,7 +67,7 @@ class Console:
         self.templates = Environment(loader=PackageLoader("cove.console"),
                                      autoescape=select_autoescape(), trim_blocks=True,
                                      lstrip_blocks=True)
-        self.templates.filters.update(when=_when, duration=_duration, size=_size,
+        self.templates.filters.update(when=_when, duration=_duration, size=human_size,
                                       quote=lambda v: quote(str(v), safe=""))
         self.app = Starlette(routes=self._routes(), exception_handlers={
             errors.CoveError: self._error})
@@ -482,14 +483,6 @@ def _duration(seconds: float | None) -> str:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {secs:02d}s"
 
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 __all__ = ["PREFIX", "Console", "Forbidden"]
