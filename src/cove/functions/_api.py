@@ -48,10 +48,7 @@ class LambdaApi:
         page = paginate(self.functions.all(), {"NextToken": params.get("Marker"),
                                                 "MaxResults": params.get("MaxItems")},
                         default_max=50, limit=10000)
-        result: dict[str, Any] = {"Functions": page.items}
-        if page.next_token:
-            result["NextMarker"] = page.next_token
-        return result
+        return page.response("Functions", token_key="NextMarker")
 
     def update_function_code(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         return self.functions.update_code(params)

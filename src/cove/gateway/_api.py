@@ -237,7 +237,4 @@ def _check_throttle(settings: dict[str, Any]) -> None:
 
 def _page(items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
     page = paginate(items, params, default_max=100, limit=500)
-    result: dict[str, Any] = {"Items": page.items}
-    if page.next_token:
-        result["NextToken"] = page.next_token
-    return result
+    return page.response("Items")

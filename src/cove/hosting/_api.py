@@ -66,8 +66,8 @@ class HostingApi:
     def list_models(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         items = self._list(models, params, "ModelName")
         page = paginate(items, params)
-        return _page("Models", [{k: d[k] for k in ("ModelName", "ModelArn", "CreationTime")}
-                                for d in page.items], page.next_token)
+        return page.response("Models", [
+            {k: d[k] for k in ("ModelName", "ModelArn", "CreationTime")} for d in page.items])
 
     def delete_model(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         describe = self.endpoints.get(models, params["ModelName"], "model")
@@ -108,8 +108,7 @@ class HostingApi:
         items = self._list(endpoint_configs, params, "EndpointConfigName")
         page = paginate(items, params)
         keys = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
-        return _page("EndpointConfigs", [{k: d[k] for k in keys} for d in page.items],
-                     page.next_token)
+        return page.response("EndpointConfigs", [{k: d[k] for k in keys} for d in page.items])
 
     def delete_endpoint_config(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         name = params["EndpointConfigName"]
@@ -156,8 +155,7 @@ class HostingApi:
         page = paginate(items, params)
         keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime",
                 "EndpointStatus")
-        return _page("Endpoints", [{k: d[k] for k in keys} for d in page.items],
-                     page.next_token)
+        return page.response("Endpoints", [{k: d[k] for k in keys} for d in page.items])
 
     def update_endpoint(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         self.endpoints.update(params["EndpointName"], params["EndpointConfigName"])
@@ -219,7 +217,3 @@ class HostingApi:
         with self.db.read() as conn:
             return any(conn.execute(select(t.c.name).where(t.c.arn == resource_arn)).first()
                        for t in (models, endpoint_configs, endpoints))
-
-
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    return {key: items, **({"NextToken": token} if token else {})}

@@ -72,10 +72,7 @@ class NotebookApi:
         found.sort(key=lambda d: (d[key], d["NotebookInstanceName"]),
                    reverse=params.get("SortOrder", "Ascending") == "Descending")
         page = paginate([{k: d[k] for k in SUMMARY if k in d} for d in found], params)
-        result: dict[str, Any] = {"NotebookInstances": page.items}
-        if page.next_token:
-            result["NextToken"] = page.next_token
-        return result
+        return page.response("NotebookInstances")
 
     def start(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         self.instances.start(params["NotebookInstanceName"])

@@ -58,6 +58,15 @@ class Page:
     items: list[Any]
     next_token: str | None
 
+    def response(self, key: str, items: list[Any] | None = None,
+                 token_key: str = "NextToken") -> dict[str, Any]:
+        """A List response: ``items`` (this page's by default) under ``key``, and the token of
+        the next page when there is one."""
+        result: dict[str, Any] = {key: self.items if items is None else items}
+        if self.next_token:
+            result[token_key] = self.next_token
+        return result
+
 
 def paginate(items: Sequence[T], params: dict[str, Any], default_max: int = 10,
              limit: int = 100) -> Page:

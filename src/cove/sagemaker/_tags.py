@@ -66,7 +66,7 @@ class Tags:
     def list_tags(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         self._require(params["ResourceArn"])
         page = paginate(self.get(params["ResourceArn"]), params, default_max=50)
-        return {"Tags": page.items, **({"NextToken": page.next_token} if page.next_token else {})}
+        return page.response("Tags")
 
     def delete_tags(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         self._require(params["ResourceArn"])

@@ -145,10 +145,7 @@ class TrainingApi:
         jobs.sort(key=lambda d: d[key], reverse=params.get("SortOrder", "Ascending")
                   == "Descending")
         page = paginate(jobs, params, default_max=10)
-        result: dict[str, Any] = {"TrainingJobSummaries": [_summary(d) for d in page.items]}
-        if page.next_token:
-            result["NextToken"] = page.next_token
-        return result
+        return page.response("TrainingJobSummaries", [_summary(d) for d in page.items])
 
 
 def _summary(d: dict[str, Any]) -> dict[str, Any]:

@@ -129,10 +129,7 @@ class TransformApi:
 
     def list(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         page = paginate(self.jobs.summaries(params), params, default_max=10)
-        result: dict[str, Any] = {"TransformJobSummaries": page.items}
-        if page.next_token:
-            result["NextToken"] = page.next_token
-        return result
+        return page.response("TransformJobSummaries")
 
     def stop(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         self.jobs.stop(params["TransformJobName"])

@@ -205,11 +205,8 @@ class TuningApi:
         jobs.sort(key=lambda d: d[key], reverse=params.get("SortOrder", "Descending")
                   == "Descending")
         page = paginate(jobs, params, default_max=10)
-        result: dict[str, Any] = {
-            "HyperParameterTuningJobSummaries": [_tuning_summary(d) for d in page.items]}
-        if page.next_token:
-            result["NextToken"] = page.next_token
-        return result
+        return page.response("HyperParameterTuningJobSummaries",
+                             [_tuning_summary(d) for d in page.items])
 
     def list_training_jobs(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         d = self.jobs.describe(params["HyperParameterTuningJobName"])
@@ -229,10 +226,7 @@ class TuningApi:
                    "Status": "TrainingJobStatus"}[sort_by]
             summaries.sort(key=lambda s: s[key], reverse=descending)
         page = paginate(summaries, params, default_max=10)
-        result: dict[str, Any] = {"TrainingJobSummaries": page.items}
-        if page.next_token:
-            result["NextToken"] = page.next_token
-        return result
+        return page.response("TrainingJobSummaries")
 
 
 def _some_value(p: Any) -> Any:
