@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,7 @@ def test_up_detach_status_env_down(tmp_path: Path) -> None:
 
     status = cove_cmd(home, "status")
     assert status.returncode == 0 and "running" in status.stdout
+    assert "executor" in status.stdout and "local (" in status.stdout  # the signed call
 
     env = exported(cove_cmd(home, "env").stdout)
     assert set(env) >= {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -97,3 +100,21 @@ def test_bad_port_is_a_clear_error(tmp_path: Path, bad: str) -> None:
     result = cove_cmd(tmp_path / "home", "up", "--port", bad)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_health_is_minimal_and_the_executor_answers_only_signed(cove: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(cove.url + "/_cove/health", timeout=5) as response:
+        assert set(json.loads(response.read())) == {"status", "version", "pid", "uptime_seconds"}
+    unsigned = urllib.request.Request(cove.url + "/", data=b"{}", method="POST", headers={
+        "X-Amz-Target": "Cove.DescribeExecutor", "Content-Type": "application/x-amz-json-1.1"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(unsigned, timeout=5)
+    assert refused.value.code == 403
+
+    from cove.cli._client import cove_call
+
+    described = cove_call("DescribeExecutor", cove.home)
+    assert described["executor"] == "local" and described["slots"] >= 2

@@ -117,10 +117,15 @@ class Platform:
         self.notebooks.endpoint_url = url
         self.notebooks.recover()
 
+    def describe_executor(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
+        """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes.  Not in the
+        unsigned health answer: node addresses are the caller's business only, and asking Ray
+        takes a round trip that health polls should not pay."""
+        return self.executor.describe()
+
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
-                "uptime_seconds": round(time.time() - self.started, 1),
-                "executor": self.executor.describe()}
+                "uptime_seconds": round(time.time() - self.started, 1)}
 
 
 def build_app(platform: Platform) -> Edge:
@@ -160,7 +165,8 @@ def build_app(platform: Platform) -> Edge:
         verifier,
         [S3Service(platform.store, platform.config.region, websites), sts_service(), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs),
-         LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service()],
+         LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service(),
+         JsonService("cove", "Cove", {"DescribeExecutor": platform.describe_executor})],
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
                                      platform.credentials.account_id),

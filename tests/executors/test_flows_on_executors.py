@@ -89,11 +89,11 @@ def _model(s3: Any, describe: dict[str, Any], member: str = "model.json") -> byt
         return extracted.read()
 
 
-def _health(server: CoveServer) -> dict[str, Any]:
-    import urllib.request
+def _nodes(server: CoveServer) -> list[dict[str, Any]]:
+    from cove.cli._client import cove_call
 
-    with urllib.request.urlopen(server.url + "/_cove/health", timeout=5) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+    nodes: list[dict[str, Any]] = cove_call("DescribeExecutor", server.home)["nodes"]
+    return nodes
 
 
 def _start(sm: Any, s3: Any, bucket: str, script: str, **extra: Any) -> str:
@@ -192,7 +192,7 @@ def test_status_shows_the_cluster_nodes_and_free_cpus(server: CoveServer) -> Non
 @ray_only
 def test_a_host_lands_on_the_node_that_has_its_resources(
         server: CoveServer, s3: Any, sm: Any, logs: Any, bucket: str) -> None:
-    node2 = next(n for n in _health(server)["executor"]["nodes"] if "node2" in n["resources"])
+    node2 = next(n for n in _nodes(server) if "node2" in n["resources"])
     # ml.m5.2xlarge asks 8 CPUs and 32 GiB: only the second node has them.
     name = _start(sm, s3, bucket, TRAIN, ResourceConfig={
         "InstanceType": "ml.m5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5})

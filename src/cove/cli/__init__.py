@@ -219,7 +219,9 @@ def status(home: HomeOption = None) -> None:
         table.add_row("pid", str(record["pid"]))
         table.add_row("version", health["version"])
         table.add_row("uptime", _duration(health["uptime_seconds"]))
-        _executor_rows(table, health.get("executor", {}))
+        from cove.cli._client import cove_call
+
+        _executor_rows(table, cove_call("DescribeExecutor", home))
     if (config.home / "cove.db").exists() or config.database_url:
         from cove.meta import Database
         from cove.objects import LocalObjectStore

@@ -35,3 +35,27 @@ def client(service: str, home: Path | None) -> Any:
         service, endpoint_url=url, region_name=config.region,
         aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
         config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+
+
+def cove_call(operation: str, home: Path | None, params: dict[str, Any] | None = None,
+              timeout: float = 10.0) -> dict[str, Any]:
+    """One of cove's own signed operations (``X-Amz-Target: Cove.<operation>``)."""
+    import json
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    config, url = running_config(home)
+    creds = config.credentials()
+    request = AWSRequest("POST", url + "/", data=json.dumps(params or {}).encode(), headers={
+        "X-Amz-Target": f"Cove.{operation}", "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), "cove",
+              config.region).add_auth(request)
+    prepared = request.prepare()
+    with urllib.request.urlopen(urllib.request.Request(
+            prepared.url, data=prepared.body, headers=dict(prepared.headers), method="POST"),
+            timeout=timeout) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
