@@ -91,38 +91,32 @@ def _number_or_text(value: str) -> float | str:
 
 
 def endpoint_traffic(platform: Platform, name: str) -> dict[str, Any]:
-    """Requests per variant per 10 s over the last hour, errors dashed."""
-    buckets = platform.endpoints.traffic.series(name, time.time() - TRAFFIC_WINDOW)
-    traces = []
-    for index, variant in enumerate(sorted({b["variant"] for b in buckets})):
-        mine = [b for b in buckets if b["variant"] == variant]
-        color = PALETTE[index % len(PALETTE)]
-        x = [_iso(b["start"]) for b in mine]
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{variant} requests",
-                       "x": x, "y": [b["invocations"] for b in mine], "line": {"color": color}})
-        traces.append({"type": "scatter", "mode": "lines", "name": f"{variant} errors",
-                       "x": x, "y": [b["errors"] for b in mine],
-                       "line": {"color": color, "dash": "dot"}})
-    return {"data": traces, "layout": _layout(f"Requests to {name} (per 10 s)", "time",
-                                              "requests", xaxis=_time_axis(buckets))}
+    """Requests per variant per 10 s over the last hour, errors dotted."""
+    return _per_variant(platform, f"Requests to {name} (per 10 s)", "requests", name, [
+        ("requests", "invocations", "lines+markers", "solid"),
+        ("errors", "errors", "lines", "dot")])
 
 
 def endpoint_latency(platform: Platform, name: str) -> dict[str, Any]:
     """p50 and p99 latency per variant per 10 s over the last hour."""
+    return _per_variant(platform, f"Latency of {name}", "milliseconds", name, [
+        ("p50", "p50", "lines+markers", "solid"), ("p99", "p99", "lines+markers", "dash")])
+
+
+def _per_variant(platform: Platform, title: str, unit: str, name: str,
+                 lines: list[tuple[str, str, str, str]]) -> dict[str, Any]:
+    """One colour per variant, one trace per ``(label, field, mode, dash)`` of ``lines``, over
+    the endpoint's traffic buckets of the last hour."""
     buckets = platform.endpoints.traffic.series(name, time.time() - TRAFFIC_WINDOW)
     traces = []
     for index, variant in enumerate(sorted({b["variant"] for b in buckets})):
         mine = [b for b in buckets if b["variant"] == variant]
         color = PALETTE[index % len(PALETTE)]
         x = [_iso(b["start"]) for b in mine]
-        for quantile, dash in (("p50", "solid"), ("p99", "dash")):
-            traces.append({"type": "scatter", "mode": "lines+markers",
-                           "name": f"{variant} {quantile}", "x": x,
-                           "y": [b[quantile] for b in mine],
-                           "line": {"color": color, "dash": dash}})
-    return {"data": traces, "layout": _layout(f"Latency of {name}", "time",
-                                              "milliseconds",
-                                              xaxis=_time_axis(buckets))}
+        traces += [{"type": "scatter", "mode": mode, "name": f"{variant} {label}", "x": x,
+                    "y": [b[field] for b in mine], "line": {"color": color, "dash": dash}}
+                   for label, field, mode, dash in lines]
+    return {"data": traces, "layout": _layout(title, "time", unit, xaxis=_time_axis(buckets))}
 
 
 def _time_axis(buckets: list[dict[str, Any]]) -> dict[str, Any]:
