@@ -20,25 +20,17 @@ once.  ml.m5.large hosts (2 CPUs each) fit ``--cpus`` / 2 per node.
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from training_overhead import NOOP, SKLEARN, clients, job, run_job, start_cove, upload_script
 
-ROLE = "arn:aws:iam::123456789012:role/bench"
-SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-NOOP = "print('nothing to do')\n"
 TRIAL = """
 import argparse, os, time
 parser = argparse.ArgumentParser()
@@ -64,71 +56,21 @@ def start_cluster(temp: Path, cpus: int) -> tuple[subprocess.Popen[str], str]:
     return proc, address
 
 
-def start_cove(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "cove", "up", "--port", "0"],
-                            env={**os.environ, "COVE_HOME": str(home), **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(1200):
-        try:
-            record = json.loads((home / "server.json").read_text())
-            urllib.request.urlopen(record["url"] + "/_cove/health", timeout=1)
-            return proc, record["url"]
-        except (OSError, ValueError, KeyError):
-            time.sleep(0.05)
-    raise SystemExit("cove did not start")
-
-
-def clients(home: Path, url: str) -> tuple[Any, Any]:
-    creds = json.loads((home / "credentials.json").read_text())
-    kwargs = {"endpoint_url": url, "region_name": "us-east-1",
-              "aws_access_key_id": creds["access_key_id"],
-              "aws_secret_access_key": creds["secret_access_key"],
-              "config": Config(s3={"addressing_style": "path"})}
-    return boto3.client("s3", **kwargs), boto3.client("sagemaker", **kwargs)
-
-
-def upload_script(s3: Any, key: str, text: str) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("train.py")
-        info.size = len(text)
-        tar.addfile(info, io.BytesIO(text.encode()))
-    s3.put_object(Bucket="bench", Key=key, Body=buffer.getvalue())
-    return f"s3://bench/{key}"
-
-
-def common(source: str) -> dict[str, Any]:
-    return {"RoleArn": ROLE,
-            "OutputDataConfig": {"S3OutputPath": "s3://bench/output"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
-                               "VolumeSizeInGB": 5},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-            "_static": {"sagemaker_program": '"train.py"',
-                        "sagemaker_submit_directory": f'"{source}"'}}
-
-
 def noop_job(s3: Any, sm: Any, runs: int) -> float:
-    base = common(upload_script(s3, "noop/sourcedir.tar.gz", NOOP))
-    static = base.pop("_static")
-    times = []
-    for i in range(runs):
-        name = f"noop-{i}-{int(time.time() * 1000)}"
-        start = time.perf_counter()
-        sm.create_training_job(TrainingJobName=name, HyperParameters=static,
-                               AlgorithmSpecification={"TrainingImage": SKLEARN,
-                                                       "TrainingInputMode": "File"}, **base)
-        while (d := sm.describe_training_job(TrainingJobName=name))[
-                "TrainingJobStatus"] not in ("Completed", "Failed", "Stopped"):
-            time.sleep(0.01)
-        if d["TrainingJobStatus"] != "Completed":
-            raise SystemExit(f"{name}: {d.get('FailureReason')}")
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    static = {"sagemaker_program": '"train.py"', "sagemaker_submit_directory":
+              f'"{upload_script(s3, "noop/sourcedir.tar.gz", NOOP)}"'}
+    return statistics.median(
+        run_job(sm, job(f"noop-{i}-{int(time.time() * 1000)}", SKLEARN, static, {},
+                        "ml.m5.large"))
+        for i in range(runs))
 
 
 def tuning(s3: Any, sm: Any, trials: int, parallel: int, seconds: float) -> float:
-    base = common(upload_script(s3, "trial/sourcedir.tar.gz", TRIAL))
-    static = {**base.pop("_static"), "seconds": str(seconds)}
+    source = upload_script(s3, "trial/sourcedir.tar.gz", TRIAL)
+    base = {k: v for k, v in job("", SKLEARN, {}, {}, "ml.m5.large").items()
+            if k in ("RoleArn", "OutputDataConfig", "ResourceConfig", "StoppingCondition")}
+    static = {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": f'"{source}"',
+              "seconds": str(seconds)}
     name = f"tune-{parallel}-{int(time.time())}"
     start = time.perf_counter()
     sm.create_hyper_parameter_tuning_job(
@@ -169,7 +111,7 @@ def main() -> None:
             results: dict[str, dict[str, float]] = {}
             for executor, parallel in (("local", 2), ("ray", 4)):
                 env = {"COVE_EXECUTOR": executor, "COVE_RAY_ADDRESS": address}
-                proc, url = start_cove(root / executor, env)
+                proc, url = start_cove(root / executor, env, timeout=60)
                 servers.append(proc)
                 s3, sm = clients(root / executor, url)
                 s3.create_bucket(Bucket="bench")

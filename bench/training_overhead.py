@@ -37,11 +37,13 @@ XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 NOOP = "print('nothing to do')\n"
 
 
-def start_cove(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_cove(home: Path, env: dict[str, str] | None = None,
+               timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+    """``cove up`` on a free port in ``home`` (with ``env`` added); its process and URL."""
     proc = subprocess.Popen([sys.executable, "-m", "cove", "up", "--port", "0"],
-                            env={**os.environ, "COVE_HOME": str(home)},
+                            env={**os.environ, "COVE_HOME": str(home), **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
+    for _ in range(int(timeout / 0.05)):
         try:
             record = json.loads((home / "server.json").read_text())
             urllib.request.urlopen(record["url"] + "/_cove/health", timeout=1)
@@ -78,12 +80,12 @@ def run_job(sm: Any, request: dict[str, Any], poll: float = 0.01) -> float:
 
 
 def job(name: str, image: str, hyperparameters: dict[str, str],
-        channels: dict[str, str]) -> dict[str, Any]:
+        channels: dict[str, str], instance_type: str = "ml.m5.xlarge") -> dict[str, Any]:
     request = {
         "TrainingJobName": name, "RoleArn": ROLE, "HyperParameters": hyperparameters,
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "OutputDataConfig": {"S3OutputPath": "s3://bench/output"},
-        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1,
                            "VolumeSizeInGB": 5},
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600}}
     if channels:
@@ -93,13 +95,19 @@ def job(name: str, image: str, hyperparameters: dict[str, str],
     return request
 
 
-def noop_overhead(s3: Any, sm: Any, runs: int, tmp: Path) -> dict[str, float]:
+def upload_script(s3: Any, key: str, text: str) -> str:
+    """``text`` as ``train.py`` in a source tarball at ``s3://bench/<key>``; its URI."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         info = tarfile.TarInfo("train.py")
-        info.size = len(NOOP)
-        tar.addfile(info, io.BytesIO(NOOP.encode()))
-    s3.put_object(Bucket="bench", Key="noop/sourcedir.tar.gz", Body=buffer.getvalue())
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text.encode()))
+    s3.put_object(Bucket="bench", Key=key, Body=buffer.getvalue())
+    return f"s3://bench/{key}"
+
+
+def noop_overhead(s3: Any, sm: Any, runs: int, tmp: Path) -> dict[str, float]:
+    upload_script(s3, "noop/sourcedir.tar.gz", NOOP)
     (tmp / "train.py").write_text(NOOP)
     direct, jobs = [], []
     for i in range(runs):
