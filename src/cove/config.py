@@ -12,6 +12,7 @@ import os
 import secrets
 import string
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -170,30 +171,43 @@ def make_home(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def load_or_create_credentials(home: Path) -> Credentials:
-    """Read ``credentials.json`` under home, creating it (owner-only) on first use."""
-    path = home / "credentials.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        return Credentials(data["access_key_id"], data["secret_access_key"], data["account_id"])
-    make_home(home)
-    creds = Credentials(
-        access_key_id="AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits)
-                                      for _ in range(16)),
-        secret_access_key=secrets.token_urlsafe(30)[:40],
-        account_id="".join(secrets.choice(string.digits) for _ in range(12)),
-    )
-    # Create with 0600 from the start: never a moment where the secret is world-readable.
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+def secret_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The contents of the owner-only file ``path``, written from ``make()`` on first use.
+
+    Written whole to a private temporary file, then linked into place: no moment where the
+    secret is world-readable, and no reader ever sees it half-written.  When two processes
+    race, the first link wins and both return its contents.
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    make_home(path.parent)
+    tmp = path.with_suffix(f".{os.getpid()}-{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(creds.__dict__, f)
+    with os.fdopen(fd, "wb") as f:
+        f.write(make())
         f.flush()
         os.fsync(f.fileno())
     try:
-        os.link(tmp, path)  # fails if another process created it first: theirs wins
+        os.link(tmp, path)
     except FileExistsError:
         pass
     finally:
         tmp.unlink()
-    return load_or_create_credentials(home)
+    return path.read_bytes()
+
+
+def load_or_create_credentials(home: Path) -> Credentials:
+    """Read ``credentials.json`` under home, creating it (owner-only) on first use."""
+    data = json.loads(secret_file(home / "credentials.json", _new_credentials))
+    return Credentials(data["access_key_id"], data["secret_access_key"], data["account_id"])
+
+
+def _new_credentials() -> bytes:
+    return json.dumps({
+        "access_key_id": "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits)
+                                          for _ in range(16)),
+        "secret_access_key": secrets.token_urlsafe(30)[:40],
+        "account_id": "".join(secrets.choice(string.digits) for _ in range(12)),
+    }).encode()

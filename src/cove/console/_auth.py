@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
 from cove import errors
-from cove.config import Credentials, make_home
+from cove.config import Credentials, secret_file
 from cove.meta import Database
 from cove.meta.tables import console_sessions, console_used_links
 
@@ -55,19 +54,7 @@ class Session:
 
 def console_key(home: Path) -> bytes:
     """The HMAC key of ``home``'s console, created (0600) on first use."""
-    path = home / KEY_FILE
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    make_home(home)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as out:
-        out.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    return secret_file(home / KEY_FILE, lambda: secrets.token_bytes(32))
 
 
 def _sign(key: bytes, purpose: str, value: str) -> str:
