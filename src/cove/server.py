@@ -36,7 +36,9 @@ from cove.meta.tables import models
 from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
+from cove.registry import ModelRegistry, RegistryApi, artifact_check
 from cove.sagemaker import Tags
+from cove.sagemaker._search import Search
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
@@ -131,12 +133,16 @@ class Platform:
 def build_app(platform: Platform) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
-    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
+    search = Search()
+    registry_api = RegistryApi(ModelRegistry(platform.db, artifact_check(platform.store)),
+                               platform.tags, search)
+    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
+                             registry_api.model_container)
     transform_api = TransformApi(platform.transforms, platform.tags)
     sagemaker = JsonService("sagemaker", "SageMaker", {
         **platform.training_api.operations(), **tuning_api.operations(),
         **hosting_api.operations(), **transform_api.operations(),
-        **platform.tags.operations(),
+        **platform.tags.operations(), **registry_api.operations(), **search.operations(),
         **NotebookApi(platform.notebooks, platform.tags).operations()},
         validator=ShapeValidator("sagemaker"))
     websites = Websites(platform.db, platform.store)
