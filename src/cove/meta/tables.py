@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -381,4 +381,37 @@ model_packages = Table(
     Column("approval", String(32)),
     Column("record", JSON, nullable=False),
     Index("model_packages_group_version", "group_name", "version", unique=True),
+)
+
+# --- pipelines ------------------------------------------------------------------------------
+
+#: Pipelines; ``record`` holds the rest of the record (``pipelines._store``).
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("creation_time", Float, nullable=False),
+    Column("record", JSON, nullable=False),
+)
+
+pipeline_executions = Table(
+    "pipeline_executions",
+    metadata,
+    Column("arn", String(256), primary_key=True),
+    Column("pipeline", String(256), nullable=False, index=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("creation_time", Float, nullable=False),
+    Column("record", JSON, nullable=False),
+)
+
+#: The latest attempt of each step of each execution.
+pipeline_steps = Table(
+    "pipeline_steps",
+    metadata,
+    Column("execution_arn", String(256), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("cache_key", String(64), nullable=False, index=True),
+    Column("record", JSON, nullable=False),
 )
