@@ -21,7 +21,9 @@ from tests.pipelines.helpers import (
     training_step,
     wait,
 )
-from tests.training.helpers import ROLE, XGBOOST_IMAGE, unique
+from tests.training.helpers import ROLE, XGBOOST_IMAGE, unique, wait_for
+
+TOKEN = "t" * 32  # ClientRequestToken: 32 characters at least
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -91,7 +93,7 @@ def test_crud_parameters_and_definition_snapshot(cove: Any) -> None:
     assert sm.describe_pipeline(PipelineName=name)["PipelineDescription"] == "second"
     listed = sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
     assert [e["PipelineExecutionArn"] for e in listed] == [execution]
-    assert sm.delete_pipeline(PipelineName=name, ClientRequestToken="xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")["PipelineArn"] == arn
+    assert sm.delete_pipeline(PipelineName=name, ClientRequestToken=TOKEN)["PipelineArn"] == arn
     with pytest.raises(ClientError) as exc:
         sm.describe_pipeline(PipelineName=name)
     assert _code(exc) == "ResourceNotFound"
@@ -182,7 +184,7 @@ def test_failed_step_then_retry_execution(cove: Any, s3: Any, bucket: str) -> No
     assert done["FailureReason"].startswith("Step Train failed:")
     assert set(steps(sm, execution)) == {"Train"}
     s3.put_object(Bucket=bucket, Key=prefix.split("/", 3)[3] + "data.csv", Body=b"1,2\n")
-    sm.retry_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr")
+    sm.retry_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken=TOKEN)
     assert wait(sm, execution)["PipelineExecutionStatus"] == "Succeeded"
     ran = steps(sm, execution)
     assert (ran["Train"]["AttemptCount"], ran["Model"]["AttemptCount"]) == (2, 1)
@@ -194,16 +196,15 @@ def test_stop_ends_the_running_job(cove: Any, s3: Any, bucket: str) -> None:
     create(sm, name, [training_step("Slow", bucket, source(s3, bucket), pause=120),
                       model_step("Model", "Slow")])
     execution = start(sm, name)
-    from tests.training.helpers import wait_for
     wait_for(lambda: steps(sm, execution).get("Slow", {}).get("StepStatus") == "Executing")
-    sm.stop_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="ssssssssssssssssssssssssssssssss")
+    sm.stop_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken=TOKEN)
     assert wait(sm, execution)["PipelineExecutionStatus"] == "Stopped"
     slow = steps(sm, execution)["Slow"]
     job = slow["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[-1]
     assert sm.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] == "Stopped"
     assert slow["StepStatus"] == "Stopped"
     with pytest.raises(ClientError) as exc:
-        sm.stop_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="ssssssssssssssssssssssssssssssss")
+        sm.stop_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken=TOKEN)
     assert _code(exc) == "ValidationException"
 
 
