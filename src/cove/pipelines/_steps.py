@@ -129,6 +129,14 @@ class InstantSteps:
         return Outcome(StepStatus.SUCCEEDED, describe, {"Model": {"Arn": describe["ModelArn"]}})
 
     def register(self, arguments: dict[str, Any]) -> Outcome:
+        """As in SageMaker, a RegisterModel step creates its group if there is none yet."""
+        group = arguments.get("ModelPackageGroupName")
+        if group and not str(group).startswith("arn:"):
+            try:
+                self.api("DescribeModelPackageGroup", {"ModelPackageGroupName": group})
+            except errors.ClientError:
+                with contextlib.suppress(errors.ClientError):  # created meanwhile
+                    self.api("CreateModelPackageGroup", {"ModelPackageGroupName": group})
         package = self.api("CreateModelPackage", arguments)["ModelPackageArn"]
         describe = self.api("DescribeModelPackage", {"ModelPackageName": package})
         return Outcome(StepStatus.SUCCEEDED, describe, {"RegisterModel": {"Arn": package}})
