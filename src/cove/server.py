@@ -149,8 +149,8 @@ def build_app(platform: Platform) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
     search = Search()
-    registry_api = RegistryApi(ModelRegistry(platform.db, artifact_check(platform.store)),
-                               platform.tags, search)
+    registry = ModelRegistry(platform.db, artifact_check(platform.store))
+    registry_api = RegistryApi(registry, platform.tags, search)
     hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
                              registry_api.model_container)
     transform_api = TransformApi(platform.transforms, platform.tags)
@@ -198,7 +198,7 @@ def build_app(platform: Platform) -> Edge:
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
                                      platform.credentials.account_id),
-                CONSOLE_PREFIX: Console(platform)},
+                CONSOLE_PREFIX: Console(platform, registry, pipelines_api.pipelines)},
         on_startup=[start],
         on_shutdown=[stop],
     )
