@@ -91,12 +91,21 @@ class JobSteps:
         status = _JOB_STATUS.get(describe[f"{job.prefix}Status"], StepStatus.EXECUTING)
         metadata = {job.metadata_key: {"Arn": describe[f"{job.prefix}Arn"]}}
         if kind == "Tuning" and status is StepStatus.SUCCEEDED:
-            describe["TrainingJobSummaries"] = self.api(
-                "ListTrainingJobsForHyperParameterTuningJob",
-                {"HyperParameterTuningJobName": name, "SortBy": "FinalObjectiveMetricValue",
-                 "MaxResults": 100})["TrainingJobSummaries"]
+            describe["TrainingJobSummaries"] = self._trials_best_first(describe)
         failure = str(describe.get("FailureReason", ""))
         return Outcome(status, describe, metadata, failure, _retry_kind(failure))
+
+    def _trials_best_first(self, describe: dict[str, Any]) -> list[dict[str, Any]]:
+        """A tuning step's ``TrainingJobSummaries``: best objective first (``[0]`` is the top
+        model the SDK's ``get_top_model_s3_uri`` points at)."""
+        objective = describe["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+        order = "Ascending" if objective["Type"] == "Minimize" else "Descending"
+        summaries: list[dict[str, Any]] = self.api(
+            "ListTrainingJobsForHyperParameterTuningJob",
+            {"HyperParameterTuningJobName": describe["HyperParameterTuningJobName"],
+             "SortBy": "FinalObjectiveMetricValue", "SortOrder": order, "MaxResults": 100}
+        )["TrainingJobSummaries"]
+        return summaries
 
     def stop(self, kind: str, name: str) -> None:
         job = JOBS[kind]
