@@ -36,8 +36,9 @@ from cove.meta.tables import models
 from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
+from cove.processing import ProcessingApi, ProcessingJobs
 from cove.sagemaker import Tags
-from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
+from cove.training import HostSlots, LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
 
@@ -63,6 +64,7 @@ class Platform:
     tags: Tags
     training: TrainingJobs
     training_api: TrainingApi
+    processing: ProcessingJobs
     tuning: TuningJobs
     endpoints: Endpoints
     transforms: TransformJobs
@@ -84,8 +86,11 @@ class Platform:
         settings = TrainingSettings(config.home, config.url, config.region,
                                     stop_grace=config.stop_grace_seconds)
         sandbox = choose_sandbox(config.sandbox)
+        slots = HostSlots(executor)  # training and processing hosts share the executor
         training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor, sandbox,
-                                settings)
+                                settings, slots)
+        processing = ProcessingJobs(db, training.data, logs, identity, executor, sandbox,
+                                    settings, slots)
         artifacts = ArtifactCache(store, config.home / "artifacts")
         endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
@@ -102,13 +107,15 @@ class Platform:
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
             config.home, config.region, credentials.account_id))
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, tuning, endpoints, transforms, functions, Gateway(db),
+                   training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
                    time.time(), notebooks)
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
         self.training.endpoint_url = url
+        self.processing.endpoint_url = url
         self.training.recover()
+        self.processing.recover()
         self.tuning.start()
         self.endpoints.recover()
         self.transforms.recover()
@@ -135,6 +142,8 @@ def build_app(platform: Platform) -> Edge:
     transform_api = TransformApi(platform.transforms, platform.tags)
     sagemaker = JsonService("sagemaker", "SageMaker", {
         **platform.training_api.operations(), **tuning_api.operations(),
+        **ProcessingApi(platform.processing, platform.processing.data,
+                        platform.tags).operations(),
         **hosting_api.operations(), **transform_api.operations(),
         **platform.tags.operations(),
         **NotebookApi(platform.notebooks, platform.tags).operations()},
@@ -157,6 +166,7 @@ def build_app(platform: Platform) -> Edge:
         platform.functions.shutdown()
         platform.notebooks.shutdown()
         platform.tuning.shutdown()
+        platform.processing.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()
         platform.db.close()

@@ -32,9 +32,19 @@ err_console = Console(stderr=True)
 
 
 def _register_groups() -> None:
-    from cove.cli import endpoints, functions, gateway, jobs, notebook, transforms, tuning
+    from cove.cli import (
+        endpoints,
+        functions,
+        gateway,
+        jobs,
+        notebook,
+        processing,
+        transforms,
+        tuning,
+    )
 
     app.add_typer(jobs.app, name="jobs")
+    app.add_typer(processing.app, name="processing")
     app.add_typer(endpoints.app, name="endpoints")
     app.add_typer(tuning.app, name="tuning")
     app.add_typer(transforms.app, name="transforms")

@@ -38,11 +38,23 @@ def _v4_console_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v5_reserved(conn: Connection) -> None:
+    """Version 5 belongs to the IAM work on another branch; this branch adds nothing at 5
+    (the versions are renumbered when the branches merge)."""
+
+
+def _v6_processing_jobs(conn: Connection) -> None:
+    """Processing jobs: a new table only."""
+    tables.processing_jobs.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
     3: _v3_notebook_instances,
     4: _v4_console_tables,
+    5: _v5_reserved,
+    6: _v6_processing_jobs,
 }
 
 
