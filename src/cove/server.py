@@ -47,10 +47,11 @@ from cove.pipelines import (
     PipelinesApi,
     PipelineStore,
 )
+from cove.processing import ProcessingApi, ProcessingJobs
 from cove.registry import ModelRegistry, RegistryApi, artifact_check
 from cove.sagemaker import Tags
 from cove.sagemaker._search import Search
-from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
+from cove.training import HostSlots, LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
 
@@ -76,6 +77,7 @@ class Platform:
     tags: Tags
     training: TrainingJobs
     training_api: TrainingApi
+    processing: ProcessingJobs
     tuning: TuningJobs
     endpoints: Endpoints
     transforms: TransformJobs
@@ -99,8 +101,11 @@ class Platform:
         settings = TrainingSettings(config.home, config.url, config.region,
                                     stop_grace=config.stop_grace_seconds)
         sandbox = choose_sandbox(config.sandbox)
+        slots = HostSlots(executor)  # training and processing hosts share the executor
         training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor, sandbox,
-                                settings)
+                                settings, slots)
+        processing = ProcessingJobs(db, training.data, logs, identity, executor, sandbox,
+                                    settings, slots)
         artifacts = ArtifactCache(store, config.home / "artifacts")
         endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
@@ -117,13 +122,15 @@ class Platform:
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
             config.home, config.region, credentials.account_id))
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, tuning, endpoints, transforms, functions, Gateway(db),
+                   training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
                    time.time(), notebooks)
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
         self.training.endpoint_url = url
+        self.processing.endpoint_url = url
         self.training.recover()
+        self.processing.recover()
         self.tuning.start()
         self.endpoints.recover()
         self.transforms.recover()
@@ -159,6 +166,8 @@ def build_app(platform: Platform) -> Edge:
     pipelines_api = _pipelines(platform, search, _internal_api(platform, operations, validator))
     operations.update({
         **platform.training_api.operations(), **tuning_api.operations(),
+        **ProcessingApi(platform.processing, platform.processing.data,
+                        platform.tags).operations(),
         **hosting_api.operations(), **transform_api.operations(),
         **platform.tags.operations(), **registry_api.operations(), **search.operations(),
         **pipelines_api.operations(),
@@ -185,6 +194,7 @@ def build_app(platform: Platform) -> Edge:
         platform.notebooks.shutdown()
         engine.shutdown()
         platform.tuning.shutdown()
+        platform.processing.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()
         platform.db.close()

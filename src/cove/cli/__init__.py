@@ -39,11 +39,13 @@ def _register_groups() -> None:
         jobs,
         notebook,
         pipelines,
+        processing,
         transforms,
         tuning,
     )
 
     app.add_typer(jobs.app, name="jobs")
+    app.add_typer(processing.app, name="processing")
     app.add_typer(endpoints.app, name="endpoints")
     app.add_typer(tuning.app, name="tuning")
     app.add_typer(transforms.app, name="transforms")

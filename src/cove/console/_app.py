@@ -35,6 +35,7 @@ from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sess
 from cove.console._mlops import MlopsPages
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
+from cove.processing import LOG_GROUP as PROCESSING_LOGS
 from cove.training import LOG_GROUP as TRAINING_LOGS
 from cove.transform import LOG_GROUP as TRANSFORM_LOGS
 from cove.units import human_size
@@ -108,6 +109,9 @@ class Console:
             Route(f"{p}/training-jobs", self.training_list),
             Route(f"{p}/training-jobs/{{name}}", self.training_job),
             Route(f"{p}/training-jobs/{{name}}/stop", self.stop_training, methods=["POST"]),
+            Route(f"{p}/processing-jobs", self.processing_list),
+            Route(f"{p}/processing-jobs/{{name}}", self.processing_job),
+            Route(f"{p}/processing-jobs/{{name}}/stop", self.stop_processing, methods=["POST"]),
             Route(f"{p}/tuning-jobs", self.tuning_list),
             Route(f"{p}/tuning-jobs/{{name}}", self.tuning_job),
             Route(f"{p}/tuning-jobs/{{name}}/stop", self.stop_tuning, methods=["POST"]),
@@ -262,6 +266,26 @@ class Console:
         by = "time" if request.query_params.get("by") == "time" else "step"
         return JSONResponse(charts.training_metrics(self.platform, request.path_params["name"],
                                                     by))
+
+    # --- processing -----------------------------------------------------------------------------
+
+    def processing_list(self, request: Request) -> Response:
+        name, status = request.query_params.get("name", ""), request.query_params.get(
+            "status", "")
+        return self.render(request, "processing_list.html", name=name, status_filter=status,
+                           jobs=data.processing_jobs(self.platform, name, status))
+
+    def processing_job(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return self.render(request, "processing.html",
+                           job=self.platform.processing.describe(name),
+                           log=data.log_tail(self.platform.logs, PROCESSING_LOGS, f"{name}/"))
+
+    async def stop_processing(self, request: Request) -> Response:
+        await self._checked_form(request)
+        name = request.path_params["name"]
+        await asyncio.to_thread(self.platform.processing.stop, name)
+        return self._back(f"{PREFIX}/processing-jobs/{quote(name)}")
 
     # --- tuning ---------------------------------------------------------------------------------
 

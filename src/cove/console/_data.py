@@ -54,6 +54,14 @@ def training_jobs(platform: Platform, name: str = "", status: str = "") -> list[
     return sorted(jobs, key=lambda d: d["CreationTime"], reverse=True)
 
 
+def processing_jobs(platform: Platform, name: str = "", status: str = ""
+                    ) -> list[dict[str, Any]]:
+    params = {k: v for k, v in (("NameContains", name), ("StatusEquals", status)) if v}
+    jobs = [d for d in platform.processing.all()
+            if matches_filters(d, params, "ProcessingJobName", "ProcessingJobStatus")]
+    return sorted(jobs, key=lambda d: d["CreationTime"], reverse=True)
+
+
 def training_metrics(platform: Platform, name: str) -> dict[str, list[dict[str, float]]]:
     """Every metric the job logged: name -> points (time, value, step) in order."""
     describe = platform.training.describe(name)

@@ -50,6 +50,11 @@ def _v6_pipelines(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v7_processing_jobs(conn: Connection) -> None:
+    """Processing jobs: a new table only."""
+    tables.processing_jobs.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
@@ -57,6 +62,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _v4_console_tables,
     5: _v5_model_registry,
     6: _v6_pipelines,
+    7: _v7_processing_jobs,
 }
 
 

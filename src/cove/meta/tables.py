@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -127,6 +127,18 @@ log_events = Table(
 #: One row per training job; ``describe`` is exactly what DescribeTrainingJob returns.
 training_jobs = Table(
     "training_jobs",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("creation_time", Float, nullable=False, index=True),
+    Column("last_modified", Float, nullable=False),
+    Column("describe", JSON, nullable=False),
+)
+
+#: One row per processing job; ``describe`` is exactly what DescribeProcessingJob returns (v6).
+processing_jobs = Table(
+    "processing_jobs",
     metadata,
     Column("name", String(63), primary_key=True),
     Column("arn", String(256), nullable=False, unique=True),

@@ -16,8 +16,11 @@ from cove.sagemaker import parse_s3_uri
 
 
 class DataPlane(Protocol):
-    def fetch_channel(self, channel: dict[str, Any], target: Path) -> int:
-        """Materialize a channel's objects under ``target``; returns how many."""
+    def fetch_channel(self, channel: dict[str, Any], target: Path,
+                      shard: tuple[int, int] = (0, 1)) -> int:
+        """Materialize a channel's objects under ``target``; returns how many.  ``shard``
+        (index, count) takes every count-th object by key from the index-th
+        (ShardedByS3Key: each host its own share)."""
         ...
 
     def fetch_object(self, uri: str, target: Path) -> None: ...
@@ -31,9 +34,11 @@ class LocalDataPlane:
     def __init__(self, store: LocalObjectStore) -> None:
         self.store = store
 
-    def fetch_channel(self, channel: dict[str, Any], target: Path) -> int:
+    def fetch_channel(self, channel: dict[str, Any], target: Path,
+                      shard: tuple[int, int] = (0, 1)) -> int:
         count = 0
-        for info, relative in self._channel_objects(channel):
+        objects = sorted(self._channel_objects(channel), key=lambda o: (o[0].bucket, o[0].key))
+        for info, relative in objects[shard[0]::shard[1]]:
             self.store.materialize(info, _safe_join(target, relative))
             count += 1
         return count
@@ -103,9 +108,11 @@ class S3DataPlane:
             aws_secret_access_key=access_env["AWS_SECRET_ACCESS_KEY"],
             config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"}))
 
-    def fetch_channel(self, channel: dict[str, Any], target: Path) -> int:
+    def fetch_channel(self, channel: dict[str, Any], target: Path,
+                      shard: tuple[int, int] = (0, 1)) -> int:
         count = 0
-        for bucket, key, relative in self._channel_objects(channel):
+        objects = sorted(self._channel_objects(channel))
+        for bucket, key, relative in objects[shard[0]::shard[1]]:
             self._download(bucket, key, _safe_join(target, relative))
             count += 1
         return count

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cove.executors import Event, ProcessSpec, Sandbox, kill
 from cove.training import _contract as contract
@@ -41,6 +41,7 @@ class HostResult:
     exit_code: int | None  # None: never started
     failure: str  # "" when it succeeded
     stop_reason: str  # "" unless stopped: "Stopped" or "MaxRuntimeExceeded"
+    message: str = ""  # what the job left for ExitMessage (processing jobs)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class HostSetup:
 
 
 class TrainingHost:
+    """One training host.  Processing hosts (``cove.processing``) build on it: they share the
+    sandboxed process, its log lines, stop and the failure tail, and bring their own
+    ``run``, ``environment`` and job directory."""
+
     def __init__(self, plan: HostPlan, runtime: Runtime, setup: HostSetup, data: DataPlane,
                  sandbox: Sandbox, envs: Environments, events: HostEvents) -> None:
         self.plan, self.runtime, self.setup = plan, runtime, setup
@@ -109,7 +114,8 @@ class TrainingHost:
         contract.layout(job_dir)
         contract.write_configs(job_dir, self.plan)
         for name, channel in self.plan.channels.items():
-            count = self.data.fetch_channel(channel, job_dir / "input" / "data" / name)
+            count = self.data.fetch_channel(channel, job_dir / "input" / "data" / name,
+                                            self.shard(channel["DataSource"]["S3DataSource"]))
             self._log([f"Channel {name}: {count} object(s) from "
                        f"{channel['DataSource']['S3DataSource']['S3Uri']}"])
         python = os.environ.get("COVE_JOB_PYTHON") or self.runtime.builtin_command()[0]
@@ -119,6 +125,12 @@ class TrainingHost:
             if requirements.exists():
                 python = self.envs.python_for(requirements, lambda line: self._log([line]))
         return self._command(python), self._root() / "code"
+
+    def shard(self, source: dict[str, Any]) -> tuple[int, int]:
+        """This host's share of an S3 source: all of it, or one of N by key (ShardedByS3Key)."""
+        if source.get("S3DataDistributionType") == "ShardedByS3Key":
+            return self.plan.hosts.index(self.plan.host), len(self.plan.hosts)
+        return 0, 1
 
     def _fetch_code(self, code_dir: Path) -> None:
         archive = code_dir.parent / "sourcedir.tar.gz"
@@ -139,11 +151,9 @@ class TrainingHost:
         return CONTAINER_ROOT if self.sandbox.mounts_opt_ml else self.setup.job_dir
 
     def _execute(self, command: list[str], cwd: Path) -> int:
-        env = contract.base_environment({
-            **contract.environment(self.plan, self._root(), self.setup.entry_point),
-            **self.setup.access_env, "HOME": str(self._root())})
-        spec = ProcessSpec(command, env, self.setup.job_dir, cwd, self.setup.hidden,
-                           self.setup.readonly, {h: "127.0.0.1" for h in self.plan.hosts})
+        spec = ProcessSpec(command, self.environment(), self.setup.job_dir, cwd,
+                           self.setup.hidden, self.setup.readonly,
+                           {h: "127.0.0.1" for h in self.plan.hosts})
         with self._lock:
             if self._stop_reason:
                 return -signal.SIGTERM
@@ -152,6 +162,12 @@ class TrainingHost:
         for raw in self._proc.stdout:
             self._log([raw.decode("utf-8", "replace").rstrip("\n")])
         return self._proc.wait()
+
+    def environment(self) -> dict[str, str]:
+        """The process's environment: the training toolkit's ``SM_*`` variables and access."""
+        return contract.base_environment({
+            **contract.environment(self.plan, self._root(), self.setup.entry_point),
+            **self.setup.access_env, "HOME": str(self._root())})
 
     def _log(self, lines: list[str]) -> None:
         self._tail = (self._tail + lines)[-TAIL_LINES:]
@@ -201,13 +217,18 @@ class EventSink:
         self.emit(("log", (host, lines)))
 
 
-class LocalHostWork:
-    """A training host on this machine: channels hard-linked from the store, cove's sandbox
-    and environments."""
+#: Builds a host where it runs: (setup, data plane, sandbox, environments, events) -> host.
+#: ``functools.partial(TrainingHost, plan, runtime)``, picklable for a remote executor.
+HostFactory = Callable[[HostSetup, DataPlane, Sandbox, Environments, HostEvents], TrainingHost]
 
-    def __init__(self, plan: HostPlan, runtime: Runtime, setup: HostSetup, data: DataPlane,
-                 sandbox: Sandbox, envs: Environments, keep_job_dir: bool) -> None:
-        self.host = TrainingHost(plan, runtime, setup, data, sandbox, envs, EventSink(_unset))
+
+class LocalHostWork:
+    """A host on this machine: inputs materialized from the store, cove's sandbox and
+    environments."""
+
+    def __init__(self, make: HostFactory, setup: HostSetup, data: DataPlane, sandbox: Sandbox,
+                 envs: Environments, keep_job_dir: bool) -> None:
+        self.host = make(setup, data, sandbox, envs, EventSink(_unset))
         self.keep_job_dir = keep_job_dir
 
     def run(self, events: Callable[[Event], None]) -> HostResult:
@@ -223,13 +244,13 @@ class LocalHostWork:
 
 
 class RemoteHostWork:
-    """A training host shipped to another machine (a Ray node): it builds its job directory
-    under that machine's temp directory, reaches data through cove's S3 API, and confines the
-    job with the best sandbox that machine has.  Picklable: plain data until ``run``."""
+    """A host shipped to another machine (a Ray node): it builds its job directory under that
+    machine's temp directory, reaches data through cove's S3 API, and confines the job with
+    the best sandbox that machine has.  Picklable: plain data until ``run``."""
 
-    def __init__(self, plan: HostPlan, runtime: Runtime, setup: HostSetup, sandbox: str,
+    def __init__(self, make: HostFactory, setup: HostSetup, sandbox: str,
                  keep_job_dir: bool) -> None:
-        self.plan, self.runtime, self.setup = plan, runtime, setup
+        self.make, self.setup = make, setup
         self.sandbox, self.keep_job_dir = sandbox, keep_job_dir
         self._host: TrainingHost | None = None
         self._stop_reason = ""
@@ -244,13 +265,15 @@ class RemoteHostWork:
         from cove.training._data import S3DataPlane
 
         root = Path(tempfile.gettempdir()) / f"cove-node-{os.getuid()}"
-        setup = replace(self.setup, job_dir=root / "jobs" / self.plan.job_name / self.plan.host,
+        local_dir = self.setup.job_dir  # <jobs>/<job>/<host> on cove's machine
+        kind = local_dir.parent.parent.name  # jobs | processing-jobs: names may repeat
+        setup = replace(self.setup,
+                        job_dir=root / kind / local_dir.parent.name / local_dir.name,
                         hidden=tuple(p for p in self.setup.hidden if p.exists()),
                         readonly=(root / "envs",))
         (root / "envs").mkdir(parents=True, exist_ok=True)
-        host = TrainingHost(self.plan, self.runtime, setup, S3DataPlane(setup.access_env),
-                            choose_sandbox(self.sandbox), Environments(root / "envs"),
-                            EventSink(events))
+        host = self.make(setup, S3DataPlane(setup.access_env), choose_sandbox(self.sandbox),
+                         Environments(root / "envs"), EventSink(events))
         self._host = host
         if self._stop_reason:
             host.stop(self._stop_reason)

@@ -9,26 +9,13 @@ are marked Failed on the next start (their processes died with cove); queued one
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from cove import errors
-from cove.executors import (
-    Event,
-    Executor,
-    HostLost,
-    HostRun,
-    HostWork,
-    Sandbox,
-    instance_resources,
-)
+from cove.executors import Executor, HostWork, Sandbox, instance_resources
 from cove.identity import Identity
 from cove.logs import LogStore
 from cove.meta import Database
@@ -38,16 +25,9 @@ from cove.training import _metrics as metrics
 from cove.training._contract import HostPlan, decode_hyperparameters
 from cove.training._data import DataPlane
 from cove.training._envs import Environments
-from cove.training._host import (
-    HostEvents,
-    HostResult,
-    HostSetup,
-    LocalHostWork,
-    RemoteHostWork,
-)
+from cove.training._host import HostResult, HostSetup, TrainingHost
+from cove.training._runs import HostedJobs, HostedRun, HostSlots, local_cpus
 from cove.training._runtimes import resolve_runtime
-
-log = logging.getLogger("cove.training")
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -70,144 +50,54 @@ class TrainingSettings:
         return self.home / "envs"
 
 
-class TrainingJobs:
+class TrainingJobs(HostedJobs):
+    status_key = "TrainingJobStatus"
+    kind = "training job"
+
     def __init__(self, db: Database, data: DataPlane, logs: LogStore, identity: Identity,
-                 executor: Executor, sandbox: Sandbox, settings: TrainingSettings) -> None:
-        self.db, self.data, self.logs, self.identity = db, data, logs, identity
-        self.executor, self.sandbox, self.settings = executor, sandbox, settings
-        self.rows = DescribedRows(db, training_jobs, "training job", "TrainingJob")
+                 executor: Executor, sandbox: Sandbox, settings: TrainingSettings,
+                 slots: HostSlots | None = None) -> None:
         settings.envs_dir.mkdir(parents=True, exist_ok=True)
-        self.envs = Environments(settings.envs_dir)
-        self.endpoint_url = settings.endpoint_url  # the real one is known once cove listens
-        self._runs: dict[str, JobRun] = {}
-        self._lock = threading.Lock()
-        #: Called with a job's name whenever it reaches a terminal status (tuning listens).
-        self.on_finished: list[Callable[[str], None]] = []
+        super().__init__(db, DescribedRows(db, training_jobs, "training job", "TrainingJob"),
+                         data, logs, identity, executor, sandbox, slots or HostSlots(executor),
+                         Environments(settings.envs_dir), settings.endpoint_url)
+        self.settings = settings
 
-    # --- rows -------------------------------------------------------------------------------
+    def waiting(self, describe: dict[str, Any]) -> bool:
+        return bool(describe["SecondaryStatus"] == "Starting")
 
-    def insert(self, describe: dict[str, Any]) -> None:
-        self.rows.insert(describe)
-        self.schedule()
+    def host_count(self, describe: dict[str, Any]) -> int:
+        return int(describe["ResourceConfig"]["InstanceCount"])
 
-    def describe(self, name: str) -> dict[str, Any]:
-        return self.rows.get(name)
+    def make_run(self, describe: dict[str, Any]) -> JobRun:
+        return JobRun(self, describe)
 
-    def all(self) -> list[dict[str, Any]]:
-        return self.rows.all()
+    def stopping(self, d: dict[str, Any]) -> None:
+        _set_status(d, "Stopping", "Stopping", "Stopping the training job")
 
-    def exists_arn(self, arn: str) -> bool:
-        return self.rows.exists_arn(arn)
+    def stopped_before_start(self, d: dict[str, Any]) -> None:
+        _finish(d, "Stopped", "Stopped", "The job was stopped before it started")
 
-    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Apply ``mutate`` to a job's Describe document in one transaction."""
-        return self.rows.change(name, mutate)
-
-    # --- lifecycle --------------------------------------------------------------------------
-
-    def stop(self, name: str) -> None:
-        describe = self.describe(name)
-        if describe["TrainingJobStatus"] != "InProgress":
-            raise errors.ValidationError(
-                f"The request was rejected because the training job is in status "
-                f"{describe['TrainingJobStatus']}.")
-        with self._lock:
-            run = self._runs.get(name)
-        self.change(name, lambda d: _set_status(d, "Stopping", "Stopping",
-                                                "Stopping the training job"))
-        if run is not None:
-            run.stop("Stopped")
-        else:  # still queued: nothing ran, nothing to upload
-            self.change(name, lambda d: _finish(d, "Stopped", "Stopped",
-                                                "The job was stopped before it started"))
-            self._finished(name)
-
-    def schedule(self) -> None:
-        """Start queued jobs, oldest first, while the executor has free slots."""
-        with self._lock:
-            busy = sum(run.host_count for run in self._runs.values())
-            with self.db.read() as conn:
-                queued = conn.execute(select(training_jobs.c.describe).where(
-                    training_jobs.c.status == "InProgress").order_by(
-                    training_jobs.c.creation_time)).all()
-            for (describe,) in queued:
-                name = describe["TrainingJobName"]
-                hosts = describe["ResourceConfig"]["InstanceCount"]
-                if name in self._runs or describe["SecondaryStatus"] != "Starting":
-                    continue
-                if busy + hosts > self.executor.slots() and busy > 0:
-                    break  # start in order: a big job waits rather than being overtaken
-                run = JobRun(self, describe)
-                self._runs[name] = run
-                busy += hosts
-                run.start()
-
-    def recover(self) -> None:
-        """After a restart: runs that were under way died with cove; say so honestly."""
-        for describe in self.all():
-            if describe["TrainingJobStatus"] not in ("InProgress", "Stopping"):
-                continue
-            if describe["SecondaryStatus"] == "Starting" and describe[
-                    "TrainingJobStatus"] == "InProgress":
-                continue  # never started: it will start now
-            self.change(describe["TrainingJobName"], lambda d: _finish(
-                d, "Failed", "Failed", "cove stopped while the job was running",
+    def crashed(self, d: dict[str, Any]) -> None:
+        _finish(d, "Failed", "Failed", "cove stopped while the job was running",
                 failure="InternalServerError: cove was restarted while this job was running; "
-                        "its process ended with the server. Start the job again."))
-        self.schedule()
-
-    def shutdown(self) -> None:
-        with self._lock:
-            runs = list(self._runs.values())
-        for run in runs:
-            run.stop("Stopped", shutting_down=True)
-
-    def _finished(self, name: str) -> None:
-        with self._lock:
-            self._runs.pop(name, None)
-        for listener in self.on_finished:
-            listener(name)
-        self.schedule()
+                        "its process ended with the server. Start the job again.")
 
 
-class JobRun(HostEvents):
-    """The run of one job: its hosts, its log streams, its metrics, its final status."""
+class JobRun(HostedRun):
+    """The run of one training job: its hosts, its log streams, its metrics, its final
+    status."""
+
+    jobs: TrainingJobs
 
     def __init__(self, jobs: TrainingJobs, describe: dict[str, Any]) -> None:
-        self.jobs = jobs
-        self.name = describe["TrainingJobName"]
-        self.describe = describe
-        self.host_count = int(describe["ResourceConfig"]["InstanceCount"])
-        self.hosts: list[HostRun] = []
-        self._hosts_lock = threading.Lock()  # a stop and the start of the hosts do not cross
-        self._stop_reason = ""
-        self.started = time.time()
+        limit = describe["StoppingCondition"].get("MaxRuntimeInSeconds")
+        super().__init__(jobs, describe, LOG_GROUP,
+                         int(describe["ResourceConfig"]["InstanceCount"]),
+                         describe["ResourceConfig"]["InstanceType"],
+                         float(limit) if limit else None)
         self.parser = metrics.MetricParser(
             describe["AlgorithmSpecification"].get("MetricDefinitions", []))
-        # Lines and metric points wait here for the next flush (every 0.2 s): one transaction
-        # per flush, not one per line, keeps cove's share of the CPU small while jobs run.
-        self._pending: dict[str, list[tuple[int, str]]] = {}
-        self._pending_metrics: list[dict[str, float | str | int]] = []
-        self._log_lock = threading.Lock()
-        # One flush at a time: the flusher thread and the job's end both flush, and two
-        # overlapping writes could store an earlier batch after a later one (the final metric
-        # value would then be an earlier one, the log out of order).
-        self._flush_lock = threading.Lock()
-        self._done = threading.Event()
-        self._shutting_down = False
-
-    def start(self) -> None:
-        self.jobs.executor.submit(self._run)
-
-    def stop(self, reason: str, shutting_down: bool = False) -> None:
-        self._shutting_down = shutting_down
-        with self._hosts_lock:
-            self._stop_reason = self._stop_reason or reason
-            hosts = list(self.hosts)
-        for host in hosts:
-            host.stop(reason)
-
-    # --- HostEvents -------------------------------------------------------------------------
 
     def phase(self, host: str, status: str, message: str) -> None:
         if host != "algo-1":
@@ -219,90 +109,21 @@ class JobRun(HostEvents):
                 d["TrainingStartTime"] = time.time()
         self.jobs.change(self.name, mutate)
 
-    def log(self, host: str, lines: list[str]) -> None:
-        now = time.time()
-        shown = [line.replace("\t", "#011") for line in lines]
-        points = [p for line in shown for p in self.parser.parse(line, now)]
-        with self._log_lock:
-            self._pending.setdefault(host, []).extend((int(now * 1000), s) for s in shown)
-            self._pending_metrics.extend(points)
+    def parse(self, lines: list[str], now: float) -> list[dict[str, float | str | int]]:
+        return [p for line in lines for p in self.parser.parse(line, now)]
 
-    # --- the run ----------------------------------------------------------------------------
+    def record(self, points: list[dict[str, float | str | int]]) -> None:
+        metrics.record(self.jobs.db, self.name, points)
 
-    def _run(self) -> None:
-        flusher = threading.Thread(target=self._flush_loop, daemon=True)
-        flusher.start()
-        try:
-            results = self._run_hosts()
-            self._conclude(results)
-        except Exception as exc:  # a bug or a broken disk: the job says so, cove goes on
-            log.exception("training job %s failed inside cove", self.name)
-            self._flush()
-            reason = f"InternalServerError: {type(exc).__name__}: {exc}"
-            self.jobs.change(self.name, lambda d: _finish(
-                d, "Failed", "Failed", "cove could not run the job", failure=reason))
-        finally:
-            self._done.set()
-            flusher.join()
-            self._flush()
-            self.jobs.identity.revoke(self.describe["TrainingJobArn"])
-            self.jobs._finished(self.name)
+    def failed_inside_cove(self, reason: str) -> None:
+        self.jobs.change(self.name, lambda d: _finish(
+            d, "Failed", "Failed", "cove could not run the job", failure=reason))
 
-    def _run_hosts(self) -> list[HostResult]:
-        executor = self.jobs.executor
-        works = self._build_hosts()
-        resources = instance_resources(self.describe["ResourceConfig"]["InstanceType"])
-        reservation = executor.reserve([resources] * len(works)) if len(works) > 1 else None
-        limit = self.describe["StoppingCondition"].get("MaxRuntimeInSeconds")
-        timer = threading.Timer(float(limit), self.stop, ("MaxRuntimeExceeded",)) \
-            if limit else None
-        if timer:
-            timer.daemon = True
-            timer.start()
-        try:
-            with self._hosts_lock:
-                self.hosts = [executor.start(work, resources, self._events_of(f"algo-{i + 1}"),
-                                             reservation, i) for i, work in enumerate(works)]
-                if self._stop_reason:
-                    for run in self.hosts:
-                        run.stop(self._stop_reason)
-            return [self._result(run, f"algo-{index + 1}")
-                    for index, run in enumerate(self.hosts)]
-        finally:
-            if timer:
-                timer.cancel()
-            if reservation is not None:
-                reservation.release()
-
-    def _events_of(self, host: str) -> Callable[[Event], None]:
-        def replay(event: Event) -> None:
-            name, args = event
-            if name == "phase":
-                self.phase(*args)
-            elif name == "log":
-                self.log(*args)
-            elif name == "placed":
-                self.log(host, [f"{host} placed on {args[0]}"])
-        return replay
-
-    def _result(self, run: HostRun, host: str) -> HostResult:
-        try:
-            result: HostResult = run.result()
-            return result
-        except HostLost as exc:
-            if self._stop_reason:  # killed because it was stopped: that is a stop
-                return HostResult(host, None, "", self._stop_reason)
-            return HostResult(host, None, f"InternalServerError: {host} ran on {exc.node}, "
-                                          f"which was lost: {exc.detail}", "")
-
-    def _build_hosts(self) -> list[HostWork]:
+    def build_hosts(self) -> list[HostWork]:
         d, settings = self.describe, self.jobs.settings
         runtime = resolve_runtime(d["AlgorithmSpecification"]["TrainingImage"],
                                   d.get("HyperParameters", {}))
-        creds = self.jobs.identity.issue(d["TrainingJobArn"])
-        access = {"AWS_ENDPOINT_URL": self.jobs.endpoint_url, "AWS_REGION": settings.region,
-                  "AWS_DEFAULT_REGION": settings.region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
-                  "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
+        access = self.access_env(settings.region)
         decoded = decode_hyperparameters(d.get("HyperParameters", {}))
         spec = d["AlgorithmSpecification"]
         override = tuple(spec.get("ContainerEntrypoint", [])) + tuple(
@@ -311,7 +132,7 @@ class JobRun(HostEvents):
         channels = {c["ChannelName"]: c for c in d.get("InputDataConfig", [])}
         instance_type = d["ResourceConfig"]["InstanceType"]
         local = self.jobs.executor.shares_disk
-        cpus = _cpus() if local else int(instance_resources(instance_type).cpus)
+        cpus = local_cpus() if local else int(instance_resources(instance_type).cpus)
         hosts: list[HostWork] = []
         for host in names:
             plan = HostPlan(self.name, host, names, d.get("HyperParameters", {}), channels,
@@ -325,31 +146,28 @@ class JobRun(HostEvents):
                 entrypoint_override=override, hidden=(settings.home,),
                 readonly=(settings.envs_dir,),
                 access_env=access, stop_grace=settings.stop_grace)
-            hosts.append(
-                LocalHostWork(plan, runtime, setup, self.jobs.data, self.jobs.sandbox,
-                              self.jobs.envs, settings.keep_job_dirs) if local else
-                RemoteHostWork(plan, runtime, setup, self.jobs.sandbox.name,
-                               settings.keep_job_dirs))
+            hosts.append(self.jobs.host_work(partial(TrainingHost, plan, runtime), setup,
+                                             settings.keep_job_dirs))
         return hosts
 
-    def _conclude(self, results: list[HostResult]) -> None:
-        self._flush()
+    def conclude(self, results: list[HostResult]) -> None:
         stopped = next((r.stop_reason for r in results if r.stop_reason), "")
         failed = next((r for r in results if r.failure), None)
         final = metrics.final_values(self.jobs.db, self.name)
         master = results[0]
         artifacts = master.exit_code == 0 or bool(stopped and master.exit_code is not None)
         output = self.describe["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        shutting_down = self.shutting_down
 
         def mutate(d: dict[str, Any]) -> None:
             d["FinalMetricDataList"] = final
             if artifacts:
                 d["ModelArtifacts"] = {
                     "S3ModelArtifacts": f"{output}/{self.name}/output/model.tar.gz"}
-            if stopped and not self._shutting_down:
+            if stopped and not shutting_down:
                 _finish(d, "Stopped", stopped, "Training job stopped" if stopped == "Stopped"
                         else "The job reached its MaxRuntimeInSeconds and was stopped")
-            elif failed is not None or self._shutting_down:
+            elif failed is not None or shutting_down:
                 reason = failed.failure if failed else (
                     "InternalServerError: cove shut down while the job was running")
                 _finish(d, "Failed", "Failed", "Training job failed", failure=reason)
@@ -357,23 +175,6 @@ class JobRun(HostEvents):
                 _finish(d, "Completed", "Completed", "Training job completed")
 
         self.jobs.change(self.name, mutate)
-
-    # --- logs -------------------------------------------------------------------------------
-
-    def _flush_loop(self) -> None:
-        while not self._done.wait(0.2):
-            self._flush()
-
-    def _flush(self) -> None:
-        with self._flush_lock:
-            with self._log_lock:
-                pending, self._pending = self._pending, {}
-                points, self._pending_metrics = self._pending_metrics, []
-            metrics.record(self.jobs.db, self.name, points)
-            for host, events in pending.items():
-                if events:
-                    self.jobs.logs.put_events(
-                        LOG_GROUP, f"{self.name}/{host}-{int(self.started)}", events)
 
 
 # --- Describe document edits ------------------------------------------------------------------
@@ -407,13 +208,6 @@ def _finish(d: dict[str, Any], status: str, secondary: str, message: str,
     d["TrainingTimeInSeconds"] = max(1, round(now - start))
     d["BillableTimeInSeconds"] = d["TrainingTimeInSeconds"] * int(
         d["ResourceConfig"]["InstanceCount"])
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
 
 
 __all__ = ["LOG_GROUP", "TERMINAL", "JobRun", "TrainingJobs", "TrainingSettings"]

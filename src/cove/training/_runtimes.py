@@ -39,11 +39,16 @@ class Runtime:
         return [sys.executable, "-m", self.algorithm_module]
 
 
+def image_kind(image: str) -> str | None:
+    """The runtime kind of an image URI (``xgboost``, ``sklearn``, ...), None if cove has none."""
+    match = _ECR_RE.match(image.strip())
+    return REPOSITORIES.get(match["repo"].rsplit("/", 1)[-1]) if match else None
+
+
 def resolve_runtime(image: str, hyperparameters: dict[str, str]) -> Runtime:
     """The runtime for ``image``; any image becomes script mode when ``sagemaker_program`` is
     set (the SDK's framework estimators, XGBoost's included, send it)."""
-    match = _ECR_RE.match(image.strip())
-    kind = REPOSITORIES.get(match["repo"].rsplit("/", 1)[-1]) if match else None
+    kind = image_kind(image)
     if kind is None:
         raise errors.ValidationError(
             f"cove cannot run the image {image!r}: it runs SageMaker's built-in XGBoost "

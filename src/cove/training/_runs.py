@@ -1,0 +1,374 @@
+"""What every kind of job that runs hosts shares — training jobs and processing jobs.
+
+``HostedJobs`` is a queue of job rows: jobs wait (InProgress, not yet started) until the
+executor has slots for all their hosts, start in creation order, can be stopped before or
+after they start, and after a restart the ones that were running are Failed honestly.
+``HostedRun`` is one job's run: it starts its hosts on the executor (all at once for a
+multi-host job), enforces ``MaxRuntimeInSeconds``, buffers the hosts' log lines into one
+CloudWatch stream per host, and records how the job ended.  ``HostSlots`` is the executor's
+slots, shared by every queue, so training and processing jobs together never ask for more
+hosts than the executor has.
+
+A kind of job says only what differs: its Describe document's members (``stopping``,
+``crashed``, ...), how its hosts are built (``build_hosts``) and how it concludes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from cove import errors
+from cove.executors import (
+    Event,
+    Executor,
+    HostLost,
+    HostRun,
+    HostWork,
+    Sandbox,
+    instance_resources,
+)
+from cove.identity import Identity
+from cove.logs import LogStore
+from cove.meta import Database
+from cove.sagemaker import DescribedRows
+from cove.training._data import DataPlane
+from cove.training._envs import Environments
+from cove.training._host import (
+    HostFactory,
+    HostResult,
+    HostSetup,
+    LocalHostWork,
+    RemoteHostWork,
+)
+
+log = logging.getLogger("cove.training")
+
+
+class HostSlots:
+    """The executor's slots, shared by every job queue.  A job takes slots for all its hosts
+    when it starts and gives them back when it ends; then every queue looks for work."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self._busy = 0
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[], None]] = []
+
+    def take(self, hosts: int) -> bool:
+        """Take ``hosts`` slots if they are free (a job bigger than the executor runs alone)."""
+        with self._lock:
+            if self._busy + hosts > self.executor.slots() and self._busy > 0:
+                return False
+            self._busy += hosts
+            return True
+
+    def give_back(self, hosts: int) -> None:
+        with self._lock:
+            self._busy -= hosts
+        for listener in list(self.listeners):
+            listener()
+
+
+class HostedJobs(ABC):
+    """The rows of one kind of job and the runs that change them."""
+
+    #: The Describe member holding the job's status (``TrainingJobStatus``).
+    status_key: str
+    #: How messages name the job ("training job").
+    kind: str
+
+    def __init__(self, db: Database, rows: DescribedRows, data: DataPlane, logs: LogStore,
+                 identity: Identity, executor: Executor, sandbox: Sandbox, slots: HostSlots,
+                 envs: Environments, endpoint_url: str) -> None:
+        self.db, self.rows, self.data, self.logs = db, rows, data, logs
+        self.identity, self.executor, self.sandbox, self.slots = identity, executor, sandbox, slots
+        self.envs = envs
+        self.endpoint_url = endpoint_url  # the real one is known once cove listens
+        self._runs: dict[str, HostedRun] = {}
+        self._lock = threading.Lock()
+        #: Called with a job's name whenever it reaches a terminal status (tuning listens).
+        self.on_finished: list[Callable[[str], None]] = []
+        slots.listeners.append(self.schedule)
+
+    # --- what a kind of job says ------------------------------------------------------------
+
+    @abstractmethod
+    def waiting(self, describe: dict[str, Any]) -> bool:
+        """Whether an InProgress job has not started yet."""
+
+    @abstractmethod
+    def host_count(self, describe: dict[str, Any]) -> int: ...
+
+    @abstractmethod
+    def make_run(self, describe: dict[str, Any]) -> HostedRun: ...
+
+    @abstractmethod
+    def stopping(self, d: dict[str, Any]) -> None:
+        """Edit a Describe document: StopXxxJob was called on a running job."""
+
+    @abstractmethod
+    def stopped_before_start(self, d: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def crashed(self, d: dict[str, Any]) -> None:
+        """Edit a Describe document: cove stopped while the job ran."""
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def insert(self, describe: dict[str, Any]) -> None:
+        self.rows.insert(describe)
+        self.schedule()
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.rows.get(name)
+
+    def all(self) -> list[dict[str, Any]]:
+        return self.rows.all()
+
+    def exists_arn(self, arn: str) -> bool:
+        return self.rows.exists_arn(arn)
+
+    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Apply ``mutate`` to a job's Describe document in one transaction."""
+        return self.rows.change(name, mutate)
+
+    def host_work(self, make: HostFactory, setup: HostSetup, keep_job_dir: bool) -> HostWork:
+        """One host of a job, for this executor: here with the store at hand, or shipped."""
+        if self.executor.shares_disk:
+            return LocalHostWork(make, setup, self.data, self.sandbox, self.envs, keep_job_dir)
+        return RemoteHostWork(make, setup, self.sandbox.name, keep_job_dir)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def stop(self, name: str) -> None:
+        describe = self.describe(name)
+        if describe[self.status_key] != "InProgress":
+            raise errors.ValidationError(
+                f"The request was rejected because the {self.kind} is in status "
+                f"{describe[self.status_key]}.")
+        with self._lock:
+            run = self._runs.get(name)
+        self.change(name, self.stopping)
+        if run is not None:
+            run.stop("Stopped")
+        else:  # still queued: nothing ran, nothing to upload
+            self.change(name, self.stopped_before_start)
+            self._finished(name)
+
+    def schedule(self) -> None:
+        """Start queued jobs, oldest first, while the executor has free slots."""
+        table = self.rows.table
+        with self._lock:
+            with self.db.read() as conn:
+                queued = conn.execute(select(table.c.describe).where(
+                    table.c.status == "InProgress").order_by(table.c.creation_time)).all()
+            for (describe,) in queued:
+                name = describe[self.rows.name_key]
+                if name in self._runs or not self.waiting(describe):
+                    continue
+                if not self.slots.take(self.host_count(describe)):
+                    break  # start in order: a big job waits rather than being overtaken
+                run = self.make_run(describe)
+                self._runs[name] = run
+                run.start()
+
+    def recover(self) -> None:
+        """After a restart: runs that were under way died with cove; say so honestly."""
+        for describe in self.all():
+            status = describe[self.status_key]
+            if status not in ("InProgress", "Stopping"):
+                continue
+            if status == "InProgress" and self.waiting(describe):
+                continue  # never started: it will start now
+            self.change(describe[self.rows.name_key], self.crashed)
+        self.schedule()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop("Stopped", shutting_down=True)
+
+    def _finished(self, name: str) -> None:
+        with self._lock:
+            run = self._runs.pop(name, None)
+        for listener in self.on_finished:
+            listener(name)
+        if run is not None:
+            self.slots.give_back(run.host_count)
+
+
+class HostedRun(ABC):
+    """The run of one job: its hosts, their log streams, its end."""
+
+    def __init__(self, jobs: HostedJobs, describe: dict[str, Any], log_group: str,
+                 host_count: int, instance_type: str, max_runtime: float | None) -> None:
+        self.jobs, self.describe = jobs, describe
+        self.name: str = describe[jobs.rows.name_key]
+        self.arn: str = describe[jobs.rows.arn_key]
+        self.log_group, self.host_count = log_group, host_count
+        self.instance_type, self.max_runtime = instance_type, max_runtime
+        self.hosts: list[HostRun] = []
+        self._hosts_lock = threading.Lock()  # a stop and the start of the hosts do not cross
+        self.stop_reason = ""
+        self.started = time.time()
+        # Lines wait here for the next flush (every 0.2 s): one transaction per flush, not one
+        # per line, keeps cove's share of the CPU small while jobs run.
+        self._pending: dict[str, list[tuple[int, str]]] = {}
+        self._pending_points: list[dict[str, float | str | int]] = []
+        self._log_lock = threading.Lock()
+        # One flush at a time: the flusher thread and the job's end both flush, and two
+        # overlapping writes could store an earlier batch after a later one.
+        self._flush_lock = threading.Lock()
+        self._done = threading.Event()
+        self.shutting_down = False
+
+    # --- what a kind of job says ------------------------------------------------------------
+
+    @abstractmethod
+    def build_hosts(self) -> list[HostWork]: ...
+
+    @abstractmethod
+    def phase(self, host: str, status: str, message: str) -> None: ...
+
+    @abstractmethod
+    def conclude(self, results: list[HostResult]) -> None:
+        """Record how the job ended, from its hosts' results (the log is flushed)."""
+
+    @abstractmethod
+    def failed_inside_cove(self, reason: str) -> None: ...
+
+    def parse(self, lines: list[str], now: float) -> list[dict[str, float | str | int]]:
+        """Metric points in log lines (training jobs have them)."""
+        return []
+
+    def record(self, points: list[dict[str, float | str | int]]) -> None:
+        return None
+
+    # --- control ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.jobs.executor.submit(self._run)
+
+    def stop(self, reason: str, shutting_down: bool = False) -> None:
+        self.shutting_down = shutting_down
+        with self._hosts_lock:
+            self.stop_reason = self.stop_reason or reason
+            hosts = list(self.hosts)
+        for host in hosts:
+            host.stop(reason)
+
+    def log(self, host: str, lines: list[str]) -> None:
+        now = time.time()
+        shown = [line.replace("\t", "#011") for line in lines]
+        points = self.parse(shown, now)
+        with self._log_lock:
+            self._pending.setdefault(host, []).extend((int(now * 1000), s) for s in shown)
+            self._pending_points.extend(points)
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        flusher = threading.Thread(target=self._flush_loop, daemon=True)
+        flusher.start()
+        try:
+            results = self._run_hosts()
+            self.flush()
+            self.conclude(results)
+        except Exception as exc:  # a bug or a broken disk: the job says so, cove goes on
+            log.exception("%s %s failed inside cove", self.jobs.kind, self.name)
+            self.flush()
+            self.failed_inside_cove(f"InternalServerError: {type(exc).__name__}: {exc}")
+        finally:
+            self._done.set()
+            flusher.join()
+            self.flush()
+            self.jobs.identity.revoke(self.arn)
+            self.jobs._finished(self.name)
+
+    def _run_hosts(self) -> list[HostResult]:
+        executor = self.jobs.executor
+        works = self.build_hosts()
+        resources = instance_resources(self.instance_type)
+        reservation = executor.reserve([resources] * len(works)) if len(works) > 1 else None
+        timer = threading.Timer(self.max_runtime, self.stop, ("MaxRuntimeExceeded",)) \
+            if self.max_runtime else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            with self._hosts_lock:
+                self.hosts = [executor.start(work, resources, self._events_of(f"algo-{i + 1}"),
+                                             reservation, i) for i, work in enumerate(works)]
+                if self.stop_reason:
+                    for run in self.hosts:
+                        run.stop(self.stop_reason)
+            return [self._result(run, f"algo-{index + 1}")
+                    for index, run in enumerate(self.hosts)]
+        finally:
+            if timer:
+                timer.cancel()
+            if reservation is not None:
+                reservation.release()
+
+    def _events_of(self, host: str) -> Callable[[Event], None]:
+        def replay(event: Event) -> None:
+            name, args = event
+            if name == "phase":
+                self.phase(*args)
+            elif name == "log":
+                self.log(*args)
+            elif name == "placed":
+                self.log(host, [f"{host} placed on {args[0]}"])
+        return replay
+
+    def _result(self, run: HostRun, host: str) -> HostResult:
+        try:
+            result: HostResult = run.result()
+            return result
+        except errors.ClientError as exc:  # the job's own inputs or requirements: say which
+            return HostResult(host, None, f"ClientError: {exc.message}"[:1024], "")
+        except HostLost as exc:
+            if self.stop_reason:  # killed because it was stopped: that is a stop
+                return HostResult(host, None, "", self.stop_reason)
+            return HostResult(host, None, f"InternalServerError: {host} ran on {exc.node}, "
+                                          f"which was lost: {exc.detail}", "")
+
+    def access_env(self, region: str) -> dict[str, str]:
+        """What the job's code needs to reach cove: its URL, region, and keys of its own."""
+        creds = self.jobs.identity.issue(self.arn)
+        return {"AWS_ENDPOINT_URL": self.jobs.endpoint_url, "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while not self._done.wait(0.2):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._log_lock:
+                pending, self._pending = self._pending, {}
+                points, self._pending_points = self._pending_points, []
+            self.record(points)
+            for host, events in pending.items():
+                if events:
+                    self.jobs.logs.put_events(
+                        self.log_group, f"{self.name}/{host}-{int(self.started)}", events)
+
+
+def local_cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
