@@ -12,7 +12,15 @@ from sqlalchemy import Connection, and_, delete, insert, select
 from cove import errors
 from cove.meta.tables import multipart_parts, multipart_uploads
 from cove.objects import _checksums
-from cove.objects._base import Checksum, ObjectAttributes, ObjectInfo, PartInfo, UploadInfo
+from cove.objects._base import (
+    NO_CONDITION,
+    Checksum,
+    ObjectAttributes,
+    ObjectInfo,
+    PartInfo,
+    UploadInfo,
+    WriteCondition,
+)
 from cove.objects._blobs import WrittenBlob
 
 if TYPE_CHECKING:
@@ -65,7 +73,8 @@ class MultipartUploads:
         return part
 
     def complete(self, upload: UploadInfo, requested: list[tuple[int, str]],
-                 expected_checksum: str = "") -> ObjectInfo:
+                 expected_checksum: str = "",
+                 condition: WriteCondition = NO_CONDITION) -> ObjectInfo:
         """Publish the listed parts (ascending numbers, matching ETags) as the object."""
         with self.db.read() as conn:
             stored = {row.part_number: row for row in conn.execute(
@@ -85,7 +94,7 @@ class MultipartUploads:
             self._upload(conn, upload.bucket, upload.key, upload.upload_id)
             self._forget(conn, upload.upload_id)
 
-        self.store.publish(info, new_blobs=[], conn_hook=consume)
+        self.store.publish(info, new_blobs=[], conn_hook=consume, condition=condition)
         self.blobs.delete(unused)
         return info
 

@@ -16,6 +16,13 @@ from cove.edge import Body, Call
 from cove.objects._base import Checksum, ObjectInfo, UploadInfo
 from cove.objects._blobs import BlobWriter, WrittenBlob
 from cove.objects._multipart import MAX_PART_NUMBER
+from cove.objects._s3compat import (
+    OWNER,
+    check_acl_headers,
+    check_version_id,
+    owner_acl_xml,
+    put_acl,
+)
 from cove.objects._s3wire import (
     attribute_headers,
     attributes_from,
@@ -31,6 +38,7 @@ from cove.objects._s3wire import (
     requested_checksums,
     verify_digests,
     verify_small_body,
+    write_condition,
     xml_response,
 )
 from cove.objects._store import LocalObjectStore
@@ -39,7 +47,6 @@ INLINE_READ = 1 << 20
 PIPELINE_BATCH = 256 * 1024
 IO_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-io")
 MAX_XML_BODY = 2 * 1024 * 1024
-OWNER = "<Owner><ID>cove</ID><DisplayName>cove</DisplayName></Owner>"
 
 
 async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str,
@@ -47,11 +54,15 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     check_key(key)
     query = call.request.query_params
     headers = call.request.headers
+    check_version_id(query.get("versionId"))
+    if "acl" in query:
+        return await object_acl(store, call, method, bucket, key)
     if method in ("GET", "HEAD") and "uploadId" not in query:
         return await get_object(store, call, bucket, key, head=method == "HEAD")
     if method == "PUT":
         if "partNumber" in query or "uploadId" in query:
             return await upload_part(store, call, bucket, key)
+        check_acl_headers(headers)
         if "x-amz-copy-source" in headers:
             return await copy_object(store, call, bucket, key)
         return await put_object(store, call, bucket, key)
@@ -62,11 +73,25 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
             await run_in_threadpool(store.delete_object, bucket, key)
         return Response(b"", 204)
     if method == "POST" and "uploads" in query:
+        check_acl_headers(headers)
         return await create_multipart_upload(store, call, bucket, key)
     if method == "POST" and "uploadId" in query:
         return await complete_multipart_upload(store, call, bucket, key)
     if method == "GET":
         return await list_parts(store, call, bucket, key)
+    raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
+
+
+async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: str,
+                     key: str) -> Response:
+    """Object ACLs as on a new AWS bucket: disabled, the bucket owner has FULL_CONTROL."""
+    if method == "GET":
+        await run_in_threadpool(store.head_object, bucket, key)
+        return xml_response("AccessControlPolicy", owner_acl_xml())
+    if method == "PUT":
+        await put_acl(call)
+        await run_in_threadpool(store.head_object, bucket, key)
+        return Response(b"", 200)
     raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
 
 
@@ -118,7 +143,8 @@ async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str)
     if wanted:
         algorithm = next(iter(wanted))
         checksum = Checksum(algorithm, blob.checksums[algorithm], "FULL_OBJECT")
-    info = await run_in_threadpool(store.put_object, bucket, key, blob, attributes, checksum)
+    info = await run_in_threadpool(store.put_object, bucket, key, blob, attributes, checksum,
+                                   write_condition(headers))
     return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(checksum)})
 
 
@@ -286,7 +312,8 @@ async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket:
     expected = ""
     if upload.checksum_type == "FULL_OBJECT" and upload.checksum_algorithm:
         expected = headers.get(f"x-amz-checksum-{upload.checksum_algorithm.lower()}", "")
-    info = await run_in_threadpool(store.uploads.complete, upload, requested, expected)
+    info = await run_in_threadpool(store.uploads.complete, upload, requested, expected,
+                                   write_condition(headers))
     inner = (el("Location", f"/{bucket}/{key}") + el("Bucket", bucket) + el("Key", key)
              + el("ETag", info.etag))
     if info.checksum.algorithm:
