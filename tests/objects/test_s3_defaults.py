@@ -132,3 +132,148 @@ def test_acl_of_missing_things(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as err:
         s3.get_bucket_acl(Bucket="no-such-bucket-here")
     assert error_code(err) == "NoSuchBucket"
+
+
+# --- conditional writes -------------------------------------------------------------------------
+
+def test_conditional_put(s3: Any, bucket: str) -> None:
+    etag = s3.put_object(Bucket=bucket, Key="c", Body=b"1", IfNoneMatch="*")["ETag"]
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket=bucket, Key="c", Body=b"2", IfNoneMatch="*")
+    assert error_code(err) == "PreconditionFailed"
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket=bucket, Key="c", Body=b"2", IfMatch='"0123"')
+    assert error_code(err) == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"1"
+    s3.put_object(Bucket=bucket, Key="c", Body=b"3", IfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"3"
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket=bucket, Key="absent", Body=b"x", IfMatch="*")
+    assert error_code(err) == "NoSuchKey"
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="absent")["KeyCount"] == 0
+
+
+def test_conditional_complete_multipart(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="m", Body=b"old")
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="m", UploadId=uid, PartNumber=1, Body=b"new")
+    parts = {"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]}
+    with pytest.raises(ClientError) as err:
+        s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=uid,
+                                     MultipartUpload=parts, IfNoneMatch="*")
+    assert error_code(err) == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == b"old"
+    s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=uid, MultipartUpload=parts,
+                                 IfMatch="*")
+    assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == b"new"
+
+
+def test_racing_create_only_puts_one_wins(s3: Any, bucket: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(n: int) -> str:
+        try:
+            s3.put_object(Bucket=bucket, Key="race", Body=str(n).encode(), IfNoneMatch="*")
+            return "ok"
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(8)))
+    assert outcomes.count("ok") == 1 and outcomes.count("PreconditionFailed") == 7
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+def test_list_buckets_pages(s3: Any) -> None:
+    names = [f"paged-bucket-{i}" for i in range(3)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    seen, kwargs = [], {"MaxBuckets": 2, "Prefix": "paged-bucket-"}
+    while True:
+        page = s3.list_buckets(**kwargs)
+        assert page["Prefix"] == "paged-bucket-"
+        seen += [b["Name"] for b in page["Buckets"]]
+        if "ContinuationToken" not in page:
+            break
+        kwargs["ContinuationToken"] = page["ContinuationToken"]
+    assert seen == names
+
+    with pytest.raises(ClientError) as err:
+        s3.list_buckets(MaxBuckets=10_001)
+    assert error_code(err) == "InvalidArgument"
+
+
+def test_list_buckets_bad_arguments(cove: Any) -> None:
+    from tests.objects.test_bad_input import code_of, signed
+
+    for query in ("max-buckets=0", "max-buckets=abc", "continuation-token=%25%25"):
+        response = signed(cove, "GET", f"/?{query}")
+        assert response.status_code == 400 and code_of(response) == "InvalidArgument", query
+
+
+def test_max_keys_zero_and_empty_token(s3: Any, bucket: str) -> None:
+    for key in ("a", "b"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"")
+    for answer in (s3.list_objects(Bucket=bucket, MaxKeys=0),
+                   s3.list_objects_v2(Bucket=bucket, MaxKeys=0)):
+        assert answer["IsTruncated"] is False and "Contents" not in answer
+    answer = s3.list_objects_v2(Bucket=bucket, ContinuationToken="")
+    assert answer["ContinuationToken"] == ""
+    assert [o["Key"] for o in answer["Contents"]] == ["a", "b"]
+
+
+def test_special_keys_list_and_delete(s3: Any, bucket: str) -> None:
+    keys = [" ", "_ ", "\n", "<&>", "%", "?versionId", "a b/c"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    listed = [o["Key"] for o in s3.list_objects(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys)
+    assert s3.list_objects(Bucket=bucket, Prefix="\n")["Prefix"] == "\n"
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+# --- headers ------------------------------------------------------------------------------------
+
+def test_metadata_bytes_round_trip(s3: Any, bucket: str) -> None:
+    def latin1_meta(**kwargs: Any) -> None:
+        kwargs["params"]["headers"]["x-amz-meta-word"] = "Hello World\xe9"
+
+    s3.meta.events.register("before-call.s3.PutObject", latin1_meta)
+    try:
+        s3.put_object(Bucket=bucket, Key="m", Body=b"")
+    finally:
+        s3.meta.events.unregister("before-call.s3.PutObject", latin1_meta)
+    assert s3.head_object(Bucket=bucket, Key="m")["Metadata"]["word"] == "Hello World\xe9"
+
+
+@pytest.mark.parametrize(("sent", "stored"), [("gzip, aws-chunked", "gzip"),
+                                               ("aws-chunked, gzip", "gzip"),
+                                               ("deflate, gzip", "deflate, gzip"),
+                                               ("aws-chunked", None)])
+def test_aws_chunked_is_not_stored(s3: Any, bucket: str, sent: str, stored: str | None) -> None:
+    s3.put_object(Bucket=bucket, Key="e", Body=b"x", ContentEncoding=sent)
+    assert s3.head_object(Bucket=bucket, Key="e").get("ContentEncoding") == stored
+
+
+def test_expected_bucket_owner(s3: Any, bucket: str) -> None:
+    account = boto3_account(s3)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"", ExpectedBucketOwner=account)
+    assert s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner=account)["KeyCount"] == 1
+    for call in (lambda: s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner="111122223333"),
+                 lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"",
+                                       ExpectedBucketOwner="111122223333")):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert error_code(err) == "AccessDenied"
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+
+
+def boto3_account(s3: Any) -> str:
+    import boto3
+
+    sts = boto3.client("sts", endpoint_url=s3.meta.endpoint_url, region_name="us-east-1",
+                       aws_access_key_id=s3._request_signer._credentials.access_key,
+                       aws_secret_access_key=s3._request_signer._credentials.secret_key)
+    return str(sts.get_caller_identity()["Account"])

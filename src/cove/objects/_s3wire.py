@@ -113,7 +113,7 @@ def attributes_from(headers: Mapping[str, str]) -> ObjectAttributes:
     encoding = _stored_encoding(stored.pop("Content-Encoding", None))
     if encoding:
         stored["Content-Encoding"] = encoding
-    meta = {k[len("x-amz-meta-"):]: _utf8(v) for k, v in headers.items()
+    meta = {k[len("x-amz-meta-"):]: _from_utf8(v) for k, v in headers.items()
             if k.startswith("x-amz-meta-")}
     return ObjectAttributes(headers.get("content-type") or DEFAULT_CONTENT_TYPE, stored, meta)
 
@@ -127,18 +127,27 @@ def _stored_encoding(value: str | None) -> str:
     return ", ".join(c for c in kept if c)
 
 
-def _utf8(value: str) -> str:
-    """HTTP hands header bytes over as latin-1; clients send metadata as UTF-8."""
+def _from_utf8(value: str) -> str:
+    """HTTP hands header bytes over as latin-1; SDKs send metadata as UTF-8."""
     try:
         return value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return value
 
 
+def _to_header(value: str) -> str:
+    """Metadata back as HTTP carries it: latin-1 when it fits (what SDKs decode), else the
+    UTF-8 bytes."""
+    try:
+        value.encode("latin-1")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
 def attribute_headers(attributes: ObjectAttributes) -> dict[str, str]:
     out = dict(attributes.headers)
-    out.update({f"x-amz-meta-{k}": v.encode("utf-8", "surrogateescape").decode("latin-1")
-                for k, v in attributes.user_metadata.items()})
+    out.update({f"x-amz-meta-{k}": _to_header(v) for k, v in attributes.user_metadata.items()})
     return out
 
 
