@@ -248,6 +248,11 @@ class AccessControlListNotSupported(S3Error):
     code = "AccessControlListNotSupported"
 
 
+class InvalidPartNumber(S3Error):
+    code = "InvalidPartNumber"
+    status = 416
+
+
 class MalformedACLError(S3Error):
     code = "MalformedACLError"
 

@@ -277,3 +277,74 @@ def boto3_account(s3: Any) -> str:
                        aws_access_key_id=s3._request_signer._credentials.access_key,
                        aws_secret_access_key=s3._request_signer._credentials.secret_key)
     return str(sts.get_caller_identity()["Account"])
+
+
+# --- multipart details --------------------------------------------------------------------------
+
+def _two_part_object(s3: Any, bucket: str, key: str) -> tuple[str, list[dict[str, Any]], bytes]:
+    uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    first, second = b"a" * (5 * 1024 * 1024), b"tail"
+    parts = [{"ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=n,
+                                     Body=body)["ETag"], "PartNumber": n}
+             for n, body in ((1, first), (2, second))]
+    return uid, parts, first + second
+
+
+def test_get_object_part_number(s3: Any, bucket: str) -> None:
+    uid, parts, _ = _two_part_object(s3, bucket, "mp")
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                 MultipartUpload={"Parts": parts})
+    second = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
+    assert second["PartsCount"] == 2 and second["Body"].read() == b"tail"
+    assert s3.head_object(Bucket=bucket, Key="mp", PartNumber=1)["ContentLength"] == 5 * 1024**2
+    s3.put_object(Bucket=bucket, Key="single", Body=b"body")
+    assert s3.get_object(Bucket=bucket, Key="single", PartNumber=1)["Body"].read() == b"body"
+    for key, number in (("mp", 3), ("single", 2)):
+        with pytest.raises(ClientError) as err:
+            s3.get_object(Bucket=bucket, Key=key, PartNumber=number)
+        assert error_code(err) == "InvalidPartNumber"
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_retried_complete_answers_the_same(s3: Any, bucket: str) -> None:
+    uid, parts, data = _two_part_object(s3, bucket, "mp")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                        MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                         MultipartUpload={"Parts": parts})
+    assert again["ETag"] == done["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == data
+    with pytest.raises(ClientError) as err:  # other parts: not what that upload made
+        s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                     MultipartUpload={"Parts": parts[:1]})
+    assert error_code(err) == "NoSuchUpload"
+
+
+@pytest.mark.parametrize(("header", "code"), [("0-2", "InvalidArgument"),
+                                              ("bytes=0", "InvalidArgument"),
+                                              ("bytes=0-2,3-5", "InvalidArgument"),
+                                              ("bytes=3-1", "InvalidArgument"),
+                                              ("bytes=0-21", "InvalidRange")])
+def test_upload_part_copy_bad_ranges(s3: Any, bucket: str, header: str, code: str) -> None:
+    s3.put_object(Bucket=bucket, Key="src", Body=b"12345")
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="dest")["UploadId"]
+    with pytest.raises(ClientError) as err:
+        s3.upload_part_copy(Bucket=bucket, Key="dest", UploadId=uid, PartNumber=1,
+                            CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=header)
+    assert error_code(err) == code
+    assert "Parts" not in s3.list_parts(Bucket=bucket, Key="dest", UploadId=uid)
+
+
+def test_composite_checksum_checked_on_complete(s3: Any, bucket: str) -> None:
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="c", ChecksumAlgorithm="SHA256")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="c", UploadId=uid, PartNumber=1, Body=b"x",
+                          ChecksumAlgorithm="SHA256")
+    parts = {"Parts": [{"ETag": part["ETag"], "PartNumber": 1,
+                        "ChecksumSHA256": part["ChecksumSHA256"]}]}
+    with pytest.raises(ClientError) as err:
+        s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=uid, MultipartUpload=parts,
+                                     ChecksumSHA256="bad")
+    assert error_code(err) == "BadDigest"
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=uid,
+                                        MultipartUpload=parts)
+    assert done["ChecksumSHA256"].endswith("-1")

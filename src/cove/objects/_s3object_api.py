@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -203,6 +205,10 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
             headers["-".join(w.capitalize() for w in name[len("response-"):].split("-"))] = value
     start, end, code = 0, info.size - 1, 200
     span = parse_range(request.headers.get("range"), info.size)
+    if "partNumber" in request.query_params:
+        span = _part_span(info, request.query_params["partNumber"])
+        if len(info.parts) > 1:
+            headers["x-amz-mp-parts-count"] = str(len(info.parts))
     if span is not None:
         start, end, code = span[0], span[1], 206
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
@@ -217,6 +223,18 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
         return Response(data, code, headers=headers)
     return StreamingResponse(iterate_in_threadpool(store.iter_range(info, start, length)),
                              code, headers=headers)
+
+
+def _part_span(info: ObjectInfo, text: str) -> tuple[int, int] | None:
+    """GetObject?partNumber=N: the bytes of part N (the whole object for a single-part one)."""
+    number = _part_number(text)
+    if number > len(info.parts):
+        raise errors.InvalidPartNumber("The requested partnumber is not satisfiable",
+                                       PartNumber=text)
+    if len(info.parts) == 1:
+        return None
+    start = sum(size for _, size in info.parts[: number - 1])
+    return start, start + info.parts[number - 1][1] - 1
 
 
 def _bodiless(status: int, headers: dict[str, str]) -> Response:
@@ -274,11 +292,7 @@ async def _upload_part_copy(store: LocalObjectStore, call: Call, upload: UploadI
     source = await _copy_source(store, headers)
     start, length = 0, source.size
     if "x-amz-copy-source-range" in headers:
-        span = parse_range(headers["x-amz-copy-source-range"], source.size)
-        if span is None:
-            raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form "
-                                         "bytes=first-last.")
-        start, length = span[0], span[1] - span[0] + 1
+        start, length = _copy_range(headers["x-amz-copy-source-range"], source.size)
     algorithms = [upload.checksum_algorithm] if upload.checksum_algorithm else []
 
     def copy() -> WrittenBlob:
@@ -297,12 +311,31 @@ async def _upload_part_copy(store: LocalObjectStore, call: Call, upload: UploadI
     return xml_response("CopyPartResult", inner)
 
 
+def _copy_range(header: str, size: int) -> tuple[int, int]:
+    """x-amz-copy-source-range: exactly ``bytes=first-last`` inside the source."""
+    match = re.fullmatch(r"bytes=(\d+)-(\d+)", header.strip())
+    if match is None or int(match[1]) > int(match[2]):
+        raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form "
+                                     "bytes=first-last.", ArgumentName="x-amz-copy-source-range",
+                                     ArgumentValue=header)
+    first, last = int(match[1]), int(match[2])
+    if last >= size:
+        raise errors.InvalidRange(f"The range {header} is outside the {size}-byte source.",
+                                  ActualObjectSize=str(size))
+    return first, last - first + 1
+
+
 async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket: str,
                                     key: str) -> Response:
     headers = call.request.headers
-    upload = await run_in_threadpool(store.uploads.get, bucket, key,
-                                     call.request.query_params["uploadId"])
     requested, checks = await _parts_document(call.body, headers)
+    try:
+        upload = await run_in_threadpool(store.uploads.get, bucket, key,
+                                         call.request.query_params["uploadId"])
+    except errors.NoSuchUpload:
+        # A retried Complete whose first attempt succeeded answers as that one did.
+        info = await run_in_threadpool(_completed_as, store, bucket, key, requested)
+        return _completed(bucket, key, info)
     parts, _ = await run_in_threadpool(store.uploads.list_parts, upload, 0, MAX_PART_NUMBER)
     stored = {p.part_number: p.checksum for p in parts}
     for number, given in checks.items():
@@ -310,16 +343,36 @@ async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket:
             raise errors.InvalidPart(f"The checksum of part {number} does not match the "
                                      f"checksum it was uploaded with.", PartNumber=str(number))
     expected = ""
-    if upload.checksum_type == "FULL_OBJECT" and upload.checksum_algorithm:
+    if upload.checksum_algorithm:
         expected = headers.get(f"x-amz-checksum-{upload.checksum_algorithm.lower()}", "")
     info = await run_in_threadpool(store.uploads.complete, upload, requested, expected,
                                    write_condition(headers))
+    return _completed(bucket, key, info)
+
+
+def _completed(bucket: str, key: str, info: ObjectInfo) -> Response:
     inner = (el("Location", f"/{bucket}/{key}") + el("Bucket", bucket) + el("Key", key)
              + el("ETag", info.etag))
     if info.checksum.algorithm:
         inner += (el(f"Checksum{info.checksum.algorithm}", info.checksum.value)
                   + el("ChecksumType", info.checksum.type))
     return xml_response("CompleteMultipartUploadResult", inner)
+
+
+def _completed_as(store: LocalObjectStore, bucket: str, key: str,
+                  requested: list[tuple[int, str]]) -> ObjectInfo:
+    """The object a finished upload of exactly these parts made, if it is still there; else
+    NoSuchUpload.  The multipart ETag is a digest of the part ETags, so it identifies it."""
+    gone = errors.NoSuchUpload("The specified upload does not exist. The upload ID may be "
+                               "invalid, or the upload may have been aborted or completed.")
+    try:
+        digest = hashlib.md5(b"".join(bytes.fromhex(etag.strip('"')) for _, etag in requested))
+        info = store.head_object(bucket, key)
+    except (ValueError, errors.NoSuchKey) as exc:
+        raise gone from exc
+    if info.etag != f'"{digest.hexdigest()}-{len(requested)}"':
+        raise gone
+    return info
 
 
 async def _parts_document(body: Body, headers: Mapping[str, str]
