@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
@@ -14,9 +14,9 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from cove import errors
-from cove.edge import Body, Call
+from cove.edge import Body, Call, check_sha256
 from cove.objects._base import Checksum, ObjectInfo, UploadInfo
-from cove.objects._blobs import BlobWriter, WrittenBlob
+from cove.objects._blobs import BlobStore, BlobWriter, WrittenBlob
 from cove.objects._multipart import MAX_PART_NUMBER
 from cove.objects._s3compat import (
     OWNER,
@@ -46,6 +46,7 @@ from cove.objects._s3wire import (
 from cove.objects._store import LocalObjectStore
 
 INLINE_READ = 1 << 20
+SMALL_BODY = 8 << 20  # read whole and written in one thread hop; larger bodies are pipelined
 PIPELINE_BATCH = 256 * 1024
 IO_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-io")
 MAX_XML_BODY = 2 * 1024 * 1024
@@ -99,12 +100,37 @@ async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: s
 
 # --- writing ----------------------------------------------------------------------------------
 
-async def receive_blob(call: Call, writer: BlobWriter, wanted: Mapping[str, str]) -> WrittenBlob:
-    """Stream the body into ``writer``; verify every digest; discard the blob on any failure."""
+async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
+                       wanted: Mapping[str, str], declared: int) -> WrittenBlob:
+    """Stream the body into a new blob; verify every digest; discard the blob on any failure.
+
+    The blob writer computes the signed payload's SHA-256 along with the checksums (claimed
+    from the body, so no byte is hashed twice).  A small body is read whole and written,
+    hashed and fsynced in one thread hop; a large one is pipelined batch by batch.
+    """
+    expected_sha256 = call.body.claim_sha256()
+    writer = blobs.writer(algorithms, sha256=expected_sha256 is not None)
+    try:
+        if 0 < declared <= SMALL_BODY:
+            data = await call.body.read(SMALL_BODY)
+            blob = await asyncio.get_running_loop().run_in_executor(
+                IO_THREADS, writer.write_all, data)
+        else:
+            blob = await _pipeline(call, writer)
+        check_sha256(expected_sha256, blob.sha256_hex)
+        verify_digests(call.request.headers, call.body.trailers, blob.md5, blob.checksums,
+                       wanted)
+    except BaseException:
+        writer.discard()
+        raise
+    return blob
+
+
+async def _pipeline(call: Call, writer: BlobWriter) -> WrittenBlob:
+    """Batch k is hashed and written (its lanes in parallel) while batch k+1 arrives."""
     loop = asyncio.get_running_loop()
     in_flight: asyncio.Future[Any] | None = None
     try:
-        # Batch k is hashed and written (its lanes in parallel) while batch k+1 arrives.
         async for batch in call.body.batches(PIPELINE_BATCH):
             if in_flight is not None:
                 await in_flight
@@ -112,19 +138,11 @@ async def receive_blob(call: Call, writer: BlobWriter, wanted: Mapping[str, str]
                                          for lane in writer.lanes))
         if in_flight is not None:
             await in_flight
-        blob = await loop.run_in_executor(IO_THREADS, writer.finish)
     except BaseException:
         if in_flight is not None:
             await asyncio.wait([in_flight])
-        writer.discard()
         raise
-    try:
-        verify_digests(call.request.headers, call.body.trailers, blob.md5, blob.checksums,
-                       wanted)
-    except BaseException:
-        writer.discard()
-        raise
-    return blob
+    return await loop.run_in_executor(IO_THREADS, writer.finish)
 
 
 def _checksum_headers(checksum: Checksum) -> dict[str, str]:
@@ -136,11 +154,11 @@ def _checksum_headers(checksum: Checksum) -> dict[str, str]:
 
 async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
     headers = call.request.headers
-    declared_length(headers)
+    declared = declared_length(headers)
     wanted = requested_checksums(headers)
     attributes = attributes_from(headers)
     store.require_bucket_cached(bucket)  # fail before reading gigabytes
-    blob = await receive_blob(call, store.blobs.writer(wanted), wanted)
+    blob = await receive_blob(call, store.blobs, wanted, wanted, declared)
     checksum = Checksum()
     if wanted:
         algorithm = next(iter(wanted))
@@ -190,7 +208,8 @@ async def _copy_source(store: LocalObjectStore, headers: Mapping[str, str]) -> O
 async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                      head: bool) -> Response:
     request = call.request
-    info = await run_in_threadpool(store.head_object, bucket, key)
+    inline = not head and "partNumber" not in request.query_params
+    info, whole = await run_in_threadpool(_head_and_read, store, bucket, key, inline)
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
                **attribute_headers(info.attributes)}
@@ -218,11 +237,22 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
     headers["Content-Length"] = str(length)
     if head:
         return _bodiless(code, headers)
+    if whole is not None:
+        return Response(whole[start:start + length], code, headers=headers)
     if length <= INLINE_READ:
         data = await run_in_threadpool(store.read, info, start, length)
         return Response(data, code, headers=headers)
     return StreamingResponse(iterate_in_threadpool(store.iter_range(info, start, length)),
                              code, headers=headers)
+
+
+def _head_and_read(store: LocalObjectStore, bucket: str, key: str,
+                   inline: bool) -> tuple[ObjectInfo, bytes | None]:
+    """The object's metadata and, when it is small, its bytes: one thread hop for both."""
+    info = store.head_object(bucket, key)
+    if inline and info.size <= INLINE_READ:
+        return info, store.read(info, 0, info.size)
+    return info, None
 
 
 def _part_span(info: ObjectInfo, text: str) -> tuple[int, int] | None:
@@ -273,12 +303,12 @@ async def upload_part(store: LocalObjectStore, call: Call, bucket: str, key: str
     upload = await run_in_threadpool(store.uploads.get, bucket, key, query.get("uploadId", ""))
     if "x-amz-copy-source" in headers:
         return await _upload_part_copy(store, call, upload, number)
-    declared_length(headers)
+    declared = declared_length(headers)
     wanted = requested_checksums(headers)
     algorithms = {**wanted}
     if upload.checksum_algorithm:
         algorithms.setdefault(upload.checksum_algorithm, "")
-    blob = await receive_blob(call, store.blobs.writer(algorithms), wanted)
+    blob = await receive_blob(call, store.blobs, algorithms, wanted, declared)
     part = await run_in_threadpool(store.uploads.put_part, upload, number, blob)
     extra = {}
     if part.checksum:
