@@ -348,3 +348,42 @@ def test_composite_checksum_checked_on_complete(s3: Any, bucket: str) -> None:
     done = s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=uid,
                                         MultipartUpload=parts)
     assert done["ChecksumSHA256"].endswith("-1")
+
+
+# --- GetObjectAttributes ------------------------------------------------------------------------
+
+ALL_ATTRIBUTES = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+
+def test_object_attributes_single_part(s3: Any, bucket: str) -> None:
+    put = s3.put_object(Bucket=bucket, Key="o", Body=b"foo", ChecksumAlgorithm="CRC32")
+    got = s3.get_object_attributes(Bucket=bucket, Key="o", ObjectAttributes=ALL_ATTRIBUTES)
+    assert got["ETag"] == put["ETag"].strip('"') and got["ObjectSize"] == 3
+    assert got["StorageClass"] == "STANDARD" and "ObjectParts" not in got
+    assert got["Checksum"]["ChecksumCRC32"] == put["ChecksumCRC32"]
+    only = s3.get_object_attributes(Bucket=bucket, Key="o", ObjectAttributes=["ObjectSize"])
+    assert "ETag" not in only and only["ObjectSize"] == 3
+
+
+def test_object_attributes_parts_paged(s3: Any, bucket: str) -> None:
+    uid, parts, data = _two_part_object(s3, bucket, "mp")
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                 MultipartUpload={"Parts": parts})
+    first = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=ALL_ATTRIBUTES,
+                                     MaxParts=1)["ObjectParts"]
+    assert first["TotalPartsCount"] == 2 and first["IsTruncated"] is True
+    assert [(p["PartNumber"], p["Size"]) for p in first["Parts"]] == [(1, 5 * 1024 * 1024)]
+    rest = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"],
+                                    PartNumberMarker=first["NextPartNumberMarker"])["ObjectParts"]
+    assert [(p["PartNumber"], p["Size"]) for p in rest["Parts"]] == [(2, 4)]
+    assert rest["IsTruncated"] is False
+
+
+def test_object_attributes_bad_requests(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as err:
+        s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
+    assert error_code(err) == "NoSuchKey"
+    s3.put_object(Bucket=bucket, Key="o", Body=b"")
+    with pytest.raises(ClientError) as err:
+        s3.get_object_attributes(Bucket=bucket, Key="o", ObjectAttributes=["Colour"])
+    assert error_code(err) == "InvalidArgument"

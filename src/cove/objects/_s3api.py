@@ -45,7 +45,7 @@ UNSUPPORTED_SUBRESOURCES = ("policy", "cors", "lifecycle", "tagging", "encryptio
                             "ownershipControls", "publicAccessBlock", "accelerate",
                             "requestPayment", "inventory", "analytics", "metrics",
                             "intelligent-tiering", "retention", "legal-hold", "torrent",
-                            "restore", "select", "attributes")
+                            "restore", "select")
 
 
 class S3Service:

@@ -60,6 +60,8 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     check_version_id(query.get("versionId"))
     if "acl" in query:
         return await object_acl(store, call, method, bucket, key)
+    if "attributes" in query and method == "GET":
+        return await get_object_attributes(store, call, bucket, key)
     if method in ("GET", "HEAD") and "uploadId" not in query:
         return await get_object(store, call, bucket, key, head=method == "HEAD")
     if method == "PUT":
@@ -244,6 +246,49 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
         return Response(data, code, headers=headers)
     return StreamingResponse(iterate_in_threadpool(store.iter_range(info, start, length)),
                              code, headers=headers)
+
+
+OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+
+
+async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str,
+                                key: str) -> Response:
+    headers = call.request.headers
+    wanted = {a.strip() for a in headers.get("x-amz-object-attributes", "").split(",")
+              if a.strip()}
+    unknown = wanted - set(OBJECT_ATTRIBUTES)
+    if not wanted or unknown:
+        raise errors.InvalidArgument(f"x-amz-object-attributes must list some of "
+                                     f"{', '.join(OBJECT_ATTRIBUTES)}.",
+                                     ArgumentName="x-amz-object-attributes")
+    info = await run_in_threadpool(store.head_object, bucket, key)
+    inner = el("ETag", info.etag.strip('"')) if "ETag" in wanted else ""
+    if "Checksum" in wanted and info.checksum.algorithm:
+        inner += (f"<Checksum>{el(f'Checksum{info.checksum.algorithm}', info.checksum.value)}"
+                  f"{el('ChecksumType', info.checksum.type)}</Checksum>")
+    if "ObjectParts" in wanted and "-" in info.etag:
+        inner += _object_parts(info, headers)
+    if "StorageClass" in wanted:
+        inner += el("StorageClass", "STANDARD")
+    if "ObjectSize" in wanted:
+        inner += el("ObjectSize", info.size)
+    return xml_response("GetObjectAttributesResponse", inner,
+                        {"Last-Modified": http_date(info.last_modified)})
+
+
+def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
+    """A multipart object's parts, paged by x-amz-max-parts / x-amz-part-number-marker."""
+    marker = _int_param(headers.get("x-amz-part-number-marker", "0"), "part-number-marker")
+    max_parts = min(_int_param(headers.get("x-amz-max-parts", "1000"), "max-parts"), 1000)
+    numbered = list(enumerate(info.parts, start=1))[marker:]
+    page = numbered[:max_parts]
+    items = "".join(f"<Part>{el('PartNumber', n)}{el('Size', size)}</Part>"
+                    for n, (_, size) in page)
+    return (f"<ObjectParts>{el('PartsCount', len(info.parts))}"
+            f"{el('PartNumberMarker', marker)}"
+            f"{el('NextPartNumberMarker', page[-1][0] if page else marker)}"
+            f"{el('MaxParts', max_parts)}{el('IsTruncated', len(numbered) > max_parts)}"
+            f"{items}</ObjectParts>")
 
 
 def _head_and_read(store: LocalObjectStore, bucket: str, key: str,
