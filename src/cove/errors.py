@@ -244,6 +244,34 @@ class MissingContentLength(S3Error):
     status = 411
 
 
+class AccessControlListNotSupported(S3Error):
+    code = "AccessControlListNotSupported"
+
+
+class InvalidPartNumber(S3Error):
+    code = "InvalidPartNumber"
+    status = 416
+
+
+class MalformedACLError(S3Error):
+    code = "MalformedACLError"
+
+
+class BucketAlreadyExists(S3Error):
+    code = "BucketAlreadyExists"
+    status = 409
+
+
+class ConditionalRequestConflict(S3Error):
+    code = "ConditionalRequestConflict"
+    status = 409
+
+
+class S3AccessDenied(S3Error):
+    code = "AccessDenied"
+    status = 403
+
+
 # --- the SageMaker runtime (InvokeEndpoint) ---------------------------------------------------
 
 

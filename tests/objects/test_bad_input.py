@@ -78,7 +78,7 @@ def test_bad_part_numbers(cove: Any, s3: Any, bucket: str) -> None:
 
 
 def test_unsupported_subresource_is_501_not_500(cove: Any, bucket: str) -> None:
-    response = signed(cove, "GET", f"/{bucket}?acl")
+    response = signed(cove, "GET", f"/{bucket}?policy")
     assert response.status_code == 501 and code_of(response) == "NotImplemented"
 
 

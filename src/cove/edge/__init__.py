@@ -1,11 +1,11 @@
 """The edge: one port, SigV4 verification, dispatch to services by signing name and protocol."""
 
 from cove.edge._app import Edge, public_json
-from cove.edge._body import Body
+from cove.edge._body import Body, check_sha256
 from cove.edge._restjson import RestJsonService
 from cove.edge._service import Call, JsonService, QueryService, Service
 from cove.edge._sigv4 import Principal, Verifier
 from cove.edge._sts import sts_service
 
 __all__ = ["Body", "Call", "Edge", "JsonService", "Principal", "QueryService", "RestJsonService",
-           "Service", "Verifier", "public_json", "sts_service"]
+           "Service", "Verifier", "check_sha256", "public_json", "sts_service"]

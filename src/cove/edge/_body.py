@@ -45,6 +45,13 @@ class Body:
         body._whole = data
         return body
 
+    def claim_sha256(self) -> str | None:
+        """Hand the check of the signed payload SHA-256 to a consumer that hashes the bytes
+        anyway (the object store does, in its own thread): the body stops hashing, and the
+        consumer must call :func:`check_sha256` before it commits anything."""
+        expected, self._expected_sha256 = self._expected_sha256, None
+        return expected
+
     async def read(self, limit: int) -> bytes:
         """The whole body; more than ``limit`` bytes is an error."""
         if self._whole is not None:
@@ -100,6 +107,14 @@ class Body:
                 yield piece
         self._chunked.finish()
         self.trailers = self._chunked.trailers
+
+
+def check_sha256(expected: str | None, computed: str) -> None:
+    """The claimed payload hash (see :meth:`Body.claim_sha256`) against what was received."""
+    if expected is not None and computed != expected:
+        raise errors.ContentSHA256Mismatch(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ClientComputedContentSHA256=expected, S3ComputedContentSHA256=computed)
 
 
 async def _rebatch(source: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:

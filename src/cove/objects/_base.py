@@ -44,6 +44,18 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class WriteCondition:
+    """A conditional write's If-Match / If-None-Match, checked against the object it would
+    replace inside the write's own transaction (so two racing writers cannot both pass)."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+
+NO_CONDITION = WriteCondition()
+
+
+@dataclass(frozen=True)
 class BucketInfo:
     name: str
     region: str
@@ -92,7 +104,7 @@ class ObjectStore(Protocol):
     def delete_bucket(self, name: str) -> None: ...
 
     def put_object(self, bucket: str, key: str, blob: WrittenBlob, attributes: ObjectAttributes,
-                   checksum: Checksum) -> ObjectInfo: ...
+                   checksum: Checksum, condition: WriteCondition = NO_CONDITION) -> ObjectInfo: ...
     def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
     def iter_range(self, info: ObjectInfo, start: int, length: int) -> Iterator[bytes]: ...
     def delete_object(self, bucket: str, key: str) -> None: ...

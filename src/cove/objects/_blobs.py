@@ -26,6 +26,7 @@ class WrittenBlob:
     size: int
     md5: bytes
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64 value
+    sha256_hex: str = ""  # when the writer was asked for it (the signed payload hash)
 
 
 class BlobStore:
@@ -36,8 +37,8 @@ class BlobStore:
     def path(self, blob_id: str) -> Path:
         return self.root / blob_id[:2] / blob_id
 
-    def writer(self, checksum_algorithms: Iterable[str] = ()) -> BlobWriter:
-        return BlobWriter(self, uuid.uuid4().hex, checksum_algorithms)
+    def writer(self, checksum_algorithms: Iterable[str] = (), sha256: bool = False) -> BlobWriter:
+        return BlobWriter(self, uuid.uuid4().hex, checksum_algorithms, sha256)
 
     def read(self, blob_id: str, offset: int, length: int) -> bytes:
         with open(self.path(blob_id), "rb") as f:
@@ -82,18 +83,31 @@ class BlobStore:
 class BlobWriter:
     """Writes one blob while hashing it (MD5 for the ETag, plus the requested checksums)."""
 
-    def __init__(self, store: BlobStore, blob_id: str, checksum_algorithms: Iterable[str]) -> None:
+    def __init__(self, store: BlobStore, blob_id: str, checksum_algorithms: Iterable[str],
+                 sha256: bool = False) -> None:
         self.blob_id = blob_id
         self.path = store.path(blob_id)
         self.path.parent.mkdir(exist_ok=True)
         self._file = open(self.path, "xb")  # noqa: SIM115 - closed in finish()/discard()
         self._md5 = hashlib.md5()
         self._hashers: dict[str, Hasher] = {a: new_hasher(a) for a in checksum_algorithms}
+        # One SHA-256 serves both the signed payload hash and a requested SHA256 checksum.
+        self._sha256: Hasher | None = self._hashers.get("SHA256") if sha256 else None
+        self._extra: list[Hasher] = []
+        if sha256 and self._sha256 is None:
+            self._sha256 = hashlib.sha256()
+            self._extra.append(self._sha256)
         self.size = 0
 
     def write(self, data: bytes) -> None:
         for lane in self.lanes:
             lane(data)
+
+    def write_all(self, data: bytes) -> WrittenBlob:
+        """A whole small body in one go, hashed and made durable: one thread hop, not one per
+        batch and lane."""
+        self.write(data)
+        return self.finish()
 
     @property
     def lanes(self) -> tuple[Callable[[bytes], None], ...]:
@@ -104,6 +118,8 @@ class BlobWriter:
     def _store(self, data: bytes) -> None:
         self._file.write(data)
         for hasher in self._hashers.values():
+            hasher.update(data)
+        for hasher in self._extra:
             hasher.update(data)
         self.size += len(data)
 
@@ -116,7 +132,8 @@ class BlobWriter:
             raise
         self._file.close()
         return WrittenBlob(self.blob_id, self.size, self._md5.digest(),
-                           {a: encode(h.digest()) for a, h in self._hashers.items()})
+                           {a: encode(h.digest()) for a, h in self._hashers.items()},
+                           self._sha256.digest().hex() if self._sha256 is not None else "")
 
     def discard(self) -> None:
         self._file.close()

@@ -13,6 +13,7 @@ import zlib
 from typing import Protocol
 
 import crc32c as crc32c_module
+from awscrt import checksums as awscrt_checksums
 
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 
@@ -41,23 +42,13 @@ class _Crc:
         return self._value.to_bytes(self._width // 8, "big")
 
 
-# --- CRC64/NVME (reflected, poly 0x9A6C9329AC4BC9B5); pure Python: correct, not fast --------
+# --- CRC64/NVME (reflected, poly 0x9A6C9329AC4BC9B5) ---------------------------------------
 
 _CRC64_POLY = 0x9A6C9329AC4BC9B5
-_CRC64_TABLE = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ _CRC64_POLY if _c & 1 else _c >> 1
-    _CRC64_TABLE.append(_c)
 
 
 def _crc64nvme(data: bytes, value: int = 0) -> int:
-    crc = value ^ 0xFFFFFFFFFFFFFFFF
-    table = _CRC64_TABLE
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFFFFFFFFFF
+    return int(awscrt_checksums.crc64nvme(data, value))
 
 
 def _crc32c(data: bytes, value: int = 0) -> int:

@@ -12,7 +12,15 @@ from sqlalchemy import Connection, and_, delete, insert, select
 from cove import errors
 from cove.meta.tables import multipart_parts, multipart_uploads
 from cove.objects import _checksums
-from cove.objects._base import Checksum, ObjectAttributes, ObjectInfo, PartInfo, UploadInfo
+from cove.objects._base import (
+    NO_CONDITION,
+    Checksum,
+    ObjectAttributes,
+    ObjectInfo,
+    PartInfo,
+    UploadInfo,
+    WriteCondition,
+)
 from cove.objects._blobs import WrittenBlob
 
 if TYPE_CHECKING:
@@ -65,7 +73,8 @@ class MultipartUploads:
         return part
 
     def complete(self, upload: UploadInfo, requested: list[tuple[int, str]],
-                 expected_checksum: str = "") -> ObjectInfo:
+                 expected_checksum: str = "",
+                 condition: WriteCondition = NO_CONDITION) -> ObjectInfo:
         """Publish the listed parts (ascending numbers, matching ETags) as the object."""
         with self.db.read() as conn:
             stored = {row.part_number: row for row in conn.execute(
@@ -76,7 +85,8 @@ class MultipartUploads:
             etag=_multipart_etag(chosen), last_modified=time.time(),
             attributes=upload.attributes, checksum=_object_checksum(upload, chosen),
             parts=tuple((r.blob_id, r.size) for r in chosen))
-        if expected_checksum and expected_checksum != info.checksum.value:
+        if expected_checksum and expected_checksum not in (info.checksum.value,
+                                                           info.checksum.value.split("-")[0]):
             raise errors.BadDigest(f"The {upload.checksum_algorithm} you specified for the "
                                    "object did not match the checksum of its parts.")
         unused = [r.blob_id for n, r in stored.items() if r not in chosen]
@@ -85,7 +95,7 @@ class MultipartUploads:
             self._upload(conn, upload.bucket, upload.key, upload.upload_id)
             self._forget(conn, upload.upload_id)
 
-        self.store.publish(info, new_blobs=[], conn_hook=consume)
+        self.store.publish(info, new_blobs=[], conn_hook=consume, condition=condition)
         self.blobs.delete(unused)
         return info
 

@@ -14,8 +14,19 @@ from cove import errors
 from cove.edge import Call
 from cove.objects import _s3object_api as object_api
 from cove.objects._base import Listing, ObjectInfo
+from cove.objects._s3compat import (
+    NULL_VERSION,
+    OWNER,
+    check_acl_headers,
+    check_version_id,
+    owner_acl_xml,
+    put_acl,
+    version_entry,
+    version_markers,
+)
 from cove.objects._s3wire import (
     check_bucket_name,
+    check_key,
     child_text,
     el,
     iso_date,
@@ -28,13 +39,13 @@ from cove.objects._store import LocalObjectStore
 from cove.objects._website import Websites
 
 MAX_XML_BODY = 2 * 1024 * 1024
-OWNER = "<Owner><ID>cove</ID><DisplayName>cove</DisplayName></Owner>"
-UNSUPPORTED_SUBRESOURCES = ("acl", "policy", "cors", "lifecycle", "tagging", "encryption",
+MAX_BUCKETS_PAGE = 10_000
+UNSUPPORTED_SUBRESOURCES = ("policy", "cors", "lifecycle", "tagging", "encryption",
                             "logging", "notification", "replication", "object-lock",
                             "ownershipControls", "publicAccessBlock", "accelerate",
                             "requestPayment", "inventory", "analytics", "metrics",
                             "intelligent-tiering", "retention", "legal-hold", "torrent",
-                            "restore", "select", "attributes", "versions")
+                            "restore", "select")
 
 
 class S3Service:
@@ -58,6 +69,7 @@ class S3Service:
         if unsupported:
             raise errors.NotImplementedByCove(
                 f"cove does not implement the S3 ?{unsupported[0]} subresource.")
+        _check_expected_owner(call)
         method = call.request.method
         if not bucket:
             if method != "GET":
@@ -72,6 +84,8 @@ class S3Service:
         query = call.request.query_params
         if "website" in query:
             return await self._website(call, method, bucket)
+        if "acl" in query:
+            return await self._acl(call, method, bucket)
         if method == "PUT":
             if "versioning" in query:
                 raise errors.NotImplementedByCove("cove does not implement bucket versioning.")
@@ -94,6 +108,8 @@ class S3Service:
                 return xml_response("VersioningConfiguration", "")
             if "uploads" in query:
                 return await object_api.list_multipart_uploads(self.store, call, bucket)
+            if "versions" in query:
+                return await self.list_object_versions(call, bucket)
             if query.get("list-type") == "2":
                 return await self.list_objects_v2(call, bucket)
             return await self.list_objects_v1(call, bucket)
@@ -114,14 +130,43 @@ class S3Service:
         raise errors.MethodNotAllowed("The specified method is not allowed against this "
                                       "resource.")
 
+    async def _acl(self, call: Call, method: str, bucket: str) -> Response:
+        """Bucket ACLs as AWS has them by default: disabled, the owner has FULL_CONTROL."""
+        if method == "GET":
+            await run_in_threadpool(self.store.get_bucket, bucket)
+            return xml_response("AccessControlPolicy", owner_acl_xml())
+        if method == "PUT":
+            await put_acl(call)
+            await run_in_threadpool(self.store.get_bucket, bucket)
+            return Response(b"", 200)
+        raise errors.MethodNotAllowed("The specified method is not allowed against this "
+                                      "resource.")
+
     async def list_buckets(self, call: Call) -> Response:
-        found = await run_in_threadpool(self.store.list_buckets)
+        """ListBuckets, paged by name: MaxBuckets, ContinuationToken, Prefix, BucketRegion."""
+        q = call.request.query_params
+        limit = _int_param(q.get("max-buckets", str(MAX_BUCKETS_PAGE)), "max-buckets")
+        if not 1 <= limit <= MAX_BUCKETS_PAGE:
+            raise errors.InvalidArgument(f"max-buckets must be from 1 to {MAX_BUCKETS_PAGE}.",
+                                         ArgumentName="max-buckets", ArgumentValue=str(limit))
+        token, prefix = q.get("continuation-token"), q.get("prefix", "")
+        after = _decode_token(token) if token else ""
+        found = [b for b in await run_in_threadpool(self.store.list_buckets)
+                 if b.name.startswith(prefix) and b.name > after
+                 and q.get("bucket-region", b.region) == b.region]
+        page = found[:limit]
         inner = "".join(f"<Bucket>{el('Name', b.name)}{el('CreationDate', iso_date(b.created))}"
-                        f"{el('BucketRegion', b.region)}</Bucket>" for b in found)
-        return xml_response("ListAllMyBucketsResult", f"{OWNER}<Buckets>{inner}</Buckets>")
+                        f"{el('BucketRegion', b.region)}</Bucket>" for b in page)
+        extra = el("ContinuationToken", _encode_token(page[-1].name)) \
+            if len(found) > limit else ""
+        if "prefix" in q:
+            extra += el("Prefix", prefix)
+        return xml_response("ListAllMyBucketsResult",
+                            f"{OWNER}<Buckets>{inner}</Buckets>{extra}")
 
     async def create_bucket(self, call: Call, bucket: str) -> Response:
         check_bucket_name(bucket)
+        check_acl_headers(call.request.headers)
         body = await call.body.read(MAX_XML_BODY)
         region = self.region
         if body.strip():
@@ -135,21 +180,60 @@ class S3Service:
         verify_small_body(call.request.headers, body)
         root = parse_xml(body)
         quiet = child_text(root, "Quiet").lower() == "true"
-        keys = [child_text(node, "Key") for node in root.findall("Object")]
-        if not keys or len(keys) > 1000:
+        targets = [(node.findtext("Key") or "", node.find("VersionId") is not None,
+                    child_text(node, "VersionId")) for node in root.findall("Object")]
+        if not targets or len(targets) > 1000:
             raise errors.MalformedXML("A Delete request names between 1 and 1000 objects.")
         await run_in_threadpool(self.store.get_bucket, bucket)
         results = []
-        for key in keys:
-            await run_in_threadpool(self.store.delete_object, bucket, key)
-            if not quiet:
-                results.append(f"<Deleted>{el('Key', key)}</Deleted>")
+        for key, versioned, version_id in targets:
+            results.append(await self._delete_one(bucket, key, versioned, version_id, quiet))
         return xml_response("DeleteResult", "".join(results))
+
+    async def _delete_one(self, bucket: str, key: str, versioned: bool, version_id: str,
+                          quiet: bool) -> str:
+        """One DeleteObjects entry: a <Deleted> (unless quiet) or an <Error>."""
+        version = el("VersionId", version_id) if versioned else ""
+        try:
+            check_key(key)
+            if versioned:
+                check_version_id(version_id)
+            await run_in_threadpool(self.store.delete_object, bucket, key)
+        except errors.S3Error as exc:
+            return (f"<Error>{el('Key', key)}{version}{el('Code', exc.code)}"
+                    f"{el('Message', str(exc))}</Error>")
+        return "" if quiet else f"<Deleted>{el('Key', key)}{version}</Deleted>"
+
+    async def list_object_versions(self, call: Call, bucket: str) -> Response:
+        """ListObjectVersions of a bucket without versioning: each object is its one version,
+        "null", so this is a key listing in the versions shape."""
+        q = call.request.query_params
+        key_marker = version_markers(q)
+        listing, prefix, delimiter, max_keys = await self._list(call, bucket, key_marker)
+        encode = _encoder(q.get("encoding-type"))
+        parts = [el("Name", bucket), el("Prefix", encode(prefix)),
+                 el("KeyMarker", encode(key_marker)),
+                 el("VersionIdMarker", q.get("version-id-marker", "")), el("MaxKeys", max_keys),
+                 el("IsTruncated", listing.is_truncated)]
+        if delimiter:
+            parts.append(el("Delimiter", encode(delimiter)))
+        if q.get("encoding-type"):
+            parts.append(el("EncodingType", "url"))
+        if listing.is_truncated:
+            parts.append(el("NextKeyMarker", encode(listing.next_marker)))
+            parts.append(el("NextVersionIdMarker", NULL_VERSION))
+        parts += [version_entry(o.key, iso_date(o.last_modified), o.etag, o.size,
+                                _checksum_algorithm(o), encode) for o in listing.objects]
+        parts += [f"<CommonPrefixes>{el('Prefix', encode(p))}</CommonPrefixes>"
+                  for p in listing.common_prefixes]
+        return xml_response("ListVersionsResult", "".join(parts))
 
     async def list_objects_v2(self, call: Call, bucket: str) -> Response:
         q = call.request.query_params
         token = q.get("continuation-token")
         marker = _decode_token(token) if token else q.get("start-after", "")
+        if token == "" and "start-after" not in q:
+            marker = ""
         listing, prefix, delimiter, max_keys = await self._list(call, bucket, marker)
         encode = _encoder(q.get("encoding-type"))
         parts = [el("Name", bucket), el("Prefix", encode(prefix)), el("MaxKeys", max_keys),
@@ -159,7 +243,7 @@ class S3Service:
             parts.append(el("Delimiter", encode(delimiter)))
         if q.get("encoding-type"):
             parts.append(el("EncodingType", "url"))
-        if token:
+        if token is not None:  # echoed even when empty, as S3 does
             parts.append(el("ContinuationToken", token))
         if "start-after" in q:
             parts.append(el("StartAfter", encode(q["start-after"])))
@@ -176,7 +260,8 @@ class S3Service:
         marker = q.get("marker", "")
         listing, prefix, delimiter, max_keys = await self._list(call, bucket, marker)
         encode = _encoder(q.get("encoding-type"))
-        parts = [el("Name", bucket), el("Prefix", encode(prefix)), el("Marker", encode(marker)),
+        # V1 leaves Prefix as sent, unencoded (botocore decodes only the fields S3 encodes)
+        parts = [el("Name", bucket), el("Prefix", prefix), el("Marker", encode(marker)),
                  el("MaxKeys", max_keys), el("IsTruncated", listing.is_truncated)]
         if delimiter:
             parts.append(el("Delimiter", encode(delimiter)))
@@ -205,8 +290,12 @@ class S3Service:
         return listing, prefix, delimiter, max_keys
 
 
+def _checksum_algorithm(info: ObjectInfo) -> str:
+    return el("ChecksumAlgorithm", info.checksum.algorithm) if info.checksum.algorithm else ""
+
+
 def _contents(info: ObjectInfo, encode: Callable[[str], str], owner: bool) -> str:
-    checksum = el("ChecksumAlgorithm", info.checksum.algorithm) if info.checksum.algorithm else ""
+    checksum = _checksum_algorithm(info)
     return (f"<Contents>{el('Key', encode(info.key))}"
             f"{el('LastModified', iso_date(info.last_modified))}{el('ETag', info.etag)}"
             f"{el('Size', info.size)}{el('StorageClass', 'STANDARD')}{checksum}"
@@ -231,3 +320,21 @@ def _decode_token(token: str) -> str:
         return raw.decode("utf-8", "surrogateescape")
     except (binascii.Error, ValueError) as exc:
         raise errors.InvalidArgument("The continuation token provided is incorrect.") from exc
+
+
+
+def _int_param(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"{name} must be an integer.", ArgumentName=name,
+                                     ArgumentValue=text) from exc
+
+
+def _check_expected_owner(call: Call) -> None:
+    """ExpectedBucketOwner (and the copy source's): the account that owns every bucket here."""
+    for header in ("x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"):
+        expected = call.request.headers.get(header)
+        if expected is not None and expected != call.principal.account_id:
+            raise errors.S3AccessDenied(f"Access Denied: the bucket is not owned by account "
+                                        f"{expected} ({header}).")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
@@ -12,10 +14,17 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from cove import errors
-from cove.edge import Body, Call
+from cove.edge import Body, Call, check_sha256
 from cove.objects._base import Checksum, ObjectInfo, UploadInfo
-from cove.objects._blobs import BlobWriter, WrittenBlob
+from cove.objects._blobs import BlobStore, BlobWriter, WrittenBlob
 from cove.objects._multipart import MAX_PART_NUMBER
+from cove.objects._s3compat import (
+    OWNER,
+    check_acl_headers,
+    check_version_id,
+    owner_acl_xml,
+    put_acl,
+)
 from cove.objects._s3wire import (
     attribute_headers,
     attributes_from,
@@ -31,15 +40,16 @@ from cove.objects._s3wire import (
     requested_checksums,
     verify_digests,
     verify_small_body,
+    write_condition,
     xml_response,
 )
 from cove.objects._store import LocalObjectStore
 
 INLINE_READ = 1 << 20
+SMALL_BODY = 8 << 20  # read whole and written in one thread hop; larger bodies are pipelined
 PIPELINE_BATCH = 256 * 1024
 IO_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-io")
 MAX_XML_BODY = 2 * 1024 * 1024
-OWNER = "<Owner><ID>cove</ID><DisplayName>cove</DisplayName></Owner>"
 
 
 async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str,
@@ -47,11 +57,17 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     check_key(key)
     query = call.request.query_params
     headers = call.request.headers
+    check_version_id(query.get("versionId"))
+    if "acl" in query:
+        return await object_acl(store, call, method, bucket, key)
+    if "attributes" in query and method == "GET":
+        return await get_object_attributes(store, call, bucket, key)
     if method in ("GET", "HEAD") and "uploadId" not in query:
         return await get_object(store, call, bucket, key, head=method == "HEAD")
     if method == "PUT":
         if "partNumber" in query or "uploadId" in query:
             return await upload_part(store, call, bucket, key)
+        check_acl_headers(headers)
         if "x-amz-copy-source" in headers:
             return await copy_object(store, call, bucket, key)
         return await put_object(store, call, bucket, key)
@@ -62,6 +78,7 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
             await run_in_threadpool(store.delete_object, bucket, key)
         return Response(b"", 204)
     if method == "POST" and "uploads" in query:
+        check_acl_headers(headers)
         return await create_multipart_upload(store, call, bucket, key)
     if method == "POST" and "uploadId" in query:
         return await complete_multipart_upload(store, call, bucket, key)
@@ -70,14 +87,52 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
 
 
+async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: str,
+                     key: str) -> Response:
+    """Object ACLs as on a new AWS bucket: disabled, the bucket owner has FULL_CONTROL."""
+    if method == "GET":
+        await run_in_threadpool(store.head_object, bucket, key)
+        return xml_response("AccessControlPolicy", owner_acl_xml())
+    if method == "PUT":
+        await put_acl(call)
+        await run_in_threadpool(store.head_object, bucket, key)
+        return Response(b"", 200)
+    raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
+
+
 # --- writing ----------------------------------------------------------------------------------
 
-async def receive_blob(call: Call, writer: BlobWriter, wanted: Mapping[str, str]) -> WrittenBlob:
-    """Stream the body into ``writer``; verify every digest; discard the blob on any failure."""
+async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
+                       wanted: Mapping[str, str], declared: int) -> WrittenBlob:
+    """Stream the body into a new blob; verify every digest; discard the blob on any failure.
+
+    The blob writer computes the signed payload's SHA-256 along with the checksums (claimed
+    from the body, so no byte is hashed twice).  A small body is read whole and written,
+    hashed and fsynced in one thread hop; a large one is pipelined batch by batch.
+    """
+    expected_sha256 = call.body.claim_sha256()
+    writer = blobs.writer(algorithms, sha256=expected_sha256 is not None)
+    try:
+        if 0 < declared <= SMALL_BODY:
+            data = await call.body.read(SMALL_BODY)
+            blob = await asyncio.get_running_loop().run_in_executor(
+                IO_THREADS, writer.write_all, data)
+        else:
+            blob = await _pipeline(call, writer)
+        check_sha256(expected_sha256, blob.sha256_hex)
+        verify_digests(call.request.headers, call.body.trailers, blob.md5, blob.checksums,
+                       wanted)
+    except BaseException:
+        writer.discard()
+        raise
+    return blob
+
+
+async def _pipeline(call: Call, writer: BlobWriter) -> WrittenBlob:
+    """Batch k is hashed and written (its lanes in parallel) while batch k+1 arrives."""
     loop = asyncio.get_running_loop()
     in_flight: asyncio.Future[Any] | None = None
     try:
-        # Batch k is hashed and written (its lanes in parallel) while batch k+1 arrives.
         async for batch in call.body.batches(PIPELINE_BATCH):
             if in_flight is not None:
                 await in_flight
@@ -85,19 +140,11 @@ async def receive_blob(call: Call, writer: BlobWriter, wanted: Mapping[str, str]
                                          for lane in writer.lanes))
         if in_flight is not None:
             await in_flight
-        blob = await loop.run_in_executor(IO_THREADS, writer.finish)
     except BaseException:
         if in_flight is not None:
             await asyncio.wait([in_flight])
-        writer.discard()
         raise
-    try:
-        verify_digests(call.request.headers, call.body.trailers, blob.md5, blob.checksums,
-                       wanted)
-    except BaseException:
-        writer.discard()
-        raise
-    return blob
+    return await loop.run_in_executor(IO_THREADS, writer.finish)
 
 
 def _checksum_headers(checksum: Checksum) -> dict[str, str]:
@@ -109,16 +156,17 @@ def _checksum_headers(checksum: Checksum) -> dict[str, str]:
 
 async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
     headers = call.request.headers
-    declared_length(headers)
+    declared = declared_length(headers)
     wanted = requested_checksums(headers)
     attributes = attributes_from(headers)
     store.require_bucket_cached(bucket)  # fail before reading gigabytes
-    blob = await receive_blob(call, store.blobs.writer(wanted), wanted)
+    blob = await receive_blob(call, store.blobs, wanted, wanted, declared)
     checksum = Checksum()
     if wanted:
         algorithm = next(iter(wanted))
         checksum = Checksum(algorithm, blob.checksums[algorithm], "FULL_OBJECT")
-    info = await run_in_threadpool(store.put_object, bucket, key, blob, attributes, checksum)
+    info = await run_in_threadpool(store.put_object, bucket, key, blob, attributes, checksum,
+                                   write_condition(headers))
     return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(checksum)})
 
 
@@ -162,7 +210,8 @@ async def _copy_source(store: LocalObjectStore, headers: Mapping[str, str]) -> O
 async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                      head: bool) -> Response:
     request = call.request
-    info = await run_in_threadpool(store.head_object, bucket, key)
+    inline = not head and "partNumber" not in request.query_params
+    info, whole = await run_in_threadpool(_head_and_read, store, bucket, key, inline)
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
                **attribute_headers(info.attributes)}
@@ -177,6 +226,10 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
             headers["-".join(w.capitalize() for w in name[len("response-"):].split("-"))] = value
     start, end, code = 0, info.size - 1, 200
     span = parse_range(request.headers.get("range"), info.size)
+    if "partNumber" in request.query_params:
+        span = _part_span(info, request.query_params["partNumber"])
+        if len(info.parts) > 1:
+            headers["x-amz-mp-parts-count"] = str(len(info.parts))
     if span is not None:
         start, end, code = span[0], span[1], 206
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
@@ -186,11 +239,77 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
     headers["Content-Length"] = str(length)
     if head:
         return _bodiless(code, headers)
+    if whole is not None:
+        return Response(whole[start:start + length], code, headers=headers)
     if length <= INLINE_READ:
         data = await run_in_threadpool(store.read, info, start, length)
         return Response(data, code, headers=headers)
     return StreamingResponse(iterate_in_threadpool(store.iter_range(info, start, length)),
                              code, headers=headers)
+
+
+OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+
+
+async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str,
+                                key: str) -> Response:
+    headers = call.request.headers
+    wanted = {a.strip() for a in headers.get("x-amz-object-attributes", "").split(",")
+              if a.strip()}
+    unknown = wanted - set(OBJECT_ATTRIBUTES)
+    if not wanted or unknown:
+        raise errors.InvalidArgument(f"x-amz-object-attributes must list some of "
+                                     f"{', '.join(OBJECT_ATTRIBUTES)}.",
+                                     ArgumentName="x-amz-object-attributes")
+    info = await run_in_threadpool(store.head_object, bucket, key)
+    inner = el("ETag", info.etag.strip('"')) if "ETag" in wanted else ""
+    if "Checksum" in wanted and info.checksum.algorithm:
+        inner += (f"<Checksum>{el(f'Checksum{info.checksum.algorithm}', info.checksum.value)}"
+                  f"{el('ChecksumType', info.checksum.type)}</Checksum>")
+    if "ObjectParts" in wanted and "-" in info.etag:
+        inner += _object_parts(info, headers)
+    if "StorageClass" in wanted:
+        inner += el("StorageClass", "STANDARD")
+    if "ObjectSize" in wanted:
+        inner += el("ObjectSize", info.size)
+    return xml_response("GetObjectAttributesResponse", inner,
+                        {"Last-Modified": http_date(info.last_modified)})
+
+
+def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
+    """A multipart object's parts, paged by x-amz-max-parts / x-amz-part-number-marker."""
+    marker = _int_param(headers.get("x-amz-part-number-marker", "0"), "part-number-marker")
+    max_parts = min(_int_param(headers.get("x-amz-max-parts", "1000"), "max-parts"), 1000)
+    numbered = list(enumerate(info.parts, start=1))[marker:]
+    page = numbered[:max_parts]
+    items = "".join(f"<Part>{el('PartNumber', n)}{el('Size', size)}</Part>"
+                    for n, (_, size) in page)
+    return (f"<ObjectParts>{el('PartsCount', len(info.parts))}"
+            f"{el('PartNumberMarker', marker)}"
+            f"{el('NextPartNumberMarker', page[-1][0] if page else marker)}"
+            f"{el('MaxParts', max_parts)}{el('IsTruncated', len(numbered) > max_parts)}"
+            f"{items}</ObjectParts>")
+
+
+def _head_and_read(store: LocalObjectStore, bucket: str, key: str,
+                   inline: bool) -> tuple[ObjectInfo, bytes | None]:
+    """The object's metadata and, when it is small, its bytes: one thread hop for both."""
+    info = store.head_object(bucket, key)
+    if inline and info.size <= INLINE_READ:
+        return info, store.read(info, 0, info.size)
+    return info, None
+
+
+def _part_span(info: ObjectInfo, text: str) -> tuple[int, int] | None:
+    """GetObject?partNumber=N: the bytes of part N (the whole object for a single-part one)."""
+    number = _part_number(text)
+    if number > len(info.parts):
+        raise errors.InvalidPartNumber("The requested partnumber is not satisfiable",
+                                       PartNumber=text)
+    if len(info.parts) == 1:
+        return None
+    start = sum(size for _, size in info.parts[: number - 1])
+    return start, start + info.parts[number - 1][1] - 1
 
 
 def _bodiless(status: int, headers: dict[str, str]) -> Response:
@@ -229,12 +348,12 @@ async def upload_part(store: LocalObjectStore, call: Call, bucket: str, key: str
     upload = await run_in_threadpool(store.uploads.get, bucket, key, query.get("uploadId", ""))
     if "x-amz-copy-source" in headers:
         return await _upload_part_copy(store, call, upload, number)
-    declared_length(headers)
+    declared = declared_length(headers)
     wanted = requested_checksums(headers)
     algorithms = {**wanted}
     if upload.checksum_algorithm:
         algorithms.setdefault(upload.checksum_algorithm, "")
-    blob = await receive_blob(call, store.blobs.writer(algorithms), wanted)
+    blob = await receive_blob(call, store.blobs, algorithms, wanted, declared)
     part = await run_in_threadpool(store.uploads.put_part, upload, number, blob)
     extra = {}
     if part.checksum:
@@ -248,11 +367,7 @@ async def _upload_part_copy(store: LocalObjectStore, call: Call, upload: UploadI
     source = await _copy_source(store, headers)
     start, length = 0, source.size
     if "x-amz-copy-source-range" in headers:
-        span = parse_range(headers["x-amz-copy-source-range"], source.size)
-        if span is None:
-            raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form "
-                                         "bytes=first-last.")
-        start, length = span[0], span[1] - span[0] + 1
+        start, length = _copy_range(headers["x-amz-copy-source-range"], source.size)
     algorithms = [upload.checksum_algorithm] if upload.checksum_algorithm else []
 
     def copy() -> WrittenBlob:
@@ -271,12 +386,31 @@ async def _upload_part_copy(store: LocalObjectStore, call: Call, upload: UploadI
     return xml_response("CopyPartResult", inner)
 
 
+def _copy_range(header: str, size: int) -> tuple[int, int]:
+    """x-amz-copy-source-range: exactly ``bytes=first-last`` inside the source."""
+    match = re.fullmatch(r"bytes=(\d+)-(\d+)", header.strip())
+    if match is None or int(match[1]) > int(match[2]):
+        raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form "
+                                     "bytes=first-last.", ArgumentName="x-amz-copy-source-range",
+                                     ArgumentValue=header)
+    first, last = int(match[1]), int(match[2])
+    if last >= size:
+        raise errors.InvalidRange(f"The range {header} is outside the {size}-byte source.",
+                                  ActualObjectSize=str(size))
+    return first, last - first + 1
+
+
 async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket: str,
                                     key: str) -> Response:
     headers = call.request.headers
-    upload = await run_in_threadpool(store.uploads.get, bucket, key,
-                                     call.request.query_params["uploadId"])
     requested, checks = await _parts_document(call.body, headers)
+    try:
+        upload = await run_in_threadpool(store.uploads.get, bucket, key,
+                                         call.request.query_params["uploadId"])
+    except errors.NoSuchUpload:
+        # A retried Complete whose first attempt succeeded answers as that one did.
+        info = await run_in_threadpool(_completed_as, store, bucket, key, requested)
+        return _completed(bucket, key, info)
     parts, _ = await run_in_threadpool(store.uploads.list_parts, upload, 0, MAX_PART_NUMBER)
     stored = {p.part_number: p.checksum for p in parts}
     for number, given in checks.items():
@@ -284,15 +418,36 @@ async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket:
             raise errors.InvalidPart(f"The checksum of part {number} does not match the "
                                      f"checksum it was uploaded with.", PartNumber=str(number))
     expected = ""
-    if upload.checksum_type == "FULL_OBJECT" and upload.checksum_algorithm:
+    if upload.checksum_algorithm:
         expected = headers.get(f"x-amz-checksum-{upload.checksum_algorithm.lower()}", "")
-    info = await run_in_threadpool(store.uploads.complete, upload, requested, expected)
+    info = await run_in_threadpool(store.uploads.complete, upload, requested, expected,
+                                   write_condition(headers))
+    return _completed(bucket, key, info)
+
+
+def _completed(bucket: str, key: str, info: ObjectInfo) -> Response:
     inner = (el("Location", f"/{bucket}/{key}") + el("Bucket", bucket) + el("Key", key)
              + el("ETag", info.etag))
     if info.checksum.algorithm:
         inner += (el(f"Checksum{info.checksum.algorithm}", info.checksum.value)
                   + el("ChecksumType", info.checksum.type))
     return xml_response("CompleteMultipartUploadResult", inner)
+
+
+def _completed_as(store: LocalObjectStore, bucket: str, key: str,
+                  requested: list[tuple[int, str]]) -> ObjectInfo:
+    """The object a finished upload of exactly these parts made, if it is still there; else
+    NoSuchUpload.  The multipart ETag is a digest of the part ETags, so it identifies it."""
+    gone = errors.NoSuchUpload("The specified upload does not exist. The upload ID may be "
+                               "invalid, or the upload may have been aborted or completed.")
+    try:
+        digest = hashlib.md5(b"".join(bytes.fromhex(etag.strip('"')) for _, etag in requested))
+        info = store.head_object(bucket, key)
+    except (ValueError, errors.NoSuchKey) as exc:
+        raise gone from exc
+    if info.etag != f'"{digest.hexdigest()}-{len(requested)}"':
+        raise gone
+    return info
 
 
 async def _parts_document(body: Body, headers: Mapping[str, str]

@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 from starlette.responses import Response
 
 from cove import errors
-from cove.objects._base import DEFAULT_CONTENT_TYPE, ObjectAttributes
+from cove.objects._base import DEFAULT_CONTENT_TYPE, ObjectAttributes, WriteCondition
 from cove.objects._checksums import ALGORITHMS, checksum_of
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -110,13 +110,44 @@ def attributes_from(headers: Mapping[str, str]) -> ObjectAttributes:
         value = headers.get(name.lower())
         if value is not None:
             stored[name] = value
-    meta = {k[len("x-amz-meta-"):]: v for k, v in headers.items() if k.startswith("x-amz-meta-")}
+    encoding = _stored_encoding(stored.pop("Content-Encoding", None))
+    if encoding:
+        stored["Content-Encoding"] = encoding
+    meta = {k[len("x-amz-meta-"):]: _from_utf8(v) for k, v in headers.items()
+            if k.startswith("x-amz-meta-")}
     return ObjectAttributes(headers.get("content-type") or DEFAULT_CONTENT_TYPE, stored, meta)
+
+
+def _stored_encoding(value: str | None) -> str:
+    """Content-Encoding as S3 stores it: without ``aws-chunked``, which only framed the
+    upload."""
+    if value is None:
+        return ""
+    kept = [c.strip() for c in value.split(",") if c.strip().lower() != "aws-chunked"]
+    return ", ".join(c for c in kept if c)
+
+
+def _from_utf8(value: str) -> str:
+    """HTTP hands header bytes over as latin-1; SDKs send metadata as UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def _to_header(value: str) -> str:
+    """Metadata back as HTTP carries it: latin-1 when it fits (what SDKs decode), else the
+    UTF-8 bytes."""
+    try:
+        value.encode("latin-1")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
 def attribute_headers(attributes: ObjectAttributes) -> dict[str, str]:
     out = dict(attributes.headers)
-    out.update({f"x-amz-meta-{k}": v for k, v in attributes.user_metadata.items()})
+    out.update({f"x-amz-meta-{k}": _to_header(v) for k, v in attributes.user_metadata.items()})
     return out
 
 
@@ -248,3 +279,7 @@ def check_conditions(headers: Mapping[str, str], etag: str, last_modified: float
 def _etag_in(header: str, etag: str) -> bool:
     tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
     return "*" in tags or etag.strip('"') in tags
+
+
+def write_condition(headers: Mapping[str, str]) -> WriteCondition:
+    return WriteCondition(headers.get("if-match"), headers.get("if-none-match"))

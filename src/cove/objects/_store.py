@@ -20,16 +20,19 @@ from cove.meta.tables import (
     objects,
 )
 from cove.objects._base import (
+    NO_CONDITION,
     BucketInfo,
     Checksum,
     Listing,
     ObjectAttributes,
     ObjectInfo,
+    WriteCondition,
 )
 from cove.objects._blobs import BlobStore, WrittenBlob
 from cove.objects._multipart import MultipartUploads
 
 MAX_LIST_KEYS = 1000
+LEGACY_REGION = "us-east-1"
 
 
 class LocalObjectStore:
@@ -47,7 +50,11 @@ class LocalObjectStore:
 
     def create_bucket(self, name: str, region: str) -> BucketInfo:
         with self.db.write() as conn:
-            if self._bucket_row(conn, name) is not None:
+            row = self._bucket_row(conn, name)
+            if row is not None and region == row.region == LEGACY_REGION:
+                # us-east-1 answers 200 to re-creating a bucket you own (AWS's legacy rule).
+                return BucketInfo(row.name, row.region, row.created)
+            if row is not None:
                 raise errors.BucketAlreadyOwnedByYou(
                     "Your previous request to create the named bucket succeeded and you already "
                     "own it.", BucketName=name)
@@ -101,14 +108,15 @@ class LocalObjectStore:
     # --- objects ----------------------------------------------------------------------------
 
     def put_object(self, bucket: str, key: str, blob: WrittenBlob, attributes: ObjectAttributes,
-                   checksum: Checksum) -> ObjectInfo:
+                   checksum: Checksum, condition: WriteCondition = NO_CONDITION) -> ObjectInfo:
         info = ObjectInfo(bucket, key, blob.size, f'"{blob.md5.hex()}"', time.time(), attributes,
                           checksum, ((blob.blob_id, blob.size),))
-        self.publish(info, new_blobs=[blob.blob_id])
+        self.publish(info, new_blobs=[blob.blob_id], condition=condition)
         return info
 
     def publish(self, info: ObjectInfo, new_blobs: list[str],
-                conn_hook: Callable[[Connection], None] | None = None) -> None:
+                conn_hook: Callable[[Connection], None] | None = None,
+                condition: WriteCondition = NO_CONDITION) -> None:
         """Make ``info`` the object at its key, atomically; frees the bytes it replaces.
 
         ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
@@ -117,6 +125,8 @@ class LocalObjectStore:
         try:
             with self.db.write() as conn:
                 self.require_bucket(conn, info.bucket)
+                if condition != NO_CONDITION:
+                    _check_condition(conn, info.bucket, info.key, condition)
                 if conn_hook is not None:
                     conn_hook(conn)
                 replaced = self._delete_row(conn, info.bucket, info.key)
@@ -185,6 +195,9 @@ class LocalObjectStore:
         listing a "directory" costs one row per child, not one per key below it.
         """
         max_keys = max(0, min(max_keys, MAX_LIST_KEYS))
+        if max_keys == 0:  # S3 answers an empty, untruncated page
+            self.get_bucket(bucket)
+            return Listing([], [], False, "")
         entries: list[ObjectInfo | str] = []
         cursor, inclusive = _start(prefix, delimiter, marker)
         upper = _successor(prefix) if prefix else None
@@ -274,6 +287,30 @@ class LocalObjectStore:
                 "uploads": conn.execute(select(func.count()).select_from(multipart_uploads))
                 .scalar_one(),
             }
+
+
+def _check_condition(conn: Connection, bucket: str, key: str, condition: WriteCondition) -> None:
+    """If-Match needs the object to exist with a listed ETag (or ``*``); If-None-Match needs
+    it absent or with none of the listed ETags (``*`` matches any)."""
+    row = conn.execute(select(objects.c.etag).where(
+        and_(objects.c.bucket == bucket, objects.c.key == key))).first()
+    if condition.if_match is not None:
+        if row is None:
+            raise errors.NoSuchKey("The specified key does not exist (If-Match needs it).",
+                                   Key=key)
+        if not etag_listed(condition.if_match, row.etag):
+            raise errors.PreconditionFailed("At least one of the pre-conditions you specified "
+                                            "did not hold", Condition="If-Match")
+    if condition.if_none_match is not None and row is not None \
+            and etag_listed(condition.if_none_match, row.etag):
+        raise errors.PreconditionFailed("At least one of the pre-conditions you specified did "
+                                        "not hold", Condition="If-None-Match")
+
+
+def etag_listed(header: str, etag: str) -> bool:
+    """Whether an If-Match / If-None-Match list names ``etag`` (``*`` names any)."""
+    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
+    return "*" in tags or etag.strip('"') in tags
 
 
 def _row_values(info: ObjectInfo) -> dict[str, Any]:
