@@ -9,19 +9,30 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
+from starlette.types import ASGIApp
+from uvicorn._compat import asyncio_run
 
 from cove import __version__
 from cove.config import Config, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
-from cove.console import Console, mint_link
-from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
+from cove.console import Console, console_app, mint_link, moved_to
+from cove.edge import (
+    Edge,
+    JsonService,
+    RequestLimits,
+    Verifier,
+    limited_protocol,
+    public_json,
+    sts_service,
+)
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
 from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
@@ -128,7 +139,7 @@ class Platform:
                 "uptime_seconds": round(time.time() - self.started, 1)}
 
 
-def build_app(platform: Platform) -> Edge:
+def build_app(platform: Platform, console_url: str) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
     hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
@@ -170,7 +181,7 @@ def build_app(platform: Platform) -> Edge:
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
                                      platform.credentials.account_id),
-                CONSOLE_PREFIX: Console(platform)},
+                CONSOLE_PREFIX: moved_to(console_url)},
         on_startup=[start],
         on_shutdown=[stop],
     )
@@ -198,14 +209,33 @@ async def _every(seconds: float, work: Callable[[], None]) -> None:
         await asyncio.to_thread(work)
 
 
+class PortUnavailable(CoveError):
+    code = "PortUnavailable"
+    status = 409
+
+
+class _Console(uvicorn.Server):
+    """The console's server: same process and event loop as the API's, which owns the signals
+    and stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server, recording where it listens once its socket is bound."""
+    """uvicorn's server, recording where it (and the console) listens once bound."""
 
     def __init__(self, config: uvicorn.Config, server_file: Path,
-                 on_bound: Callable[[str], None]) -> None:
+                 on_bound: Callable[[str], None], console: _Console, console_url: str) -> None:
         super().__init__(config)
         self.server_file = server_file
         self.on_bound = on_bound
+        self.console, self.console_url = console, console_url
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.console.should_exit = True
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -225,14 +255,15 @@ class _Server(uvicorn.Server):
             return
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         record = {"pid": os.getpid(), "host": host, "port": port,
-                  "url": f"http://{host}:{port}", "started": time.time()}
+                  "url": f"http://{host}:{port}", "console_url": self.console_url,
+                  "started": time.time()}
         tmp = self.server_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.server_file)
         self.on_bound(record["url"])
         print(f"cove {__version__} listening on {record['url']} (home "
               f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
-        print(f"Console: {mint_link(self.server_file.parent, record['url'])} (one-time "
+        print(f"Console: {mint_link(self.server_file.parent, self.console_url)} (one-time "
               "sign-in link; `cove ui` makes another)", flush=True)
 
 
@@ -241,18 +272,62 @@ def serve(config: Config) -> None:
     make_home(config.home)
     lock = _lock(config.home)
     try:
+        api_socket = _bind(config.host, config.port, "cove", "COVE_PORT")
+        console_socket = _bind(config.host, config.console_bind_port, "the console",
+                               "COVE_CONSOLE_PORT")
+        console_url = _url(config.host, console_socket.getsockname()[1])
         platform = Platform.open(config)
-        app = build_app(platform)
-        uv = uvicorn.Config(app, host=config.host, port=config.port, lifespan="on",
-                            loop="uvloop", http="httptools", log_level="warning",
-                            access_log=False, timeout_keep_alive=75, server_header=False,
-                            proxy_headers=False)  # cove is reached directly, never via a proxy
-        _Server(uv, config.server_file, platform.bound).run()
+        limits = RequestLimits(config.head_timeout_seconds, config.max_head_bytes,
+                               config.max_headers, config.max_connections)
+        console = _Console(_uvicorn_config(console_app(Console(platform)), limits, "off"))
+        api = _Server(_uvicorn_config(build_app(platform, console_url), limits, "on"),
+                      config.server_file, platform.bound, console, console_url)
+        asyncio_run(_serve_both(api, api_socket, console, console_socket),
+                    loop_factory=api.config.get_loop_factory())
     finally:
         record = read_server_file(config.home)
         if record is not None and record["pid"] == os.getpid():
             config.server_file.unlink(missing_ok=True)
         lock.close()
+
+
+def _uvicorn_config(app: ASGIApp, limits: RequestLimits,
+                    lifespan: Literal["on", "off"]) -> uvicorn.Config:
+    return uvicorn.Config(app, lifespan=lifespan, loop="uvloop", http=limited_protocol(limits),
+                          log_level="warning", access_log=False, timeout_keep_alive=75,
+                          server_header=False,
+                          proxy_headers=False)  # cove is reached directly, never via a proxy
+
+
+async def _serve_both(api: _Server, api_socket: socket.socket, console: _Console,
+                      console_socket: socket.socket) -> None:
+    """Both servers in one event loop: the API's signal handling stops the console too."""
+    console_task = asyncio.create_task(console.serve(sockets=[console_socket]))
+    try:
+        await api.serve(sockets=[api_socket])
+    finally:
+        console.should_exit = True
+        await console_task
+
+
+def _bind(host: str, port: int, what: str, setting: str) -> socket.socket:
+    """A bound socket for ``what``, bound before anything starts so that a busy port is a
+    clear error (uvicorn would log and exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(f"{what} cannot listen on {host}:{port}: {exc.strerror}; set "
+                              f"{setting} to another port (0 picks a free one).") from exc
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
 
 
 def _lock(home: Path) -> Any:

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from cove import errors
+from cove.config import CONSOLE_PATH
 from cove.console import _charts as charts
 from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
@@ -41,7 +42,7 @@ from cove.units import human_size
 if TYPE_CHECKING:
     from cove.server import Platform
 
-PREFIX = "/ui"
+PREFIX = CONSOLE_PATH
 STATIC = Path(__file__).parent / "static"
 OPEN_PATHS = (f"{PREFIX}/sign-in", f"{PREFIX}/static/")
 SECURITY_HEADERS = {
@@ -59,7 +60,7 @@ def _plotly_js() -> Path:
 
 
 class Console:
-    """The web console, an ASGI app mounted at ``/ui`` on cove's port."""
+    """The web console, an ASGI app at ``/ui`` on the console's own port."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform

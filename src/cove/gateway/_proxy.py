@@ -19,6 +19,8 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from cove import errors
+from cove.config import CONSOLE_COOKIE, CONSOLE_PATH
+from cove.edge import SANDBOX_CSP
 from cove.functions import Functions, Outcome
 from cove.gateway._api import function_arn
 from cove.gateway._events import (
@@ -64,6 +66,7 @@ class GatewayProxy:
                 *NOT_FOUND)
             if view is not None:
                 _add_cors(response, view, request)
+            _confine(response)
         except _Refused as refused:
             response = _message(*refused.args)
         except Exception:  # a bug in cove: API Gateway's own answer, the details in the log
@@ -167,9 +170,34 @@ def _allowed_origin(cors: dict[str, Any], origin: str | None) -> str | None:
     origins = cors.get("AllowOrigins") or []
     if origin is None:
         return None
-    if "*" in origins:
-        return origin if cors.get("AllowCredentials") else "*"
+    if "*" in origins:  # never echoed with credentials: CreateApi refuses that pair
+        return "*"
     return origin if origin in origins else None
+
+
+def _credentials_allowed(cors: dict[str, Any]) -> bool:
+    return bool(cors.get("AllowCredentials")) and "*" not in (cors.get("AllowOrigins") or [])
+
+
+def _confine(response: ProxyResponse) -> None:
+    """What a function answers is content its code controls: its pages run sandboxed (an
+    opaque origin), and it may not set the console's cookie (cookies ignore ports, so one set
+    here would reach the console's origin too)."""
+    response.headers = [(k, v) for k, v in response.headers
+                        if not (k == "set-cookie" and _console_cookie(v))]
+    response.headers.append(("content-security-policy", SANDBOX_CSP))
+
+
+def _console_cookie(set_cookie: str) -> bool:
+    name, _, rest = set_cookie.partition("=")
+    if name.strip() == CONSOLE_COOKIE:
+        return True
+    for attribute in rest.split(";")[1:]:
+        key, _, value = attribute.partition("=")
+        if key.strip().lower() == "path" and (value.strip() + "/").startswith(
+                CONSOLE_PATH + "/"):
+            return True
+    return False
 
 
 def _preflight(cors: dict[str, Any], request: GatewayRequest) -> ProxyResponse:
@@ -188,7 +216,7 @@ def _preflight(cors: dict[str, Any], request: GatewayRequest) -> ProxyResponse:
                                  allowed_headers and asked else ",".join(allowed_headers)))
     if cors.get("MaxAge") is not None:
         response.headers.append(("access-control-max-age", str(cors["MaxAge"])))
-    if cors.get("AllowCredentials"):
+    if _credentials_allowed(cors):
         response.headers.append(("access-control-allow-credentials", "true"))
     return response
 
@@ -207,7 +235,7 @@ def _add_cors(response: ProxyResponse, view: StageView, request: GatewayRequest)
     if cors.get("ExposeHeaders"):
         response.headers.append(("access-control-expose-headers",
                                  ",".join(cors["ExposeHeaders"])))
-    if cors.get("AllowCredentials"):
+    if _credentials_allowed(cors):
         response.headers.append(("access-control-allow-credentials", "true"))
     response.headers.append(("vary", "origin"))
 
