@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import uvicorn
 from starlette.types import ASGIApp
-from uvicorn._compat import asyncio_run
 
 from cove import __version__
 from cove.config import Config, Credentials, make_home
@@ -224,18 +223,19 @@ class _Console(uvicorn.Server):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, recording where it (and the console) listens once bound."""
+    """uvicorn's server for the API port: records where it and the console listen once bound,
+    and runs the console's server in the same event loop, started once the platform has
+    started (its lifespan ran) and stopped before the platform stops."""
 
     def __init__(self, config: uvicorn.Config, server_file: Path,
-                 on_bound: Callable[[str], None], console: _Console, console_url: str) -> None:
+                 on_bound: Callable[[str], None], console: _Console,
+                 console_socket: socket.socket, console_url: str) -> None:
         super().__init__(config)
         self.server_file = server_file
         self.on_bound = on_bound
-        self.console, self.console_url = console, console_url
-
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        self.console.should_exit = True
-        super().handle_exit(sig, frame)
+        self.console, self.console_socket, self.console_url = console, console_socket, \
+            console_url
+        self.console_task: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -253,6 +253,10 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.should_exit or not self.servers:
             return
+        # Listening before the record names it: a browser that comes at once waits in the
+        # backlog until the console's server accepts, rather than being refused.
+        self.console_socket.listen(self.console.config.backlog)
+        self.console_task = asyncio.create_task(self.console.serve([self.console_socket]))
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         record = {"pid": os.getpid(), "host": host, "port": port,
                   "url": f"http://{host}:{port}", "console_url": self.console_url,
@@ -265,6 +269,15 @@ class _Server(uvicorn.Server):
               f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
         print(f"Console: {mint_link(self.server_file.parent, self.console_url)} (one-time "
               "sign-in link; `cove ui` makes another)", flush=True)
+
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        self.console.should_exit = True
+        try:
+            if self.console_task is not None:
+                await self.console_task  # its failure, if any, is raised after ours
+        finally:
+            await super().shutdown(sockets)
 
 
 def serve(config: Config) -> None:
@@ -281,9 +294,8 @@ def serve(config: Config) -> None:
                                config.max_headers, config.max_connections)
         console = _Console(_uvicorn_config(console_app(Console(platform)), limits, "off"))
         api = _Server(_uvicorn_config(build_app(platform, console_url), limits, "on"),
-                      config.server_file, platform.bound, console, console_url)
-        asyncio_run(_serve_both(api, api_socket, console, console_socket),
-                    loop_factory=api.config.get_loop_factory())
+                      config.server_file, platform.bound, console, console_socket, console_url)
+        api.run(sockets=[api_socket])
     finally:
         record = read_server_file(config.home)
         if record is not None and record["pid"] == os.getpid():
@@ -297,17 +309,6 @@ def _uvicorn_config(app: ASGIApp, limits: RequestLimits,
                           log_level="warning", access_log=False, timeout_keep_alive=75,
                           server_header=False,
                           proxy_headers=False)  # cove is reached directly, never via a proxy
-
-
-async def _serve_both(api: _Server, api_socket: socket.socket, console: _Console,
-                      console_socket: socket.socket) -> None:
-    """Both servers in one event loop: the API's signal handling stops the console too."""
-    console_task = asyncio.create_task(console.serve(sockets=[console_socket]))
-    try:
-        await api.serve(sockets=[api_socket])
-    finally:
-        console.should_exit = True
-        await console_task
 
 
 def _bind(host: str, port: int, what: str, setting: str) -> socket.socket:

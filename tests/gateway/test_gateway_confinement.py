@@ -1,5 +1,6 @@
 """What functions and bucket websites answer is content users control: it runs sandboxed, may
-not set the console's cookie, and an API may not open CORS with credentials to every origin."""
+not set the console's cookie (a function's cookies stay under its API's path), and an API may
+not open CORS with credentials to every origin."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def test_a_function_cannot_set_the_consoles_cookie(cove: CoveServer, gw: Any) ->
     api = gw.create_api(Name="cookies", ProtocolType="HTTP", Target=make_function(cove, COOKIES))
     answer = requests.get(api["ApiEndpoint"] + "/page", timeout=60)
     assert answer.status_code == 200
-    assert answer.raw.headers.getlist("set-cookie") == ["x=1; Path=/uix", "theirs=1; Path=/"]
+    root = f"/gw/{api['ApiId']}"  # Path=/ on an API's own host is the API's root here
+    assert answer.raw.headers.getlist("set-cookie") == [f"x=1; Path={root}/uix",
+                                                        f"theirs=1; Path={root}"]
     assert answer.headers["content-security-policy"] == SANDBOX
 
 

@@ -95,6 +95,7 @@ def up(
     if config.executor == "ray" and not config.ray_address:
         raise CliError("--executor ray needs --ray-address HOST:PORT (or COVE_RAY_ADDRESS)")
     config.idle_timeout_seconds  # noqa: B018 - a bad duration fails here, before starting
+    config.head_timeout_seconds  # noqa: B018
     if detach:
         record = start_detached(config)
         console.print(f"cove is up at [bold]{record['url']}[/] (pid {record['pid']}, "

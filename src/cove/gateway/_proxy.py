@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from starlette.types import Receive, Scope, Send
 
@@ -66,12 +67,12 @@ class GatewayProxy:
                 *NOT_FOUND)
             if view is not None:
                 _add_cors(response, view, request)
-            _confine(response)
         except _Refused as refused:
             response = _message(*refused.args)
         except Exception:  # a bug in cove: API Gateway's own answer, the details in the log
             log.exception("the gateway failed on %s %s", scope["method"], scope["path"])
             response = _message(500, "Internal Server Error")
+        _confine(response, _api_root(scope))
         await _send(send, response, request_id)
 
     async def _request(self, scope: Scope, receive: Receive,
@@ -179,25 +180,36 @@ def _credentials_allowed(cors: dict[str, Any]) -> bool:
     return bool(cors.get("AllowCredentials")) and "*" not in (cors.get("AllowOrigins") or [])
 
 
-def _confine(response: ProxyResponse) -> None:
+def _confine(response: ProxyResponse, root: str) -> None:
     """What a function answers is content its code controls: its pages run sandboxed (an
-    opaque origin), and it may not set the console's cookie (cookies ignore ports, so one set
-    here would reach the console's origin too)."""
-    response.headers = [(k, v) for k, v in response.headers
-                        if not (k == "set-cookie" and _console_cookie(v))]
+    opaque origin).  Cookies ignore ports, so a cookie set here would reach the console's
+    origin too: the console's own are dropped, the others scoped to the API's path (``Path=/``
+    on an API's host is ``/gw/<apiId>`` here)."""
+    cookies = [(k, _confined_cookie(v, root) if k == "set-cookie" else v)
+               for k, v in response.headers]
+    response.headers = [(k, v) for k, v in cookies if v is not None]
     response.headers.append(("content-security-policy", SANDBOX_CSP))
 
 
-def _console_cookie(set_cookie: str) -> bool:
-    name, _, rest = set_cookie.partition("=")
-    if name.strip() == CONSOLE_COOKIE:
-        return True
-    for attribute in rest.split(";")[1:]:
+def _confined_cookie(set_cookie: str, root: str) -> str | None:
+    parts = set_cookie.split(";")
+    if parts[0].partition("=")[0].strip() == CONSOLE_COOKIE:
+        return None
+    for index, attribute in enumerate(parts[1:], 1):
         key, _, value = attribute.partition("=")
-        if key.strip().lower() == "path" and (value.strip() + "/").startswith(
-                CONSOLE_PATH + "/"):
-            return True
-    return False
+        path = value.strip()
+        if key.strip().lower() != "path":
+            continue
+        if (path + "/").startswith(CONSOLE_PATH + "/"):
+            return None
+        parts[index] = f" Path={root}" + ("" if path in ("", "/") else
+                                          path if path.startswith("/") else f"/{path}")
+    return ";".join(parts)
+
+
+def _api_root(scope: Scope) -> str:
+    api_id = scope["path"][len(PREFIX) + 1:].split("/", 1)[0]
+    return f"{PREFIX}/{quote(api_id, safe='')}"
 
 
 def _preflight(cors: dict[str, Any], request: GatewayRequest) -> ProxyResponse:
