@@ -31,6 +31,8 @@ class CoveServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     url: str = ""
+    #: The console's own origin (its own port).
+    console_url: str = ""
 
     def start(self, timeout: float = 30.0) -> CoveServer:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,7 @@ class CoveServer:
                 raise RuntimeError(f"cove exited: {self.log_tail()}")
             record = self._record()
             if record and record["pid"] == self.proc.pid and self._healthy(record["url"]):
-                self.url = record["url"]
+                self.url, self.console_url = record["url"], record["console_url"]
                 return self
             time.sleep(0.02)
         raise RuntimeError(f"cove did not start: {self.log_tail()}")

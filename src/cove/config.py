@@ -22,6 +22,10 @@ from cove.errors import CoveError
 DEFAULT_PORT = 4599
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REGION = "us-east-1"
+#: Where the console lives on its own port, and its session cookie's name: the gateway drops
+#: any cookie a function tries to set under either.
+CONSOLE_PATH = "/ui"
+CONSOLE_COOKIE = "cove_session"
 
 
 class ConfigError(CoveError):
@@ -81,12 +85,38 @@ class Config:
     executor: str = "local"
     #: The Ray cluster's address (HOST:PORT of its head) when executor is ray.
     ray_address: str = ""
+    #: The web console's port, an origin of its own apart from content users control (bucket
+    #: websites, gateway responses): -1 is cove's port + 1 (a free one when cove's is 0), 0 a
+    #: free one.
+    console_port: int = -1
+    #: A request's head (request line and headers) must arrive within this long, or the
+    #: connection is answered 408 and closed (slow-header clients hold no connection).
+    request_head_timeout: str = "10s"
+    #: The largest request head in bytes and the most header fields; more is answered 431.
+    max_head_bytes: int = 64 * 1024
+    max_headers: int = 200
+    #: Connections served at once per port; a request on one more is answered 503.
+    max_connections: int = 1000
 
     @property
     def url(self) -> str:
         """Where clients (and the code cove runs) reach this server."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def console_bind_port(self) -> int:
+        """The port the console listens on (0: a free one)."""
+        if self.console_port >= 0:
+            return self.console_port
+        return self.port + 1 if self.port else 0
+
+    @property
+    def head_timeout_seconds(self) -> float:
+        seconds = parse_duration(self.request_head_timeout)
+        if seconds <= 0:
+            raise ConfigError("request_head_timeout must be a positive duration, e.g. 10s")
+        return seconds
 
     @property
     def database(self) -> str:

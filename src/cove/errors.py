@@ -17,7 +17,8 @@ as class attributes.  Services raise them deep; the edge renders them once per p
     │   │   ├── SignatureDoesNotMatch  SignatureDoesNotMatch / InvalidSignatureException
     │   │   ├── RequestExpired         AccessDenied (expired presign) / InvalidSignatureException
     │   │   ├── RequestTimeTooSkewed   RequestTimeTooSkewed / InvalidSignatureException
-    │   │   └── IncompleteSignature    AccessDenied / IncompleteSignatureException
+    │   │   ├── IncompleteSignature    AccessDenied / IncompleteSignatureException
+    │   │   └── HeadersNotSigned       AccessDenied / IncompleteSignatureException
     │   ├── S3Error                    the S3 codes (NoSuchBucket, NoSuchKey, BadDigest, ...)
     │   │   └── (one class per S3 code, see below)
     │   └── Lambda / API Gateway codes ResourceNotFoundException 404, ResourceConflictException
@@ -89,7 +90,7 @@ class ResourceLimitExceeded(ClientError):
 
 class UnknownOperation(ClientError):
     code = "UnknownOperationException"
-    protocol_codes = {"rest-xml": "NotImplemented"}
+    protocol_codes = {"rest-xml": "NotImplemented", "query": "InvalidAction"}
 
 
 # --- authentication -------------------------------------------------------------------------
@@ -135,6 +136,16 @@ class RequestTimeTooSkewed(AuthError):
 
 
 class IncompleteSignature(AuthError):
+    code = "AccessDenied"
+    protocol_codes = {"json": "IncompleteSignatureException",
+                      "rest-json": "IncompleteSignatureException",
+                      "query": "IncompleteSignature"}
+
+
+class HeadersNotSigned(AuthError):
+    """``x-amz-*`` headers the signature does not cover (they could change what a request does:
+    ``x-amz-copy-source`` turns a presigned PUT into a copy)."""
+
     code = "AccessDenied"
     protocol_codes = {"json": "IncompleteSignatureException",
                       "rest-json": "IncompleteSignatureException",

@@ -9,21 +9,32 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from starlette.requests import Request
+from starlette.types import ASGIApp
 
 from cove import __version__
 from cove.config import Config, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
-from cove.console import Console, mint_link
-from cove.edge import Call, Edge, JsonService, Verifier, public_json, sts_service
-from cove.edge._body import Body
+from cove.console import Console, console_app, mint_link, moved_to
+from cove.edge import (
+    Body,
+    Call,
+    Edge,
+    JsonService,
+    RequestLimits,
+    Verifier,
+    limited_protocol,
+    public_json,
+    sts_service,
+)
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
 from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
@@ -56,6 +67,9 @@ from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformS
 from cove.tuning import TuningApi, TuningJobs
 
 log = logging.getLogger("cove.server")
+#: The SageMaker API's request shapes (botocore's model), checked for clients and for cove's
+#: own calls alike.
+SAGEMAKER_SHAPES = ShapeValidator("sagemaker")
 
 
 class AlreadyRunning(CoveError):
@@ -85,8 +99,10 @@ class Platform:
     gateway: Gateway
     started: float
     notebooks: NotebookInstances
-    #: Work that may begin only once cove's URL is known (``bound``), added by ``build_app``.
-    bound_hooks: list[Callable[[], None]] = field(default_factory=list)
+    registry: ModelRegistry
+    pipelines: Pipelines
+    #: The SageMaker API's operations, filled by ``build_app``; pipelines' steps call them too.
+    sagemaker_operations: dict[str, Any]
 
     @classmethod
     def open(cls, config: Config) -> Platform:
@@ -121,9 +137,12 @@ class Platform:
         functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
             config.home, config.region, credentials.account_id))
+        operations: dict[str, Any] = {}
+        api = _internal_api(identity, credentials, config.region, operations)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
-                   time.time(), notebooks)
+                   time.time(), notebooks, ModelRegistry(db, artifact_check(store)),
+                   _pipelines(db, store, functions, api), operations)
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -138,8 +157,7 @@ class Platform:
         self.gateway.url = url
         self.notebooks.endpoint_url = url
         self.notebooks.recover()
-        for hook in self.bound_hooks:
-            hook()
+        self.pipelines.engine.start()
 
     def describe_executor(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
         """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes.  Not in the
@@ -152,18 +170,17 @@ class Platform:
                 "uptime_seconds": round(time.time() - self.started, 1)}
 
 
-def build_app(platform: Platform) -> Edge:
+def build_app(platform: Platform, console_url: str) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
     search = Search()
-    registry = ModelRegistry(platform.db, artifact_check(platform.store))
-    registry_api = RegistryApi(registry, platform.tags, search)
+    registry_api = RegistryApi(platform.registry, platform.tags, search)
     hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
                              registry_api.model_container)
     transform_api = TransformApi(platform.transforms, platform.tags)
-    validator = ShapeValidator("sagemaker")
-    operations: dict[str, Any] = {}  # the SageMaker API; pipelines' steps call it too
-    pipelines_api = _pipelines(platform, search, _internal_api(platform, operations, validator))
+    pipelines_api = PipelinesApi(platform.pipelines, platform.tags,
+                                 _read_object(platform.store))
+    operations = platform.sagemaker_operations
     operations.update({
         **platform.training_api.operations(), **tuning_api.operations(),
         **ProcessingApi(platform.processing, platform.processing.data,
@@ -172,9 +189,7 @@ def build_app(platform: Platform) -> Edge:
         **platform.tags.operations(), **registry_api.operations(), **search.operations(),
         **pipelines_api.operations(),
         **NotebookApi(platform.notebooks, platform.tags).operations()})
-    sagemaker = JsonService("sagemaker", "SageMaker", operations, validator=validator)
-    engine = pipelines_api.pipelines.engine
-    platform.bound_hooks.append(engine.start)
+    sagemaker = JsonService("sagemaker", "SageMaker", operations, validator=SAGEMAKER_SHAPES)
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
@@ -192,7 +207,7 @@ def build_app(platform: Platform) -> Edge:
         platform.endpoints.shutdown()
         platform.functions.shutdown()
         platform.notebooks.shutdown()
-        engine.shutdown()
+        platform.pipelines.engine.shutdown()
         platform.tuning.shutdown()
         platform.processing.shutdown()
         platform.training.shutdown()
@@ -208,7 +223,7 @@ def build_app(platform: Platform) -> Edge:
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
                                      platform.credentials.account_id),
-                CONSOLE_PREFIX: Console(platform, registry, pipelines_api.pipelines)},
+                CONSOLE_PREFIX: moved_to(console_url)},
         on_startup=[start],
         on_shutdown=[stop],
     )
@@ -221,19 +236,18 @@ def _read_object(store: LocalObjectStore) -> Callable[[str, str], bytes]:
     return read
 
 
-def _internal_api(platform: Platform, operations: dict[str, Any],
-                  validator: ShapeValidator) -> Api:
+def _internal_api(identity: Identity, credentials: Credentials, region: str,
+                  operations: dict[str, Any]) -> Api:
     """The SageMaker API as cove's own code calls it (a pipeline's steps): the same
     validation and handlers a client's request meets, as the root principal."""
-    principal = platform.identity.lookup(platform.credentials.access_key_id)
-    assert principal is not None
-
     def call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        validator.validate(operation, params)
+        principal = identity.lookup(credentials.access_key_id)
+        assert principal is not None
+        SAGEMAKER_SHAPES.validate(operation, params)
         request = Request({"type": "http", "method": "POST", "path": "/", "headers": [],
                            "query_string": b""})
         result: dict[str, Any] = operations[operation](params, Call(
-            request, principal, platform.config.region, "internal", Body(_no_body())))
+            request, principal, region, "internal", Body(_no_body())))
         return dict(json.loads(json.dumps(result or {}, default=_timestamp)))
     return call
 
@@ -248,16 +262,16 @@ def _timestamp(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _pipelines(platform: Platform, search: Search, api: Api) -> PipelinesApi:
-    store = PipelineStore(platform.db)
-
+def _pipelines(db: Database, store: LocalObjectStore, functions: Functions,
+               api: Api) -> Pipelines:
     def invoke(function: str, payload: bytes) -> tuple[bytes, bool]:
-        outcome = platform.functions.invoke_blocking(function, payload)
+        outcome = functions.invoke_blocking(function, payload)
         return outcome.payload, outcome.error
 
-    read = _read_object(platform.store)
-    engine = Engine(store, JobSteps(api), InstantSteps(api, invoke), read, time.time)
-    return PipelinesApi(Pipelines(store, engine, time.time), platform.tags, read)
+    records = PipelineStore(db)
+    engine = Engine(records, JobSteps(api), InstantSteps(api, invoke), _read_object(store),
+                    time.time)
+    return Pipelines(records, engine, time.time)
 
 
 def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,
@@ -282,14 +296,34 @@ async def _every(seconds: float, work: Callable[[], None]) -> None:
         await asyncio.to_thread(work)
 
 
+class PortUnavailable(CoveError):
+    code = "PortUnavailable"
+    status = 409
+
+
+class _Console(uvicorn.Server):
+    """The console's server: same process and event loop as the API's, which owns the signals
+    and stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server, recording where it listens once its socket is bound."""
+    """uvicorn's server for the API port: records where it and the console listen once bound,
+    and runs the console's server in the same event loop, started once the platform has
+    started (its lifespan ran) and stopped before the platform stops."""
 
     def __init__(self, config: uvicorn.Config, server_file: Path,
-                 on_bound: Callable[[str], None]) -> None:
+                 on_bound: Callable[[str], None], console: _Console,
+                 console_socket: socket.socket, console_url: str) -> None:
         super().__init__(config)
         self.server_file = server_file
         self.on_bound = on_bound
+        self.console, self.console_socket, self.console_url = console, console_socket, \
+            console_url
+        self.console_task: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -307,17 +341,31 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.should_exit or not self.servers:
             return
+        # Listening before the record names it: a browser that comes at once waits in the
+        # backlog until the console's server accepts, rather than being refused.
+        self.console_socket.listen(self.console.config.backlog)
+        self.console_task = asyncio.create_task(self.console.serve([self.console_socket]))
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         record = {"pid": os.getpid(), "host": host, "port": port,
-                  "url": f"http://{host}:{port}", "started": time.time()}
+                  "url": f"http://{host}:{port}", "console_url": self.console_url,
+                  "started": time.time()}
         tmp = self.server_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.server_file)
         self.on_bound(record["url"])
         print(f"cove {__version__} listening on {record['url']} (home "
               f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
-        print(f"Console: {mint_link(self.server_file.parent, record['url'])} (one-time "
+        print(f"Console: {mint_link(self.server_file.parent, self.console_url)} (one-time "
               "sign-in link; `cove ui` makes another)", flush=True)
+
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        self.console.should_exit = True
+        try:
+            if self.console_task is not None:
+                await self.console_task  # its failure, if any, is raised after ours
+        finally:
+            await super().shutdown(sockets)
 
 
 def serve(config: Config) -> None:
@@ -325,18 +373,50 @@ def serve(config: Config) -> None:
     make_home(config.home)
     lock = _lock(config.home)
     try:
+        api_socket = _bind(config.host, config.port, "cove", "COVE_PORT")
+        console_socket = _bind(config.host, config.console_bind_port, "the console",
+                               "COVE_CONSOLE_PORT")
+        console_url = _url(config.host, console_socket.getsockname()[1])
         platform = Platform.open(config)
-        app = build_app(platform)
-        uv = uvicorn.Config(app, host=config.host, port=config.port, lifespan="on",
-                            loop="uvloop", http="httptools", log_level="warning",
-                            access_log=False, timeout_keep_alive=75, server_header=False,
-                            proxy_headers=False)  # cove is reached directly, never via a proxy
-        _Server(uv, config.server_file, platform.bound).run()
+        limits = RequestLimits(config.head_timeout_seconds, config.max_head_bytes,
+                               config.max_headers, config.max_connections)
+        console = _Console(_uvicorn_config(console_app(Console(platform)), limits, "off"))
+        api = _Server(_uvicorn_config(build_app(platform, console_url), limits, "on"),
+                      config.server_file, platform.bound, console, console_socket, console_url)
+        api.run(sockets=[api_socket])
     finally:
         record = read_server_file(config.home)
         if record is not None and record["pid"] == os.getpid():
             config.server_file.unlink(missing_ok=True)
         lock.close()
+
+
+def _uvicorn_config(app: ASGIApp, limits: RequestLimits,
+                    lifespan: Literal["on", "off"]) -> uvicorn.Config:
+    return uvicorn.Config(app, lifespan=lifespan, loop="uvloop", http=limited_protocol(limits),
+                          log_level="warning", access_log=False, timeout_keep_alive=75,
+                          server_header=False,
+                          proxy_headers=False)  # cove is reached directly, never via a proxy
+
+
+def _bind(host: str, port: int, what: str, setting: str) -> socket.socket:
+    """A bound socket for ``what``, bound before anything starts so that a busy port is a
+    clear error (uvicorn would log and exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(f"{what} cannot listen on {host}:{port}: {exc.strerror}; set "
+                              f"{setting} to another port (0 picks a free one).") from exc
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
 
 
 def _lock(home: Path) -> Any:

@@ -13,7 +13,7 @@ def signed_in(server: CoveServer) -> tuple[requests.Session, str]:
     """A requests session signed in to ``server``'s console, and its CSRF token."""
     session = requests.Session()
     c = server.credentials
-    answer = session.post(f"{server.url}/ui/sign-in", data={
+    answer = session.post(f"{server.console_url}/ui/sign-in", data={
         "access_key_id": c["access_key_id"], "secret_access_key": c["secret_access_key"]},
         timeout=30)
     assert answer.status_code == 200 and answer.url.endswith("/ui/"), answer.text[:300]

@@ -68,7 +68,7 @@ def browser() -> Iterator[Any]:
 
 def sign_in(browser: Any, server: CoveServer, width: int = 1280) -> Any:
     page = browser.new_page(viewport={"width": width, "height": 900})
-    page.goto(server.url + "/ui/")
+    page.goto(server.console_url + "/ui/")
     assert page.get_by_role("heading", name="Sign in to cove").is_visible()
     page.get_by_label("Access key ID").fill(server.credentials["access_key_id"])
     page.get_by_label("Secret access key").fill(server.credentials["secret_access_key"])
@@ -127,7 +127,7 @@ def test_dashboard_training_pages_live_log_and_stops(server: CoveServer, browser
         page.get_by_role("button", name=f"Stop {idle}").click()
     assert sm.describe_endpoint(EndpointName=idle)["EndpointStatus"] == "OutOfService"
 
-    page.goto(f"{server.url}/ui/training-jobs?status=Completed")
+    page.goto(f"{server.console_url}/ui/training-jobs?status=Completed")
     page.get_by_role("link", name=curve).click()
     assert trace_lengths(page, "metrics-chart") == {"train:loss": EPOCHS,
                                                     "validation:loss": EPOCHS}
@@ -137,7 +137,7 @@ def test_dashboard_training_pages_live_log_and_stops(server: CoveServer, browser
     page.screenshot(path=str(ARTIFACTS / "training-job.png"), full_page=True)
 
     # a running job's log grows on the page without a reload; then stop it from the page
-    page.goto(f"{server.url}/ui/training-jobs/{slow}")
+    page.goto(f"{server.console_url}/ui/training-jobs/{slow}")
     page.wait_for_selector("text=tick 3", timeout=60_000)
     page.evaluate("window.notReloaded = true")
     page.wait_for_selector("text=tick 12", timeout=60_000)
@@ -158,7 +158,7 @@ def test_tuning_scatter_shows_every_trial(server: CoveServer, browser: Any) -> N
         TrainingJobDefinition=tuning.definition(bucket, tuning.source(s3, bucket)))
     best = tuning.wait_tuning(sm, name)["BestTrainingJob"]["TrainingJobName"]
     page = sign_in(browser, server)
-    page.goto(f"{server.url}/ui/tuning-jobs")
+    page.goto(f"{server.console_url}/ui/tuning-jobs")
     page.get_by_role("link", name=name).click()
     assert trace_lengths(page, "objective-chart") == {"trial": TRIALS, "best so far": TRIALS}
     assert trace_lengths(page, "hp-chart-x") == {"x": TRIALS}
@@ -187,7 +187,7 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     hits = invoke(runtime, endpoint, body, 200)
     assert 0.3 < hits.count("A") / len(hits) < 0.7
     page = sign_in(browser, server)
-    page.goto(f"{server.url}/ui/endpoints")
+    page.goto(f"{server.console_url}/ui/endpoints")
     page.get_by_role("link", name=endpoint).click()
     # the chart polls; wait until it has every request (flushed each second) of both variants
     page.wait_for_function(
@@ -234,7 +234,7 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     assert endpoint not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
 
     # objects: browse into a prefix, see an object's metadata, upload a file
-    page.goto(f"{server.url}/ui/objects/{bucket}")
+    page.goto(f"{server.console_url}/ui/objects/{bucket}")
     page.get_by_role("link", name="models/").click()
     page.wait_for_url("**prefix=models%2F")
     page.get_by_label("File (stored under").set_input_files(
@@ -257,11 +257,11 @@ def test_one_time_link_signs_a_browser_in(server: CoveServer, browser: Any) -> N
     page.goto(link)
     page.wait_for_url("**/ui/")
     assert page.get_by_role("heading", name="Dashboard").is_visible()
-    page.goto(server.url + "/ui/endpoints")
+    page.goto(server.console_url + "/ui/endpoints")
     assert page.get_by_role("heading", name="Endpoints").is_visible()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/ui/sign-in")
-    page.goto(server.url + "/ui/endpoints")
+    page.goto(server.console_url + "/ui/endpoints")
     assert page.get_by_role("heading", name="Sign in to cove").is_visible()
     other = browser.new_page()
     other.goto(link)  # used once already

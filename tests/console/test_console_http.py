@@ -16,41 +16,41 @@ from tests.console.conftest import csrf_of, signed_in
 
 def test_without_a_session_there_is_the_sign_in_page_and_no_data(cove: CoveServer) -> None:
     for path in ("/ui/", "/ui/training-jobs", "/ui/endpoints", "/ui/objects"):
-        answer = requests.get(cove.url + path, timeout=30)
+        answer = requests.get(cove.console_url + path, timeout=30)
         assert answer.status_code == 401
         assert "Sign in to cove" in answer.text and "Dashboard" not in answer.text
-    api = requests.get(cove.url + "/ui/api/endpoints/anything/traffic", timeout=30)
+    api = requests.get(cove.console_url + "/ui/api/endpoints/anything/traffic", timeout=30)
     assert api.status_code == 401 and api.json()["code"] == "NotSignedIn"
-    forged = requests.post(cove.url + "/ui/endpoints/anything/delete", data={"confirm": "x"},
-                           timeout=30)
+    forged = requests.post(cove.console_url + "/ui/endpoints/anything/delete",
+                           data={"confirm": "x"}, timeout=30)
     assert forged.status_code == 401
     # a cookie that is not one cove signed gets nothing either
-    answer = requests.get(cove.url + "/ui/", cookies={"cove_session": "0" * 32 + "." + "1" * 64},
-                          timeout=30)
+    answer = requests.get(cove.console_url + "/ui/",
+                          cookies={"cove_session": "0" * 32 + "." + "1" * 64}, timeout=30)
     assert answer.status_code == 401
 
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_revokes_it(cove: CoveServer
                                                                         ) -> None:
-    wrong = requests.post(cove.url + "/ui/sign-in", data={
+    wrong = requests.post(cove.console_url + "/ui/sign-in", data={
         "access_key_id": cove.credentials["access_key_id"], "secret_access_key": "guess"},
         timeout=30, allow_redirects=False)
     assert wrong.status_code == 401 and "not right" in wrong.text
     assert "set-cookie" not in wrong.headers
     c = cove.credentials
-    answer = requests.post(cove.url + "/ui/sign-in", data={
+    answer = requests.post(cove.console_url + "/ui/sign-in", data={
         "access_key_id": c["access_key_id"], "secret_access_key": c["secret_access_key"]},
         timeout=30, allow_redirects=False)
     assert answer.status_code == 303
     cookie = answer.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
     session, csrf = signed_in(cove)
-    assert session.get(cove.url + "/ui/", timeout=30).status_code == 200
-    assert session.get(cove.url + "/ui/sign-in", timeout=30).url.endswith("/ui/")
+    assert session.get(cove.console_url + "/ui/", timeout=30).status_code == 200
+    assert session.get(cove.console_url + "/ui/sign-in", timeout=30).url.endswith("/ui/")
     stolen = dict(session.cookies)
-    assert session.post(cove.url + "/ui/sign-out", data={"csrf": csrf},
+    assert session.post(cove.console_url + "/ui/sign-out", data={"csrf": csrf},
                         timeout=30).status_code == 200  # back on the sign-in page
-    assert requests.get(cove.url + "/ui/", cookies=stolen, timeout=30).status_code == 401
+    assert requests.get(cove.console_url + "/ui/", cookies=stolen, timeout=30).status_code == 401
 
 
 def test_forged_actions_are_refused(cove: CoveServer) -> None:
@@ -58,7 +58,7 @@ def test_forged_actions_are_refused(cove: CoveServer) -> None:
     s3 = cove.client("s3")
     bucket = f"console-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
-    url = f"{cove.url}/ui/objects/{bucket}/upload?key=a.txt"
+    url = f"{cove.console_url}/ui/objects/{bucket}/upload?key=a.txt"
     no_token = session.put(url, data=b"forged", timeout=30)
     assert no_token.status_code == 403 and no_token.json()["code"] == "AccessDenied"
     wrong_token = session.put(url, data=b"forged", headers={"X-CSRF-Token": "0" * 32},
@@ -67,7 +67,7 @@ def test_forged_actions_are_refused(cove: CoveServer) -> None:
     other_site = session.put(url, data=b"forged", timeout=30, headers={
         "X-CSRF-Token": csrf, "Origin": "http://evil.example"})
     assert other_site.status_code == 403
-    form = session.post(f"{cove.url}/ui/endpoints/none/weights", data={"weight-A": "1"},
+    form = session.post(f"{cove.console_url}/ui/endpoints/none/weights", data={"weight-A": "1"},
                         timeout=30)
     assert form.status_code == 403
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # nothing changed
@@ -76,32 +76,33 @@ def test_forged_actions_are_refused(cove: CoveServer) -> None:
                        headers={"X-CSRF-Token": csrf, "Content-Type": "text/plain"})
     assert good.status_code == 200 and good.json()["size"] == 13
     assert s3.get_object(Bucket=bucket, Key="a.txt")["Body"].read() == b"hello console"
-    page = session.get(f"{cove.url}/ui/objects/{bucket}", timeout=30)
+    page = session.get(f"{cove.console_url}/ui/objects/{bucket}", timeout=30)
     assert "a.txt" in page.text and "13 B" in page.text
-    download = session.get(f"{cove.url}/ui/objects/{bucket}/download?key=a.txt", timeout=30)
+    download = session.get(f"{cove.console_url}/ui/objects/{bucket}/download?key=a.txt", timeout=30)
     assert download.content == b"hello console"
     s3.put_object(Bucket=bucket, Key="dir/meta.json", Body=b"{}", ContentType="application/json",
                   Metadata={"owner": "console-test"})
-    info = session.get(f"{cove.url}/ui/objects/{bucket}/object?key=dir/meta.json", timeout=30)
+    info = session.get(f"{cove.console_url}/ui/objects/{bucket}/object?key=dir/meta.json",
+                       timeout=30)
     assert "x-amz-meta-owner" in info.text and "console-test" in info.text
     assert "application/json" in info.text
-    assert "dir/" in session.get(f"{cove.url}/ui/objects/{bucket}", timeout=30).text
-    missing = session.put(f"{cove.url}/ui/objects/no-such-bucket-x/upload?key=a", timeout=30,
-                          data=b"x", headers={"X-CSRF-Token": csrf})
+    assert "dir/" in session.get(f"{cove.console_url}/ui/objects/{bucket}", timeout=30).text
+    missing = session.put(f"{cove.console_url}/ui/objects/no-such-bucket-x/upload?key=a",
+                          timeout=30, data=b"x", headers={"X-CSRF-Token": csrf})
     assert missing.status_code == 404 and missing.json()["code"] == "NoSuchBucket"
 
 
 def test_bad_input_gets_a_clear_error_and_changes_nothing(cove: CoveServer) -> None:
     session, csrf = signed_in(cove)
-    answer = session.post(f"{cove.url}/ui/endpoints/none/weights",
+    answer = session.post(f"{cove.console_url}/ui/endpoints/none/weights",
                           data={"csrf": csrf, "weight-A": "-3"}, timeout=30)
     assert answer.status_code == 400 and "from 0 up" in answer.text
-    answer = session.post(f"{cove.url}/ui/endpoints/none/weights",
+    answer = session.post(f"{cove.console_url}/ui/endpoints/none/weights",
                           data={"csrf": csrf, "weight-A": "1"}, timeout=30)
     assert answer.status_code == 400 and "Could not find endpoint &#34;none&#34;" in answer.text
-    page = session.get(f"{cove.url}/ui/training-jobs/none", timeout=30)
+    page = session.get(f"{cove.console_url}/ui/training-jobs/none", timeout=30)
     assert page.status_code == 404 and "none" in page.text
-    chart = session.get(f"{cove.url}/ui/api/endpoints/none/traffic", timeout=30)
+    chart = session.get(f"{cove.console_url}/ui/api/endpoints/none/traffic", timeout=30)
     assert chart.status_code == 400 and chart.json()["code"] == "ValidationException"
 
 
@@ -120,7 +121,7 @@ def test_one_time_link_works_once_and_sessions_survive_a_restart(fresh_cove: Cov
     tampered = requests.get(link[:-1] + ("0" if link[-1] != "0" else "1"), timeout=30)
     assert tampered.status_code == 401
     fresh_cove.restart()
-    assert browser.get(fresh_cove.url + "/ui/", timeout=30).status_code == 200
+    assert browser.get(fresh_cove.console_url + "/ui/", timeout=30).status_code == 200
     assert (fresh_cove.home / "console.key").stat().st_mode & 0o777 == 0o600
 
 
@@ -191,22 +192,22 @@ def test_transform_function_and_gateway_pages(cove: CoveServer) -> None:
     assert wait_transform(sm, transform)["TransformJobStatus"] == "Completed"
 
     session, _ = signed_in(cove)
-    page = session.get(f"{cove.url}/ui/transform-jobs/{transform}", timeout=30).text
+    page = session.get(f"{cove.console_url}/ui/transform-jobs/{transform}", timeout=30).text
     assert "Completed" in page and "2 / 2" in page and "records 20" in page
-    assert transform in session.get(f"{cove.url}/ui/transform-jobs", timeout=30).text
+    assert transform in session.get(f"{cove.console_url}/ui/transform-jobs", timeout=30).text
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # function logs are flushed in batches
-        page = session.get(f"{cove.url}/ui/functions/{function}", timeout=30).text
+        page = session.get(f"{cove.console_url}/ui/functions/{function}", timeout=30).text
         if "3 invocations and 1 errors" in page:
             break
         time.sleep(0.3)
     assert "3 invocations and 1 errors" in page and "ValueError: asked to" in page
-    assert function in session.get(f"{cove.url}/ui/functions", timeout=30).text
-    listing = session.get(f"{cove.url}/ui/gateway", timeout=30).text
+    assert function in session.get(f"{cove.console_url}/ui/functions", timeout=30).text
+    listing = session.get(f"{cove.console_url}/ui/gateway", timeout=30).text
     assert api["ApiId"] in listing
-    page = session.get(f"{cove.url}/ui/gateway/{api['ApiId']}", timeout=30).text
+    page = session.get(f"{cove.console_url}/ui/gateway/{api['ApiId']}", timeout=30).text
     assert "$default" in page and function in page
-    assert session.get(f"{cove.url}/ui/gateway/nope", timeout=30).status_code == 404
+    assert session.get(f"{cove.console_url}/ui/gateway/nope", timeout=30).status_code == 404
 
 
 def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServer) -> None:
@@ -217,29 +218,29 @@ def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServ
                                 RoleArn="arn:aws:iam::000000000000:role/CoveExecutionRole")
     sm.get_waiter("notebook_instance_in_service").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    assert name in session.get(f"{cove.url}/ui/notebook-instances", timeout=30).text
-    page = session.get(f"{cove.url}/ui/notebook-instances/{name}", timeout=30)
+    assert name in session.get(f"{cove.console_url}/ui/notebook-instances", timeout=30).text
+    page = session.get(f"{cove.console_url}/ui/notebook-instances/{name}", timeout=30)
     assert "InService" in page.text and "Open JupyterLab" in page.text
     # "Open" signs the browser into the instance's JupyterLab, as the presigned URL does
-    opened = session.get(f"{cove.url}/ui/notebook-instances/{name}/open", timeout=30,
+    opened = session.get(f"{cove.console_url}/ui/notebook-instances/{name}/open", timeout=30,
                          allow_redirects=False)
     lab = opened.headers["location"]
     assert opened.status_code == 303 and "token=" in lab
     assert requests.get(lab, timeout=30).status_code == 200
     # actions need the CSRF token; with it, stop and start go through the API's code
-    forged = session.post(f"{cove.url}/ui/notebook-instances/{name}/stop", timeout=30)
+    forged = session.post(f"{cove.console_url}/ui/notebook-instances/{name}/stop", timeout=30)
     assert forged.status_code == 403
     assert sm.describe_notebook_instance(
         NotebookInstanceName=name)["NotebookInstanceStatus"] == "InService"
-    session.post(f"{cove.url}/ui/notebook-instances/{name}/stop", data={"csrf": csrf},
+    session.post(f"{cove.console_url}/ui/notebook-instances/{name}/stop", data={"csrf": csrf},
                  timeout=30)
     sm.get_waiter("notebook_instance_stopped").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    stopped = session.get(f"{cove.url}/ui/notebook-instances/{name}", timeout=30)
+    stopped = session.get(f"{cove.console_url}/ui/notebook-instances/{name}", timeout=30)
     assert "Stopped" in stopped.text and "Open JupyterLab" not in stopped.text
-    not_open = session.get(f"{cove.url}/ui/notebook-instances/{name}/open", timeout=30)
+    not_open = session.get(f"{cove.console_url}/ui/notebook-instances/{name}/open", timeout=30)
     assert not_open.status_code in (400, 404) and "start it first" in not_open.text
-    session.post(f"{cove.url}/ui/notebook-instances/{name}/start", data={"csrf": csrf},
+    session.post(f"{cove.console_url}/ui/notebook-instances/{name}/start", data={"csrf": csrf},
                  timeout=30)
     sm.get_waiter("notebook_instance_in_service").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})

@@ -31,7 +31,7 @@ def test_registry_approve_and_reject(server: Any, browser: Any) -> None:  # noqa
             "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
             ModelMetrics={"ModelQuality": {"Statistics": {
                 "ContentType": "application/json", "S3Uri": "s3://reg/eval.json"}}})
-    forged = requests.post(f"{server.url}/ui/model-registry/churn/1/approval",
+    forged = requests.post(f"{server.console_url}/ui/model-registry/churn/1/approval",
                            data={"status": "Approved"}, timeout=30)
     assert forged.status_code == 401
     page = sign_in(browser, server)
@@ -70,7 +70,7 @@ def test_pipeline_graph_links_and_stop(server: Any, browser: Any,  # noqa: F811
     page.get_by_role("link", name="Pipelines", exact=True).click()
     page.get_by_role("link", name="graph", exact=True).click()
     page.locator(".pipeline-graph").first.wait_for()
-    page.goto(f"{server.url}/ui/pipelines/graph/executions/{done.rsplit('/', 1)[-1]}")
+    page.goto(f"{server.console_url}/ui/pipelines/graph/executions/{done.rsplit('/', 1)[-1]}")
     statuses = page.evaluate("() => Object.fromEntries(Array.from(document.querySelectorAll("
                              "'[data-step]')).map(g => [g.dataset.step, g.dataset.status]))")
     assert statuses == {"Train": "Succeeded", "Model": "Succeeded"}
@@ -78,6 +78,6 @@ def test_pipeline_graph_links_and_stop(server: Any, browser: Any,  # noqa: F811
     page.locator('[data-step="Train"] a').click()
     page.wait_for_url("**/ui/training-jobs/pipelines-*")
 
-    page.goto(f"{server.url}/ui/pipelines/slow/executions/{running.rsplit('/', 1)[-1]}")
+    page.goto(f"{server.console_url}/ui/pipelines/slow/executions/{running.rsplit('/', 1)[-1]}")
     page.get_by_role("button", name="Stop execution").click()
     assert wait_execution(sm, running)["PipelineExecutionStatus"] == "Stopped"

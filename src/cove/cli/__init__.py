@@ -83,6 +83,9 @@ def up(
                     typer.Option(help="Interface to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 4599; 0 picks a free one].",
                                              envvar="COVE_PORT")] = None,
+    console_port: Annotated[int | None, typer.Option(
+        "--console-port", envvar="COVE_CONSOLE_PORT",
+        help="The web console's port [default: cove's port + 1; 0 picks a free one].")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d",
                                          help="Run in the background and return.")] = False,
     idle_timeout: Annotated[str | None, typer.Option(
@@ -96,13 +99,15 @@ def up(
         help="The Ray cluster's head, HOST:PORT (with --executor ray).")] = None,
 ) -> None:
     """Start the cove server (foreground until Ctrl-C, or --detach)."""
-    config = load_config(home, host=host, port=port, endpoint_idle_timeout=idle_timeout,
-                         executor=executor, ray_address=ray_address)
+    config = load_config(home, host=host, port=port, console_port=console_port,
+                         endpoint_idle_timeout=idle_timeout, executor=executor,
+                         ray_address=ray_address)
     if config.executor not in ("local", "ray"):
         raise CliError(f"--executor must be local or ray, not {config.executor!r}")
     if config.executor == "ray" and not config.ray_address:
         raise CliError("--executor ray needs --ray-address HOST:PORT (or COVE_RAY_ADDRESS)")
     config.idle_timeout_seconds  # noqa: B018 - a bad duration fails here, before starting
+    config.head_timeout_seconds  # noqa: B018
     if detach:
         record = start_detached(config)
         console.print(f"cove is up at [bold]{record['url']}[/] (pid {record['pid']}, "
@@ -110,8 +115,8 @@ def up(
         console.print('Point clients at it with: [bold]eval "$(cove env)"[/]')
         from cove.console import mint_link
 
-        console.print(f"Console: {mint_link(config.home, record['url'])} (one-time link)",
-                      soft_wrap=True)
+        console.print(f"Console: {mint_link(config.home, record['console_url'])} (one-time "
+                      "link)", soft_wrap=True)
         return
     from cove.server import serve
 
@@ -131,6 +136,8 @@ def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
     log_path = config.log_dir / "server.log"
     args = [sys.executable, "-m", "cove", "up", "--home", str(config.home),
             "--host", config.host, "--port", str(config.port)]
+    if config.console_port >= 0:
+        args += ["--console-port", str(config.console_port)]
     if config.endpoint_idle_timeout:
         args += ["--idle-timeout", config.endpoint_idle_timeout]
     if config.executor != "local":
@@ -228,6 +235,7 @@ def status(home: HomeOption = None) -> None:
     table.add_row("home", str(config.home))
     if record and health:
         table.add_row("url", record["url"])
+        table.add_row("console", f"{record['console_url']}/ui/ (`cove ui` signs in)")
         table.add_row("pid", str(record["pid"]))
         table.add_row("version", health["version"])
         table.add_row("uptime", _duration(health["uptime_seconds"]))
@@ -317,7 +325,7 @@ def ui(home: HomeOption = None,
     record = read_server_file(config.home)
     if record is None:
         raise CliError(f"cove is not running (home {config.home}); `cove up` starts it.")
-    link = mint_link(config.home, record["url"])
+    link = mint_link(config.home, record["console_url"])
     print(f"Console (one-time link, valid 15 minutes): {link}")
     if open_browser:
         webbrowser.open(link)

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from cove import errors
+from cove.config import CONSOLE_PATH
 from cove.console import _charts as charts
 from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
@@ -41,11 +42,9 @@ from cove.transform import LOG_GROUP as TRANSFORM_LOGS
 from cove.units import human_size
 
 if TYPE_CHECKING:
-    from cove.pipelines import Pipelines
-    from cove.registry import ModelRegistry
     from cove.server import Platform
 
-PREFIX = "/ui"
+PREFIX = CONSOLE_PATH
 STATIC = Path(__file__).parent / "static"
 OPEN_PATHS = (f"{PREFIX}/sign-in", f"{PREFIX}/static/")
 SECURITY_HEADERS = {
@@ -63,12 +62,11 @@ def _plotly_js() -> Path:
 
 
 class Console:
-    """The web console, an ASGI app mounted at ``/ui`` on cove's port."""
+    """The web console, an ASGI app at ``/ui`` on the console's own port."""
 
-    def __init__(self, platform: Platform, registry: ModelRegistry,
-                 pipelines: Pipelines) -> None:
+    def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.mlops = MlopsPages(self, PREFIX, registry, pipelines)
+        self.mlops = MlopsPages(self, PREFIX, platform.registry, platform.pipelines)
         self.sessions = Sessions(platform.db, platform.config.home, platform.credentials)
         self.templates = Environment(loader=PackageLoader("cove.console"),
                                      autoescape=select_autoescape(), trim_blocks=True,

@@ -25,11 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
 from cove import errors
-from cove.config import Credentials, secret_file
+from cove.config import CONSOLE_COOKIE, CONSOLE_PATH, Credentials, secret_file
 from cove.meta import Database
 from cove.meta.tables import console_sessions, console_used_links
 
-COOKIE = "cove_session"
+COOKIE = CONSOLE_COOKIE
 SESSION_SECONDS = 12 * 3600.0
 LINK_SECONDS = 15 * 60.0
 KEY_FILE = "console.key"
@@ -62,10 +62,10 @@ def _sign(key: bytes, purpose: str, value: str) -> str:
 
 
 def mint_link(home: Path, url: str, ttl: float = LINK_SECONDS) -> str:
-    """A one-time sign-in link to the console of the server at ``url``."""
+    """A one-time sign-in link to the console at ``url`` (the console's own origin)."""
     nonce, expires = secrets.token_hex(16), str(int(time.time() + ttl))
     token = f"{nonce}.{expires}.{_sign(console_key(home), 'link', nonce + '.' + expires)}"
-    return f"{url}/ui/sign-in/link?token={token}"
+    return f"{url}{CONSOLE_PATH}/sign-in/link?token={token}"
 
 
 class Sessions:

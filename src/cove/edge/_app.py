@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cove import errors
 from cove.edge._body import STREAMING_SIGNED, STREAMING_UNSIGNED, Body, ChunkDecoder
-from cove.edge._render import render_error
+from cove.edge._render import SANDBOX_CSP, render_error
 from cove.edge._service import MAX_JSON_BODY, Call, Service
 from cove.edge._sigv4 import (
     UNSIGNED_PAYLOAD,
@@ -69,6 +69,8 @@ class Edge:
             service = self._service_for(request, wire)
             response = await service(await self._authenticate(request, wire, service,
                                                                request_id))
+            if service.signing_name == "s3":  # an object opened in a browser is not cove's
+                response.headers["content-security-policy"] = SANDBOX_CSP
         except errors.CoveError as exc:
             protocol = service.protocol if service else _guess_protocol(request)
             response = self._error(request, exc, protocol, request_id)
@@ -99,9 +101,10 @@ class Edge:
         for service in self.services:
             if service.signing_name == credential.service and service.matches(request):
                 return service
+        served = ", ".join(sorted({s.signing_name for s in self.services}))
         raise errors.UnknownOperation(
             f"cove does not serve {credential.service!r} requests like "
-            f"{request.method} {request.url.path}.")
+            f"{request.method} {request.url.path} (it serves {served}).")
 
     async def _authenticate(self, request: Request, wire: WireRequest, service: Service,
                             request_id: str) -> Call:
@@ -186,7 +189,18 @@ def _guess_protocol(request: Request) -> str:
         return "json"
     if request.url.path.startswith(("/2015-03-31/", "/endpoints/", "/v2/")):
         return "rest-json"
+    if _is_query_protocol(request):
+        return "query"
     return "rest-xml"
+
+
+def _is_query_protocol(request: Request) -> bool:
+    """A form POST (or a GET with ``Action=``) is the query protocol (IAM, SNS, STS...): S3
+    never takes a form-encoded body."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method == "POST" and kind == "application/x-www-form-urlencoded":
+        return True
+    return "Action" in request.query_params
 
 
 def public_json(payload: Callable[[], dict[str, Any]]) -> ASGIApp:

@@ -11,6 +11,11 @@ from cove.errors import CoveError
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 
+#: For content users or their code control (bucket websites, gateway responses, objects): a
+#: page's scripts still run, but in an opaque origin of their own, so they can read no cookie,
+#: storage or same-origin response of cove's, and whatever they send carries ``Origin: null``.
+SANDBOX_CSP = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+
 
 def render_error(exc: CoveError, protocol: str, request_id: str, method: str) -> Response:
     code = exc.code_for(protocol)

@@ -187,12 +187,12 @@ class Verifier:
         except ValueError as exc:
             raise errors.AuthorizationQueryParametersError(
                 "X-Amz-Expires should be a number") from exc
-        if not 0 < expires <= MAX_PRESIGN_SECONDS:
-            raise errors.AuthorizationQueryParametersError(
-                "X-Amz-Expires must be between 1 and 604800 seconds")
+        _check_expires(expires)
         now = self.clock()
         if now > issued + expires:
-            raise errors.RequestExpired("Request has expired", X_Amz_Expires=str(expires))
+            raise errors.RequestExpired(
+                "Request has expired", **{"X-Amz-Expires": str(expires)},
+                Expires=_iso(issued + expires), ServerTime=_iso(now))
         if issued - now > MAX_SKEW_SECONDS:
             raise errors.RequestTimeTooSkewed("Request is not valid yet")
         signed = params.get("X-Amz-SignedHeaders", "host").split(";")
@@ -262,8 +262,37 @@ class Verifier:
                 "The request signature we calculated does not match the signature you "
                 "provided. Check your key and signing method.",
                 StringToSign=string_to_sign, CanonicalRequest=canonical)
+        _require_signed_amz_headers(request, signed)
         return SignedRequest(principal, credential, amz_date, signature, key, payload_hash,
                              presigned)
+
+
+#: Covered without being listed: the payload hash is a line of the canonical request itself.
+_IMPLICITLY_SIGNED = frozenset({"x-amz-content-sha256"})
+
+
+def _require_signed_amz_headers(request: WireRequest, signed: list[str]) -> None:
+    """S3's rule: every ``x-amz-*`` header sent must be signed, or anyone holding a presigned
+    URL (or replaying a request) could add one that changes what it does."""
+    covered = set(signed) | _IMPLICITLY_SIGNED
+    unsigned = sorted({name for name, _ in request.headers
+                       if name.startswith("x-amz-") and name not in covered})
+    if unsigned:
+        raise errors.HeadersNotSigned(
+            "There were headers present in the request which were not signed",
+            HeadersNotSigned=", ".join(unsigned))
+
+
+def _check_expires(expires: int) -> None:
+    if expires < 0:
+        raise errors.AuthorizationQueryParametersError("X-Amz-Expires must be non-negative")
+    if expires > MAX_PRESIGN_SECONDS:
+        raise errors.AuthorizationQueryParametersError(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 @lru_cache(maxsize=256)

@@ -58,6 +58,7 @@ class GatewayApi:
             raise errors.BadRequest("RouteKey is only allowed with Target (quick create).")
         if params.get("RouteKey"):
             parse_route_key(params["RouteKey"])
+        _check_cors(params.get("CorsConfiguration"))
         target = function_arn(params["Target"]) if params.get("Target") else None
         doc = {"ProtocolType": "HTTP", "ApiKeySelectionExpression":
                "$request.header.x-api-key", "RouteSelectionExpression":
@@ -89,6 +90,7 @@ class GatewayApi:
         return _page(self.gateway.apis(), params)
 
     def update_api(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
+        _check_cors(params.get("CorsConfiguration"))
         return self.gateway.update_api(params["ApiId"], {
             k: params[k] for k in _API_FIELDS if k in params})
 
@@ -227,6 +229,12 @@ class GatewayApi:
 
     def get_deployments(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         return _page(self.gateway.parts(params["ApiId"], "deployment"), params)
+
+
+def _check_cors(cors: dict[str, Any] | None) -> None:
+    """A browser would send its cookies to any site's requests; API Gateway refuses that."""
+    if cors and cors.get("AllowCredentials") and "*" in (cors.get("AllowOrigins") or []):
+        raise errors.BadRequest("allow-credentials is not supported if 'allow-origin' is *")
 
 
 def _check_throttle(settings: dict[str, Any]) -> None:

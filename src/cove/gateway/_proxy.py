@@ -15,10 +15,13 @@ import json
 import logging
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from starlette.types import Receive, Scope, Send
 
 from cove import errors
+from cove.config import CONSOLE_COOKIE, CONSOLE_PATH
+from cove.edge import SANDBOX_CSP
 from cove.functions import Functions, Outcome
 from cove.gateway._api import function_arn
 from cove.gateway._events import (
@@ -69,6 +72,7 @@ class GatewayProxy:
         except Exception:  # a bug in cove: API Gateway's own answer, the details in the log
             log.exception("the gateway failed on %s %s", scope["method"], scope["path"])
             response = _message(500, "Internal Server Error")
+        _confine(response, _api_root(scope))
         await _send(send, response, request_id)
 
     async def _request(self, scope: Scope, receive: Receive,
@@ -167,9 +171,45 @@ def _allowed_origin(cors: dict[str, Any], origin: str | None) -> str | None:
     origins = cors.get("AllowOrigins") or []
     if origin is None:
         return None
-    if "*" in origins:
-        return origin if cors.get("AllowCredentials") else "*"
+    if "*" in origins:  # never echoed with credentials: CreateApi refuses that pair
+        return "*"
     return origin if origin in origins else None
+
+
+def _credentials_allowed(cors: dict[str, Any]) -> bool:
+    return bool(cors.get("AllowCredentials")) and "*" not in (cors.get("AllowOrigins") or [])
+
+
+def _confine(response: ProxyResponse, root: str) -> None:
+    """What a function answers is content its code controls: its pages run sandboxed (an
+    opaque origin).  Cookies ignore ports, so a cookie set here would reach the console's
+    origin too: the console's own are dropped, the others scoped to the API's path (``Path=/``
+    on an API's host is ``/gw/<apiId>`` here)."""
+    cookies = [(k, _confined_cookie(v, root) if k == "set-cookie" else v)
+               for k, v in response.headers]
+    response.headers = [(k, v) for k, v in cookies if v is not None]
+    response.headers.append(("content-security-policy", SANDBOX_CSP))
+
+
+def _confined_cookie(set_cookie: str, root: str) -> str | None:
+    parts = set_cookie.split(";")
+    if parts[0].partition("=")[0].strip() == CONSOLE_COOKIE:
+        return None
+    for index, attribute in enumerate(parts[1:], 1):
+        key, _, value = attribute.partition("=")
+        path = value.strip()
+        if key.strip().lower() != "path":
+            continue
+        if (path + "/").startswith(CONSOLE_PATH + "/"):
+            return None
+        parts[index] = f" Path={root}" + ("" if path in ("", "/") else
+                                          path if path.startswith("/") else f"/{path}")
+    return ";".join(parts)
+
+
+def _api_root(scope: Scope) -> str:
+    api_id = scope["path"][len(PREFIX) + 1:].split("/", 1)[0]
+    return f"{PREFIX}/{quote(api_id, safe='')}"
 
 
 def _preflight(cors: dict[str, Any], request: GatewayRequest) -> ProxyResponse:
@@ -188,7 +228,7 @@ def _preflight(cors: dict[str, Any], request: GatewayRequest) -> ProxyResponse:
                                  allowed_headers and asked else ",".join(allowed_headers)))
     if cors.get("MaxAge") is not None:
         response.headers.append(("access-control-max-age", str(cors["MaxAge"])))
-    if cors.get("AllowCredentials"):
+    if _credentials_allowed(cors):
         response.headers.append(("access-control-allow-credentials", "true"))
     return response
 
@@ -207,7 +247,7 @@ def _add_cors(response: ProxyResponse, view: StageView, request: GatewayRequest)
     if cors.get("ExposeHeaders"):
         response.headers.append(("access-control-expose-headers",
                                  ",".join(cors["ExposeHeaders"])))
-    if cors.get("AllowCredentials"):
+    if _credentials_allowed(cors):
         response.headers.append(("access-control-allow-credentials", "true"))
     response.headers.append(("vary", "origin"))
 

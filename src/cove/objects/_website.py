@@ -2,9 +2,13 @@
 public site itself at ``/site/<bucket>/<key>``.
 
 S3 serves a website from its own host name (``<bucket>.s3-website-<region>.amazonaws.com``);
-cove has one port, so a website lives under a path on it instead.  Only buckets with a website
-configuration are served, only by GET/HEAD, and only their objects — never a listing: turning
-the website on is what makes a bucket public, as a public-read policy does on S3.
+cove has one port, so a website lives under a path on it instead, and its pages are
+sandboxed (``Content-Security-Policy: sandbox``, scripts allowed): each runs in an opaque
+origin of its own, so one site cannot read another's pages or cove's cookies, and its requests
+to a gateway API carry ``Origin: null`` (an API whose CORS allows ``*`` answers them).  Only
+buckets with a website configuration are served, only by GET/HEAD, and only their objects —
+never a listing: turning the website on is what makes a bucket public, as a public-read policy
+does on S3.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from cove import errors
+from cove.edge import SANDBOX_CSP
 from cove.meta import Database
 from cove.meta.tables import bucket_websites
 from cove.objects._base import DEFAULT_CONTENT_TYPE, ObjectInfo
@@ -112,7 +117,8 @@ class Websites:
         if content_type == DEFAULT_CONTENT_TYPE:  # uploaded without one: guess like a browser
             content_type = mimetypes.guess_type(info.key)[0] or content_type
         headers = {"ETag": info.etag, "Content-Length": str(info.size),
-                   "Cache-Control": info.attributes.headers.get("Cache-Control", "no-cache")}
+                   "Cache-Control": info.attributes.headers.get("Cache-Control", "no-cache"),
+                   "Content-Security-Policy": SANDBOX_CSP}
         if method == "HEAD":
             return Response(b"", status, headers=headers, media_type=content_type)
         chunks = iterate_in_threadpool(self.store.iter_range(info, 0, info.size))
@@ -122,4 +128,5 @@ class Websites:
 def _page(status: int, title: str, detail: str) -> Response:
     body = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{status} {title}</title>"
             f"<h1>{status} {title}</h1><p>{html.escape(detail)}</p></html>")
-    return Response(body, status, media_type="text/html")
+    return Response(body, status, media_type="text/html",
+                    headers={"Content-Security-Policy": SANDBOX_CSP})
