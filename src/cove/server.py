@@ -21,7 +21,7 @@ from cove import __version__
 from cove.config import Config, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, mint_link
-from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
+from cove.edge import Edge, JsonService, Verifier, public_json
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
 from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
@@ -29,6 +29,8 @@ from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
 from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
+from cove.iam import IamApi, Roles, StsApi
+from cove.iam._authorizer import Authorizer
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
@@ -70,6 +72,7 @@ class Platform:
     gateway: Gateway
     started: float
     notebooks: NotebookInstances
+    roles: Roles
 
     @classmethod
     def open(cls, config: Config) -> Platform:
@@ -78,7 +81,9 @@ class Platform:
         credentials = config.credentials()
         store = LocalObjectStore(db, config.objects_dir)
         logs = LogStore(db)
-        identity = Identity(db, credentials)
+        roles = Roles(db, credentials.account_id)
+        roles.ensure_default()
+        identity = Identity(db, credentials, roles)
         executor = open_executor(config.executor, config.ray_address,
                                  config.max_parallel_jobs or None, config.stop_grace_seconds)
         settings = TrainingSettings(config.home, config.url, config.region,
@@ -103,7 +108,7 @@ class Platform:
             config.home, config.region, credentials.account_id))
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, tuning, endpoints, transforms, functions, Gateway(db),
-                   time.time(), notebooks)
+                   time.time(), notebooks, roles)
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -163,16 +168,19 @@ def build_app(platform: Platform) -> Edge:
 
     return Edge(
         verifier,
-        [S3Service(platform.store, platform.config.region, websites), sts_service(), sagemaker,
+        [S3Service(platform.store, platform.config.region, websites), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs),
          LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service(),
-         JsonService("cove", "Cove", {"DescribeExecutor": platform.describe_executor})],
+         JsonService("cove", "Cove", {"DescribeExecutor": platform.describe_executor}),
+         StsApi(platform.identity, platform.roles).service(),
+         IamApi(platform.roles).service()],
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
                                      platform.credentials.account_id),
                 CONSOLE_PREFIX: Console(platform)},
         on_startup=[start],
         on_shutdown=[stop],
+        authorize=Authorizer(platform.identity, platform.roles),
     )
 
 

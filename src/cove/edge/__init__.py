@@ -5,7 +5,6 @@ from cove.edge._body import Body
 from cove.edge._restjson import RestJsonService
 from cove.edge._service import Call, JsonService, QueryService, Service
 from cove.edge._sigv4 import Principal, Verifier
-from cove.edge._sts import sts_service
 
 __all__ = ["Body", "Call", "Edge", "JsonService", "Principal", "QueryService", "RestJsonService",
-           "Service", "Verifier", "public_json", "sts_service"]
+           "Service", "Verifier", "public_json"]

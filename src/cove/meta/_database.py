@@ -38,11 +38,19 @@ def _v4_console_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v5_iam_tables(conn: Connection) -> None:
+    """IAM roles and policies, and the role each scoped key acts for: new tables."""
+    for table in (tables.iam_roles, tables.iam_role_policies, tables.iam_policies,
+                  tables.iam_attachments, tables.access_key_roles):
+        table.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
     3: _v3_notebook_instances,
     4: _v4_console_tables,
+    5: _v5_iam_tables,
 }
 
 

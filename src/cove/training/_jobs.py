@@ -144,7 +144,11 @@ class TrainingJobs:
 
     def recover(self) -> None:
         """After a restart: runs that were under way died with cove; say so honestly."""
-        for describe in self.all():
+        jobs = self.all()
+        # No job runs yet, so no job key may live: keys of runs that died with cove (or of runs
+        # that ended just before their key was revoked) must not outlive them.
+        self.identity.revoke_all([d["TrainingJobArn"] for d in jobs])
+        for describe in jobs:
             if describe["TrainingJobStatus"] not in ("InProgress", "Stopping"):
                 continue
             if describe["SecondaryStatus"] == "Starting" and describe[
@@ -299,7 +303,7 @@ class JobRun(HostEvents):
         d, settings = self.describe, self.jobs.settings
         runtime = resolve_runtime(d["AlgorithmSpecification"]["TrainingImage"],
                                   d.get("HyperParameters", {}))
-        creds = self.jobs.identity.issue(d["TrainingJobArn"])
+        creds = self.jobs.identity.issue(d["TrainingJobArn"], d.get("RoleArn", ""), self.name)
         access = {"AWS_ENDPOINT_URL": self.jobs.endpoint_url, "AWS_REGION": settings.region,
                   "AWS_DEFAULT_REGION": settings.region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
                   "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
