@@ -30,8 +30,11 @@ class Authorizer:
     def __call__(self, call: Call, service: Service, body: bytes | None) -> None:
         wire = _wire(call, service, body)
         accesses, role_check = self._accesses(wire, call)
-        if role_check is not None:
+        self._authorize(call, service, accesses)
+        if role_check is not None:  # after authorisation: a denied caller learns nothing
             self._check_roles(*role_check)
+
+    def _authorize(self, call: Call, service: Service, accesses: list[Access]) -> None:
         principal = call.principal
         if self.identity.is_root(principal) or not accesses:
             return

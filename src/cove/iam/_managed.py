@@ -69,9 +69,9 @@ DEFAULT_ROLE_POLICY_NAME = "CoveExecutionPolicy"
 DEFAULT_ROLE_POLICY = _doc(
     {"Sid": "ObjectsJobsAndLogs", "Effect": "Allow",
      "Action": ["s3:*", "sagemaker:*", "logs:*"], "Resource": "*"},
-    {"Sid": "Functions", "Effect": "Allow",
-     "Action": ["lambda:InvokeFunction", "lambda:GetFunction",
-                "lambda:GetFunctionConfiguration", "lambda:ListFunctions"], "Resource": "*"},
+    # notebooks build web apps: functions and HTTP APIs (tutorial 07)
+    {"Sid": "FunctionsAndApis", "Effect": "Allow", "Action": ["lambda:*", "apigateway:*"],
+     "Resource": "*"},
     {"Sid": "WhoAmIAndRoles", "Effect": "Allow",
      "Action": ["sts:GetCallerIdentity", "sts:AssumeRole", "iam:GetRole", "iam:ListRoles",
                 "iam:PassRole", "iam:SimulatePrincipalPolicy"], "Resource": "*"})

@@ -66,54 +66,52 @@ def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class _Patterns:
-    """Patterns matched against one value: exact strings in a set, wildcards as regexes."""
+    """Patterns matched against one value: exact strings in a set, all the wildcard patterns
+    as one regex (one C-level match per value, however many patterns)."""
 
     exact: frozenset[str]
-    wild: tuple[re.Pattern[str], ...]
+    wild: re.Pattern[str] | None
     ignore_case: bool = False
+    anything: bool = False  # a bare "*"
 
     @classmethod
     def of(cls, patterns: Sequence[str], ignore_case: bool = False,
            wildcards: bool = True) -> _Patterns:
         exact = [p for p in patterns if not wildcards or ("*" not in p and "?" not in p)]
         wild = [p for p in patterns if wildcards and ("*" in p or "?" in p)]
+        combined = "|".join(f"(?:{_glob(p).pattern})" for p in wild)
         return cls(frozenset(p.lower() if ignore_case else p for p in exact),
-                   tuple(_glob(p, ignore_case) for p in wild), ignore_case)
+                   re.compile(combined, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+                   if wild else None, ignore_case, "*" in wild)
 
     def match(self, value: str) -> bool:
-        if (value.lower() if self.ignore_case else value) in self.exact:
+        if self.anything or (value.lower() if self.ignore_case else value) in self.exact:
             return True
-        return any(w.fullmatch(value) for w in self.wild)
+        return self.wild is not None and self.wild.fullmatch(value) is not None
 
 
-@dataclass(frozen=True)
-class _ArnPatterns:
+def _arn_glob(pattern: str) -> str:
+    """An ARN pattern as a regex: wildcards in the first five parts stay within their part; in
+    the resource part (which may itself hold ':') they reach to the end, as AWS matches."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6:
+        return _glob(pattern).pattern
+    head = ":".join("".join("[^:]*" if c == "*" else "[^:]" if c == "?" else re.escape(c)
+                            for c in part) for part in parts[:5])
+    return head + ":" + _glob(parts[5]).pattern
+
+
+class _ArnPatterns(_Patterns):
     """ARN patterns matched part by part (``arn:partition:service:region:account:resource``)."""
 
-    patterns: tuple[tuple[_Patterns, ...] | _Patterns, ...]
-
     @classmethod
-    def of(cls, patterns: Sequence[str], wildcards: bool = True) -> _ArnPatterns:
-        compiled: list[tuple[_Patterns, ...] | _Patterns] = []
-        for p in patterns:
-            parts = p.split(":", 5)
-            if p == "*" or len(parts) != 6:
-                compiled.append(_Patterns.of([p], wildcards=wildcards))
-            else:
-                compiled.append(tuple(_Patterns.of([part], wildcards=wildcards)
-                                      for part in parts))
-        return cls(tuple(compiled))
-
-    def match(self, value: str) -> bool:
-        parts = value.split(":", 5)
-        for pattern in self.patterns:
-            if isinstance(pattern, _Patterns):
-                if pattern.match(value):
-                    return True
-            elif len(parts) == 6 and all(p.match(v) for p, v in zip(pattern, parts,
-                                                                      strict=True)):
-                return True
-        return False
+    def of(cls, patterns: Sequence[str], ignore_case: bool = False,
+           wildcards: bool = True) -> _Patterns:
+        exact = [p for p in patterns if not wildcards or ("*" not in p and "?" not in p)]
+        wild = [p for p in patterns if wildcards and ("*" in p or "?" in p)]
+        combined = "|".join(f"(?:{_arn_glob(p)})" for p in wild)
+        return cls(frozenset(exact), re.compile(combined, re.DOTALL) if wild else None, False,
+                   "*" in wild)
 
 
 # --- conditions -------------------------------------------------------------------------------
@@ -240,7 +238,7 @@ class Statement:
     allow: bool
     actions: _Patterns
     not_action: bool
-    resources: _ArnPatterns | None
+    resources: _Patterns | None
     not_resource: bool
     principals: dict[str, _Patterns] | None
     conditions: tuple[_Condition, ...]
@@ -250,6 +248,8 @@ class Statement:
             return False
         if self.resources is not None and self.resources.match(resource) == self.not_resource:
             return False
+        if not self.conditions:
+            return True
         return all(c.holds(context) for c in self.conditions)
 
     def trusts(self, kind: str, principal: str) -> bool:
