@@ -45,7 +45,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-ROLE = "arn:aws:iam::123456789012:role/bench"
+ROLE = "arn:aws:iam::123456789012:role/CoveExecutionRole"
 REGION = "us-east-1"
 
 FUNCTION = """

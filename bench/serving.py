@@ -82,7 +82,7 @@ PEERS_DIR = HERE / "serving_peers"
 VENVS = HERE / ".venvs"
 IMDB = Path("/work/shared/data/imdb_sample_5k.csv")
 XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-ROLE = "arn:aws:iam::123456789012:role/bench"
+ROLE = "arn:aws:iam::123456789012:role/CoveExecutionRole"
 REGION = "us-east-1"
 PARAMS = {"objective": "binary:logistic", "max_depth": 5, "eta": 0.2, "gamma": 4,
           "min_child_weight": 6, "subsample": 0.8, "seed": 0}

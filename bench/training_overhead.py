@@ -31,7 +31,7 @@ import boto3
 import numpy as np
 from botocore.config import Config
 
-ROLE = "arn:aws:iam::123456789012:role/bench"
+ROLE = "arn:aws:iam::123456789012:role/CoveExecutionRole"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 NOOP = "print('nothing to do')\n"

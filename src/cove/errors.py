@@ -21,6 +21,10 @@ as class attributes.  Services raise them deep; the edge renders them once per p
     │   │   └── HeadersNotSigned       AccessDenied / IncompleteSignatureException
     │   ├── S3Error                    the S3 codes (NoSuchBucket, NoSuchKey, BadDigest, ...)
     │   │   └── (one class per S3 code, see below)
+    │   ├── IAM codes                  NoSuchEntity 404, EntityAlreadyExists 409, DeleteConflict
+    │   │                              409, MalformedPolicyDocument 400, InvalidInput 400
+    │   ├── AccessDenied               not authorised by IAM: AccessDenied (S3, query) /
+    │   │                              AccessDeniedException (JSON 400; rest-json 403)
     │   └── Lambda / API Gateway codes ResourceNotFoundException 404, ResourceConflictException
     │                                  409, InvalidParameterValueException, TooManyRequests-
     │                                  Exception 429, NotFoundException 404, BadRequestException
@@ -70,6 +74,7 @@ class ClientError(CoveError):
 
 class ValidationError(ClientError):
     code = "ValidationException"
+    protocol_codes = {"query": "ValidationError"}  # IAM's and STS's name for it
 
 
 class ResourceNotFound(ClientError):
@@ -372,3 +377,43 @@ class BadRequest(ClientError):
 class Conflict(ClientError):
     code = "ConflictException"
     status = 409
+
+
+# --- IAM and authorization --------------------------------------------------------------------
+
+
+class NoSuchEntity(ClientError):
+    code = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExists(ClientError):
+    code = "EntityAlreadyExists"
+    status = 409
+
+
+class DeleteConflict(ClientError):
+    code = "DeleteConflict"
+    status = 409
+
+
+class MalformedPolicyDocument(ClientError):
+    code = "MalformedPolicyDocument"
+
+
+class InvalidInput(ClientError):
+    code = "InvalidInput"
+
+
+class AccessDenied(ClientError):
+    """IAM did not allow the request (S3 and the query APIs answer 403 AccessDenied)."""
+
+    code = "AccessDenied"
+    status = 403
+    protocol_codes = {"json": "AccessDeniedException", "rest-json": "AccessDeniedException"}
+
+
+class AccessDeniedJson(AccessDenied):
+    """The same in a JSON 1.1 API (SageMaker, CloudWatch Logs), which answer it with 400."""
+
+    status = 400

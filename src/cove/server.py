@@ -33,7 +33,6 @@ from cove.edge import (
     Verifier,
     limited_protocol,
     public_json,
-    sts_service,
 )
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
@@ -42,6 +41,8 @@ from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
 from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
+from cove.iam import IamApi, Roles, StsApi
+from cove.iam._authorizer import Authorizer
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
@@ -99,6 +100,7 @@ class Platform:
     gateway: Gateway
     started: float
     notebooks: NotebookInstances
+    roles: Roles
     registry: ModelRegistry
     pipelines: Pipelines
     #: The SageMaker API's operations, filled by ``build_app``; pipelines' steps call them too.
@@ -111,7 +113,9 @@ class Platform:
         credentials = config.credentials()
         store = LocalObjectStore(db, config.objects_dir)
         logs = LogStore(db)
-        identity = Identity(db, credentials)
+        roles = Roles(db, credentials.account_id)
+        roles.ensure_default()
+        identity = Identity(db, credentials, roles)
         executor = open_executor(config.executor, config.ray_address,
                                  config.max_parallel_jobs or None, config.stop_grace_seconds)
         settings = TrainingSettings(config.home, config.url, config.region,
@@ -141,7 +145,7 @@ class Platform:
         api = _internal_api(identity, credentials, config.region, operations)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
-                   time.time(), notebooks, ModelRegistry(db, artifact_check(store)),
+                   time.time(), notebooks, roles, ModelRegistry(db, artifact_check(store)),
                    _pipelines(db, store, functions, api), operations)
 
     def bound(self, url: str) -> None:
@@ -216,16 +220,19 @@ def build_app(platform: Platform, console_url: str) -> Edge:
 
     return Edge(
         verifier,
-        [S3Service(platform.store, platform.config.region, websites), sts_service(), sagemaker,
+        [S3Service(platform.store, platform.config.region, websites), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs),
          LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service(),
-         JsonService("cove", "Cove", {"DescribeExecutor": platform.describe_executor})],
+         JsonService("cove", "Cove", {"DescribeExecutor": platform.describe_executor}),
+         StsApi(platform.identity, platform.roles).service(),
+         IamApi(platform.roles).service()],
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
                                      platform.credentials.account_id),
                 CONSOLE_PREFIX: moved_to(console_url)},
         on_startup=[start],
         on_shutdown=[stop],
+        authorize=Authorizer(platform.identity, platform.roles),
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import CoveServer
 
-ROLE = "arn:aws:iam::123456789012:role/lambda-role"
+ROLE = "arn:aws:iam::123456789012:role/CoveExecutionRole"
 
 
 def zip_of(files: dict[str, str]) -> bytes:

@@ -7,7 +7,6 @@ from cove.edge._render import SANDBOX_CSP
 from cove.edge._restjson import RestJsonService
 from cove.edge._service import Call, JsonService, QueryService, Service
 from cove.edge._sigv4 import Principal, Verifier
-from cove.edge._sts import sts_service
 
 __all__ = ["SANDBOX_CSP", "Body", "Call", "Edge", "JsonService", "Principal", "QueryService",
            "RequestLimits", "RestJsonService", "Service", "Verifier", "check_sha256",

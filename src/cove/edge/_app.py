@@ -29,6 +29,9 @@ from cove.edge._sigv4 import (
 log = logging.getLogger("cove.edge")
 
 Hook = Callable[[], Awaitable[None]]
+#: Decides, after the signature checked out, whether the request may go on (raises if not); it
+#: gets the body when the edge read it whole (every service but S3).
+Authorize = Callable[[Call, Service, bytes | None], None]
 
 #: Request ids: unique per server run (a random prefix, then a count) without a syscall each.
 _ID_PREFIX = os.urandom(4).hex().upper()
@@ -41,8 +44,10 @@ class Edge:
     def __init__(self, verifier: Verifier, services: list[Service],
                  public: dict[str, ASGIApp] | None = None,
                  on_startup: list[Hook] | None = None,
-                 on_shutdown: list[Hook] | None = None) -> None:
+                 on_shutdown: list[Hook] | None = None,
+                 authorize: Authorize | None = None) -> None:
         self.verifier = verifier
+        self.authorize = authorize
         self.services = list(services)
         self.public = dict(public or {})
         self.on_startup = list(on_startup or [])
@@ -108,6 +113,7 @@ class Edge:
 
     async def _authenticate(self, request: Request, wire: WireRequest, service: Service,
                             request_id: str) -> Call:
+        raw: bytes | None = None
         if service.signing_name == "s3":
             signed = self.verifier.verify(wire, lambda: UNSIGNED_PAYLOAD)
             body = _s3_body(request, signed)
@@ -115,7 +121,10 @@ class Edge:
             raw = await _read_capped(request, MAX_JSON_BODY)
             signed = self.verifier.verify(wire, lambda: _sha256(raw))
             body = Body.of(raw)
-        return Call(request, signed.principal, signed.credential.region, request_id, body)
+        call = Call(request, signed.principal, signed.credential.region, request_id, body)
+        if self.authorize is not None:
+            self.authorize(call, service, raw)
+        return call
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -107,7 +107,7 @@ class Functions:
                                                    Type="User")
         sha = self._store_code(zipped)
         config.update(_code_fields(zipped))
-        creds = self.identity.issue(config["FunctionArn"])
+        creds = self.identity.issue(config["FunctionArn"], config.get("Role", ""), name)
         try:
             with self.db.write() as conn:
                 conn.execute(insert(functions_table).values(
@@ -143,6 +143,8 @@ class Functions:
         name = self.name_of(params["FunctionName"])
         current = self.get(name)
         config = self._configuration(name, params, current)
+        if config.get("Role") != current.get("Role"):  # its workers now act for the new role
+            self.identity.rebind(current["FunctionArn"], config.get("Role", ""))
         return self._update(name, {"Environment": None, **config})  # None: variables cleared
 
     def delete(self, name: str) -> None:

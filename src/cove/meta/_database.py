@@ -55,6 +55,13 @@ def _v7_processing_jobs(conn: Connection) -> None:
     tables.processing_jobs.create(conn, checkfirst=True)
 
 
+def _v8_iam_tables(conn: Connection) -> None:
+    """IAM roles and policies, and the role each scoped key acts for: new tables."""
+    for table in (tables.iam_roles, tables.iam_role_policies, tables.iam_policies,
+                  tables.iam_attachments, tables.access_key_roles):
+        table.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
@@ -63,6 +70,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _v5_model_registry,
     6: _v6_pipelines,
     7: _v7_processing_jobs,
+    8: _v8_iam_tables,
 }
 
 

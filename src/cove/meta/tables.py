@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -426,4 +426,61 @@ pipeline_steps = Table(
     Column("status", String(32), nullable=False),
     Column("cache_key", String(64), nullable=False, index=True),
     Column("record", JSON, nullable=False),
+)
+
+# --- IAM (v8) ----------------------------------------------------------------------------------
+
+#: Roles: ``trust_policy`` is the AssumeRolePolicyDocument (JSON text, as given).
+iam_roles = Table(
+    "iam_roles",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role_id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+#: Inline policies of roles (PutRolePolicy).
+iam_role_policies = Table(
+    "iam_role_policies",
+    metadata,
+    Column("role", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+#: Customer-managed policies (CreatePolicy), one version each (v1).  AWS-managed ones are code
+#: (``cove.iam._managed``), not rows.
+iam_policies = Table(
+    "iam_policies",
+    metadata,
+    Column("arn", String(512), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("policy_id", String(32), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+#: Managed policies attached to roles (AttachRolePolicy), AWS-managed or customer-managed.
+iam_attachments = Table(
+    "iam_attachments",
+    metadata,
+    Column("role", String(64), primary_key=True),
+    Column("policy_arn", String(512), primary_key=True),
+)
+
+#: Which role a scoped access key acts for, and until when (NULL: until revoked).  A key with
+#: no row here (issued before v5) acts for the default role.
+access_key_roles = Table(
+    "access_key_roles",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("role", String(64), nullable=False),
+    Column("session", String(64), nullable=False),
+    Column("expires", Float),
 )

@@ -171,7 +171,7 @@ class NotebookInstances:
         environment.prepare(directory, name, arn, region,
                             environment.default_bucket(region, account))
         self.identity.revoke(arn)
-        credentials = self.identity.issue(arn)
+        credentials = self.identity.issue(arn, describe.get("RoleArn", ""), name)
         token, _ = self._secrets(name)
         port = _free_port()
         env = environment.environment(directory, self.endpoint_url, region,

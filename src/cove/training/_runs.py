@@ -181,7 +181,11 @@ class HostedJobs(ABC):
 
     def recover(self) -> None:
         """After a restart: runs that were under way died with cove; say so honestly."""
-        for describe in self.all():
+        jobs = self.all()
+        # No job runs yet, so no job key may live: keys of runs that died with cove (or of runs
+        # that ended just before their key was revoked) must not outlive them.
+        self.identity.revoke_all([d[self.rows.arn_key] for d in jobs])
+        for describe in jobs:
             status = describe[self.status_key]
             if status not in ("InProgress", "Stopping"):
                 continue
@@ -343,7 +347,7 @@ class HostedRun(ABC):
 
     def access_env(self, region: str) -> dict[str, str]:
         """What the job's code needs to reach cove: its URL, region, and keys of its own."""
-        creds = self.jobs.identity.issue(self.arn)
+        creds = self.jobs.identity.issue(self.arn, self.describe.get("RoleArn", ""), self.name)
         return {"AWS_ENDPOINT_URL": self.jobs.endpoint_url, "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
                 "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}

@@ -23,7 +23,7 @@ import boto3
 from cove.examples.sentiment import words
 from cove.examples.sentiment.data import Reviews
 
-ROLE = "arn:aws:iam::000000000000:role/CoveSentimentRole"
+ROLE = "arn:aws:iam::000000000000:role/CoveExecutionRole"
 XGBOOST_VERSION = "1.7-1"
 #: The tutorial's hyperparameters (its num_round is 500 with early stopping after 10).
 HYPERPARAMETERS = {"max_depth": 5, "eta": 0.2, "gamma": 4, "min_child_weight": 6,

@@ -1,0 +1,211 @@
+"""The role a resource names decides what its code may do: a training job and a function under a
+narrow role, create-time role checks, and keys that die with their owner (even after kill -9)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import REGION, CoveServer
+from tests.functions.conftest import zip_of
+from tests.training.helpers import log_lines, script_job, upload_source, wait, wait_for
+
+TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com",
+                                                 "lambda.amazonaws.com"]},
+    "Action": "sts:AssumeRole"}]}
+
+#: What the code under test tries with its own keys; it prints one JSON line (training) or
+#: returns it (function).
+PROBE = """
+import json, os
+import boto3
+from botocore.exceptions import ClientError
+
+def probe(bucket, other):
+    s3, sm = boto3.client("s3"), boto3.client("sagemaker")
+    out = {"me": boto3.client("sts").get_caller_identity()["Arn"],
+           "read": s3.get_object(Bucket=bucket, Key="data/in.txt")["Body"].read().decode()}
+    s3.put_object(Bucket=bucket, Key="output/written.txt", Body=b"written")
+    out["listed"] = [o["Key"] for o in s3.list_objects_v2(
+        Bucket=bucket, Prefix="data/")["Contents"]]
+    def attempt(name, fn):
+        try:
+            fn()
+            out[name] = "allowed"
+        except ClientError as exc:
+            out[name] = exc.response["Error"]["Code"]
+    attempt("other_bucket", lambda: s3.get_object(Bucket=other, Key="data/in.txt"))
+    attempt("list_other_prefix", lambda: s3.list_objects_v2(Bucket=bucket, Prefix="secret/"))
+    attempt("write_outside_output", lambda: s3.put_object(Bucket=bucket, Key="data/in.txt",
+                                                          Body=b"overwritten"))
+    attempt("list_buckets", s3.list_buckets)
+    attempt("create_model", lambda: sm.create_model(
+        ModelName="escape", ExecutionRoleArn=os.environ.get("ROLE_ARN", "x" * 20),
+        PrimaryContainer={"Image": "x"}))
+    return out
+"""
+
+
+def narrow_role(iam: Any, bucket: str) -> str:
+    role = f"narrow-{uuid.uuid4().hex[:8]}"
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="its-bucket", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Effect": "Allow", "Action": "s3:PutObject",
+             "Resource": f"arn:aws:s3:::{bucket}/output/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}",
+             "Condition": {"StringLike": {"s3:prefix": ["data/*", "output/*"]}}},
+            {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": "*"}]}))
+    return str(arn)
+
+
+def expected(account: str, role: str, session: str) -> dict[str, Any]:
+    return {"me": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "read": "secret data",
+            "listed": ["data/in.txt"], "other_bucket": "AccessDenied",
+            "list_other_prefix": "AccessDenied", "write_outside_output": "AccessDenied",
+            "list_buckets": "AccessDenied", "create_model": "AccessDeniedException"}
+
+
+@pytest.fixture
+def buckets(s3: Any) -> tuple[str, str]:
+    mine, other = (f"iam-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    for b in (mine, other):
+        s3.create_bucket(Bucket=b)
+        s3.put_object(Bucket=b, Key="data/in.txt", Body=b"secret data")
+    return mine, other
+
+
+def test_a_training_job_acts_for_its_role(cove: CoveServer, s3: Any,
+                                          buckets: tuple[str, str]) -> None:
+    iam, sm, logs = cove.client("iam"), cove.client("sagemaker"), cove.client("logs")
+    mine, other = buckets
+    role_arn = narrow_role(iam, mine)
+    account = cove.client("sts").get_caller_identity()["Account"]
+    source = upload_source(s3, mine, {"train.py": PROBE + (
+        "\nimport sys\nprint('REPORT ' + json.dumps(probe(sys.argv[2], sys.argv[4])))\n")})
+    name = f"narrow-{uuid.uuid4().hex[:8]}"
+    job = script_job(name, mine, source, hyperparameters={"bucket": mine, "other": other})
+    job["RoleArn"] = role_arn
+    sm.create_training_job(**job)
+    done = wait(sm, name, timeout=240)
+    assert done["TrainingJobStatus"] == "Completed", done.get("FailureReason")
+    reports = [line for line in log_lines(logs, name) if line.startswith("REPORT ")]
+    assert reports, log_lines(logs, name)[-20:]
+    assert json.loads(reports[0][len("REPORT "):]) == expected(account, role_arn.rsplit(
+        "/", 1)[1], name)
+    assert s3.get_object(Bucket=mine, Key="output/written.txt")["Body"].read() == b"written"
+    assert s3.get_object(Bucket=mine, Key="data/in.txt")["Body"].read() == b"secret data"
+
+
+def test_a_function_acts_for_its_role(cove: CoveServer, buckets: tuple[str, str]) -> None:
+    iam, lam = cove.client("iam"), cove.client("lambda")
+    mine, other = buckets
+    role_arn = narrow_role(iam, mine)
+    account = cove.client("sts").get_caller_identity()["Account"]
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role=role_arn,
+                        Handler="lambda_function.handler", Timeout=60,
+                        Code={"ZipFile": zip_of({"lambda_function.py": PROBE + (
+                            "\ndef handler(event, context):\n"
+                            "    return probe(event['bucket'], event['other'])\n")})})
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps({"bucket": mine, "other": other}))
+    report = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, report
+    assert report == expected(account, role_arn.rsplit("/", 1)[1], name)
+
+    # a new Role applies to the function's keys at once
+    lam.update_function_configuration(FunctionName=name, Role=cove.client("iam").get_role(
+        RoleName="CoveExecutionRole")["Role"]["Arn"])
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    report = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps(
+        {"bucket": mine, "other": other}))["Payload"].read())
+    assert report["me"].endswith(f":assumed-role/CoveExecutionRole/{name}")
+    assert report["other_bucket"] == "allowed"
+
+
+def test_roles_are_checked_at_create_time(cove: CoveServer, s3: Any, bucket: str) -> None:
+    iam, sm, lam = cove.client("iam"), cove.client("sagemaker"), cove.client("lambda")
+    account = cove.client("sts").get_caller_identity()["Account"]
+    lambda_only = f"lambda-only-{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=lambda_only, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+    sagemaker_only = f"sm-only-{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=sagemaker_only, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+    source = upload_source(s3, bucket, {"train.py": "print('hi')\n"})
+    for role in (f"arn:aws:iam::{account}:role/NoSuchRole",
+                 f"arn:aws:iam::{account}:role/{lambda_only}"):
+        job = script_job(f"bad-role-{uuid.uuid4().hex[:6]}", bucket, source)
+        job["RoleArn"] = role
+        with pytest.raises(ClientError) as info:
+            sm.create_training_job(**job)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+        assert info.value.response["Error"]["Message"] == (
+            f"Could not assume role {role}. Please ensure that the role exists and allows "
+            "principal 'sagemaker.amazonaws.com' to assume the role.")
+        with pytest.raises(ClientError) as info:
+            sm.describe_training_job(TrainingJobName=job["TrainingJobName"])
+        assert "Could not find" in info.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as info:
+        sm.create_model(ModelName=f"m-{uuid.uuid4().hex[:6]}",
+                        ExecutionRoleArn=f"arn:aws:iam::{account}:role/{lambda_only}",
+                        PrimaryContainer={"Image": "x"})
+    assert "Could not assume role" in info.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as info:
+        sm.create_notebook_instance(NotebookInstanceName=f"nb-{uuid.uuid4().hex[:6]}",
+                                    InstanceType="ml.t3.medium",
+                                    RoleArn=f"arn:aws:iam::{account}:role/NoSuchRole")
+    assert "Could not assume role" in info.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as info:
+        lam.create_function(FunctionName=f"fn-{uuid.uuid4().hex[:6]}", Runtime="python3.11",
+                            Role=f"arn:aws:iam::{account}:role/{sagemaker_only}",
+                            Handler="lambda_function.handler",
+                            Code={"ZipFile": zip_of({"lambda_function.py": "x = 1\n"})})
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert info.value.response["Error"]["Message"] == (
+        "The role defined for the function cannot be assumed by Lambda.")
+
+
+def test_a_job_key_dies_with_its_run_even_after_kill_9(fresh_cove: CoveServer) -> None:
+    s3, sm, logs = (fresh_cove.client(s) for s in ("s3", "sagemaker", "logs"))
+    bucket = f"crash-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    source = upload_source(s3, bucket, {"train.py": (
+        "import os, time\n"
+        "print('KEYS', os.environ['AWS_ACCESS_KEY_ID'], os.environ['AWS_SECRET_ACCESS_KEY'],"
+        " flush=True)\n"
+        "deadline = time.monotonic() + 120\n"
+        "while time.monotonic() < deadline and not os.path.exists('/nonexistent/stop'):\n"
+        "    time.sleep(0.5)\n")})
+    name = f"crash-{uuid.uuid4().hex[:8]}"
+    sm.create_training_job(**script_job(name, bucket, source))
+    line = wait_for(lambda: next((x for x in log_lines(logs, name) if x.startswith("KEYS ")),
+                                 None), timeout=120)
+    key, secret = line.split()[1:3]
+    own = boto3.session.Session().client("s3", endpoint_url=fresh_cove.url, region_name=REGION,
+                                         aws_access_key_id=key, aws_secret_access_key=secret)
+    assert own.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+    fresh_cove.kill()
+    fresh_cove.start()
+    sm = fresh_cove.client("sagemaker")
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Failed"
+    own = boto3.session.Session().client("s3", endpoint_url=fresh_cove.url, region_name=REGION,
+                                         aws_access_key_id=key, aws_secret_access_key=secret)
+    with pytest.raises(ClientError) as info:
+        own.list_objects_v2(Bucket=bucket)
+    assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
