@@ -178,7 +178,8 @@ class NotebookInstances:
                                       credentials.access_key_id,
                                       credentials.secret_access_key, token)
         spec = ProcessSpec(_jupyter_command(directory, port), env, directory.root,
-                           directory.seen("SageMaker"), hidden=(self.settings.home,))
+                           directory.seen("SageMaker"), hidden=(self.settings.home,),
+                           ports=(port,))
         proc = self.sandbox.spawn(spec, subprocess.PIPE)
         with self._lock:
             self._procs[name] = proc

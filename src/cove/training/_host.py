@@ -85,6 +85,8 @@ class TrainingHost:
 
     def run(self) -> HostResult:
         host = self.plan.host
+        if self.sandbox.warning:
+            self._log([self.sandbox.warning])
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
         self.events.phase(host, "Downloading", "Downloading input data")
@@ -142,8 +144,10 @@ class TrainingHost:
         env = contract.base_environment({
             **contract.environment(self.plan, self._root(), self.setup.entry_point),
             **self.setup.access_env, "HOME": str(self._root())})
+        # One network for the job's hosts: they reach each other as algo-N on its loopback.
         spec = ProcessSpec(command, env, self.setup.job_dir, cwd, self.setup.hidden,
-                           self.setup.readonly, {h: "127.0.0.1" for h in self.plan.hosts})
+                           self.setup.readonly, {h: "127.0.0.1" for h in self.plan.hosts},
+                           network=f"training-job-{self.plan.job_name}")
         with self._lock:
             if self._stop_reason:
                 return -signal.SIGTERM
@@ -183,8 +187,6 @@ class TrainingHost:
 
 def remove_job_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-    hosts = path.parent / f".{path.name}.hosts"
-    hosts.unlink(missing_ok=True)
 
 
 
@@ -244,12 +246,13 @@ class RemoteHostWork:
         from cove.training._data import S3DataPlane
 
         root = Path(tempfile.gettempdir()) / f"cove-node-{os.getuid()}"
+        sandbox = choose_sandbox(self.sandbox)
         setup = replace(self.setup, job_dir=root / "jobs" / self.plan.job_name / self.plan.host,
                         hidden=tuple(p for p in self.setup.hidden if p.exists()),
                         readonly=(root / "envs",))
         (root / "envs").mkdir(parents=True, exist_ok=True)
         host = TrainingHost(self.plan, self.runtime, setup, S3DataPlane(setup.access_env),
-                            choose_sandbox(self.sandbox), Environments(root / "envs"),
+                            sandbox, Environments(root / "envs", sandbox),
                             EventSink(events))
         self._host = host
         if self._stop_reason:

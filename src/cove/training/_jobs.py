@@ -77,7 +77,7 @@ class TrainingJobs:
         self.executor, self.sandbox, self.settings = executor, sandbox, settings
         self.rows = DescribedRows(db, training_jobs, "training job", "TrainingJob")
         settings.envs_dir.mkdir(parents=True, exist_ok=True)
-        self.envs = Environments(settings.envs_dir)
+        self.envs = Environments(settings.envs_dir, sandbox)
         self.endpoint_url = settings.endpoint_url  # the real one is known once cove listens
         self._runs: dict[str, JobRun] = {}
         self._lock = threading.Lock()
