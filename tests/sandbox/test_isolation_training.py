@@ -107,7 +107,7 @@ def test_without_bubblewrap_cove_runs_no_user_code(tmp_path: Path) -> None:
         assert d["TrainingJobStatus"] == "Failed"
         assert "apt-get install bubblewrap" in d["FailureReason"], d["FailureReason"]
         assert "COVE_SANDBOX=none" in d["FailureReason"]
-        assert not any("ran" == line for line in log_lines(server.client("logs"), name))
+        assert not any(line == "ran" for line in log_lines(server.client("logs"), name))
         status = _status(server)
         assert "MISSING" in status and "apt-get install bubblewrap" in status, status
     finally:
