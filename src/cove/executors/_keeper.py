@@ -12,8 +12,9 @@ process stays in the machine's network, which is what lets it relay:
   notebook's Jupyter server).
 
 It prints ``user`` when its user namespace exists, reads one line (the parent has written the
-maps), prints ``ready <thread id>`` when the network namespace is up, and ends (removing its
-``--record``) when no sandbox holds a shared lock on the ``--lease`` file any more.
+maps), prints ``ready <thread id>`` when the network namespace is up, then reads the paths of
+its lease, registry lock and record (at once, or when a spare keeper is claimed; it ends if
+stdin closes first) and ends, removing them, when no sandbox holds a shared lock on the lease.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ def _wait_for_members(lease: str, lock: str, record: str) -> None:
             except BlockingIOError:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
                 continue
-            os.unlink(record)
+            for path in (record, lease, lock):  # a newcomer waiting on the lock sees it go
+                os.unlink(path)
             return  # exiting releases the registry lock
 
 
@@ -153,9 +155,6 @@ def main() -> None:
     parser.add_argument("--api", type=int, default=0)
     parser.add_argument("--publish", type=int, action="append", default=[])
     parser.add_argument("--share-net", action="store_true")
-    parser.add_argument("--lease", required=True)
-    parser.add_argument("--lock", required=True)
-    parser.add_argument("--record", required=True)
     args = parser.parse_args()
     _unshare(CLONE_NEWUSER)
     print("user", flush=True)
@@ -170,7 +169,10 @@ def main() -> None:
             raise tid
         _serve(inside, args.api, args.publish)
         print(f"ready {tid}", flush=True)
-    _wait_for_members(args.lease, args.lock, args.record)
+    # Which network this is: a spare keeper waits here until cove gives it one (or ends).
+    claim = sys.stdin.readline().split()
+    if len(claim) == 3:
+        _wait_for_members(*claim)
 
 
 if __name__ == "__main__":

@@ -63,26 +63,76 @@ def registry() -> Path:
 
 def join(key: str, api_port: int, publish: tuple[int, ...] = (),
          share_net: bool = False) -> Membership:
-    """Join the network ``key`` (starting its keeper if it has none)."""
-    name = hashlib.sha256(f"{key}|{share_net}".encode()).hexdigest()[:32]
+    """Join the network ``key`` (giving it a keeper if it has none: a spare one when there is,
+    as starting one is most of a sandbox's start-up time)."""
+    name = hashlib.sha256(f"{key}|{api_port}|{share_net}".encode()).hexdigest()[:32]
     base = registry() / name
+    plain = not publish and not share_net
     with _locked(base.with_suffix(".lock")):
         record = base.with_suffix(".keeper")
         found = _alive(record)
         if found is None:
-            found = _start(base, api_port, publish, share_net)
-            record.write_text(f"{found[0]} {found[1]}\n")
+            keeper = (_spare(api_port) if plain else None) or _start(api_port, publish,
+                                                                      share_net)
+            found = _claim(keeper, base)
         lease = os.open(base.with_suffix(".lease"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC,
                         0o600)
         fcntl.flock(lease, fcntl.LOCK_SH)
+    if plain:
+        threading.Thread(target=_refill, args=(api_port,), daemon=True,
+                         name="cove-spare-keeper").start()
     return Membership(found[0], found[1], lease, share_net)
+
+
+@dataclass
+class _Keeper:
+    proc: subprocess.Popen[bytes]
+    thread: int
+
+
+_spares: dict[int, _Keeper] = {}  # cove's API port -> a keeper of no network yet
+_spares_lock = threading.Lock()
+
+
+def _spare(api_port: int) -> _Keeper | None:
+    with _spares_lock:
+        keeper = _spares.pop(api_port, None)
+    return keeper if keeper is not None and keeper.proc.poll() is None else None
+
+
+def _refill(api_port: int) -> None:
+    with _spares_lock:
+        if api_port in _spares:
+            return
+        _spares[api_port] = _start(api_port, (), False)
+
+
+def _claim(keeper: _Keeper, base: Path) -> tuple[int, int]:
+    """Make ``keeper`` the one of the network at ``base``."""
+    assert keeper.proc.stdin is not None
+    base.with_suffix(".lease").touch(mode=0o600)
+    base.with_suffix(".keeper").write_text(f"{keeper.proc.pid} {keeper.thread}\n")
+    paths = [str(base.with_suffix(s)) for s in (".lease", ".lock", ".keeper")]
+    keeper.proc.stdin.write((" ".join(paths) + "\n").encode())
+    keeper.proc.stdin.close()
+    return keeper.proc.pid, keeper.thread
 
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
+    """The registry lock of one network.  A keeper removes it as it ends, so a lock taken on
+    a file no longer at ``path`` is retried on the new one."""
+    while True:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
         yield
     finally:
         os.close(fd)
@@ -99,12 +149,8 @@ def _alive(record: Path) -> tuple[int, int] | None:
     return pid, thread
 
 
-def _start(base: Path, api_port: int, publish: tuple[int, ...],
-           share_net: bool) -> tuple[int, int]:
-    base.with_suffix(".lease").touch(mode=0o600)
-    command = [sys.executable, "-I", "-S", str(KEEPER), "--lease", str(base.with_suffix(".lease")),
-               "--lock", str(base.with_suffix(".lock")),
-               "--record", str(base.with_suffix(".keeper")), "--api", str(api_port)]
+def _start(api_port: int, publish: tuple[int, ...], share_net: bool) -> _Keeper:
+    command = [sys.executable, "-I", "-S", str(KEEPER), "--api", str(api_port)]
     command += [arg for port in publish for arg in ("--publish", str(port))]
     command += ["--share-net"] if share_net else []
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -122,7 +168,7 @@ def _start(base: Path, api_port: int, publish: tuple[int, ...],
         raise
     proc.stdout.close()
     threading.Thread(target=_reap, args=(proc,), daemon=True, name="cove-keeper").start()
-    return proc.pid, thread
+    return _Keeper(proc, thread)
 
 
 def _expect(proc: subprocess.Popen[bytes], word: str) -> str:
