@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import CoveServer
+from tests.console.conftest import signed_in
 from tests.sandbox.helpers import PROBE, assert_confined, last_json, loopback_service
 from tests.training.helpers import log_lines, script_job, tar_gz, unique, upload_source, wait
 
@@ -23,6 +24,7 @@ print(json.dumps(probe(sys.argv[sys.argv.index("--home") + 1],
 
 
 def test_a_training_job_is_confined(cove: CoveServer, s3: Any, bucket: str) -> None:
+    """The probe runs as user code: the sandbox is the only thing in its way."""
     sm, logs = cove.client("sagemaker"), cove.client("logs")
     source = upload_source(s3, bucket, {"train.py": TRAIN})
     name = unique("probe")
@@ -110,6 +112,8 @@ def test_without_bubblewrap_cove_runs_no_user_code(tmp_path: Path) -> None:
         assert not any(line == "ran" for line in log_lines(server.client("logs"), name))
         status = _status(server)
         assert "MISSING" in status and "apt-get install bubblewrap" in status, status
+        session, _ = signed_in(server)
+        assert "apt-get install bubblewrap" in session.get(f"{server.url}/ui/", timeout=30).text
     finally:
         server.stop()
 
@@ -126,6 +130,9 @@ def test_cove_sandbox_none_says_so_in_every_job_log_and_in_status(tmp_path: Path
         lines = log_lines(server.client("logs"), name)
         assert "UNSANDBOXED" in lines[0] and "COVE_SANDBOX=none" in lines[0], lines[:3]
         assert "UNSANDBOXED" in _status(server)
+        session, _ = signed_in(server)
+        page = session.get(f"{server.url}/ui/", timeout=30).text
+        assert 'id="sandbox-banner"' in page and "UNSANDBOXED" in page
     finally:
         server.stop()
 
