@@ -36,7 +36,7 @@ from cove.edge import (
 )
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
-from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
+from cove.executors import Executor, Sandbox, choose_sandbox, describe, open_executor
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
@@ -164,10 +164,10 @@ class Platform:
         self.pipelines.engine.start()
 
     def describe_executor(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
-        """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes.  Not in the
-        unsigned health answer: node addresses are the caller's business only, and asking Ray
-        takes a round trip that health polls should not pay."""
-        return self.executor.describe()
+        """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes; the
+        sandbox.  Not in the unsigned health answer: node addresses are the caller's business
+        only, and asking Ray takes a round trip that health polls should not pay."""
+        return {**self.executor.describe(), "sandbox": describe(self.training.sandbox)}
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),

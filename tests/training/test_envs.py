@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cove import errors
+from cove.executors import choose_sandbox
 from cove.training._envs import Environments
 from tests.training.test_job_lifecycle import _tiny_package
 
@@ -23,7 +24,7 @@ def test_a_rebuilt_local_wheel_gets_a_new_environment(tmp_path: Path) -> None:
     code = tmp_path / "code"
     code.mkdir()
     (code / "requirements.txt").write_text("./covetestpkg-1.0-py3-none-any.whl\n")
-    envs, lines = Environments(tmp_path / "envs"), []
+    envs, lines = Environments(tmp_path / "envs", choose_sandbox()), []
     _tiny_package(code, answer=1)
     first = envs.python_for(code / "requirements.txt", lines.append)
     assert _answer(first) == "1"
@@ -37,6 +38,7 @@ def test_a_rebuilt_local_wheel_gets_a_new_environment(tmp_path: Path) -> None:
 def test_a_failed_install_says_what_pip_said(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("./missing-1.0-py3-none-any.whl\n")
     with pytest.raises(errors.ClientError) as err:
-        Environments(tmp_path / "envs").python_for(tmp_path / "requirements.txt", print)
+        Environments(tmp_path / "envs", choose_sandbox()).python_for(
+            tmp_path / "requirements.txt", print)
     assert "missing-1.0-py3-none-any.whl" in err.value.message
     assert err.value.message.startswith("installing requirements.txt failed (exit 1): ERROR:")

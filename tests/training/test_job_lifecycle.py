@@ -8,11 +8,20 @@ import os
 import subprocess
 import sys
 import tarfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import CoveServer
-from tests.training.helpers import log_lines, script_job, unique, upload_source, wait, wait_for
+from tests.training.helpers import (
+    log_lines,
+    script_job,
+    tar_gz,
+    unique,
+    upload_source,
+    wait,
+    wait_for,
+)
 
 SLEEPER = """
 import time, os
@@ -79,14 +88,17 @@ def test_restart_mid_job_fails_it_honestly_and_starts_queued(tmp_path: Path) -> 
 def test_requirements_are_installed_once_and_cached(s3: Any, cove: Any, bucket: str,
                                                     tmp_path: Path) -> None:
     sm, logs = cove.client("sagemaker"), cove.client("logs")
-    package = _tiny_package(tmp_path)
-    train = """
+    package = _tiny_package(tmp_path)  # shipped in the source: the sandbox sees nothing else
+    train = textwrap.dedent("""
         import os, covetestpkg
         open(os.path.join(os.environ["SM_MODEL_DIR"], "answer.txt"), "w").write(
             str(covetestpkg.ANSWER))
-    """
-    source = upload_source(s3, bucket, {"train.py": train,
-                                        "requirements.txt": f"{package}\n"})
+    """).encode()
+    key = f"code/{unique('req')}/sourcedir.tar.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({
+        "train.py": train, "requirements.txt": f"./{package.name}\n".encode(),
+        package.name: package.read_bytes()}))
+    source = f"s3://{bucket}/{key}"
     first, second = unique("req1"), unique("req2")
     sm.create_training_job(**script_job(first, bucket, source))
     d1 = wait(sm, first, timeout=300)

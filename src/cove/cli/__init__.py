@@ -260,7 +260,10 @@ def status(home: HomeOption = None) -> None:
 
 
 def _executor_rows(table: Table, executor: dict[str, Any]) -> None:
-    """The executor and, on Ray, each node with its free CPUs."""
+    """The executor and, on Ray, each node with its free CPUs; the sandbox, loudly when user
+    code runs unconfined or not at all."""
+    sandbox = str(executor.get("sandbox", "?"))
+    table.add_row("sandbox", sandbox if sandbox.startswith("bwrap") else f"[bold red]{sandbox}[/]")
     if executor.get("executor") != "ray":
         table.add_row("executor", f"local ({executor.get('slots', '?')} parallel hosts)")
         return

@@ -34,6 +34,7 @@ from cove.console import _charts as charts
 from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
 from cove.console._mlops import MlopsPages
+from cove.executors import describe
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
 from cove.processing import LOG_GROUP as PROCESSING_LOGS
@@ -73,6 +74,9 @@ class Console:
                                      lstrip_blocks=True)
         self.templates.filters.update(when=_when, duration=_duration, size=human_size,
                                       quote=lambda v: quote(str(v), safe=""))
+        # On every page while user code runs unconfined, or cannot run at all.
+        sandbox = describe(platform.training.sandbox)
+        self.templates.globals["sandbox_banner"] = "" if sandbox.startswith("bwrap") else sandbox
         self.app = Starlette(routes=self._routes(), exception_handlers={
             errors.CoveError: self._error})
 

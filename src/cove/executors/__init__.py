@@ -16,10 +16,13 @@ from cove.executors._local import LocalExecutor
 from cove.executors._resources import INSTANCE_TYPES, instance_resources
 from cove.executors._sandbox import (
     Bubblewrap,
+    MissingSandbox,
     PlainProcess,
     ProcessSpec,
     Sandbox,
     choose_sandbox,
+    describe,
+    hand_over,
     kill,
 )
 
@@ -39,6 +42,6 @@ def open_executor(kind: str, ray_address: str = "", slots: int | None = None,
 
 
 __all__ = ["INSTANCE_TYPES", "Bubblewrap", "Event", "Executor", "HostLost", "HostRun",
-           "HostWork", "LocalExecutor", "PlainProcess", "ProcessSpec", "Reservation",
-           "Resources", "Sandbox", "choose_sandbox", "instance_resources", "kill",
-           "open_executor"]
+           "HostWork", "LocalExecutor", "MissingSandbox", "PlainProcess", "ProcessSpec",
+           "Reservation", "Resources", "Sandbox", "choose_sandbox", "describe", "hand_over",
+           "instance_resources", "kill", "open_executor"]

@@ -10,18 +10,23 @@ clean environment and its own process group, nothing hidden (cove warns).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import signal
 import subprocess
-import sys
+import tempfile
+import urllib.parse
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
 from cove import errors
+from cove.executors import _networks
+from cove.executors._confinement import Confinement
 
 log = logging.getLogger("cove.sandbox")
 
@@ -33,16 +38,39 @@ class ProcessSpec:
     job_dir: Path  # read-write; mounted at /opt/ml when the sandbox can
     cwd: Path  # as the process sees it
     hidden: tuple[Path, ...] = ()  # directories the process must not see (cove's home)
-    readonly: tuple[Path, ...] = ()  # directories inside hidden ones it may read (env caches)
+    readonly: tuple[Path, ...] = ()  # directories it may read, at their own paths (env caches)
     hosts: dict[str, str] = field(default_factory=dict)  # host name -> address
     #: Read-only mounts (source, path inside /opt/ml) — only where the sandbox mounts /opt/ml.
     mounts: tuple[tuple[Path, str], ...] = ()
+    #: Processes with the same network key share one network namespace (a job's hosts); ""
+    #: gives the process a network of its own.
+    network: str = ""
+    #: Ports on the machine's loopback forwarded to the same port inside (a notebook's server).
+    ports: tuple[int, ...] = ()
+    #: The machine's network instead of one whose only way out is cove's API (a requirements
+    #: build whose package index is on the internet).
+    online: bool = False
+    writable: tuple[Path, ...] = ()  # directories it may write, at their own paths
+
+
+def describe(sandbox: Sandbox) -> str:
+    """One line for ``cove status`` and the console."""
+    if isinstance(sandbox, MissingSandbox):
+        return f"MISSING: {sandbox.reason}"
+    if sandbox.warning:
+        return f"none (UNSANDBOXED): {sandbox.warning}"
+    return f"{sandbox.name}: user namespace, no capabilities, seccomp, own network"
 
 
 class Sandbox(Protocol):
+    """Starts user code confined.  ``spawn`` raises ``errors.ServerError`` when the process
+    cannot be started (or, for ``MissingSandbox``, must not be)."""
+
     name: str
     #: Whether processes see their job directory at /opt/ml (else at its real path).
     mounts_opt_ml: bool
+    #: Said first in every job's log when the sandbox confines nothing ("" otherwise).
+    warning: str
 
     def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]: ...
 
@@ -56,9 +84,17 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     _signal_group(proc.pid, signal.SIGKILL)
 
 
+UNSANDBOXED = ("WARNING: COVE_SANDBOX=none: user code runs UNSANDBOXED as cove's own user, "
+               "able to read cove's data directory and keys. Install bubblewrap "
+               "(apt-get install bubblewrap) and unset COVE_SANDBOX.")
+
+
 class PlainProcess:
+    """No confinement at all: only where the operator asked for it (``COVE_SANDBOX=none``)."""
+
     name = "none"
     mounts_opt_ml = False
+    warning = UNSANDBOXED
 
     def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
         return _popen(spec.command, spec.env, spec.cwd, stdout)
@@ -67,31 +103,48 @@ class PlainProcess:
         _signal_group(proc.pid, signal.SIGTERM)
 
 
+class MissingSandbox:
+    """bubblewrap is missing or broken and nobody said ``COVE_SANDBOX=none``: cove serves
+    everything but runs no user code."""
+
+    name = "bwrap"  # what it stands in for: a Ray node checks for bubblewrap itself
+    mounts_opt_ml = True
+    warning = ""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
+        raise errors.ServerError(self.reason)
+
+    def terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        _signal_group(proc.pid, signal.SIGTERM)
+
+
 class Bubblewrap:
+    """The sandbox (see ``_confinement.py`` for what it lets a process see and do)."""
+
     name = "bwrap"
     mounts_opt_ml = True
+    warning = ""
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
 
     def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
-        hosts_file = spec.job_dir.parent / f".{spec.job_dir.name}.hosts"
-        hosts_file.write_text("127.0.0.1 localhost\n::1 localhost\n" + "".join(
-            f"{address} {name}\n" for name, address in spec.hosts.items()))
-        args = [self.executable, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
-        args += _opt_ml_mountpoint()
-        for path in spec.hidden:
-            args += ["--tmpfs", str(path)]
-        masked = (Path("/tmp"), *spec.hidden)
-        for path in (*spec.readonly, *_runtime_paths(masked)):
-            args += ["--ro-bind", str(path), str(path)]
-        args += ["--bind", str(spec.job_dir), "/opt/ml"]
-        for source, inside in spec.mounts:
-            args += ["--ro-bind", str(source), f"/opt/ml/{inside}"]
-        args += ["--ro-bind", str(hosts_file), "/etc/hosts", "--chdir", str(spec.cwd), "--",
-                 *spec.command]
-        return _popen(args, spec.env, None, stdout)
+        membership = _networks.join(spec.network or f"private-{uuid.uuid4().hex}",
+                                    _api_port(spec.env), spec.ports, spec.online)
+        arguments = Confinement(spec)
+        try:
+            if os.geteuid() == 0:  # the sandbox's uid is nobody's: let it write its own places
+                for path in (spec.job_dir, *spec.writable):
+                    hand_over(path, *_networks.outer_ids())
+            command = [*membership.enter(), self.executable, *arguments.build()]
+            return _popen(command, spec.env, None, stdout,
+                          (*arguments.fds, membership.lease))
+        finally:
+            arguments.close()
+            os.close(membership.lease)
 
     def terminate(self, proc: subprocess.Popen[bytes]) -> None:
         # Not bwrap itself: it would die at once and take the job down with SIGKILL before
@@ -101,17 +154,20 @@ class Bubblewrap:
                 _signal(pid, signal.SIGTERM)
 
 
-def _runtime_paths(masked: tuple[Path, ...]) -> list[Path]:
-    """The interpreter and packages a sandboxed process needs that a mask would hide (cove
-    installed in a virtualenv under /tmp, say): they are mounted back read-only."""
-    import site
+def _api_port(env: dict[str, str]) -> int:
+    """cove's port, from the endpoint the process is given (0: it is given none)."""
+    url = env.get("AWS_ENDPOINT_URL", "")
+    return (urllib.parse.urlsplit(url).port or 0) if url else 0
 
-    import cove
 
-    needed = {Path(sys.prefix), Path(sys.base_prefix), *map(Path, site.getsitepackages()),
-              Path(cove.__file__).resolve().parent.parent}
-    return sorted(p for p in needed
-                  if p.exists() and any(p == m or m in p.parents for m in masked))
+def hand_over(path: Path, uid: int, gid: int) -> None:
+    """Own ``path`` and everything under it as uid:gid, never following a symlink."""
+    if not path.exists():
+        return
+    os.lchown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            os.lchown(os.path.join(root, name), uid, gid)
 
 
 def _group_members(group: int) -> list[tuple[int, str]]:
@@ -140,17 +196,6 @@ def _signal_group(group: int, sig: int) -> None:
         os.killpg(group, sig)
 
 
-def _opt_ml_mountpoint() -> list[str]:
-    """/opt is read-only and has no ml/: lay a tmpfs over it and bring its entries back."""
-    opt = Path("/opt")
-    if (opt / "ml").is_dir():
-        return []
-    args = ["--tmpfs", "/opt"]
-    for entry in sorted(opt.iterdir()) if opt.is_dir() else []:
-        args += ["--ro-bind", str(entry), str(entry)]
-    return args
-
-
 #: Every sandboxed process is started from this one long-lived thread: bwrap's
 #: --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it ends, so a
 #: short-lived thread would take its processes down with it.
@@ -158,35 +203,47 @@ _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-spawner")
 
 
 def _popen(command: list[str], env: dict[str, str], cwd: Path | None,
-           stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
+           stdout: IO[bytes] | int, fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
     try:
         return _SPAWNER.submit(
             subprocess.Popen, command, env=env, cwd=cwd, stdout=stdout,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, pass_fds=fds,
             start_new_session=True).result()  # its own process group, for stop
     except OSError as exc:
         raise errors.ServerError(f"cannot start {command[0]!r}: {exc}") from exc
 
 
 def choose_sandbox(preference: str = "auto") -> Sandbox:
-    """``auto``: bubblewrap if it is installed and works here, else a plain process."""
+    """``auto`` or ``bwrap``: bubblewrap, or — where it is missing or cannot make namespaces
+    here — a sandbox that refuses to run anything and says why.  ``none``: plain processes,
+    only when asked for by name."""
     if preference not in ("auto", "bwrap", "none"):
         raise errors.ServerError(f"COVE_SANDBOX must be auto, bwrap or none, not {preference!r}")
     if preference == "none":
+        log.warning(UNSANDBOXED)
         return PlainProcess()
     executable = shutil.which("bwrap")
-    if executable and _works(executable):
+    problem = _problem(executable)
+    if executable and not problem:
         return Bubblewrap(executable)
-    if preference == "bwrap":
-        raise errors.ServerError("COVE_SANDBOX=bwrap but bubblewrap is missing or cannot "
-                                 "create namespaces here: apt-get install bubblewrap")
-    log.warning("bubblewrap (bwrap) is not available: jobs and functions run as plain "
-                "processes that can read cove's data directory. apt-get install bubblewrap.")
-    return PlainProcess()
+    reason = (f"cove runs no user code without its sandbox: {problem}. Install bubblewrap "
+              "(apt-get install bubblewrap) on a kernel that allows user namespaces, or set "
+              "COVE_SANDBOX=none to run user code unsandboxed (unsafe).")
+    log.error(reason)
+    return MissingSandbox(reason)
 
 
-def _works(executable: str) -> bool:
-    probe = subprocess.run([executable, "--ro-bind", "/", "/", "--unshare-pid", "--dev", "/dev",
-                            "--proc", "/proc", "true"], capture_output=True, timeout=30,
-                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-    return probe.returncode == 0
+@functools.cache
+def _problem(executable: str | None) -> str:
+    """Why bubblewrap cannot confine a process here ("" when it can)."""
+    if not executable or not shutil.which("nsenter"):
+        return "bubblewrap (bwrap) or nsenter is not installed"
+    with tempfile.TemporaryDirectory(prefix="cove-probe-") as scratch:
+        try:
+            probe = Bubblewrap(executable).spawn(
+                ProcessSpec(["/bin/true"], {"PATH": "/usr/bin:/bin"}, Path(scratch),
+                            Path("/")), subprocess.PIPE)
+        except errors.ServerError as exc:
+            return str(exc)
+        output = probe.communicate(timeout=60)[0].decode(errors="replace").strip()
+    return f"bwrap failed here: {output[-300:]}" if probe.returncode else ""

@@ -107,7 +107,7 @@ class Endpoints:
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[int, float]] = {}
         self.capturer = Capturer(artifacts.store)
-        self.envs = Environments(settings.envs_dir)
+        self.envs = Environments(settings.envs_dir, sandbox)
         #: Requests, errors and latency per variant over time (the console's charts).
         self.traffic = Traffic(db)
         #: What each endpoint ran when (the console's configuration history).

@@ -177,8 +177,10 @@ class NotebookInstances:
         env = environment.environment(directory, self.endpoint_url, region,
                                       credentials.access_key_id,
                                       credentials.secret_access_key, token)
-        spec = ProcessSpec(_jupyter_command(directory, port), env, directory.root,
-                           directory.seen("SageMaker"), hidden=(self.settings.home,))
+        command = _jupyter_command(directory, port, ipc=self.sandbox.mounts_opt_ml)
+        spec = ProcessSpec(command, env, directory.root,
+                           directory.seen("SageMaker"), hidden=(self.settings.home,),
+                           ports=(port,))
         proc = self.sandbox.spawn(spec, subprocess.PIPE)
         with self._lock:
             self._procs[name] = proc
@@ -341,8 +343,11 @@ def _verb(work: Callable[[str], None]) -> str:
         getattr(work, "__name__", ""), "change")
 
 
-def _jupyter_command(directory: InstanceDirectory, port: int) -> list[str]:
-    return [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+def _jupyter_command(directory: InstanceDirectory, port: int, ipc: bool) -> list[str]:
+    """``ipc``: kernels talk over socket files (a sandbox's loopback is its own; the files are
+    reachable from outside, which ``run_notebook`` needs)."""
+    transport = ["--KernelManager.transport=ipc"] if ipc else []
+    return [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", *transport,
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={directory.seen('SageMaker')}",
             # no calls to the internet from a local server

@@ -11,6 +11,7 @@ proof that a notebook runs unchanged in a cove notebook instance.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import urllib.error
@@ -52,12 +53,20 @@ class _ServerKernel:
 
     def __init__(self, server: _Jupyter, kernel_id: str, connection_file: Path) -> None:
         self.server, self.kernel_id, self.connection_file = server, kernel_id, connection_file
+        self.handles: list[int] = []
 
     def client(self) -> Any:
         from jupyter_client.asynchronous.client import AsyncKernelClient
 
         kc = AsyncKernelClient()
         kc.load_connection_file(str(self.connection_file))
+        if kc.transport == "ipc":
+            # A sandboxed kernel's sockets are files in the runtime directory (its network is
+            # its own), named as the sandbox sees them; reach them through a descriptor of the
+            # directory, as the path here may pass the 108 bytes a socket address holds.
+            handle = os.open(self.connection_file.parent, os.O_PATH | os.O_CLOEXEC)
+            self.handles.append(handle)
+            kc.ip = f"/proc/self/fd/{handle}/{Path(kc.ip).name}"
         return kc
 
     def is_alive(self) -> bool:
@@ -70,7 +79,10 @@ class _ServerKernel:
         self.server.call("DELETE", f"/api/kernels/{self.kernel_id}")
 
     def cleanup_resources(self) -> None:
-        """The server owns the kernel's files."""
+        """The server owns the kernel's files; only the directory handles are ours."""
+        for handle in self.handles:
+            os.close(handle)
+        self.handles.clear()
 
 
 class _Jupyter:
@@ -136,6 +148,7 @@ def run_notebook(source: Path, authorized_url: str, work_dir: Path, runtime_dir:
     finally:
         if client.kc is not None:
             client.kc.stop_channels()
+        kernel.cleanup_resources()
         server.call("DELETE", f"/api/sessions/{session['id']}")
         nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
     run = Run(notebook, target, time.monotonic() - started, error)
@@ -161,6 +174,7 @@ def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> An
     """A started kernel client, the run's environment variables already set in the kernel."""
     from jupyter_core.utils import run_sync
 
+    _wait_started(kernel, client.startup_timeout)
     kc = kernel.client()
 
     async def start() -> None:
@@ -176,6 +190,17 @@ def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> An
     run_sync(start)()
     kc.allow_stdin = False
     return kc
+
+
+def _wait_started(kernel: _ServerKernel, timeout: float) -> None:
+    """Until JupyterLab has heard from the kernel: a client's heartbeat gives up after one
+    second, less than a kernel takes to import IPython on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = kernel.server.call("GET", f"/api/kernels/{kernel.kernel_id}")
+        if state is None or state.get("execution_state") not in ("starting", None):
+            return  # up, or gone (the client's own checks say so next)
+        time.sleep(0.1)
 
 
 def _connection_file(runtime_dir: Path, kernel_id: str, timeout: float = 30) -> Path:

@@ -50,7 +50,7 @@ class ProcessingJobs(HostedJobs):
         super().__init__(db, DescribedRows(db, processing_jobs, "processing job",
                                            "ProcessingJob"),
                          data, logs, identity, executor, sandbox, slots,
-                         Environments(settings.envs_dir), settings.endpoint_url)
+                         Environments(settings.envs_dir, sandbox), settings.endpoint_url)
         self.settings = settings
 
     @property

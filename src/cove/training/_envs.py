@@ -6,47 +6,110 @@ relative path in the file (``./vendored/pkg``) means a path in the source direct
 
 from __future__ import annotations
 
+import configparser
 import fcntl
 import hashlib
+import os
+import shutil
 import site
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
 from cove import errors
+from cove.executors import ProcessSpec, Sandbox, hand_over
 
 
 class Environments:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    """Built in ``sandbox`` as its unprivileged user, with the job's code directory writable
+    (pip builds local packages in place) and the environment directory writable while it is
+    built; afterwards the environment belongs to cove again and sandboxes only read it."""
+
+    def __init__(self, root: Path, sandbox: Sandbox) -> None:
+        self.root, self.sandbox = root, sandbox
 
     def python_for(self, requirements: Path, log: Callable[[str], None]) -> str:
         """The interpreter of the environment for ``requirements`` (built on first use)."""
         key = _fingerprint(requirements)
         env_dir = self.root / key
         python = env_dir / "bin" / "python"
-        if (env_dir / ".ready").exists():
+        ready = self.root / f"{key}.ready"  # beside, not inside: the build cannot forge it
+        if ready.exists():
             log(f"Using the cached environment for requirements.txt ({key}).")
             return str(python)
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / f"{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (env_dir / ".ready").exists():
+            if not ready.exists():
                 self._build(env_dir, requirements, log)
+                ready.write_text("ok\n")
         return str(python)
 
     def _build(self, env_dir: Path, requirements: Path, log: Callable[[str], None]) -> None:
         log(f"Installing requirements.txt into {env_dir.name} (cached for later jobs).")
-        _run([sys.executable, "-m", "venv", "--without-pip", "--clear", str(env_dir)], log)
-        site_dir = next((env_dir / "lib").glob("python*/site-packages"))
-        # Layer on cove's environment: its packages count as installed; new ones go on top.
-        (site_dir / "_cove_base.pth").write_text("".join(
-            f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages()))
-        _run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"),
-              "install", "--disable-pip-version-check", "--no-input", "-r",
-              str(requirements.resolve())], log, cwd=requirements.parent)
-        (env_dir / ".ready").write_text("ok\n")
+        shutil.rmtree(env_dir, ignore_errors=True)  # a build that died half-way
+        env_dir.mkdir(parents=True)
+        local, online = package_index()
+        if online:
+            log("The package index is on the network: this build (only) has the machine's "
+                "network.")
+        code = requirements.parent.resolve()
+        command = [sys.executable, "-m", "cove.training._envbuild", str(env_dir),
+                   str(requirements.resolve()), *site.getsitepackages()]
+        spec = ProcessSpec(command, _build_environment(), code, code, readonly=local,
+                           online=online, writable=(code, env_dir))
+        try:
+            _run(self.sandbox, spec, log)
+        finally:
+            if os.geteuid() == 0:  # cove's again: later sandboxes read it, none writes it
+                hand_over(env_dir, 0, 0)
+                hand_over(code, 0, 0)
+
+
+def package_index() -> tuple[tuple[Path, ...], bool]:
+    """The local directories pip's configuration names (to mount read-only), and whether it
+    names an index on the network — PyPI unless ``no-index`` or an ``index-url`` says otherwise."""
+    settings = _pip_settings()
+    locations = []
+    for key in ("index-url", "extra-index-url", "find-links"):
+        locations += settings.get(key, "").split()
+    if "index-url" not in settings and settings.get("no-index", "").lower() not in (
+            "1", "true", "yes", "on"):
+        locations.append("https://pypi.org/simple")
+    online = any(loc.startswith(("http://", "https://")) for loc in locations)
+    paths = [Path(urllib.parse.urlsplit(loc).path if loc.startswith("file:") else loc)
+             for loc in locations if not loc.startswith(("http://", "https://"))]
+    for key in ("constraint", "requirement"):
+        paths += [Path(p) for p in settings.get(key, "").split()]
+    return tuple(p for p in paths if p.is_absolute() and p.exists()), online
+
+
+def _pip_settings() -> dict[str, str]:
+    """pip's ``[global]``/``[install]`` settings from its configuration files and PIP_*
+    variables, later ones winning, as pip reads them."""
+    parser = configparser.RawConfigParser()
+    files = ["/etc/xdg/pip/pip.conf", "/etc/pip.conf",
+             os.path.expanduser("~/.pip/pip.conf"), os.path.expanduser("~/.config/pip/pip.conf"),
+             os.environ.get("PIP_CONFIG_FILE", "")]
+    parser.read([f for f in files if f])
+    settings: dict[str, str] = {}
+    for section in ("global", "install"):
+        if parser.has_section(section):
+            settings.update(parser.items(section))
+    for name, value in os.environ.items():
+        if name.startswith("PIP_"):
+            settings[name[4:].lower().replace("_", "-")] = value
+    return settings
+
+
+def _build_environment() -> dict[str, str]:
+    """pip's settings and nothing of cove's (its keys, its home)."""
+    keep = {name: value for name, value in os.environ.items()
+            if name.startswith("PIP_") or name in ("LANG", "LC_ALL", "PIP_CONFIG_FILE")}
+    return {**keep, "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _fingerprint(requirements: Path) -> str:
@@ -67,12 +130,13 @@ def _fingerprint(requirements: Path) -> str:
     return digest.hexdigest()[:24]
 
 
-def _run(command: list[str], log: Callable[[str], None], cwd: Path | None = None) -> None:
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
-    lines = (proc.stdout + proc.stderr).splitlines()
+def _run(sandbox: Sandbox, spec: ProcessSpec, log: Callable[[str], None]) -> None:
+    proc = sandbox.spawn(spec, subprocess.PIPE)
+    assert proc.stdout is not None
+    lines = [raw.decode("utf-8", "replace").rstrip("\n") for raw in proc.stdout]
     for line in lines:
         log(line)
-    if proc.returncode != 0:
+    if proc.wait() != 0:
         # pip's own verdict ("ERROR: No matching distribution found for ...") says what to fix.
         verdict = [line.strip()[:300] for line in lines if line.startswith("ERROR:")][-2:]
         raise errors.ClientError(

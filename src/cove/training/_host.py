@@ -90,6 +90,8 @@ class TrainingHost:
 
     def run(self) -> HostResult:
         host = self.plan.host
+        if self.sandbox.warning:
+            self._log([self.sandbox.warning])
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
         self.events.phase(host, "Downloading", "Downloading input data")
@@ -151,9 +153,12 @@ class TrainingHost:
         return CONTAINER_ROOT if self.sandbox.mounts_opt_ml else self.setup.job_dir
 
     def _execute(self, command: list[str], cwd: Path) -> int:
+        # One network for the job's hosts: they reach each other as algo-N on its loopback.
+        kind = self.setup.job_dir.parent.parent.name  # jobs | processing-jobs
         spec = ProcessSpec(command, self.environment(), self.setup.job_dir, cwd,
                            self.setup.hidden, self.setup.readonly,
-                           {h: "127.0.0.1" for h in self.plan.hosts})
+                           {h: "127.0.0.1" for h in self.plan.hosts},
+                           network=f"{kind}-{self.plan.job_name}")
         with self._lock:
             if self._stop_reason:
                 return -signal.SIGTERM
@@ -199,8 +204,6 @@ class TrainingHost:
 
 def remove_job_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-    hosts = path.parent / f".{path.name}.hosts"
-    hosts.unlink(missing_ok=True)
 
 
 
@@ -265,6 +268,7 @@ class RemoteHostWork:
         from cove.training._data import S3DataPlane
 
         root = Path(tempfile.gettempdir()) / f"cove-node-{os.getuid()}"
+        sandbox = choose_sandbox(self.sandbox)
         local_dir = self.setup.job_dir  # <jobs>/<job>/<host> on cove's machine
         kind = local_dir.parent.parent.name  # jobs | processing-jobs: names may repeat
         setup = replace(self.setup,
@@ -272,8 +276,8 @@ class RemoteHostWork:
                         hidden=tuple(p for p in self.setup.hidden if p.exists()),
                         readonly=(root / "envs",))
         (root / "envs").mkdir(parents=True, exist_ok=True)
-        host = self.make(setup, S3DataPlane(setup.access_env), choose_sandbox(self.sandbox),
-                         Environments(root / "envs"), EventSink(events))
+        host = self.make(setup, S3DataPlane(setup.access_env), sandbox,
+                         Environments(root / "envs", sandbox), EventSink(events))
         self._host = host
         if self._stop_reason:
             host.stop(self._stop_reason)

@@ -60,7 +60,7 @@ class TrainingJobs(HostedJobs):
         settings.envs_dir.mkdir(parents=True, exist_ok=True)
         super().__init__(db, DescribedRows(db, training_jobs, "training job", "TrainingJob"),
                          data, logs, identity, executor, sandbox, slots or HostSlots(executor),
-                         Environments(settings.envs_dir), settings.endpoint_url)
+                         Environments(settings.envs_dir, sandbox), settings.endpoint_url)
         self.settings = settings
 
     def waiting(self, describe: dict[str, Any]) -> bool:
