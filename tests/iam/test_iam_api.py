@@ -289,3 +289,18 @@ def test_iam_state_survives_a_restart(fresh_cove: CoveServer) -> None:
     assert iam.get_role(RoleName="kept")["Role"]["RoleName"] == "kept"
     assert [p["PolicyName"] for p in iam.list_attached_role_policies(
         RoleName="kept")["AttachedPolicies"]] == ["AmazonS3FullAccess"]
+
+
+def test_the_readme_narrowing_example_works(fresh_cove: CoveServer, tmp_path: Any) -> None:
+    from tests.test_readme import block, run_python
+
+    run_python(fresh_cove, tmp_path, block("python", "TrainOnSales")
+               + "\nprint(sorted(iam.get_role_policy(RoleName='TrainOnSales', "
+                 "PolicyName='its-data')['PolicyDocument']['Statement'][0]))\n")
+    iam = fresh_cove.client("iam")
+    decisions = [r["EvalDecision"] for r in iam.simulate_principal_policy(
+        PolicySourceArn=iam.get_role(RoleName="TrainOnSales")["Role"]["Arn"],
+        ActionNames=["s3:GetObject"],
+        ResourceArns=["arn:aws:s3:::sales/train/a.csv", "arn:aws:s3:::sales/secret.csv"])[
+        "EvaluationResults"]]
+    assert decisions == ["allowed", "implicitDeny"]
