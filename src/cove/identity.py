@@ -105,6 +105,13 @@ class Identity:
                 access_key_roles.c.expires < time.time()))
         self._scoped.cache_clear()
 
+    def revoke_prefix(self, prefix: str) -> None:
+        """End every key whose owner starts with ``prefix``."""
+        with self.db.read() as conn:
+            owners = list(conn.execute(select(access_keys.c.owner).distinct().where(
+                access_keys.c.owner.startswith(prefix, autoescape=True))).scalars())
+        self.revoke_all(owners)
+
     def rebind(self, owner: str, role_arn: str) -> None:
         """``owner``'s keys now act for ``role_arn`` (a function whose Role changed)."""
         role = role_name_of(role_arn) if role_arn else DEFAULT_ROLE_NAME

@@ -130,7 +130,8 @@ class Platform:
         endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
-                                              config.idle_timeout_seconds), executor)
+                                              config.idle_timeout_seconds), executor,
+                              identity)
         tags = Tags(db)
         training_api = TrainingApi(training, training.data, tags)
         tuning = TuningJobs(db, training, training_api.build)
@@ -155,6 +156,7 @@ class Platform:
         self.training.recover()
         self.processing.recover()
         self.tuning.start()
+        self.endpoints.endpoint_url = url
         self.endpoints.recover()
         self.transforms.recover()
         self.functions.bind(asyncio.get_running_loop(), url)

@@ -4,6 +4,8 @@ and what an assumed role's keys may then do."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -289,3 +291,51 @@ def test_iam_state_survives_a_restart(fresh_cove: CoveServer) -> None:
     assert iam.get_role(RoleName="kept")["Role"]["RoleName"] == "kept"
     assert [p["PolicyName"] for p in iam.list_attached_role_policies(
         RoleName="kept")["AttachedPolicies"]] == ["AmazonS3FullAccess"]
+
+
+def test_the_readme_narrowing_example_works(fresh_cove: CoveServer, tmp_path: Any) -> None:
+    from tests.test_readme import block, run_python
+
+    run_python(fresh_cove, tmp_path, block("python", "TrainOnSales")
+               + "\nprint(sorted(iam.get_role_policy(RoleName='TrainOnSales', "
+                 "PolicyName='its-data')['PolicyDocument']['Statement'][0]))\n")
+    iam = fresh_cove.client("iam")
+    decisions = [r["EvalDecision"] for r in iam.simulate_principal_policy(
+        PolicySourceArn=iam.get_role(RoleName="TrainOnSales")["Role"]["Arn"],
+        ActionNames=["s3:GetObject"],
+        ResourceArns=["arn:aws:s3:::sales/train/a.csv", "arn:aws:s3:::sales/secret.csv"])[
+        "EvaluationResults"]]
+    assert decisions == ["allowed", "implicitDeny"]
+
+
+def test_a_role_key_cannot_copy_what_it_cannot_read(cove: CoveServer, iam: Any, sts: Any,
+                                                    s3: Any) -> None:
+    account = sts.get_caller_identity()["Account"]
+    bucket, role = name("copy"), name("copier")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="secret/k", Body=b"private")
+    s3.put_object(Bucket=bucket, Key="out/mine", Body=b"mine")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(account_trust(account)))
+    iam.put_role_policy(RoleName=role, PolicyName="out", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": f"arn:aws:s3:::{bucket}/out/*"}]}))
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}",
+                            RoleSessionName="copier")["Credentials"]
+    own = keys_client(cove, "s3", creds)
+    own.copy_object(Bucket=bucket, Key="out/copy", CopySource=f"{bucket}/out/mine")
+    for attempt in (
+            lambda: own.copy_object(Bucket=bucket, Key="out/stolen",
+                                    CopySource=f"{bucket}/secret/k"),
+            lambda: own.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "out/copy"}]})):
+        with pytest.raises(ClientError) as info:
+            attempt()
+        assert code(info) == "AccessDenied"
+    presigned = own.generate_presigned_url("get_object", Params={"Bucket": bucket,
+                                                                 "Key": "secret/k"})
+    with pytest.raises(urllib.error.HTTPError) as http:
+        urllib.request.urlopen(presigned, timeout=30)
+    assert http.value.code == 403
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="out/stolen")
+    assert s3.get_object(Bucket=bucket, Key="out/copy")["Body"].read() == b"mine"

@@ -209,3 +209,63 @@ def test_a_job_key_dies_with_its_run_even_after_kill_9(fresh_cove: CoveServer) -
         own.list_objects_v2(Bucket=bucket)
     assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+WORKER_PROBE = b"""
+import json, os
+import boto3
+from botocore.exceptions import ClientError
+
+def model_fn(model_dir):
+    return None
+
+def transform_fn(model, body, content_type, accept):
+    bucket = body.decode() if isinstance(body, bytes) else body
+    s3 = boto3.client("s3")
+    out = {"me": boto3.client("sts").get_caller_identity()["Arn"],
+           "read": s3.get_object(Bucket=bucket, Key="data/in.txt")["Body"].read().decode(),
+           "keys": [os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]]}
+    try:
+        s3.list_buckets()
+        out["list_buckets"] = "allowed"
+    except ClientError as exc:
+        out["list_buckets"] = exc.response["Error"]["Code"]
+    return json.dumps(out), "application/json"
+"""
+
+
+def test_endpoint_workers_act_for_the_models_execution_role(
+        cove: CoveServer, s3: Any, buckets: tuple[str, str]) -> None:
+    from tests.hosting.test_endpoints import SK_IMAGE, _tar
+
+    iam, sm = cove.client("iam"), cove.client("sagemaker")
+    runtime = cove.client("sagemaker-runtime")
+    mine, _ = buckets
+    role_arn = narrow_role(iam, mine)
+    account = cove.client("sts").get_caller_identity()["Account"]
+    s3.put_object(Bucket=mine, Key="model/model.tar.gz",
+                  Body=_tar({"code/inference.py": WORKER_PROBE}))
+    model, name = f"m-{uuid.uuid4().hex[:8]}", f"ep-{uuid.uuid4().hex[:8]}"
+    sm.create_model(ModelName=model, ExecutionRoleArn=role_arn, PrimaryContainer={
+        "Image": SK_IMAGE, "ModelDataUrl": f"s3://{mine}/model/model.tar.gz",
+        "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 180})
+    reply = json.loads(runtime.invoke_endpoint(EndpointName=name, ContentType="text/plain",
+                                               Body=mine.encode())["Body"].read())
+    assert reply["me"] == f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[1]}/" \
+                          f"{model}"
+    assert reply["read"] == "secret data" and reply["list_buckets"] == "AccessDenied"
+
+    sm.delete_endpoint(EndpointName=name)
+    key, secret = reply["keys"]
+    own = boto3.session.Session().client("s3", endpoint_url=cove.url, region_name=REGION,
+                                         aws_access_key_id=key, aws_secret_access_key=secret)
+    with pytest.raises(ClientError) as info:
+        own.get_object(Bucket=mine, Key="data/in.txt")
+    assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"

@@ -28,6 +28,7 @@ from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
 from cove.hosting._history import History
 from cove.hosting._models import prepare_model, serving_python
 from cove.hosting._traffic import Traffic
+from cove.identity import Identity
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import endpoint_configs, endpoints, models
@@ -36,6 +37,8 @@ from cove.training._envs import Environments
 log = logging.getLogger("cove.hosting")
 
 DRAIN_SECONDS = 60.0
+#: Owners of endpoint workers' keys start with this (all of them end when cove restarts).
+WORKER_KEY_PREFIX = "endpoint-workers:"
 
 
 @dataclass
@@ -97,9 +100,13 @@ class HostingSettings:
 class Endpoints:
     def __init__(self, db: Database, artifacts: ArtifactCache, logs: LogStore,
                  sandbox: Sandbox, settings: HostingSettings,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, identity: Identity | None = None) -> None:
         self.db, self.artifacts, self.logs, self.sandbox = db, artifacts, logs, sandbox
         self.settings = settings
+        #: Issues the workers' keys (acting for the model's ExecutionRoleArn); None: no keys.
+        self.identity = identity
+        #: Where the workers reach cove (set once the server listens).
+        self.endpoint_url = ""
         #: Where workers run: None or a local executor, here; Ray: actors on the cluster.
         self.executor = executor
         self.live: dict[str, Deployment] = {}
@@ -198,6 +205,8 @@ class Endpoints:
 
     def recover(self) -> None:
         """After a restart, bring every endpoint that was serving (or starting) back."""
+        if self.identity is not None:  # the workers that held these keys died with cove
+            self.identity.revoke_prefix(WORKER_KEY_PREFIX)
         with self.db.read() as conn:
             rows = conn.execute(select(endpoints.c.name, endpoints.c.describe)).all()
         for name, describe in rows:
@@ -298,7 +307,8 @@ class Endpoints:
 
     def _fleet(self, name: str, deployment_id: str,
                variant: dict[str, Any]) -> tuple[Fleet, str]:
-        serving = prepare_model(self.get(models, variant["ModelName"], "model"), self.artifacts)
+        model = self.get(models, variant["ModelName"], "model")
+        serving = prepare_model(model, self.artifacts)
         group = f"/aws/sagemaker/Endpoints/{name}"
 
         def log_lines(stream: str, lines: list[str]) -> None:
@@ -312,12 +322,27 @@ class Endpoints:
         except errors.ClientError as exc:
             raise FleetFailed(f"variant {variant['VariantName']}: {exc.message} (log stream "
                               f"{stream})") from exc
+        owner = f"{WORKER_KEY_PREFIX}{name}/{deployment_id}/{variant['VariantName']}"
         spec = FleetSpec(name, variant["VariantName"], serving.runtime, serving.model_dir,
-                         serving.code_dir, serving.entry_point, serving.environment,
+                         serving.code_dir, serving.entry_point,
+                         {**serving.environment, **self._keys(owner, model)},
                          self.settings.home / "endpoints" / name / deployment_id /
                          variant["VariantName"], (self.settings.home,), python,
                          (self.settings.envs_dir,), variant.get("InstanceType", "ml.m5.large"))
-        return Fleet(spec, self.sandbox, log_lines, self.executor), serving.image
+        identity = self.identity
+        revoke = (lambda: identity.revoke(owner)) if identity is not None else None
+        return Fleet(spec, self.sandbox, log_lines, self.executor, revoke), serving.image
+
+    def _keys(self, owner: str, model: dict[str, Any]) -> dict[str, str]:
+        """The workers' own key pair, acting for the model's ExecutionRoleArn as the model."""
+        if self.identity is None:
+            return {}
+        creds = self.identity.issue(owner, model.get("ExecutionRoleArn", ""),
+                                    model["ModelName"])
+        region = self.settings.region
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
 
     # --- counting ---------------------------------------------------------------------------
 

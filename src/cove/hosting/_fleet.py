@@ -93,8 +93,11 @@ class Fleet:
 
     def __init__(self, spec: FleetSpec, sandbox: Sandbox,
                  log_lines: Callable[[str, list[str]], None],
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 on_stop: Callable[[], None] | None = None) -> None:
         self.spec, self.sandbox, self.log_lines = spec, sandbox, log_lines
+        #: Called once the workers are gone (their keys die with them).
+        self.on_stop = on_stop
         self.executor = executor if executor is not None and not executor.shares_disk else None
         self._archive: bytes | None = None
         self.workers: list[Worker] = []
@@ -138,6 +141,8 @@ class Fleet:
             workers, self.workers = self.workers, []
         for worker in workers:
             self._terminate(worker)
+        if self.on_stop is not None:
+            self.on_stop()
         shutil.rmtree(self.spec.root, ignore_errors=True)
 
     def in_flight(self) -> int:
