@@ -46,6 +46,7 @@ from cove.training._host import (
     RemoteHostWork,
 )
 from cove.training._runtimes import resolve_runtime
+from cove.untrusted import ArchiveLimits
 
 log = logging.getLogger("cove.training")
 
@@ -60,6 +61,7 @@ class TrainingSettings:
     region: str
     stop_grace: float = 30.0
     keep_job_dirs: bool = False
+    limits: ArchiveLimits = ArchiveLimits()
 
     @property
     def jobs_dir(self) -> Path:
@@ -324,7 +326,7 @@ class JobRun(HostEvents):
                 entry_point=str(decoded.get("sagemaker_program", "")),
                 entrypoint_override=override, hidden=(settings.home,),
                 readonly=(settings.envs_dir,),
-                access_env=access, stop_grace=settings.stop_grace)
+                access_env=access, stop_grace=settings.stop_grace, limits=settings.limits)
             hosts.append(
                 LocalHostWork(plan, runtime, setup, self.jobs.data, self.jobs.sandbox,
                               self.jobs.envs, settings.keep_job_dirs) if local else
