@@ -79,6 +79,8 @@ def _extract_members(tar: tarfile.TarFile, target: Path, max_bytes: int, max_mem
             raise ArchiveRefused(
                 f"{what} unpacks to more than {max_bytes} bytes, the limit (member "
                 f"{member.name!r} passes it).")
+        if member.name.startswith("/"):  # the data filter would strip the slash; refuse it
+            raise ArchiveRefused(f"{what}: member {member.name!r} has an absolute path.")
         try:
             tar.extract(member, target, filter="data")
         except tarfile.FilterError as exc:
