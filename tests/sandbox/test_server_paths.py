@@ -172,3 +172,58 @@ def test_read_capped_and_pack_tree_refuse_links(tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as tar:
         assert tar.getnames() == ["hard"]
     assert any("soft" in line for line in lines)
+
+
+# --- notebook instances: the files cove writes into an instance's directory ---------------------
+
+PLANT = """
+import os
+os.symlink(os.environ["VICTIM"], "report.ipynb")
+config = os.path.join(os.environ["HOME"], ".config", "sagemaker")
+import shutil
+shutil.rmtree(config)
+os.symlink(os.environ["OUTSIDE"], config)
+print("RESULT planted=1")
+"""
+
+
+def test_links_a_notebook_plants_are_replaced_not_written_through(fresh_cove: CoveServer,
+                                                                  tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import nbformat
+
+    victim, outside = tmp_path / "victim.txt", tmp_path / "outside"
+    victim.write_text("the operator's file\n")
+    outside.mkdir()
+    env = {**os.environ, "COVE_HOME": str(fresh_cove.home), "COLUMNS": "200"}
+
+    def cove(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "cove", "notebook", *args], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    def notebook(name: str, code: str) -> Path:
+        book = nbformat.v4.new_notebook()
+        book.cells = [nbformat.v4.new_code_cell(code)]
+        nbformat.write(book, tmp_path / name)
+        return tmp_path / name
+
+    cove("mine")
+    out = cove("run", str(notebook("plant.ipynb", PLANT)), "--name", "mine",
+               "--env", f"VICTIM={victim}", "--env", f"OUTSIDE={outside}")
+    assert "planted = 1" in out
+    cove("stop", "mine")
+    cove("mine")  # starting again rewrites the SDK config beneath the planted link
+    out = cove("run", str(notebook("report.ipynb", "print('RESULT fine=1')")), "--name", "mine")
+    assert "fine = 1" in out
+    assert victim.read_text() == "the operator's file\n"
+    assert list(outside.iterdir()) == []
+    root = fresh_cove.home / "notebooks" / "mine"
+    assert not (root / "SageMaker" / "report.ipynb").is_symlink()
+    assert "fine=1" in (root / "SageMaker" / "report.ipynb").read_text()
+    config = root / "home" / ".config" / "sagemaker"
+    assert not config.is_symlink() and (config / "config.yaml").is_file()

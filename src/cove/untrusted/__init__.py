@@ -15,7 +15,17 @@ from cove.untrusted._archives import (
     extract_tar,
     extract_zip,
 )
-from cove.untrusted._paths import PackedTree, Unsafe, open_beneath, pack_tree, read_capped
+from cove.untrusted._paths import (
+    PackedTree,
+    Unsafe,
+    ensure_directory,
+    move_beneath,
+    open_beneath,
+    pack_tree,
+    read_capped,
+    write_beneath,
+)
 
 __all__ = ["ArchiveLimits", "ArchiveRefused", "PackedTree", "Unsafe", "check_zip",
-           "extract_tar", "extract_zip", "open_beneath", "pack_tree", "read_capped"]
+           "ensure_directory", "extract_tar", "extract_zip", "move_beneath", "open_beneath",
+           "pack_tree", "read_capped", "write_beneath"]

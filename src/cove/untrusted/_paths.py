@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import tarfile
 from collections.abc import Callable
@@ -190,3 +191,79 @@ def _entry(name: str, info: os.stat_result, kind: bytes) -> tarfile.TarInfo:
     entry.mode = info.st_mode & 0o777
     entry.mtime = int(info.st_mtime)
     return entry
+
+
+# --- writing into a tree user code may have rearranged --------------------------------------
+
+def ensure_directory(base: Path, relative: str) -> int:
+    """A descriptor of the directory ``base/relative``, made as needed.  A component that user
+    code replaced with a link or a file is removed and made a directory again: cove's own
+    places in a user's tree are cove's to restore, and nothing outside is touched."""
+    parts = PurePosixPath(relative).parts
+    if any(part in ("..", "/") for part in parts):
+        raise Unsafe(f"{relative} leaves its directory")
+    fd = os.open(base, _DIRECTORY)
+    try:
+        for part in parts:
+            following = _directory_in(fd, part)
+            os.close(fd)
+            fd = following
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _directory_in(parent: int, name: str) -> int:
+    try:
+        return os.open(name, _DIRECTORY, dir_fd=parent)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        os.unlink(name, dir_fd=parent)  # a link or a file where cove's directory belongs
+    os.mkdir(name, 0o755, dir_fd=parent)
+    return os.open(name, _DIRECTORY, dir_fd=parent)
+
+
+def write_beneath(base: Path, relative: str, data: bytes) -> None:
+    """Write ``data`` to ``base/relative`` whole (a new file renamed over the old name, so a
+    link planted there is replaced, never written through)."""
+    path = PurePosixPath(relative)
+    fd = ensure_directory(base, str(path.parent))
+    try:
+        temporary = f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                      os.O_CLOEXEC, 0o644, dir_fd=fd)
+        with os.fdopen(out, "wb") as file:
+            file.write(data)
+        _clear(fd, path.name, keep_files=True)
+        os.replace(temporary, path.name, src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def move_beneath(staged: Path, base: Path, relative: str) -> None:
+    """Move the file or directory ``staged`` (on the same filesystem, somewhere user code cannot
+    reach) to ``base/relative``, replacing whatever is there without following it."""
+    path = PurePosixPath(relative)
+    fd = ensure_directory(base, str(path.parent))
+    try:
+        _clear(fd, path.name, keep_files=False)
+        os.rename(staged, path.name, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _clear(parent: int, name: str, keep_files: bool) -> None:
+    """Remove ``name`` if it is a directory (rename cannot replace one with a file), or any
+    entry unless ``keep_files`` (then rename replaces a file or link atomically)."""
+    try:
+        info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        shutil.rmtree(name, dir_fd=parent)  # rmtree never follows links out
+    elif not keep_files:
+        os.unlink(name, dir_fd=parent)
