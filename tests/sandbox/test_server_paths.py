@@ -227,3 +227,24 @@ def test_links_a_notebook_plants_are_replaced_not_written_through(fresh_cove: Co
     assert "fine=1" in (root / "SageMaker" / "report.ipynb").read_text()
     config = root / "home" / ".config" / "sagemaker"
     assert not config.is_symlink() and (config / "config.yaml").is_file()
+
+
+def test_the_requirements_fingerprint_reads_only_the_code_directory(tmp_path: Path) -> None:
+    """The cache key hashes local packages a requirements.txt names; "/" or a link out must
+    not make the server read (or hash) the machine."""
+    import os
+
+    from cove.training._envs import _fingerprint
+
+    code, outside = tmp_path / "code", tmp_path / "outside.whl"
+    (code / "pkg").mkdir(parents=True)
+    (code / "pkg" / "setup.py").write_text("v1")
+    outside.write_text("a")
+    os.symlink(outside, code / "link.whl")
+    requirements = code / "requirements.txt"
+    requirements.write_text(f"/\n../outside.whl\n{outside}\nlink.whl\n./pkg\n")
+    first = _fingerprint(requirements)
+    outside.write_text("b")
+    assert _fingerprint(requirements) == first
+    (code / "pkg" / "setup.py").write_text("v2")
+    assert _fingerprint(requirements) != first
