@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import string
 import tomllib
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.errors import CoveError
+from cove.untrusted import ArchiveLimits
 
 DEFAULT_PORT = 4599
 DEFAULT_HOST = "127.0.0.1"
@@ -97,6 +99,20 @@ class Config:
     max_headers: int = 200
     #: Connections served at once per port; a request on one more is answered 503.
     max_connections: int = 1000
+    #: What an archive users hand cove may unpack to ("10GiB", "512MiB", bytes): a
+    #: model.tar.gz, a sourcedir.tar.gz (training or inference code), a Lambda zip (AWS: 250 MiB).
+    model_unpacked_limit: str = "10GiB"
+    sourcedir_unpacked_limit: str = "1GiB"
+    function_unzipped_limit: str = "250MiB"
+    #: How many members (files, directories, links) any of those archives may have.
+    archive_member_limit: int = 100_000
+
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        return ArchiveLimits(parse_size(self.model_unpacked_limit),
+                             parse_size(self.sourcedir_unpacked_limit),
+                             parse_size(self.function_unzipped_limit),
+                             self.archive_member_limit)
 
     @property
     def url(self) -> str:
@@ -155,6 +171,18 @@ def parse_duration(text: str) -> float:
         return float(number) * factor
     except ValueError as exc:
         raise ConfigError(f"{text!r} is not a duration: write e.g. 90s, 30m or 2h") from exc
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``"10GiB"``, ``"250MiB"``, ``"500MB"``, ``"1048576"`` -> bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", str(text).lower())
+    if match is None or match.group(2) not in _SIZE_UNITS:
+        raise ConfigError(f"{text!r} is not a size: write e.g. 10GiB, 250MiB or a byte count")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
 def default_home() -> Path:

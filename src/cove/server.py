@@ -119,14 +119,15 @@ class Platform:
         executor = open_executor(config.executor, config.ray_address,
                                  config.max_parallel_jobs or None, config.stop_grace_seconds)
         settings = TrainingSettings(config.home, config.url, config.region,
-                                    stop_grace=config.stop_grace_seconds)
+                                    stop_grace=config.stop_grace_seconds,
+                                    limits=config.archive_limits)
         sandbox = choose_sandbox(config.sandbox)
         slots = HostSlots(executor)  # training and processing hosts share the executor
         training = TrainingJobs(db, LocalDataPlane(store), logs, identity, executor, sandbox,
                                 settings, slots)
         processing = ProcessingJobs(db, training.data, logs, identity, executor, sandbox,
                                     settings, slots)
-        artifacts = ArtifactCache(store, config.home / "artifacts")
+        artifacts = ArtifactCache(store, config.home / "artifacts", config.archive_limits)
         endpoints = Endpoints(db, artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
@@ -289,7 +290,8 @@ def _functions(config: Config, credentials: Credentials, db: Database, store: Lo
     pool = Pool(sandbox, config.function_concurrency,
                 lambda key, stream, lines: functions.log_lines(key, stream, lines))
     functions = Functions(db, identity, logs, pool, FunctionsSettings(
-        config.home, config.region, credentials.account_id, config.function_concurrency))
+        config.home, config.region, credentials.account_id, config.function_concurrency,
+        config.archive_limits))
 
     def read_object(bucket: str, key: str) -> bytes:
         info = store.head_object(bucket, key)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import io
 import logging
 import re
 import shutil
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,11 +34,11 @@ from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import functions as functions_table
 from cove.training._contract import base_environment
+from cove.untrusted import ArchiveLimits, ArchiveRefused, check_zip, extract_zip
 
 log = logging.getLogger("cove.functions")
 
 MAX_ZIP = 50 * 1024 * 1024
-MAX_UNZIPPED = 250 * 1024 * 1024
 TAIL_BYTES = 4096
 RUNTIME_PATTERN = re.compile(r"python3\.\d+")
 #: Variables Lambda sets itself; a function may not override them.
@@ -58,6 +56,7 @@ class FunctionsSettings:
     region: str
     account: str
     concurrency: int
+    limits: ArchiveLimits = ArchiveLimits()
 
 
 @dataclass(frozen=True)
@@ -289,16 +288,10 @@ class Functions:
                 "Please provide a source for function code: ZipFile or S3Bucket and S3Key.")
         if len(zipped) > MAX_ZIP:
             raise errors.RequestTooLarge(f"The code zip is larger than {MAX_ZIP} bytes.")
-        try:
-            with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
-                unzipped = sum(info.file_size for info in archive.infolist())
-        except zipfile.BadZipFile as exc:
-            raise errors.InvalidParameterValue(
-                "Could not unzip uploaded file. Please check your file, then try to upload "
-                "again.") from exc
-        if unzipped > MAX_UNZIPPED:
-            raise errors.InvalidParameterValue(
-                f"Unzipped size must be smaller than {MAX_UNZIPPED} bytes")
+        try:  # unzip it all now (what the zip claims about sizes counts for nothing)
+            check_zip(zipped, self.settings.limits.function_bytes, self.settings.limits.members)
+        except ArchiveRefused as exc:
+            raise errors.InvalidParameterValue(exc.message) from exc
         return zipped
 
     read_object: Callable[[str, str], bytes] | None = None
@@ -336,8 +329,9 @@ class Functions:
         target = self.code_root / sha
         if not target.is_dir():
             staging = self.code_root / f".{sha}.{uuid.uuid4().hex}"
-            with zipfile.ZipFile(self.code_root / f"{sha}.zip") as archive:
-                archive.extractall(staging)  # zipfile drops absolute and ../ parts
+            limits = self.settings.limits
+            extract_zip(self.code_root / f"{sha}.zip", staging, limits.function_bytes,
+                        limits.members)
             try:
                 staging.rename(target)
             except OSError:  # another invocation unpacked it first

@@ -6,19 +6,23 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 
 from cove import errors
-from cove.objects import LocalObjectStore
+from cove.objects import LocalObjectStore, ObjectInfo
 from cove.sagemaker import parse_s3_uri
+from cove.untrusted import ArchiveLimits, extract_tar
+
+DEFAULT_LIMITS = ArchiveLimits()
 
 
 class ArtifactCache:
-    def __init__(self, store: LocalObjectStore, root: Path) -> None:
+    def __init__(self, store: LocalObjectStore, root: Path,
+                 limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.root = root
+        self.limits = limits
         root.mkdir(parents=True, exist_ok=True)
 
     def extract(self, uri: str, what: str = "ModelDataUrl") -> Path:
@@ -35,23 +39,23 @@ class ArtifactCache:
         with open(self.root / f"{digest}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (target / ".ready").exists():
-                self._unpack(info, target, uri)
+                self._unpack(info, target, uri, what)
         return target
 
-    def _unpack(self, info: object, target: Path, uri: str) -> None:
+    def _unpack(self, info: ObjectInfo, target: Path, uri: str, what: str) -> None:
+        """Unpack into a staging directory within the limits (a refused archive leaves nothing
+        behind), then rename it into place."""
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".unpack-"))
         archive = staging / "archive"
+        code = what == "SAGEMAKER_SUBMIT_DIRECTORY"
         try:
-            self.store.materialize(info, archive)  # type: ignore[arg-type]
+            self.store.materialize(info, archive)
             contents = staging / "contents"
-            with tarfile.open(archive) as tar:
-                tar.extractall(contents, filter="data")
+            extract_tar(archive, contents,
+                        self.limits.sourcedir_bytes if code else self.limits.model_bytes,
+                        self.limits.members, f"{what} {uri}")
             (contents / ".ready").write_text(uri)
             shutil.rmtree(target, ignore_errors=True)
             contents.rename(target)
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise errors.ValidationError(
-                f"{uri} is not a readable .tar.gz archive ({exc}); a model artifact is a "
-                "model.tar.gz as training jobs write it.") from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)

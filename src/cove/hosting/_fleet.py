@@ -32,7 +32,7 @@ from cove.executors import (
     instance_resources,
     kill,
 )
-from cove.hosting._remote import RemoteWorkerWork, pack
+from cove.hosting._remote import RemoteWorkerWork, pack, worker_failure
 from cove.hosting._transport import WorkerClient
 from cove.serving._http import tcp_address
 from cove.training._contract import base_environment
@@ -257,8 +257,8 @@ class Fleet:
                           f"within {START_TIMEOUT:.0f} s")
 
     def _failure(self, worker: Worker, code: int) -> str:
-        path = worker.directory / "failure"
-        reason = path.read_text().strip() if path.exists() else (
+        reason = worker_failure(worker.directory, lambda line: self.log_lines(
+            f"{self.spec.variant}/worker-{worker.index}", [line])) or (
             f"the model worker exited with code {code} before it was ready")
         return f"variant {self.spec.variant}: {reason}"
 
@@ -356,3 +356,4 @@ def _ping(address: str) -> bool:
         return reply.startswith(b"HTTP/1.1 200")
     except OSError:
         return False
+

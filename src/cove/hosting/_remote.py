@@ -21,8 +21,11 @@ from pathlib import Path
 
 from cove.executors import Event, ProcessSpec, Sandbox, choose_sandbox, kill
 from cove.training._contract import base_environment
+from cove.untrusted import Unsafe, read_capped
 
 STOP_GRACE = 5.0
+#: SageMaker's cap on a FailureReason; a worker's failure file is read this far
+FAILURE_LIMIT = 1024
 
 
 def pack(model_dir: Path, code_dir: Path | None) -> bytes:
@@ -83,9 +86,10 @@ class RemoteWorkerWork:
             for raw in self._proc.stdout:
                 events(("log", ([raw.decode("utf-8", "replace").rstrip("\n")],)))
             code = self._proc.wait()
-            failure = directory / "failure"
-            if code and failure.exists():
-                events(("failure", (failure.read_text(errors="replace").strip(),)))
+            failure = worker_failure(directory, lambda line: events(
+                ("log", ([line],)))) if code else ""
+            if code and failure:
+                events(("failure", (failure,)))
             return code
         finally:
             shutil.rmtree(directory, ignore_errors=True)
@@ -109,3 +113,14 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def worker_failure(directory: Path, log: Callable[[str], None]) -> str:
+    """What a worker wrote to its failure file (the first KiB), or "".  The worker's code may
+    have made that file a link to anything the server can read: it is never followed."""
+    try:
+        written = read_capped(directory, "failure", FAILURE_LIMIT)
+    except Unsafe as exc:
+        log(f"cove: the worker's failure file was not read: {exc}")
+        return ""
+    return written.decode("utf-8", "replace").strip() if written else ""

@@ -26,6 +26,10 @@ from pathlib import Path
 
 from cove._notebook_kernel import METADATA_VARIABLE
 from cove.training._contract import base_environment
+from cove.untrusted import ensure_directory, write_beneath
+
+#: Jupyter's runtime directory (kernels' connection files), relative to the instance's
+RUNTIME = "home/.local/share/jupyter/runtime"
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class InstanceDirectory:
     @property
     def runtime(self) -> Path:
         """Jupyter's runtime directory on the host: kernels' connection files."""
-        return self.path("home", ".local", "share", "jupyter", "runtime")
+        return self.path(RUNTIME)
 
 
 def default_bucket(region: str, account: str) -> str:
@@ -62,17 +66,20 @@ def prepare(directory: InstanceDirectory, name: str, arn: str, region: str,
             bucket: str) -> None:
     """Write the files the instance's processes read (again at every start: cove may have
     moved, the kernel's interpreter may have changed)."""
-    for sub in ("SageMaker", "metadata", "home"):
-        directory.path(sub).mkdir(parents=True, exist_ok=True)
-    directory.runtime.mkdir(parents=True, exist_ok=True)
-    _write(directory.path("metadata", "resource-metadata.json"),
-           json.dumps({"ResourceArn": arn, "ResourceName": name}))
-    _write(directory.path("home", ".config", "sagemaker", "config.yaml"), sdk_config(bucket))
+    # The instance's code may have replaced any of these with links since the last start:
+    # each is written beneath the instance's directory without following them.
+    directory.root.mkdir(parents=True, exist_ok=True)
+    for sub in ("SageMaker", "metadata", RUNTIME):
+        os.close(ensure_directory(directory.root, sub))
+    write_beneath(directory.root, "metadata/resource-metadata.json",
+                  json.dumps({"ResourceArn": arn, "ResourceName": name}).encode())
+    write_beneath(directory.root, "home/.config/sagemaker/config.yaml",
+                  sdk_config(bucket).encode())
     spec = {"argv": [sys.executable, "-m", "cove._notebook_kernel", "-f", "{connection_file}"],
             "display_name": "Python 3 (cove)", "language": "python",
             "metadata": {"debugger": True}}
-    _write(directory.path("home", ".local", "share", "jupyter", "kernels", "python3",
-                          "kernel.json"), json.dumps(spec, indent=1))
+    write_beneath(directory.root, "home/.local/share/jupyter/kernels/python3/kernel.json",
+                  json.dumps(spec, indent=1).encode())
 
 
 def sdk_config(bucket: str) -> str:
@@ -117,10 +124,3 @@ def environment(directory: InstanceDirectory, endpoint_url: str, region: str,
     # PYTHONDONTWRITEBYTECODE is for jobs; a user's own modules may as well be cached.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -13,16 +13,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from cove import errors
+from cove.untrusted import Unsafe, move_beneath, read_capped, write_beneath
 
 #: Code run before the first cell, like ``%env NAME=value`` typed into the notebook.
 _SET_ENV = "import os as _os; _os.environ.update({!r}); del _os"
@@ -51,20 +53,23 @@ class _ServerKernel:
     has_kernel = True
     ipykernel = True
 
-    def __init__(self, server: _Jupyter, kernel_id: str, connection_file: Path) -> None:
-        self.server, self.kernel_id, self.connection_file = server, kernel_id, connection_file
+    def __init__(self, server: _Jupyter, kernel_id: str, runtime_dir: Path,
+                 connection: Callable[[], dict[str, Any]]) -> None:
+        self.server, self.kernel_id, self.connection = server, kernel_id, connection
+        self.runtime_dir = runtime_dir
         self.handles: list[int] = []
 
     def client(self) -> Any:
         from jupyter_client.asynchronous.client import AsyncKernelClient
 
         kc = AsyncKernelClient()
-        kc.load_connection_file(str(self.connection_file))
+        kc.load_connection_info(cast(Any, self.connection()))
         if kc.transport == "ipc":
             # A sandboxed kernel's sockets are files in the runtime directory (its network is
             # its own), named as the sandbox sees them; reach them through a descriptor of the
             # directory, as the path here may pass the 108 bytes a socket address holds.
-            handle = os.open(self.connection_file.parent, os.O_PATH | os.O_CLOEXEC)
+            handle = os.open(self.runtime_dir, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW
+                             | os.O_DIRECTORY)
             self.handles.append(handle)
             kc.ip = f"/proc/self/fd/{handle}/{Path(kc.ip).name}"
         return kc
@@ -125,17 +130,21 @@ def run_notebook(source: Path, authorized_url: str, work_dir: Path, runtime_dir:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    for path in extra:
-        _copy(path, work_dir / path.name)
+    # SageMaker/ and Jupyter's runtime directory are the instance's code's to rearrange: what
+    # goes in is staged out of its reach and moved in, nothing there is followed.
+    base, work = work_dir.parent, work_dir.name
+    notebook = _place(source, extra, base, work)
     target = work_dir / source.name
-    shutil.copyfile(source, target)
-    notebook = nbformat.read(target, as_version=4)  # type: ignore[no-untyped-call]
     server = _Jupyter(authorized_url)
     session = server.call("POST", "/api/sessions", {
         "path": source.name, "name": source.name, "type": "notebook",
         "kernel": {"name": kernel_name}})
     kernel_id = session["kernel"]["id"]
-    kernel = _ServerKernel(server, kernel_id, _connection_file(runtime_dir, kernel_id))
+    runtime = str(runtime_dir.relative_to(base))
+    _connection_info(base, runtime, kernel_id)  # there, and whole
+    # read again when the client connects: the server may rewrite it while the kernel starts
+    kernel = _ServerKernel(server, kernel_id, runtime_dir,
+                           lambda: _connection_info(base, runtime, kernel_id))
     client = NotebookClient(notebook, km=cast(Any, kernel), timeout=cell_timeout,
                             kernel_name=kernel_name, allow_errors=False, record_timing=True)
     started = time.monotonic()
@@ -150,7 +159,8 @@ def run_notebook(source: Path, authorized_url: str, work_dir: Path, runtime_dir:
             client.kc.stop_channels()
         kernel.cleanup_resources()
         server.call("DELETE", f"/api/sessions/{session['id']}")
-        nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
+        write_beneath(base, f"{work}/{source.name}",
+                      nbformat.writes(notebook).encode())  # type: ignore[no-untyped-call]
     run = Run(notebook, target, time.monotonic() - started, error)
     run.results = results(run.text())
     return run
@@ -178,7 +188,9 @@ def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> An
     kc = kernel.client()
 
     async def start() -> None:
-        kc.start_channels()
+        # no heartbeat channel: it calls a kernel dead after 1 s without a beat, which a kernel
+        # still starting on a busy machine is not; the server's REST API says if it is alive
+        kc.start_channels(hb=False)
         await kc.wait_for_ready(timeout=client.startup_timeout)
         if env:
             reply = await kc.execute_interactive(_SET_ENV.format(env), silent=True,
@@ -203,14 +215,42 @@ def _wait_started(kernel: _ServerKernel, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def _connection_file(runtime_dir: Path, kernel_id: str, timeout: float = 30) -> Path:
-    path = runtime_dir / f"kernel-{kernel_id}.json"
+def _place(source: Path, extra: Iterable[Path], base: Path, work: str) -> Any:
+    """Copy the notebook and ``extra`` into ``base/work``; returns the notebook as read."""
+    import nbformat
+
+    staging = Path(tempfile.mkdtemp(dir=base.parent, prefix=f".{base.name}-run-"))
+    try:
+        for path in extra:
+            _copy(path, staging / path.name)
+            move_beneath(staging / path.name, base, f"{work}/{path.name}")
+        shutil.copyfile(source, staging / source.name)
+        notebook = nbformat.read(staging / source.name, as_version=4)  # type: ignore[no-untyped-call]
+        move_beneath(staging / source.name, base, f"{work}/{source.name}")
+        return notebook
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _connection_info(base: Path, runtime: str, kernel_id: str,
+                     timeout: float = 30) -> dict[str, Any]:
+    """The kernel's connection file, once it is there and whole (read without following a
+    link the instance's code may have put in its place)."""
+    relative = f"{runtime}/kernel-{kernel_id}.json"
     deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise errors.ServerError(f"the kernel's connection file {path} did not appear")
+    while time.monotonic() < deadline:
+        try:
+            raw = read_capped(base, relative, 64 << 10)
+        except Unsafe as exc:
+            raise errors.ClientError(f"the kernel's connection file was not read: {exc}") from exc
+        try:
+            info = json.loads(raw) if raw else None
+        except ValueError:  # still being written
+            info = None
+        if isinstance(info, dict):
+            return info
         time.sleep(0.05)
-    return path
+    raise errors.ServerError(f"the kernel's connection file {relative} did not appear")
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -115,7 +115,8 @@ class ProcessingRun(HostedRun):
             setup = HostSetup(job_dir=self.jobs.jobs_dir / self.name / host, output_uri="",
                               code_uri="", entry_point="", entrypoint_override=spec.command,
                               hidden=(settings.home,), readonly=(settings.envs_dir,),
-                              access_env=access, stop_grace=settings.stop_grace)
+                              access_env=access, stop_grace=settings.stop_grace,
+                              limits=settings.limits)
             hosts.append(self.jobs.host_work(partial(ProcessingHost, plan, runtime, spec),
                                              setup, settings.keep_job_dirs))
         return hosts

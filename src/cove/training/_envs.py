@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import site
+import stat
 import subprocess
 import sys
 import urllib.parse
@@ -121,13 +122,32 @@ def _fingerprint(requirements: Path) -> str:
         entry = line.split(" #", 1)[0].strip().removeprefix("file://")
         if not entry or entry.startswith(("#", "-")):
             continue
-        path = requirements.parent / entry  # an absolute entry replaces the directory
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else (
-            [path] if path.is_file() else [])
+        path = requirements.parent / entry
+        # the archive's own files only: the server follows no link or absolute path out of it
+        # (an entry of "/" would have it read the whole machine)
+        if not _beneath(path, requirements.parent):
+            continue
+        files = sorted(p for p in path.rglob("*") if _regular(p)) if _directory(path) else (
+            [path] if _regular(path) else [])
         for file in files:
             digest.update(f"\n{file.relative_to(path.parent)}\n".encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:24]
+
+
+def _beneath(path: Path, root: Path) -> bool:
+    return os.path.realpath(path).startswith(os.path.realpath(root) + os.sep)
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _directory(path: Path) -> bool:
+    return not path.is_symlink() and path.is_dir()
 
 
 def _run(sandbox: Sandbox, spec: ProcessSpec, log: Callable[[str], None]) -> None:

@@ -12,19 +12,21 @@ import os
 import shutil
 import signal
 import subprocess
-import tarfile
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from cove import errors
 from cove.executors import Event, ProcessSpec, Sandbox, kill
 from cove.training import _contract as contract
 from cove.training._contract import CONTAINER_ROOT, HostPlan
 from cove.training._data import DataPlane
 from cove.training._envs import Environments
 from cove.training._runtimes import Runtime
+from cove.untrusted import ArchiveLimits, Unsafe, extract_tar, pack_tree, read_capped
 
 FAILURE_LIMIT = 1024
 TAIL_LINES = 20
@@ -57,6 +59,7 @@ class HostSetup:
     readonly: tuple[Path, ...]
     access_env: dict[str, str]  # AWS_ENDPOINT_URL, scoped credentials, region
     stop_grace: float
+    limits: ArchiveLimits = ArchiveLimits()  # what sourcedir.tar.gz may unpack to
 
 
 class TrainingHost:
@@ -95,7 +98,11 @@ class TrainingHost:
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
         self.events.phase(host, "Downloading", "Downloading input data")
-        command, cwd = self._prepare()
+        try:
+            command, cwd = self._prepare()
+        except errors.ClientError as exc:  # the job's own inputs: its code, its requirements
+            self._log([f"cove: {exc.message}"])
+            return HostResult(host, None, f"ClientError: {exc.message}"[:FAILURE_LIMIT], "")
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
         self.events.phase(host, "Training", "Training image download completed. Training in "
@@ -137,9 +144,11 @@ class TrainingHost:
     def _fetch_code(self, code_dir: Path) -> None:
         archive = code_dir.parent / "sourcedir.tar.gz"
         self.data.fetch_object(self.setup.code_uri, archive)
-        with tarfile.open(archive) as tar:
-            tar.extractall(code_dir, filter="data")
-        archive.unlink()
+        try:
+            extract_tar(archive, code_dir, self.setup.limits.sourcedir_bytes,
+                        self.setup.limits.members, "sourcedir.tar.gz")
+        finally:
+            archive.unlink()
 
     def _command(self, python: str) -> list[str]:
         if self.setup.entrypoint_override:
@@ -179,27 +188,37 @@ class TrainingHost:
         self.events.log(self.plan.host, lines)
 
     def _failure(self, code: int) -> str:
-        failure_file = self.setup.job_dir / "output" / "failure"
-        if failure_file.exists() and failure_file.read_text().strip():
-            reason = failure_file.read_text(errors="replace").strip()
-        else:
+        # output/failure is the job's to write: read at most the first KiB, never through a link
+        try:
+            written = read_capped(self.setup.job_dir, "output/failure", FAILURE_LIMIT)
+        except Unsafe as exc:
+            self._log([f"cove: output/failure was not read: {exc}"])
+            written = None
+        reason = written.decode("utf-8", "replace").strip() if written else ""
+        if not reason:
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
             reason = f"the training process {how}. Last log lines:\n" + "\n".join(self._tail)
         return ("AlgorithmError: " + reason)[:FAILURE_LIMIT]
 
     def _upload(self) -> None:
-        job_dir, output = self.setup.job_dir, self.setup.output_uri
-        self._upload_tree(job_dir / "model", f"{output}/model.tar.gz")
-        if any((job_dir / "output" / "data").iterdir()):
-            self._upload_tree(job_dir / "output" / "data", f"{output}/output.tar.gz")
+        output = self.setup.output_uri
+        self._upload_tree("model", f"{output}/model.tar.gz", always=True)
+        self._upload_tree("output/data", f"{output}/output.tar.gz", always=False)
 
-    def _upload_tree(self, directory: Path, uri: str) -> None:
-        archive = directory.parent / f".{directory.name}.tar.gz"
-        with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
-            for path in sorted(directory.iterdir()):
-                tar.add(path, arcname=path.name)
-        self.data.upload_file(archive, uri, "application/x-tar")
-        archive.unlink()
+    def _upload_tree(self, relative: str, uri: str, always: bool) -> None:
+        """Pack ``relative`` (of the job directory, which user code wrote) without following
+        its links, into a file beside the job directory where user code cannot reach."""
+        fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".tar.gz",
+                                    dir=self.setup.job_dir.parent)
+        archive = Path(name)
+        try:
+            with open(fd, "wb") as out:
+                packed = pack_tree(self.setup.job_dir, relative, out,
+                                   lambda line: self._log([line]))
+            if always or packed.files:
+                self.data.upload_file(archive, uri, "application/x-tar")
+        finally:
+            archive.unlink()
 
 
 def remove_job_dir(path: Path) -> None:
@@ -226,7 +245,7 @@ HostFactory = Callable[[HostSetup, DataPlane, Sandbox, Environments, HostEvents]
 
 
 class LocalHostWork:
-    """A host on this machine: inputs materialized from the store, cove's sandbox and
+    """A host on this machine: inputs copied from the store, cove's sandbox and
     environments."""
 
     def __init__(self, make: HostFactory, setup: HostSetup, data: DataPlane, sandbox: Sandbox,

@@ -28,6 +28,7 @@ from cove.training._envs import Environments
 from cove.training._host import HostResult, HostSetup, TrainingHost
 from cove.training._runs import HostedJobs, HostedRun, HostSlots, local_cpus
 from cove.training._runtimes import resolve_runtime
+from cove.untrusted import ArchiveLimits
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -40,6 +41,7 @@ class TrainingSettings:
     region: str
     stop_grace: float = 30.0
     keep_job_dirs: bool = False
+    limits: ArchiveLimits = ArchiveLimits()
 
     @property
     def jobs_dir(self) -> Path:
@@ -145,7 +147,7 @@ class JobRun(HostedRun):
                 entry_point=str(decoded.get("sagemaker_program", "")),
                 entrypoint_override=override, hidden=(settings.home,),
                 readonly=(settings.envs_dir,),
-                access_env=access, stop_grace=settings.stop_grace)
+                access_env=access, stop_grace=settings.stop_grace, limits=settings.limits)
             hosts.append(self.jobs.host_work(partial(TrainingHost, plan, runtime), setup,
                                              settings.keep_job_dirs))
         return hosts
