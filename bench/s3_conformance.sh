@@ -120,7 +120,7 @@ names="not acl and not policy and not cors and not versioning and not tagging an
 cd "$checkout"
 set +e
 S3TEST_CONF=$work/s3tests.conf "$tests_python" -m pytest s3tests/functional/test_s3.py \
-    -m "$markers" -k "$names" -p no:cacheprovider --timeout 60 -q -rfE \
+    -m "$markers" -k "$names" -p no:cacheprovider --timeout "${TEST_TIMEOUT:-300}" -q -rfE \
     --junitxml "$work/junit.xml" "$@" >"$work/pytest.log" 2>&1
 status=$?
 set -e

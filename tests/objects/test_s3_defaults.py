@@ -297,6 +297,12 @@ def test_get_object_part_number(s3: Any, bucket: str) -> None:
     second = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
     assert second["PartsCount"] == 2 and second["Body"].read() == b"tail"
     assert s3.head_object(Bucket=bucket, Key="mp", PartNumber=1)["ContentLength"] == 5 * 1024**2
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="one")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="one", UploadId=uid, PartNumber=1, Body=b"only")
+    s3.complete_multipart_upload(Bucket=bucket, Key="one", UploadId=uid, MultipartUpload={
+        "Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    one = s3.get_object(Bucket=bucket, Key="one", PartNumber=1)
+    assert one["PartsCount"] == 1 and one["Body"].read() == b"only"
     s3.put_object(Bucket=bucket, Key="single", Body=b"body")
     assert s3.get_object(Bucket=bucket, Key="single", PartNumber=1)["Body"].read() == b"body"
     for key, number in (("mp", 3), ("single", 2)):

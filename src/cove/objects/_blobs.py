@@ -33,12 +33,33 @@ class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._shards: set[str] = set()  # shard directories known to exist (never removed)
+
+    def shard(self, blob_id: str) -> Path:
+        """The directory of ``blob_id``'s file, created the first time it is needed."""
+        directory = self.root / blob_id[:2]
+        if blob_id[:2] not in self._shards:
+            directory.mkdir(exist_ok=True)
+            self._shards.add(blob_id[:2])
+        return directory
 
     def path(self, blob_id: str) -> Path:
         return self.root / blob_id[:2] / blob_id
 
     def writer(self, checksum_algorithms: Iterable[str] = (), sha256: bool = False) -> BlobWriter:
         return BlobWriter(self, uuid.uuid4().hex, checksum_algorithms, sha256)
+
+    def write_whole(self, data: bytes, checksum_algorithms: Iterable[str] = (),
+                    sha256: bool = False) -> WrittenBlob:
+        """A small body as one durable blob in one call (one thread hop for create, hash,
+        write and fsync); nothing is left behind if it fails."""
+        writer = self.writer(checksum_algorithms, sha256)
+        try:
+            writer.write(data)
+            return writer.finish()
+        except BaseException:
+            writer.discard()
+            raise
 
     def read(self, blob_id: str, offset: int, length: int) -> bytes:
         with open(self.path(blob_id), "rb") as f:
@@ -58,8 +79,7 @@ class BlobStore:
     def link(self, blob_id: str) -> str:
         """A new blob with the same bytes, sharing storage (a hard link): copies move nothing."""
         new_id = uuid.uuid4().hex
-        target = self.path(new_id)
-        target.parent.mkdir(exist_ok=True)
+        target = self.shard(new_id) / new_id
         os.link(self.path(blob_id), target)
         return new_id
 
@@ -86,8 +106,7 @@ class BlobWriter:
     def __init__(self, store: BlobStore, blob_id: str, checksum_algorithms: Iterable[str],
                  sha256: bool = False) -> None:
         self.blob_id = blob_id
-        self.path = store.path(blob_id)
-        self.path.parent.mkdir(exist_ok=True)
+        self.path = store.shard(blob_id) / blob_id
         self._file = open(self.path, "xb")  # noqa: SIM115 - closed in finish()/discard()
         self._md5 = hashlib.md5()
         self._hashers: dict[str, Hasher] = {a: new_hasher(a) for a in checksum_algorithms}
@@ -102,12 +121,6 @@ class BlobWriter:
     def write(self, data: bytes) -> None:
         for lane in self.lanes:
             lane(data)
-
-    def write_all(self, data: bytes) -> WrittenBlob:
-        """A whole small body in one go, hashed and made durable: one thread hop, not one per
-        batch and lane."""
-        self.write(data)
-        return self.finish()
 
     @property
     def lanes(self) -> tuple[Callable[[bytes], None], ...]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
@@ -107,23 +108,32 @@ async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
     """Stream the body into a new blob; verify every digest; discard the blob on any failure.
 
     The blob writer computes the signed payload's SHA-256 along with the checksums (claimed
-    from the body, so no byte is hashed twice).  A small body is read whole and written,
-    hashed and fsynced in one thread hop; a large one is pipelined batch by batch.
+    from the body, so no byte is hashed twice).  A small body is read whole, then created,
+    hashed, written and fsynced in one thread hop; a large one is pipelined batch by batch.
     """
+    loop = asyncio.get_running_loop()
     expected_sha256 = call.body.claim_sha256()
-    writer = blobs.writer(algorithms, sha256=expected_sha256 is not None)
-    try:
-        if 0 < declared <= SMALL_BODY:
-            data = await call.body.read(SMALL_BODY)
-            blob = await asyncio.get_running_loop().run_in_executor(
-                IO_THREADS, writer.write_all, data)
-        else:
+    sha256 = expected_sha256 is not None
+    if 0 < declared <= SMALL_BODY:
+        data = await call.body.read(SMALL_BODY)
+        blob = await loop.run_in_executor(
+            IO_THREADS, functools.partial(blobs.write_whole, data, algorithms, sha256))
+        discard: Callable[[], None] = functools.partial(blobs.delete, [blob.blob_id])
+    else:
+        writer = await loop.run_in_executor(
+            IO_THREADS, functools.partial(blobs.writer, algorithms, sha256))
+        try:
             blob = await _pipeline(call, writer)
+        except BaseException:
+            writer.discard()
+            raise
+        discard = writer.discard
+    try:
         check_sha256(expected_sha256, blob.sha256_hex)
         verify_digests(call.request.headers, call.body.trailers, blob.md5, blob.checksums,
                        wanted)
     except BaseException:
-        writer.discard()
+        discard()
         raise
     return blob
 
@@ -228,7 +238,7 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
     span = parse_range(request.headers.get("range"), info.size)
     if "partNumber" in request.query_params:
         span = _part_span(info, request.query_params["partNumber"])
-        if len(info.parts) > 1:
+        if "-" in info.etag:  # made by a multipart upload, even of one part
             headers["x-amz-mp-parts-count"] = str(len(info.parts))
     if span is not None:
         start, end, code = span[0], span[1], 206
@@ -306,7 +316,7 @@ def _part_span(info: ObjectInfo, text: str) -> tuple[int, int] | None:
     if number > len(info.parts):
         raise errors.InvalidPartNumber("The requested partnumber is not satisfiable",
                                        PartNumber=text)
-    if len(info.parts) == 1:
+    if "-" not in info.etag:
         return None
     start = sum(size for _, size in info.parts[: number - 1])
     return start, start + info.parts[number - 1][1] - 1
