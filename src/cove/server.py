@@ -11,12 +11,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
+from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from cove import __version__
@@ -24,6 +25,7 @@ from cove.config import Config, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, console_app, mint_link, moved_to
 from cove.edge import (
+    Call,
     Edge,
     JsonService,
     RequestLimits,
@@ -32,6 +34,7 @@ from cove.edge import (
     public_json,
     sts_service,
 )
+from cove.edge._body import Body
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
 from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
@@ -46,7 +49,18 @@ from cove.meta.tables import models
 from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
+from cove.pipelines import (
+    Api,
+    Engine,
+    InstantSteps,
+    JobSteps,
+    Pipelines,
+    PipelinesApi,
+    PipelineStore,
+)
+from cove.registry import ModelRegistry, RegistryApi, artifact_check
 from cove.sagemaker import Tags
+from cove.sagemaker._search import Search
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
@@ -80,6 +94,8 @@ class Platform:
     gateway: Gateway
     started: float
     notebooks: NotebookInstances
+    #: Work that may begin only once cove's URL is known (``bound``), added by ``build_app``.
+    bound_hooks: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: Config) -> Platform:
@@ -126,6 +142,8 @@ class Platform:
         self.gateway.url = url
         self.notebooks.endpoint_url = url
         self.notebooks.recover()
+        for hook in self.bound_hooks:
+            hook()
 
     def describe_executor(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
         """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes.  Not in the
@@ -138,17 +156,28 @@ class Platform:
                 "uptime_seconds": round(time.time() - self.started, 1)}
 
 
-def build_app(platform: Platform, console_url: str) -> Edge:
+def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
+    """The API port's app, and the console's (served at ``console_url``)."""
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
-    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
+    search = Search()
+    registry = ModelRegistry(platform.db, artifact_check(platform.store))
+    registry_api = RegistryApi(registry, platform.tags, search)
+    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
+                             registry_api.model_container)
     transform_api = TransformApi(platform.transforms, platform.tags)
-    sagemaker = JsonService("sagemaker", "SageMaker", {
+    validator = ShapeValidator("sagemaker")
+    operations: dict[str, Any] = {}  # the SageMaker API; pipelines' steps call it too
+    pipelines_api = _pipelines(platform, search, _internal_api(platform, operations, validator))
+    operations.update({
         **platform.training_api.operations(), **tuning_api.operations(),
         **hosting_api.operations(), **transform_api.operations(),
-        **platform.tags.operations(),
-        **NotebookApi(platform.notebooks, platform.tags).operations()},
-        validator=ShapeValidator("sagemaker"))
+        **platform.tags.operations(), **registry_api.operations(), **search.operations(),
+        **pipelines_api.operations(),
+        **NotebookApi(platform.notebooks, platform.tags).operations()})
+    sagemaker = JsonService("sagemaker", "SageMaker", operations, validator=validator)
+    engine = pipelines_api.pipelines.engine
+    platform.bound_hooks.append(engine.start)
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
@@ -166,6 +195,7 @@ def build_app(platform: Platform, console_url: str) -> Edge:
         platform.endpoints.shutdown()
         platform.functions.shutdown()
         platform.notebooks.shutdown()
+        engine.shutdown()
         platform.tuning.shutdown()
         platform.training.shutdown()
         platform.executor.shutdown()
@@ -183,7 +213,53 @@ def build_app(platform: Platform, console_url: str) -> Edge:
                 CONSOLE_PREFIX: moved_to(console_url)},
         on_startup=[start],
         on_shutdown=[stop],
-    )
+    ), console_app(Console(platform, registry, pipelines_api.pipelines))
+
+
+def _read_object(store: LocalObjectStore) -> Callable[[str, str], bytes]:
+    def read(bucket: str, key: str) -> bytes:
+        info = store.head_object(bucket, key)
+        return store.read(info, 0, info.size)
+    return read
+
+
+def _internal_api(platform: Platform, operations: dict[str, Any],
+                  validator: ShapeValidator) -> Api:
+    """The SageMaker API as cove's own code calls it (a pipeline's steps): the same
+    validation and handlers a client's request meets, as the root principal."""
+    principal = platform.identity.lookup(platform.credentials.access_key_id)
+    assert principal is not None
+
+    def call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        validator.validate(operation, params)
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": [],
+                           "query_string": b""})
+        result: dict[str, Any] = operations[operation](params, Call(
+            request, principal, platform.config.region, "internal", Body(_no_body())))
+        return dict(json.loads(json.dumps(result or {}, default=_timestamp)))
+    return call
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    yield b""
+
+
+def _timestamp(value: Any) -> Any:
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _pipelines(platform: Platform, search: Search, api: Api) -> PipelinesApi:
+    store = PipelineStore(platform.db)
+
+    def invoke(function: str, payload: bytes) -> tuple[bytes, bool]:
+        outcome = platform.functions.invoke_blocking(function, payload)
+        return outcome.payload, outcome.error
+
+    read = _read_object(platform.store)
+    engine = Engine(store, JobSteps(api), InstantSteps(api, invoke), read, time.time)
+    return PipelinesApi(Pipelines(store, engine, time.time), platform.tags, read)
 
 
 def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,
@@ -292,9 +368,10 @@ def serve(config: Config) -> None:
         platform = Platform.open(config)
         limits = RequestLimits(config.head_timeout_seconds, config.max_head_bytes,
                                config.max_headers, config.max_connections)
-        console = _Console(_uvicorn_config(console_app(Console(platform)), limits, "off"))
-        api = _Server(_uvicorn_config(build_app(platform, console_url), limits, "on"),
-                      config.server_file, platform.bound, console, console_socket, console_url)
+        edge, console_asgi = build_app(platform, console_url)
+        console = _Console(_uvicorn_config(console_asgi, limits, "off"))
+        api = _Server(_uvicorn_config(edge, limits, "on"), config.server_file, platform.bound,
+                      console, console_socket, console_url)
         api.run(sockets=[api_socket])
     finally:
         record = read_server_file(config.home)

@@ -33,6 +33,7 @@ from cove.config import CONSOLE_PATH
 from cove.console import _charts as charts
 from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
+from cove.console._mlops import MlopsPages
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
 from cove.training import LOG_GROUP as TRAINING_LOGS
@@ -40,6 +41,8 @@ from cove.transform import LOG_GROUP as TRANSFORM_LOGS
 from cove.units import human_size
 
 if TYPE_CHECKING:
+    from cove.pipelines import Pipelines
+    from cove.registry import ModelRegistry
     from cove.server import Platform
 
 PREFIX = CONSOLE_PATH
@@ -62,8 +65,10 @@ def _plotly_js() -> Path:
 class Console:
     """The web console, an ASGI app at ``/ui`` on the console's own port."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, registry: ModelRegistry,
+                 pipelines: Pipelines) -> None:
         self.platform = platform
+        self.mlops = MlopsPages(self, PREFIX, registry, pipelines)
         self.sessions = Sessions(platform.db, platform.config.home, platform.credentials)
         self.templates = Environment(loader=PackageLoader("cove.console"),
                                      autoescape=select_autoescape(), trim_blocks=True,
@@ -138,6 +143,7 @@ class Console:
             Route(f"{p}/notebook-instances/{{name}}/start", self.start_notebook,
                   methods=["POST"]),
             Route(f"{p}/notebook-instances/{{name}}/stop", self.stop_notebook, methods=["POST"]),
+            *self.mlops.routes(),
         ]
 
     # --- rendering ----------------------------------------------------------------------------
