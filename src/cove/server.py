@@ -177,7 +177,8 @@ class Platform:
                 "uptime_seconds": round(time.time() - self.started, 1)}
 
 
-def build_app(platform: Platform, console_url: str) -> Edge:
+def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
+    """The API port's app, and the console's (served at ``console_url``)."""
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
     search = Search()
@@ -236,7 +237,7 @@ def build_app(platform: Platform, console_url: str) -> Edge:
         on_startup=[start],
         on_shutdown=[stop],
         authorize=Authorizer(platform.identity, platform.roles),
-    )
+    ), console_app(Console(platform))
 
 
 def _read_object(store: LocalObjectStore) -> Callable[[str, str], bytes]:
@@ -391,9 +392,10 @@ def serve(config: Config) -> None:
         platform = Platform.open(config)
         limits = RequestLimits(config.head_timeout_seconds, config.max_head_bytes,
                                config.max_headers, config.max_connections)
-        console = _Console(_uvicorn_config(console_app(Console(platform)), limits, "off"))
-        api = _Server(_uvicorn_config(build_app(platform, console_url), limits, "on"),
-                      config.server_file, platform.bound, console, console_socket, console_url)
+        edge, console_asgi = build_app(platform, console_url)
+        console = _Console(_uvicorn_config(console_asgi, limits, "off"))
+        api = _Server(_uvicorn_config(edge, limits, "on"), config.server_file, platform.bound,
+                      console, console_socket, console_url)
         api.run(sockets=[api_socket])
     finally:
         record = read_server_file(config.home)

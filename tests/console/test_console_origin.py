@@ -52,6 +52,16 @@ def test_signed_in_on_the_console_origin_only(cove: CoveServer) -> None:
     sandboxed = session.post(cove.console_url + "/ui/endpoints/none/stop", timeout=30,
                              data={"csrf": csrf}, headers={"Origin": "null"})
     assert sandboxed.status_code == 403
+    # cookies planted next to the real one (another port of this host may set them) are
+    # passed over, before or after it
+    real = session.cookies["cove_session"]
+    for header in (f"cove_session=planted.{'0' * 64}; cove_session={real}",
+                   f"cove_session={real}; cove_session=planted"):
+        answer = requests.get(cove.console_url + "/ui/", headers={"Cookie": header},
+                              timeout=30)
+        assert answer.status_code == 200 and "Dashboard" in answer.text
+    assert requests.get(cove.console_url + "/ui/", timeout=30, headers={
+        "Cookie": "cove_session=planted"}).status_code == 401
 
 
 def test_console_port_setting_cli_and_sign_in_link(tmp_path: Path) -> None:

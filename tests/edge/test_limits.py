@@ -185,3 +185,20 @@ def test_boto3_is_unaffected(limited: CoveServer) -> None:
                   Metadata={f"m{i}": "v" * 50 for i in range(20)})
     head = s3.head_object(Bucket="plain-client", Key="k")
     assert head["ContentLength"] == 100_000 and len(head["Metadata"]) == 20
+
+
+def test_limit_settings_resolve_and_refuse_nonsense(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from cove.config import ConfigError, load_config
+
+    defaults = load_config(tmp_path)
+    assert (defaults.head_timeout_seconds, defaults.max_head_bytes, defaults.max_headers,
+            defaults.max_connections) == (10.0, 65536, 200, 1000)
+    monkeypatch.setenv("COVE_REQUEST_HEAD_TIMEOUT", "500ms")
+    with pytest.raises(ConfigError):
+        load_config(tmp_path).head_timeout_seconds  # noqa: B018
+    monkeypatch.setenv("COVE_REQUEST_HEAD_TIMEOUT", "0")
+    with pytest.raises(ConfigError, match="positive duration"):
+        load_config(tmp_path).head_timeout_seconds  # noqa: B018
+    monkeypatch.setenv("COVE_REQUEST_HEAD_TIMEOUT", "2.5s")
+    assert load_config(tmp_path).head_timeout_seconds == 2.5

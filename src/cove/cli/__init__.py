@@ -115,7 +115,7 @@ def up(
         console.print('Point clients at it with: [bold]eval "$(cove env)"[/]')
         from cove.console import mint_link
 
-        console.print(f"Console: {mint_link(config.home, record['console_url'])} (one-time "
+        console.print(f"Console: {mint_link(config.home, _console_url(record))} (one-time "
                       "link)", soft_wrap=True)
         return
     from cove.server import serve
@@ -157,6 +157,12 @@ def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
             time.sleep(0.05)
     proc.terminate()
     raise CliError(f"cove did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def _console_url(record: dict[str, Any]) -> str:
+    """The console's origin (a server older than the console's own port served it on its
+    API port)."""
+    return str(record.get("console_url") or record["url"])
 
 
 def _healthy(url: str) -> dict[str, Any] | None:
@@ -235,7 +241,7 @@ def status(home: HomeOption = None) -> None:
     table.add_row("home", str(config.home))
     if record and health:
         table.add_row("url", record["url"])
-        table.add_row("console", f"{record['console_url']}/ui/ (`cove ui` signs in)")
+        table.add_row("console", f"{_console_url(record)}/ui/ (`cove ui` signs in)")
         table.add_row("pid", str(record["pid"]))
         table.add_row("version", health["version"])
         table.add_row("uptime", _duration(health["uptime_seconds"]))
@@ -328,7 +334,7 @@ def ui(home: HomeOption = None,
     record = read_server_file(config.home)
     if record is None:
         raise CliError(f"cove is not running (home {config.home}); `cove up` starts it.")
-    link = mint_link(config.home, record["console_url"])
+    link = mint_link(config.home, _console_url(record))
     print(f"Console (one-time link, valid 15 minutes): {link}")
     if open_browser:
         webbrowser.open(link)

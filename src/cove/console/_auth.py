@@ -124,9 +124,8 @@ class Sessions:
 
     def current(self, request: Request) -> Session | None:
         """The request's live session, if its cookie names one."""
-        session_id, _, signature = request.cookies.get(COOKIE, "").partition(".")
-        if not session_id or not hmac.compare_digest(
-                signature, _sign(self.key, "session", session_id)):
+        session_id = self._signed_session_id(request.headers.get("cookie", ""))
+        if session_id is None:
             return None
         with self.db.read() as conn:
             row = conn.execute(select(console_sessions).where(
@@ -134,6 +133,18 @@ class Sessions:
         if row is None or row.expires < time.time():
             return None
         return Session(row.id, row.csrf, row.expires)
+
+    def _signed_session_id(self, cookie_header: str) -> str | None:
+        """The first session cookie cove signed.  Cookies ignore ports: a page on another
+        port of this host may have planted more cookies of this name (under a longer path, so
+        the browser sends them first); they are passed over, never a reason to sign out."""
+        for piece in cookie_header.split(";"):
+            name, _, value = piece.strip().partition("=")
+            session_id, _, signature = value.partition(".")
+            if name == COOKIE and session_id and hmac.compare_digest(
+                    signature, _sign(self.key, "session", session_id)):
+                return session_id
+        return None
 
     @staticmethod
     def check_origin(request: Request) -> None:
