@@ -32,7 +32,16 @@ err_console = Console(stderr=True)
 
 
 def _register_groups() -> None:
-    from cove.cli import endpoints, functions, gateway, jobs, notebook, transforms, tuning
+    from cove.cli import (
+        endpoints,
+        functions,
+        gateway,
+        jobs,
+        notebook,
+        pipelines,
+        transforms,
+        tuning,
+    )
 
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(endpoints.app, name="endpoints")
@@ -41,6 +50,7 @@ def _register_groups() -> None:
     app.add_typer(functions.app, name="functions")
     app.add_typer(gateway.app, name="gateway")
     app.add_typer(notebook.app, name="notebook")
+    app.add_typer(pipelines.app, name="pipelines")
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory [default: ~/.cove].")]

@@ -38,11 +38,25 @@ def _v4_console_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v5_model_registry(conn: Connection) -> None:
+    """The model registry: model package groups and model packages; new tables."""
+    for table in (tables.model_package_groups, tables.model_packages):
+        table.create(conn, checkfirst=True)
+
+
+def _v6_pipelines(conn: Connection) -> None:
+    """Pipelines, their executions and steps; new tables."""
+    for table in (tables.pipelines, tables.pipeline_executions, tables.pipeline_steps):
+        table.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
     3: _v3_notebook_instances,
     4: _v4_console_tables,
+    5: _v5_model_registry,
+    6: _v6_pipelines,
 }
 
 
