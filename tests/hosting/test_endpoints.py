@@ -293,7 +293,7 @@ def test_worker_killed_under_load_is_restarted(cove: Any, s3: Any, bucket: str) 
 
 def _worker_pids(endpoint: str) -> list[int]:
     """Host pids of the endpoint's worker processes (inside bwrap they cannot say which
-    endpoint they serve: their sandbox's bwrap command line can)."""
+    endpoint they serve: the mounts of their sandbox can, or without one their command)."""
     table: dict[int, tuple[int, list[bytes]]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -312,9 +312,15 @@ def _worker_pids(endpoint: str) -> list[int]:
                 return True
         return False
 
+    def mounts(pid: int) -> bool:
+        try:
+            return marker in Path(f"/proc/{pid}/mountinfo").read_bytes()
+        except OSError:
+            return False  # it ended meanwhile
+
     return sorted(pid for pid, (_, command) in table.items()
                   if b"cove.serving.worker" in command and b"bwrap" not in command[0]
-                  and (serves(pid) or any(marker in part for part in command)))
+                  and (serves(pid) or mounts(pid) or any(marker in part for part in command)))
 
 
 def test_restart_brings_endpoints_back(tmp_path: Path) -> None:

@@ -61,12 +61,16 @@ def registry() -> Path:
     return path
 
 
+def registry_base(key: str, api_port: int, share_net: bool = False) -> Path:
+    """The registry files of a network, without their suffixes."""
+    return registry() / hashlib.sha256(f"{key}|{api_port}|{share_net}".encode()).hexdigest()[:32]
+
+
 def join(key: str, api_port: int, publish: tuple[int, ...] = (),
          share_net: bool = False) -> Membership:
     """Join the network ``key`` (giving it a keeper if it has none: a spare one when there is,
     as starting one is most of a sandbox's start-up time)."""
-    name = hashlib.sha256(f"{key}|{api_port}|{share_net}".encode()).hexdigest()[:32]
-    base = registry() / name
+    base = registry_base(key, api_port, share_net)
     plain = not publish and not share_net
     with _locked(base.with_suffix(".lock")):
         record = base.with_suffix(".keeper")

@@ -1,10 +1,11 @@
-"""Sandboxes for the code cove runs (training jobs, model workers, functions).
+"""Sandboxes for the user code cove runs (training hosts, model workers, function workers,
+notebook kernels, requirements builds).
 
-``Bubblewrap`` (the default when ``bwrap`` is installed) gives each process a read-only view of
-the machine with cove's data directory hidden, a private /tmp, /proc and PID namespace (so cove's
-environment cannot be read), its job directory mounted read-write at ``/opt/ml`` and an
-/etc/hosts naming the job's hosts.  ``PlainProcess`` is the fallback where bwrap is missing: a
-clean environment and its own process group, nothing hidden (cove warns).
+``Bubblewrap`` is the sandbox: an unprivileged uid in a user namespace, no capabilities,
+seccomp, its own PID/IPC/UTS/mount namespaces and a minimal filesystem (``_confinement.py``),
+and a network whose only way out is cove's API (``_networks.py``).  Where bubblewrap is missing
+or broken, ``MissingSandbox`` refuses to run anything, saying why; ``PlainProcess`` (no
+confinement at all) runs only when ``COVE_SANDBOX=none`` asks for it, and says so.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class ProcessSpec:
     env: dict[str, str]
     job_dir: Path  # read-write; mounted at /opt/ml when the sandbox can
     cwd: Path  # as the process sees it
-    hidden: tuple[Path, ...] = ()  # directories the process must not see (cove's home)
+    #: Directories the process must not see (cove's home): bubblewrap shows nothing it is not
+    #: given anyway; kept for callers' intent.
+    hidden: tuple[Path, ...] = ()
     readonly: tuple[Path, ...] = ()  # directories it may read, at their own paths (env caches)
     hosts: dict[str, str] = field(default_factory=dict)  # host name -> address
     #: Read-only mounts (source, path inside /opt/ml) — only where the sandbox mounts /opt/ml.
@@ -136,15 +139,22 @@ class Bubblewrap:
                                     _api_port(spec.env), spec.ports, spec.online)
         arguments = Confinement(spec)
         try:
+            command = [*membership.enter(), self.executable, *self._prepare(spec, arguments)]
+            return _popen(command, spec.env, None, stdout,
+                          (*arguments.fds, membership.lease))
+        finally:  # the child has its copies; the network lives while the child does
+            arguments.close()
+            os.close(membership.lease)
+
+    @staticmethod
+    def _prepare(spec: ProcessSpec, arguments: Confinement) -> list[str]:
+        try:
             if os.geteuid() == 0:  # the sandbox's uid is nobody's: let it write its own places
                 for path in (spec.job_dir, *spec.writable):
                     hand_over(path, *_networks.outer_ids())
-            command = [*membership.enter(), self.executable, *arguments.build()]
-            return _popen(command, spec.env, None, stdout,
-                          (*arguments.fds, membership.lease))
-        finally:
-            arguments.close()
-            os.close(membership.lease)
+            return arguments.build()
+        except OSError as exc:
+            raise errors.ServerError(f"cannot set up the sandbox: {exc}") from exc
 
     def terminate(self, proc: subprocess.Popen[bytes]) -> None:
         # Not bwrap itself: it would die at once and take the job down with SIGKILL before
