@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# SageMaker's container toolkits, installed without their servers' pinned dependencies
+TOOLKITS := src/cove/training/toolkits.txt
 # pytest-xdist workers; each starts its own cove on a free loopback port.  One more than the
 # CPUs: many tests spend seconds waiting on SDK polls and endpoints, and another worker fills
 # those waits (2 cores: 13.6 min with 3 workers against 16.4 min with 2).
@@ -15,12 +17,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed: $(PY) pyproject.toml
+$(VENV)/.installed: $(PY) pyproject.toml $(TOOLKITS)
 	$(PIP) install --quiet -e ".[demo]"
+	$(PIP) install --quiet --no-deps -r $(TOOLKITS)
 	touch $@
 
-$(VENV)/.test-installed: $(PY) pyproject.toml
+$(VENV)/.test-installed: $(PY) pyproject.toml $(TOOLKITS)
 	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet --no-deps -r $(TOOLKITS)
 	touch $@
 
 demo: $(VENV)/.installed

@@ -93,6 +93,8 @@ class TrainingHost:
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
         self.events.phase(host, "Downloading", "Downloading input data")
+        if self.runtime.gpu:
+            self._log([self.runtime.gpu_note()])
         command, cwd = self._prepare()
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
