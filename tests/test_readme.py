@@ -109,3 +109,13 @@ def test_scale_out_example(tmp_path: Path) -> None:
     assert f"ray at 127.0.0.1:{port} (2 nodes)" in out.stdout, out.stdout
     assert "of 8 CPUs free" in out.stdout and "node2" in out.stdout
     assert "of 4 CPUs free" in out.stdout
+
+
+def test_registry_and_pipeline_example(fresh_cove: Any, tmp_path: Path) -> None:
+    """The pipeline example runs as printed, and again (the pipeline exists by then)."""
+    boto3_setup = block("python", "boto3.client")  # it makes the bucket the example uses
+    run_python(fresh_cove, tmp_path, boto3_setup)
+    for version in (1, 2):
+        out = run_python(fresh_cove, tmp_path, block("python", "start_pipeline_execution"))
+        assert "pipeline: Succeeded" in out, out
+        assert f"approved version {version}" in out, out

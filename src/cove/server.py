@@ -10,18 +10,20 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.requests import Request
 
 from cove import __version__
 from cove.config import Config, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, mint_link
-from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
+from cove.edge import Call, Edge, JsonService, Verifier, public_json, sts_service
+from cove.edge._body import Body
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
 from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
@@ -36,8 +38,19 @@ from cove.meta.tables import models
 from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
+from cove.pipelines import (
+    Api,
+    Engine,
+    InstantSteps,
+    JobSteps,
+    Pipelines,
+    PipelinesApi,
+    PipelineStore,
+)
 from cove.processing import ProcessingApi, ProcessingJobs
+from cove.registry import ModelRegistry, RegistryApi, artifact_check
 from cove.sagemaker import Tags
+from cove.sagemaker._search import Search
 from cove.training import HostSlots, LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
@@ -72,6 +85,8 @@ class Platform:
     gateway: Gateway
     started: float
     notebooks: NotebookInstances
+    #: Work that may begin only once cove's URL is known (``bound``), added by ``build_app``.
+    bound_hooks: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: Config) -> Platform:
@@ -123,6 +138,8 @@ class Platform:
         self.gateway.url = url
         self.notebooks.endpoint_url = url
         self.notebooks.recover()
+        for hook in self.bound_hooks:
+            hook()
 
     def describe_executor(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
         """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes.  Not in the
@@ -138,16 +155,26 @@ class Platform:
 def build_app(platform: Platform) -> Edge:
     verifier = Verifier(platform.identity.lookup)
     tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
-    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags)
+    search = Search()
+    registry = ModelRegistry(platform.db, artifact_check(platform.store))
+    registry_api = RegistryApi(registry, platform.tags, search)
+    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
+                             registry_api.model_container)
     transform_api = TransformApi(platform.transforms, platform.tags)
-    sagemaker = JsonService("sagemaker", "SageMaker", {
+    validator = ShapeValidator("sagemaker")
+    operations: dict[str, Any] = {}  # the SageMaker API; pipelines' steps call it too
+    pipelines_api = _pipelines(platform, search, _internal_api(platform, operations, validator))
+    operations.update({
         **platform.training_api.operations(), **tuning_api.operations(),
         **ProcessingApi(platform.processing, platform.processing.data,
                         platform.tags).operations(),
         **hosting_api.operations(), **transform_api.operations(),
-        **platform.tags.operations(),
-        **NotebookApi(platform.notebooks, platform.tags).operations()},
-        validator=ShapeValidator("sagemaker"))
+        **platform.tags.operations(), **registry_api.operations(), **search.operations(),
+        **pipelines_api.operations(),
+        **NotebookApi(platform.notebooks, platform.tags).operations()})
+    sagemaker = JsonService("sagemaker", "SageMaker", operations, validator=validator)
+    engine = pipelines_api.pipelines.engine
+    platform.bound_hooks.append(engine.start)
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
@@ -165,6 +192,7 @@ def build_app(platform: Platform) -> Edge:
         platform.endpoints.shutdown()
         platform.functions.shutdown()
         platform.notebooks.shutdown()
+        engine.shutdown()
         platform.tuning.shutdown()
         platform.processing.shutdown()
         platform.training.shutdown()
@@ -180,10 +208,56 @@ def build_app(platform: Platform) -> Edge:
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
                 GATEWAY_PREFIX: GatewayProxy(platform.gateway, platform.functions,
                                      platform.credentials.account_id),
-                CONSOLE_PREFIX: Console(platform)},
+                CONSOLE_PREFIX: Console(platform, registry, pipelines_api.pipelines)},
         on_startup=[start],
         on_shutdown=[stop],
     )
+
+
+def _read_object(store: LocalObjectStore) -> Callable[[str, str], bytes]:
+    def read(bucket: str, key: str) -> bytes:
+        info = store.head_object(bucket, key)
+        return store.read(info, 0, info.size)
+    return read
+
+
+def _internal_api(platform: Platform, operations: dict[str, Any],
+                  validator: ShapeValidator) -> Api:
+    """The SageMaker API as cove's own code calls it (a pipeline's steps): the same
+    validation and handlers a client's request meets, as the root principal."""
+    principal = platform.identity.lookup(platform.credentials.access_key_id)
+    assert principal is not None
+
+    def call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        validator.validate(operation, params)
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": [],
+                           "query_string": b""})
+        result: dict[str, Any] = operations[operation](params, Call(
+            request, principal, platform.config.region, "internal", Body(_no_body())))
+        return dict(json.loads(json.dumps(result or {}, default=_timestamp)))
+    return call
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    yield b""
+
+
+def _timestamp(value: Any) -> Any:
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _pipelines(platform: Platform, search: Search, api: Api) -> PipelinesApi:
+    store = PipelineStore(platform.db)
+
+    def invoke(function: str, payload: bytes) -> tuple[bytes, bool]:
+        outcome = platform.functions.invoke_blocking(function, payload)
+        return outcome.payload, outcome.error
+
+    read = _read_object(platform.store)
+    engine = Engine(store, JobSteps(api), InstantSteps(api, invoke), read, time.time)
+    return PipelinesApi(Pipelines(store, engine, time.time), platform.tags, read)
 
 
 def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,

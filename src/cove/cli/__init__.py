@@ -38,6 +38,7 @@ def _register_groups() -> None:
         gateway,
         jobs,
         notebook,
+        pipelines,
         processing,
         transforms,
         tuning,
@@ -51,6 +52,7 @@ def _register_groups() -> None:
     app.add_typer(functions.app, name="functions")
     app.add_typer(gateway.app, name="gateway")
     app.add_typer(notebook.app, name="notebook")
+    app.add_typer(pipelines.app, name="pipelines")
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory [default: ~/.cove].")]

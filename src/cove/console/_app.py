@@ -32,6 +32,7 @@ from cove import errors
 from cove.console import _charts as charts
 from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
+from cove.console._mlops import MlopsPages
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
 from cove.processing import LOG_GROUP as PROCESSING_LOGS
@@ -40,6 +41,8 @@ from cove.transform import LOG_GROUP as TRANSFORM_LOGS
 from cove.units import human_size
 
 if TYPE_CHECKING:
+    from cove.pipelines import Pipelines
+    from cove.registry import ModelRegistry
     from cove.server import Platform
 
 PREFIX = "/ui"
@@ -62,8 +65,10 @@ def _plotly_js() -> Path:
 class Console:
     """The web console, an ASGI app mounted at ``/ui`` on cove's port."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, registry: ModelRegistry,
+                 pipelines: Pipelines) -> None:
         self.platform = platform
+        self.mlops = MlopsPages(self, PREFIX, registry, pipelines)
         self.sessions = Sessions(platform.db, platform.config.home, platform.credentials)
         self.templates = Environment(loader=PackageLoader("cove.console"),
                                      autoescape=select_autoescape(), trim_blocks=True,
@@ -141,6 +146,7 @@ class Console:
             Route(f"{p}/notebook-instances/{{name}}/start", self.start_notebook,
                   methods=["POST"]),
             Route(f"{p}/notebook-instances/{{name}}/stop", self.stop_notebook, methods=["POST"]),
+            *self.mlops.routes(),
         ]
 
     # --- rendering ----------------------------------------------------------------------------

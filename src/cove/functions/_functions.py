@@ -384,6 +384,15 @@ class Functions:
         finally:
             await self.pool.release()
 
+    def invoke_blocking(self, name_or_arn: str, payload: bytes) -> Outcome:
+        """A RequestResponse invocation from a thread that is not the event loop's (a
+        pipeline's Lambda step): it runs on the loop and this thread waits for it."""
+        if self._loop is None:
+            raise errors.ServiceUnavailable("Functions are not running yet.")
+        name = self.name_of(name_or_arn)
+        return asyncio.run_coroutine_threadsafe(self.invoke(name, payload, True),
+                                                self._loop).result()
+
     def invoke_later(self, name: str, payload: bytes) -> None:
         """An Event invocation: queued, run when a slot is free, its outcome only logged."""
         task = asyncio.get_running_loop().create_task(self.invoke(name, payload, True))

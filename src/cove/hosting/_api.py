@@ -16,10 +16,15 @@ from cove.objects import LocalObjectStore
 from cove.sagemaker import Tags, arn, paginate, parse_s3_uri, s3_location
 from cove.training._runtimes import resolve_runtime
 
+#: The container a model package deploys, for a ``ModelPackageName`` (the model registry's).
+PackageResolver = Callable[[str], dict[str, Any]]
+
 
 class HostingApi:
-    def __init__(self, endpoints: Endpoints, store: LocalObjectStore, tags: Tags) -> None:
+    def __init__(self, endpoints: Endpoints, store: LocalObjectStore, tags: Tags,
+                 resolve_package: PackageResolver) -> None:
         self.endpoints, self.store, self.tags = endpoints, store, tags
+        self.resolve_package = resolve_package
         self.db = endpoints.db
         tags.register(self._exists)
 
@@ -44,6 +49,8 @@ class HostingApi:
         container = params.get("PrimaryContainer") or (params.get("Containers") or [None])[0]
         if container is None:
             raise errors.ValidationError("A model needs a PrimaryContainer (or Containers).")
+        if container.get("ModelPackageName"):
+            container = self._from_package(container)
         environment = container.get("Environment", {})
         resolve_runtime(container.get("Image", ""), {"sagemaker_program": "x"}
                         if environment.get("SAGEMAKER_PROGRAM") else {})
@@ -73,6 +80,13 @@ class HostingApi:
         describe = self.endpoints.get(models, params["ModelName"], "model")
         self._delete(models, params["ModelName"], describe["ModelArn"])
         return {}
+
+    def _from_package(self, container: dict[str, Any]) -> dict[str, Any]:
+        """A container naming a model package runs the package's image and artifact, with the
+        container's own Environment over the package's."""
+        package = self.resolve_package(container["ModelPackageName"])
+        environment = {**package.get("Environment", {}), **container.get("Environment", {})}
+        return {**package, **container, "Environment": environment}
 
     # --- endpoint configurations ------------------------------------------------------------
 

@@ -38,12 +38,19 @@ def _v4_console_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-def _v5_reserved(conn: Connection) -> None:
-    """Version 5 belongs to the IAM work on another branch; this branch adds nothing at 5
-    (the versions are renumbered when the branches merge)."""
+def _v5_model_registry(conn: Connection) -> None:
+    """The model registry: model package groups and model packages; new tables."""
+    for table in (tables.model_package_groups, tables.model_packages):
+        table.create(conn, checkfirst=True)
 
 
-def _v6_processing_jobs(conn: Connection) -> None:
+def _v6_pipelines(conn: Connection) -> None:
+    """Pipelines, their executions and steps; new tables."""
+    for table in (tables.pipelines, tables.pipeline_executions, tables.pipeline_steps):
+        table.create(conn, checkfirst=True)
+
+
+def _v7_processing_jobs(conn: Connection) -> None:
     """Processing jobs: a new table only."""
     tables.processing_jobs.create(conn, checkfirst=True)
 
@@ -53,8 +60,9 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
     3: _v3_notebook_instances,
     4: _v4_console_tables,
-    5: _v5_reserved,
-    6: _v6_processing_jobs,
+    5: _v5_model_registry,
+    6: _v6_pipelines,
+    7: _v7_processing_jobs,
 }
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -136,7 +136,7 @@ training_jobs = Table(
     Column("describe", JSON, nullable=False),
 )
 
-#: One row per processing job; ``describe`` is exactly what DescribeProcessingJob returns (v6).
+#: One row per processing job; ``describe`` is exactly what DescribeProcessingJob returns (v7).
 processing_jobs = Table(
     "processing_jobs",
     metadata,
@@ -364,4 +364,66 @@ console_used_links = Table(
     metadata,
     Column("nonce", String(64), primary_key=True),
     Column("expires", Float, nullable=False),
+)
+
+# --- model registry -------------------------------------------------------------------------
+
+#: Model package groups; ``record`` holds the rest of the group's record (``registry._rows``).
+model_package_groups = Table(
+    "model_package_groups",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("creation_time", Float, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("record", JSON, nullable=False),
+)
+
+#: Model packages: versions in a group (``group_name`` and ``version`` set) and unversioned
+#: packages (both null).  ARNs carry lower-cased names, as SageMaker's do.
+model_packages = Table(
+    "model_packages",
+    metadata,
+    Column("arn", String(256), primary_key=True),
+    Column("name", String(63), nullable=False),
+    Column("group_name", String(63), index=True),
+    Column("version", Integer),
+    Column("creation_time", Float, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("approval", String(32)),
+    Column("record", JSON, nullable=False),
+    Index("model_packages_group_version", "group_name", "version", unique=True),
+)
+
+# --- pipelines ------------------------------------------------------------------------------
+
+#: Pipelines; ``record`` holds the rest of the record (``pipelines._store``).
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("arn", String(256), nullable=False, unique=True),
+    Column("creation_time", Float, nullable=False),
+    Column("record", JSON, nullable=False),
+)
+
+pipeline_executions = Table(
+    "pipeline_executions",
+    metadata,
+    Column("arn", String(256), primary_key=True),
+    Column("pipeline", String(256), nullable=False, index=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("creation_time", Float, nullable=False),
+    Column("record", JSON, nullable=False),
+)
+
+#: The latest attempt of each step of each execution.
+pipeline_steps = Table(
+    "pipeline_steps",
+    metadata,
+    Column("execution_arn", String(256), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("cache_key", String(64), nullable=False, index=True),
+    Column("record", JSON, nullable=False),
 )

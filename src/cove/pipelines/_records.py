@@ -1,0 +1,107 @@
+"""Pipelines, their executions and the steps of an execution, as records with enum lifecycles.
+
+An execution and each of its steps move through their lifecycle only along ``_NEXT``; the
+engine asks a status what it may become instead of comparing strings.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ExecutionStatus(enum.Enum):
+    EXECUTING = "Executing"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+
+    def is_finished(self) -> bool:
+        return self in (ExecutionStatus.STOPPED, ExecutionStatus.FAILED,
+                        ExecutionStatus.SUCCEEDED)
+
+    def can_become(self, other: ExecutionStatus) -> bool:
+        return other in _EXECUTION_NEXT[self]
+
+
+_EXECUTION_NEXT: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
+    ExecutionStatus.EXECUTING: frozenset({ExecutionStatus.STOPPING, ExecutionStatus.FAILED,
+                                          ExecutionStatus.SUCCEEDED}),
+    ExecutionStatus.STOPPING: frozenset({ExecutionStatus.STOPPED, ExecutionStatus.FAILED,
+                                         ExecutionStatus.SUCCEEDED}),
+    # RetryPipelineExecution runs a failed or stopped execution's unfinished steps again.
+    ExecutionStatus.FAILED: frozenset({ExecutionStatus.EXECUTING}),
+    ExecutionStatus.STOPPED: frozenset({ExecutionStatus.EXECUTING}),
+    ExecutionStatus.SUCCEEDED: frozenset(),
+}
+
+
+class StepStatus(enum.Enum):
+    STARTING = "Starting"
+    EXECUTING = "Executing"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+
+    def is_finished(self) -> bool:
+        return self in (StepStatus.STOPPED, StepStatus.FAILED, StepStatus.SUCCEEDED)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    arn: str
+    definition: str  # the JSON text as given: DescribePipeline returns it unchanged
+    role_arn: str
+    display_name: str
+    description: str
+    created: float
+    modified: float
+    parallelism: int | None  # MaxParallelExecutionSteps
+    last_run: float | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    pipeline: str
+    pipeline_arn: str
+    status: ExecutionStatus
+    definition: str  # the definition it runs: a later UpdatePipeline does not change it
+    parameters: Mapping[str, Any]  # every parameter's value, defaults filled in, typed
+    display_name: str
+    description: str
+    created: float
+    modified: float
+    parallelism: int | None
+    failure_reason: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One step of one execution: its latest attempt."""
+
+    execution_arn: str
+    name: str
+    type: str
+    status: StepStatus
+    attempt: int
+    started: float
+    ended: float | None = None
+    job_name: str = ""  # the job, model or package this attempt made
+    #: What later steps read through ``Steps.<name>...``: the job's Describe document, a
+    #: Lambda's output parameters, a condition's outcome.
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # ListPipelineExecutionSteps'
+    failure_reason: str = ""
+    cache_key: str = ""  # a digest of the resolved arguments, for CacheConfig
+    cache_source: str = ""  # the execution whose result this step reused
+    retry_at: float = 0.0  # when a failed attempt that a retry policy covers runs again
