@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# SDK v2 and v3 cannot share an environment: the v3 suite (tests_v3/) runs in its own
+VENV3 ?= .venv-v3
+PY3 := $(VENV3)/bin/python
+# SageMaker's container toolkits, installed without their servers' pinned dependencies
+TOOLKITS := src/cove/training/toolkits.txt
 # pytest-xdist workers; each starts its own cove on a free loopback port.  One more than the
 # CPUs: many tests spend seconds waiting on SDK polls and endpoints, and another worker fills
 # those waits (2 cores: 13.6 min with 3 workers against 16.4 min with 2).
@@ -15,19 +20,30 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed: $(PY) pyproject.toml
+$(VENV)/.installed: $(PY) pyproject.toml $(TOOLKITS)
 	$(PIP) install --quiet -e ".[demo]"
+	$(PIP) install --quiet --no-deps -r $(TOOLKITS)
 	touch $@
 
-$(VENV)/.test-installed: $(PY) pyproject.toml
+$(VENV)/.test-installed: $(PY) pyproject.toml $(TOOLKITS)
 	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet --no-deps -r $(TOOLKITS)
 	touch $@
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/cove demo
 
-test: $(VENV)/.test-installed
+$(VENV3)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV3)
+	$(PY3) -m pip install --quiet --upgrade pip
+	$(PY3) -m pip install --quiet -e . "sagemaker>=3,<4" "pytest>=8" "pytest-xdist>=3.5" \
+		"pytest-timeout>=2.3"
+	touch $@
+
+test: $(VENV)/.test-installed $(VENV3)/.installed
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY3) -m pytest -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider tests_v3 \
+		$(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(PIP) install --quiet -e ".[bench]"
@@ -39,4 +55,4 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/mypy src
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VENV3) .pytest_cache

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 
 from cove import errors
-from cove.config import load_config
-from cove.notebooks._environment import default_bucket
+from cove.config import Config, load_config
+from cove.notebooks._environment import default_bucket, sdk_config
 
 
 class NotRunning(errors.ClientError):
@@ -24,16 +24,25 @@ def execution_role(home: Path | str | None = None) -> str:
     return load_config(_path(home)).credentials().execution_role_arn
 
 
+def write_sdk_config(config: Config) -> Path:
+    """The SageMaker SDK's config file for this home (no telemetry, the default bucket), which
+    ``cove env`` points ``SAGEMAKER_USER_CONFIG_OVERRIDE`` at: with it SDK v3's ``Session()``
+    and ``default_bucket()`` never ask AWS's own STS for the account."""
+    path = config.home / "sagemaker-sdk-config.yaml"
+    text = sdk_config(default_bucket(config.region, config.credentials().account_id))
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
 def sagemaker_session(home: Path | str | None = None) -> Any:
     """A ``sagemaker.Session`` for the cove running for ``home`` (``$COVE_HOME``, else
     ``~/.cove``): its URL, credentials and region, the default bucket
     ``sagemaker-<region>-<account>`` and no telemetry.  Every AWS client the SDK makes from it
     talks to cove."""
-    try:
-        import sagemaker.session
-    except ImportError as exc:
-        raise errors.ClientError("the SageMaker Python SDK is not installed: "
-                                 "pip install 'cove[notebook]'") from exc
+    session_class = _session_class()
     from cove.server import read_server_file
 
     config = load_config(_path(home))
@@ -49,8 +58,24 @@ def sagemaker_session(home: Path | str | None = None) -> Any:
     bucket = default_bucket(config.region, credentials.account_id)
     sdk_config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {
         "TelemetryOptOut": True, "Session": {"DefaultS3Bucket": bucket}}}}}
-    return sagemaker.session.Session(boto_session=boto_session, default_bucket=bucket,
-                             sagemaker_config=sdk_config)
+    return session_class(boto_session=boto_session, default_bucket=bucket,
+                         sagemaker_config=sdk_config)
+
+
+def _session_class() -> Any:
+    """SDK v2's ``sagemaker.session.Session``, or v3's (``sagemaker.core``): same arguments."""
+    try:
+        import sagemaker.session
+
+        return sagemaker.session.Session
+    except ImportError:
+        pass
+    try:
+        from sagemaker.core.helper import session_helper
+    except ImportError as exc:
+        raise errors.ClientError("the SageMaker Python SDK is not installed: "
+                                 "pip install 'cove[notebook]'") from exc
+    return session_helper.Session
 
 
 class _CoveBotoSession(boto3.Session):  # type: ignore[misc]

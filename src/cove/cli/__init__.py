@@ -295,6 +295,9 @@ def env(home: HomeOption = None) -> None:
                         ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
                         ("AWS_DEFAULT_REGION", config.region), ("AWS_REGION", config.region)]:
         print(f"export {name}={value}")
+    from cove._sdk import write_sdk_config
+
+    print(f"export SAGEMAKER_USER_CONFIG_OVERRIDE={write_sdk_config(config)}")
 
 
 @app.command()

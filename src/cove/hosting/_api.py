@@ -13,7 +13,7 @@ from cove.edge import Call
 from cove.hosting._endpoints import Endpoints
 from cove.meta.tables import endpoint_configs, endpoints, models
 from cove.objects import LocalObjectStore
-from cove.sagemaker import Tags, arn, paginate, parse_s3_uri
+from cove.sagemaker import Tags, arn, paginate, parse_s3_uri, s3_location
 from cove.training._runtimes import resolve_runtime
 
 #: The container a model package deploys, for a ``ModelPackageName`` (the model registry's).
@@ -191,7 +191,7 @@ class HostingApi:
     # --- shared -----------------------------------------------------------------------------
 
     def _require_object(self, uri: str, what: str) -> None:
-        bucket, key = parse_s3_uri(uri, what)
+        bucket, key = s3_location(uri, what)
         try:
             self.store.head_object(bucket, key)
         except (errors.NoSuchKey, errors.NoSuchBucket) as exc:

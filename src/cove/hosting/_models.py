@@ -13,6 +13,7 @@ from typing import Any
 
 from cove import errors
 from cove.hosting._artifacts import ArtifactCache
+from cove.sagemaker import as_s3_uri
 from cove.training._envs import Environments
 from cove.training._runtimes import resolve_runtime
 
@@ -36,7 +37,7 @@ def prepare_model(model: dict[str, Any], artifacts: ArtifactCache) -> ModelServi
     runtime = resolve_runtime(container["Image"], {
         "sagemaker_program": environment["SAGEMAKER_PROGRAM"]}
         if "SAGEMAKER_PROGRAM" in environment else {})
-    model_dir = artifacts.extract(container["ModelDataUrl"])
+    model_dir = artifacts.extract(as_s3_uri(container["ModelDataUrl"], "ModelDataUrl"))
     code_dir, entry = (_code(model_dir, environment, artifacts) if runtime.script_mode
                        else (None, ""))
     return ModelServing(container["Image"], runtime.kind, model_dir, code_dir, entry,

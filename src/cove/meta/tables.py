@@ -136,7 +136,7 @@ training_jobs = Table(
     Column("describe", JSON, nullable=False),
 )
 
-#: One row per processing job; ``describe`` is exactly what DescribeProcessingJob returns (v6).
+#: One row per processing job; ``describe`` is exactly what DescribeProcessingJob returns (v7).
 processing_jobs = Table(
     "processing_jobs",
     metadata,

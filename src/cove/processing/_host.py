@@ -87,6 +87,8 @@ class ProcessingHost(TrainingHost):
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
         self.events.phase(host, "Downloading", "Downloading inputs")
+        if self.runtime.gpu:
+            self._log([self.runtime.gpu_note()])
         if not self.sandbox.mounts_opt_ml:
             return HostResult(host, None, "ClientError: processing jobs address their data at "
                               "/opt/ml/processing/..., which only the bubblewrap sandbox "

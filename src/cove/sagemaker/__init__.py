@@ -4,6 +4,7 @@ components that implement it, plus what they share: ARNs, pagination, tags."""
 from cove.sagemaker._common import (
     Page,
     arn,
+    as_s3_uri,
     epoch_seconds,
     matches_filters,
     milliseconds,
@@ -11,9 +12,11 @@ from cove.sagemaker._common import (
     not_found,
     paginate,
     parse_s3_uri,
+    s3_location,
 )
 from cove.sagemaker._rows import DescribedRows
 from cove.sagemaker._tags import Tags
 
-__all__ = ["DescribedRows", "Page", "Tags", "arn", "epoch_seconds", "matches_filters",
-           "milliseconds", "name_from_arn", "not_found", "paginate", "parse_s3_uri"]
+__all__ = ["DescribedRows", "Page", "Tags", "arn", "as_s3_uri", "epoch_seconds",
+           "matches_filters", "milliseconds", "name_from_arn", "not_found", "paginate",
+           "parse_s3_uri", "s3_location"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from cove import errors
 
@@ -51,6 +53,35 @@ def parse_s3_uri(uri: str, what: str = "S3 URI") -> tuple[str, str]:
     if not bucket:
         raise errors.ValidationError(f"{what} {uri!r} names no bucket")
     return bucket, key
+
+
+#: S3's https URLs: virtual-hosted (``https://bucket.s3[.-]region.amazonaws.com/key``) and
+#: path-style (``https://s3[.-]region.amazonaws.com/bucket/key``), as botocore's pattern for
+#: ModelDataUrl allows them.
+_VIRTUAL_HOSTED = re.compile(r"^https://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\.s3"
+                             r"(?:[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?/(?P<key>.+)$")
+_PATH_STYLE = re.compile(r"^https://s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?/"
+                         r"(?P<bucket>[^/]+)/(?P<key>.+)$")
+
+
+def s3_location(uri: str, what: str = "S3 URI") -> tuple[str, str]:
+    """(bucket, key) of an ``s3://`` URI or of an S3 https URL (virtual-hosted or
+    path-style, the key percent-decoded)."""
+    if not uri.startswith("https://"):
+        return parse_s3_uri(uri, what)
+    match = _VIRTUAL_HOSTED.match(uri) or _PATH_STYLE.match(uri)
+    if match is None:
+        raise errors.ValidationError(
+            f"{what} {uri!r} is not an S3 location: use s3://bucket/key, "
+            "https://bucket.s3.<region>.amazonaws.com/key or "
+            "https://s3.<region>.amazonaws.com/bucket/key")
+    return match["bucket"], unquote(match["key"])
+
+
+def as_s3_uri(uri: str, what: str = "S3 URI") -> str:
+    """The ``s3://bucket/key`` form of an S3 location given either way."""
+    bucket, key = s3_location(uri, what)
+    return f"s3://{bucket}/{key}"
 
 
 @dataclass(frozen=True)

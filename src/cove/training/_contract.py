@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 CONTAINER_ROOT = Path("/opt/ml")
+#: Where ``sitecustomize`` makes SageMaker's container toolkits work on this Python.
+COMPAT = str(Path(__file__).parent / "compat")
 
 
 @dataclass(frozen=True)
@@ -144,4 +146,6 @@ def base_environment(extra: dict[str, str]) -> dict[str, str]:
                                    env.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     env.update(extra)
+    # The toolkits' compatibility shim (cove.training.compat) comes after the job's own paths.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (extra.get("PYTHONPATH", ""), COMPAT) if p)
     return env

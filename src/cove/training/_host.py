@@ -98,6 +98,8 @@ class TrainingHost:
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
         self.events.phase(host, "Downloading", "Downloading input data")
+        if self.runtime.gpu:
+            self._log([self.runtime.gpu_note()])
         try:
             command, cwd = self._prepare()
         except errors.ClientError as exc:  # the job's own inputs: its code, its requirements

@@ -14,11 +14,15 @@ _ECR_RE = re.compile(r"^(?:[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.c
 #: repository name -> (runtime kind, what it is)
 REPOSITORIES = {
     "sagemaker-xgboost": "xgboost",
-    "xgboost": "xgboost",
+    "xgboost": "xgboost",  # the first-generation XGBoost image (version "1")
     "linear-learner": "linear-learner",
     "sagemaker-scikit-learn": "sklearn",
     "pytorch-training": "pytorch",
     "pytorch-inference": "pytorch",
+    "pytorch-inference-graviton": "pytorch",  # the SDK's choice for ml.c6g/c7g instances
+    "pytorch-inference-eia": "pytorch",  # Elastic Inference, 1.3-1.5
+    "pytorch-trcomp-training": "pytorch",  # the training compiler's image
+    "sagemaker-pytorch": "pytorch",  # the legacy repository: PyTorch 0.4.0-1.3.1
 }
 SCRIPT_MODE_KINDS = ("sklearn", "pytorch")
 
@@ -30,6 +34,17 @@ class Runtime:
     image: str
     kind: str  # xgboost | linear-learner | sklearn | pytorch
     script_mode: bool
+
+    @property
+    def gpu(self) -> bool:
+        """Whether the image was built for GPUs (its tag says ``gpu``)."""
+        match = _ECR_RE.match(self.image.strip())
+        return bool(match and match["tag"] and "gpu" in match["tag"].split("-"))
+
+    def gpu_note(self) -> str:
+        """The job-log line for a GPU image: cove gives its processes no GPU."""
+        return (f"The image {self.image} is built for GPUs; cove runs it on CPU (the job "
+                "sees SM_NUM_GPUS=0 and torch.cuda.is_available() is False).")
 
     @property
     def algorithm_module(self) -> str:
