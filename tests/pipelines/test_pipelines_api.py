@@ -91,8 +91,20 @@ def test_crud_parameters_and_definition_snapshot(cove: Any) -> None:
     assert sm.describe_pipeline_definition_for_execution(
         PipelineExecutionArn=execution)["PipelineDefinition"] == original
     assert sm.describe_pipeline(PipelineName=name)["PipelineDescription"] == "second"
+    versions = sm.list_pipeline_versions(PipelineName=name)["PipelineVersionSummaries"]
+    assert [v["PipelineVersionId"] for v in versions] == [2, 1]
+    assert versions[1]["LastExecutionPipelineExecutionArn"] == execution
+    assert sm.describe_pipeline(PipelineName=name, PipelineVersionId=1)[
+        "PipelineDefinition"] == original
+    old = sm.start_pipeline_execution(PipelineName=name, PipelineVersionId=1,
+                                      ClientRequestToken=TOKEN)["PipelineExecutionArn"]
+    assert sm.describe_pipeline_execution(PipelineExecutionArn=old)["PipelineVersionId"] == 1
+    assert wait(sm, old)["FailureReason"].startswith("hello 2 ")  # version 1's default
+    with pytest.raises(ClientError) as exc:
+        sm.describe_pipeline(PipelineName=name, PipelineVersionId=9)
+    assert _code(exc) == "ResourceNotFound"
     listed = sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
-    assert [e["PipelineExecutionArn"] for e in listed] == [execution]
+    assert [e["PipelineExecutionArn"] for e in listed] == [old, execution]
     assert sm.delete_pipeline(PipelineName=name, ClientRequestToken=TOKEN)["PipelineArn"] == arn
     with pytest.raises(ClientError) as exc:
         sm.describe_pipeline(PipelineName=name)

@@ -32,6 +32,7 @@ class PipelinesApi:
             "StopPipelineExecution": self.stop, "RetryPipelineExecution": self.retry,
             "ListPipelineParametersForExecution": self.list_parameters,
             "DescribePipelineDefinitionForExecution": self.definition_for_execution,
+            "ListPipelineVersions": self.list_versions,
         }
 
     # --- pipelines --------------------------------------------------------------------------
@@ -44,13 +45,30 @@ class PipelinesApi:
         return {"PipelineArn": pipeline.arn}
 
     def update(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return {"PipelineArn": self.pipelines.update(params["PipelineName"],
-                                                     self._spec(params)).arn}
+        pipeline = self.pipelines.update(params["PipelineName"], self._spec(params))
+        return {"PipelineArn": pipeline.arn, "PipelineVersionId": pipeline.version(None).id}
 
     def describe(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         pipeline = self.store.pipeline(params["PipelineName"])
-        return {**_summary(pipeline), "PipelineDefinition": pipeline.definition,
+        version = pipeline.version(params.get("PipelineVersionId"))
+        return {**_summary(pipeline), "PipelineDefinition": version.definition,
                 "PipelineStatus": "Active", **_parallelism(pipeline.parallelism)}
+
+    def list_versions(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
+        pipeline = self.store.pipeline(params["PipelineName"])
+        executions = self.store.executions(pipeline.name)
+        docs = []
+        for version in pipeline.versions or (pipeline.version(None),):
+            doc: dict[str, Any] = {"PipelineArn": pipeline.arn, "PipelineVersionId": version.id,
+                                   "CreationTime": version.created}
+            ran = [e.arn for e in executions if e.version_id == version.id]
+            if ran:
+                doc["LastExecutionPipelineExecutionArn"] = ran[-1]
+            docs.append(doc)
+        docs = _created_between(docs, params)
+        docs.sort(key=lambda d: d["PipelineVersionId"],
+                  reverse=params.get("SortOrder", "Descending") == "Descending")
+        return paginate(docs, params).response("PipelineVersionSummaries")
 
     def list(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         prefix = params.get("PipelineNamePrefix", "")
@@ -75,13 +93,15 @@ class PipelinesApi:
         execution = self.pipelines.start(params["PipelineName"], ExecutionSpec(
             params.get("PipelineParameters") or [],
             params.get("PipelineExecutionDisplayName", ""),
-            params.get("PipelineExecutionDescription", ""), _max_parallel(params)))
+            params.get("PipelineExecutionDescription", ""), _max_parallel(params),
+            params.get("PipelineVersionId")))
         return {"PipelineExecutionArn": execution.arn}
 
     def describe_execution(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         execution = self.store.execution(params["PipelineExecutionArn"])
         doc = {**_execution_summary(execution), "PipelineArn": execution.pipeline_arn,
                "CreationTime": execution.created, "LastModifiedTime": execution.modified,
+               "PipelineVersionId": execution.version_id,
                "PipelineExperimentConfig": {"ExperimentName": execution.pipeline,
                                             "TrialName": execution.id},
                **_parallelism(execution.parallelism)}

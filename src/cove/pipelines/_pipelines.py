@@ -13,7 +13,14 @@ from typing import Any
 from cove import errors
 from cove.pipelines._definition import Definition, parse
 from cove.pipelines._engine import Engine
-from cove.pipelines._records import Execution, ExecutionStatus, Pipeline, StepRun, StepStatus
+from cove.pipelines._records import (
+    Execution,
+    ExecutionStatus,
+    Pipeline,
+    PipelineVersion,
+    StepRun,
+    StepStatus,
+)
 from cove.pipelines._store import PipelineStore
 from cove.sagemaker import arn
 
@@ -35,6 +42,7 @@ class ExecutionSpec:
     display_name: str
     description: str
     parallelism: int | None
+    version_id: int | None = None  # the latest when None
 
 
 class Pipelines:
@@ -49,7 +57,8 @@ class Pipelines:
         now = self.clock()
         pipeline = Pipeline(name, arn(region, account, "pipeline", name), spec.definition,
                             spec.role_arn, spec.display_name or name, spec.description or "",
-                            now, now, spec.parallelism)
+                            now, now, spec.parallelism,
+                            versions=(PipelineVersion(1, now, spec.definition),))
         self.store.insert_pipeline(pipeline)
         return pipeline
 
@@ -58,9 +67,13 @@ class Pipelines:
             parse(spec.definition)
 
         def change(p: Pipeline) -> Pipeline:
+            now = self.clock()
+            definition = p.definition if spec.definition is None else spec.definition
+            latest = p.version(None)
             return dataclasses.replace(
-                p, modified=self.clock(),
-                definition=p.definition if spec.definition is None else spec.definition,
+                p, modified=now, definition=definition,
+                versions=(*(p.versions or (latest,)),
+                          PipelineVersion(latest.id + 1, now, definition)),
                 role_arn=spec.role_arn or p.role_arn,
                 display_name=p.display_name if spec.display_name is None else spec.display_name,
                 description=p.description if spec.description is None else spec.description,
@@ -76,15 +89,16 @@ class Pipelines:
 
     def start(self, name: str, spec: ExecutionSpec) -> Execution:
         pipeline = self.store.pipeline(name)
-        definition: Definition = parse(pipeline.definition)
+        version = pipeline.version(spec.version_id)
+        definition: Definition = parse(version.definition)
         now = self.clock()
         execution_id = "".join(secrets.choice(string.ascii_lowercase + string.digits)
                                for _ in range(12))
         execution = Execution(
             f"{pipeline.arn}/execution/{execution_id}", pipeline.name, pipeline.arn,
-            ExecutionStatus.EXECUTING, pipeline.definition, definition.values(spec.parameters),
+            ExecutionStatus.EXECUTING, version.definition, definition.values(spec.parameters),
             spec.display_name or f"execution-{int(now * 1000)}", spec.description, now, now,
-            spec.parallelism or pipeline.parallelism)
+            spec.parallelism or pipeline.parallelism, version_id=version.id)
         self.store.insert_execution(execution)
         self.store.change_pipeline(pipeline.name,
                                    lambda p: dataclasses.replace(p, last_run=now))

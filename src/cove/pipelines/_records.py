@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cove import errors
+
 
 class ExecutionStatus(enum.Enum):
     EXECUTING = "Executing"
@@ -52,6 +54,16 @@ class StepStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
+class PipelineVersion:
+    """One definition a pipeline has had: CreatePipeline makes version 1, each UpdatePipeline
+    the next."""
+
+    id: int
+    created: float
+    definition: str
+
+
+@dataclass(frozen=True)
 class Pipeline:
     name: str
     arn: str
@@ -63,6 +75,17 @@ class Pipeline:
     modified: float
     parallelism: int | None  # MaxParallelExecutionSteps
     last_run: float | None = None
+    versions: tuple[PipelineVersion, ...] = ()
+
+    def version(self, version_id: int | None) -> PipelineVersion:
+        """A version by id (the latest for None); ResourceNotFound if it has no such one."""
+        versions = self.versions or (PipelineVersion(1, self.created, self.definition),)
+        if version_id is None:
+            return versions[-1]
+        for version in versions:
+            if version.id == version_id:
+                return version
+        raise errors.ResourceNotFound(f"Pipeline {self.arn} has no version {version_id}.")
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,7 @@ class Execution:
     modified: float
     parallelism: int | None
     failure_reason: str = ""
+    version_id: int = 1
 
     @property
     def id(self) -> str:

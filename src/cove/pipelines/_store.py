@@ -11,7 +11,14 @@ from sqlalchemy import delete, insert, select, update
 from cove import errors
 from cove.meta import Database
 from cove.meta.tables import pipeline_executions, pipeline_steps, pipelines
-from cove.pipelines._records import Execution, ExecutionStatus, Pipeline, StepRun, StepStatus
+from cove.pipelines._records import (
+    Execution,
+    ExecutionStatus,
+    Pipeline,
+    PipelineVersion,
+    StepRun,
+    StepStatus,
+)
 
 
 class PipelineStore:
@@ -29,7 +36,7 @@ class PipelineStore:
                     f"Pipeline with name ({pipeline.name}) already exists.")
             conn.execute(insert(pipelines).values(
                 name=pipeline.name, arn=pipeline.arn, creation_time=pipeline.created,
-                record=_without(pipeline, "name", "arn", "created")))
+                record=_pipeline_record(pipeline)))
 
     def pipeline(self, name_or_arn: str) -> Pipeline:
         name = name_or_arn.rsplit("/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
@@ -37,7 +44,7 @@ class PipelineStore:
             row = conn.execute(select(pipelines).where(pipelines.c.name == name)).first()
         if row is None:
             raise errors.ResourceNotFound(f"Pipeline '{name_or_arn}' does not exist.")
-        return Pipeline(name=row.name, arn=row.arn, created=row.creation_time, **row.record)
+        return _pipeline(row)
 
     def all_pipelines(self) -> list[Pipeline]:
         with self.db.read() as conn:
@@ -49,10 +56,9 @@ class PipelineStore:
             row = conn.execute(select(pipelines).where(pipelines.c.name == name)).first()
             if row is None:
                 raise errors.ResourceNotFound(f"Pipeline '{name}' does not exist.")
-            changed = mutate(Pipeline(name=row.name, arn=row.arn, created=row.creation_time,
-                                      **row.record))
+            changed = mutate(_pipeline(row))
             conn.execute(update(pipelines).where(pipelines.c.name == name).values(
-                record=_without(changed, "name", "arn", "created")))
+                record=_pipeline_record(changed)))
         return changed
 
     def delete_pipeline(self, name: str) -> None:
@@ -137,6 +143,19 @@ def _without(record: Any, *names: str) -> dict[str, Any]:
               if f.name not in names}
     return {k: (v.value if hasattr(v, "value") and not isinstance(v, dict) else
                 dict(v) if hasattr(v, "items") else v) for k, v in values.items()}
+
+
+def _pipeline_record(pipeline: Pipeline) -> dict[str, Any]:
+    record = _without(pipeline, "name", "arn", "created", "versions")
+    record["versions"] = [dataclasses.asdict(v) for v in pipeline.versions]
+    return record
+
+
+def _pipeline(row: Any) -> Pipeline:
+    record = dict(row.record)
+    versions = tuple(PipelineVersion(**v) for v in record.pop("versions", []))
+    return Pipeline(name=row.name, arn=row.arn, created=row.creation_time, versions=versions,
+                    **record)
 
 
 def _execution_record(execution: Execution) -> dict[str, Any]:
