@@ -36,6 +36,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_revokes_it(cove: Co
         "access_key_id": cove.credentials["access_key_id"], "secret_access_key": "guess"},
         timeout=30, allow_redirects=False)
     assert wrong.status_code == 401 and "not right" in wrong.text
+    assert "`cove" not in wrong.text  # prose for a page, not Markdown
     assert "set-cookie" not in wrong.headers
     c = cove.credentials
     answer = requests.post(cove.url + "/ui/sign-in", data={
