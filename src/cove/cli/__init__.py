@@ -359,7 +359,8 @@ def run(ctx: typer.Context, home: HomeOption = None) -> None:
 def demo(home: HomeOption = None,
          data: Annotated[str | None, typer.Option(
              help="Reviews to use: an aclImdb directory or a CSV (review,sentiment[,split]). "
-                  "Default: generated reviews (offline).")] = None,
+                  "Default: everyday reviews generated from a sentiment lexicon (offline).")
+         ] = None,
          download: Annotated[bool, typer.Option(
              help="Fetch the IMDB reviews (cached in COVE_HOME) when the network allows.")
          ] = False,
@@ -368,7 +369,8 @@ def demo(home: HomeOption = None,
          serve: Annotated[bool, typer.Option(
              help="Keep serving until Ctrl-C (--no-serve: set up, print, exit).")] = True,
          rounds: Annotated[int | None, typer.Option(
-             help="XGBoost rounds (default: the tutorial's 500, early stopping after 10).")
+             help="XGBoost rounds (default: 50 on the generated reviews; with --data the "
+                  "tutorial's 500, early stopping after 10).")
          ] = None) -> None:
     """The case study: train a movie-review sentiment model, deploy it, put a function and an
     HTTP API in front of it, and serve the web page that uses them."""
