@@ -245,3 +245,15 @@ def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServ
     sm.get_waiter("notebook_instance_in_service").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     sm.stop_notebook_instance(NotebookInstanceName=name)
+
+
+def test_pages_name_no_favicon_to_fetch_and_numbers_read_short(cove: CoveServer) -> None:
+    from cove.console._app import short_number
+
+    session, _ = signed_in(cove)
+    page = session.get(cove.url + "/ui/", timeout=30).text
+    assert '<link rel="icon" href="data:,">' in page  # no /favicon.ico request, no 403
+    assert short_number("0.27838123456789012") == "0.278381"
+    assert short_number('"0.1"') == "0.1" and short_number("500") == "500"
+    assert short_number("binary:logistic") == "binary:logistic"
+    assert short_number("1e-05") == "1e-05"

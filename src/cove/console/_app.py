@@ -68,6 +68,7 @@ class Console:
                                      autoescape=select_autoescape(), trim_blocks=True,
                                      lstrip_blocks=True)
         self.templates.filters.update(when=_when, duration=_duration, size=human_size,
+                                      number=short_number,
                                       quote=lambda v: quote(str(v), safe=""))
         self.app = Starlette(routes=self._routes(), exception_handlers={
             errors.CoveError: self._error})
@@ -460,6 +461,17 @@ def _weight(variant: str, value: str) -> float:
         raise errors.ValidationError(f"The weight of variant {variant} must be a number from 0 "
                                      f"up, not {value!r}.")
     return weight
+
+
+def short_number(value: object) -> str:
+    """A hyperparameter as a person reads it: ``0.27838`` for ``0.27838123456789012``; words
+    and integers as they are."""
+    text = str(value).strip('"')
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return text if number.is_integer() and "." not in text else f"{number:.6g}"
 
 
 def _when(epoch: float | None) -> str:

@@ -40,7 +40,8 @@ def log_tail(logs: LogStore, group: str, prefix: str, lines: int = TAIL_LINES
     for stream in streams:
         page = logs.get_events(group, stream.name, Cursor(END, forward=False), limit=lines)
         events += [{"stream": stream.name, "timestamp": e.timestamp / 1000.0,
-                    "message": e.message} for e in page.events]
+                    # CloudWatch's agent writes a tab as #011 (syslog's octal escape)
+                    "message": e.message.replace("#011", "\t")} for e in page.events]
     events.sort(key=lambda e: e["timestamp"])
     return events[-lines:]
 
