@@ -257,3 +257,12 @@ def test_pages_name_no_favicon_to_fetch_and_numbers_read_short(cove: CoveServer)
     assert short_number('"0.1"') == "0.1" and short_number("500") == "500"
     assert short_number("binary:logistic") == "binary:logistic"
     assert short_number("1e-05") == "1e-05"
+
+
+def test_a_missing_job_is_a_friendly_not_found_page(cove: CoveServer) -> None:
+    session, _ = signed_in(cove)
+    page = session.get(cove.url + "/ui/training-jobs/no-such-job", timeout=30)
+    assert page.status_code == 404
+    assert "<h1>Not found</h1>" in page.text and "ValidationException" not in page.text
+    assert "no-such-job" in page.text
+    assert 'href="/ui/training-jobs">See all training jobs</a>' in page.text

@@ -163,7 +163,10 @@ class Console:
             return JSONResponse({"code": exc.code, "message": exc.message}, exc.status)
         status = 404 if request.method == "GET" and isinstance(exc, (
             errors.ValidationError, errors.ResourceNotFound, errors.NotFound)) else exc.status
-        return self.render(request, "error.html", status, error=exc)
+        # a missing job: say so, and lead back to its list
+        section = request.url.path.removeprefix(PREFIX).strip("/").split("/")[0]
+        return self.render(request, "error.html", status, error=exc, not_found=status == 404,
+                           section=section)
 
     @staticmethod
     async def _form(request: Request) -> dict[str, str]:
