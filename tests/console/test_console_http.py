@@ -219,6 +219,10 @@ def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServ
     sm.get_waiter("notebook_instance_in_service").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     assert name in session.get(f"{cove.url}/ui/notebook-instances", timeout=30).text
+    # the dashboard counts a running JupyterLab among what runs
+    dashboard = session.get(f"{cove.url}/ui/", timeout=30).text
+    assert "<h3>Notebook instances</h3>" in dashboard and name in dashboard
+    assert "Nothing is running." not in dashboard
     page = session.get(f"{cove.url}/ui/notebook-instances/{name}", timeout=30)
     assert "InService" in page.text and "Open JupyterLab" in page.text
     # "Open" signs the browser into the instance's JupyterLab, as the presigned URL does
@@ -236,6 +240,8 @@ def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServ
                  timeout=30)
     sm.get_waiter("notebook_instance_stopped").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert name not in session.get(f"{cove.url}/ui/", timeout=30).text.split(
+        "<h2>Running now</h2>")[1].split("</section>")[0]
     stopped = session.get(f"{cove.url}/ui/notebook-instances/{name}", timeout=30)
     assert "Stopped" in stopped.text and "Open JupyterLab" not in stopped.text
     not_open = session.get(f"{cove.url}/ui/notebook-instances/{name}/open", timeout=30)

@@ -183,14 +183,18 @@ def gateway_api(platform: Platform, api_id: str) -> dict[str, Any]:
 # --- running now ------------------------------------------------------------------------------
 
 def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
-    """What the dashboard lists as running: jobs in progress, with their progress."""
+    """What the dashboard lists as running: jobs in progress, with their progress, and the
+    notebook instances that run (a JupyterLab each)."""
     training = [d for d in platform.training.all() if d["TrainingJobStatus"] in (
         "InProgress", "Stopping")]
     tuning = [d for d in platform.tuning.all() if d["HyperParameterTuningJobStatus"] in (
         "InProgress", "Stopping")]
     transforms = [d for d in transform_jobs(platform) if d["TransformJobStatus"] in (
         "InProgress", "Stopping")]
-    return {"training": training, "tuning": tuning, "transforms": transforms}
+    notebooks = [d for d in platform.notebooks.all() if d["NotebookInstanceStatus"] in (
+        "Pending", "InService", "Stopping")]
+    return {"training": training, "tuning": tuning, "transforms": transforms,
+            "notebooks": notebooks}
 
 
 def recent(platform: Platform) -> dict[str, list[dict[str, Any]]]:
