@@ -167,6 +167,13 @@ def test_tuning_scatter_shows_every_trial(server: CoveServer, browser: Any) -> N
     rows = page.locator("#trials tbody tr")
     assert rows.count() == TRIALS and best in (rows.first.text_content() or "")
     page.screenshot(path=str(ARTIFACTS / "tuning-job.png"), full_page=True)
+    # the dashboard keeps the trials under their tuning job instead of in "Recent jobs"
+    trials = [s["TrainingJobName"] for s in sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name)["TrainingJobSummaries"]]
+    page.goto(f"{server.url}/ui/")
+    recent = page.locator("section", has_text="Recent jobs").inner_text()
+    assert name in recent and not any(trial in recent for trial in trials)
+    assert f"{TRIALS} / {TRIALS} trials" in recent
 
 
 def invoke(runtime: Any, endpoint: str, body: bytes, count: int) -> list[str]:

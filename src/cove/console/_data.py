@@ -198,7 +198,9 @@ def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
 
 
 def recent(platform: Platform) -> dict[str, list[dict[str, Any]]]:
-    """The latest jobs of each kind, running or not."""
-    return {"training": training_jobs(platform)[:RECENT],
+    """The latest jobs of each kind, running or not; a tuning job's trials stay under it (its
+    row counts them) rather than crowd out the training jobs."""
+    standalone = [d for d in training_jobs(platform) if "TuningJobArn" not in d]
+    return {"training": standalone[:RECENT],
             "tuning": tuning_jobs(platform)[:RECENT],
             "transforms": transform_jobs(platform)[:RECENT]}
