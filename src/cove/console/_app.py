@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +58,10 @@ def _plotly_js() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+#: What the "try it" box sends at most (InvokeEndpoint takes 6 MB; a box needs far less).
+TRY_MAX_BYTES = 1 << 20
 
 
 class Console:
@@ -111,6 +117,7 @@ class Console:
             Route(f"{p}/endpoints/{{name}}", self.endpoint),
             Route(f"{p}/endpoints/{{name}}/weights", self.change_weights, methods=["POST"]),
             Route(f"{p}/endpoints/{{name}}/stop", self.stop_endpoint, methods=["POST"]),
+            Route(f"{p}/endpoints/{{name}}/invoke", self.try_endpoint, methods=["POST"]),
             Route(f"{p}/endpoints/{{name}}/delete", self.confirm_delete, methods=["GET"]),
             Route(f"{p}/endpoints/{{name}}/delete", self.delete_endpoint, methods=["POST"]),
             Route(f"{p}/transform-jobs", self.transform_list),
@@ -306,6 +313,43 @@ class Console:
             raise errors.ValidationError("Give at least one variant's weight.")
         await asyncio.to_thread(self.platform.endpoints.update_weights, name, desired)
         return self._back(f"{PREFIX}/endpoints/{quote(name)}")
+
+    async def try_endpoint(self, request: Request) -> Response:
+        """The endpoint page's "try it" box: the payload goes to InvokeEndpoint as any client's
+        would (signed with cove's key for this session's user); the answer, its variant and
+        the latency come back as JSON."""
+        self.sessions.check_csrf(request, request.scope["state"]["session"], "")
+        body = await request.body()
+        if len(body) > TRY_MAX_BYTES:
+            raise errors.ValidationError(f"Try a payload of at most {TRY_MAX_BYTES:,} bytes.")
+        content_type = request.headers.get("content-type") or "text/csv"
+        answer = await asyncio.to_thread(self._invoke, request.path_params["name"], body,
+                                         content_type)
+        return JSONResponse(answer)
+
+    def _invoke(self, name: str, body: bytes, content_type: str) -> dict[str, Any]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        creds = self.platform.credentials
+        request = AWSRequest("POST", f"{self.platform.training.endpoint_url}/endpoints/"
+                             f"{quote(name, safe='')}/invocations", data=body,
+                             headers={"Content-Type": content_type, "Accept": "*/*"})
+        SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), "sagemaker",
+                  self.platform.config.region).add_auth(request)
+        prepared = request.prepare()
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    prepared.url, data=prepared.body, headers=dict(prepared.headers),
+                    method="POST"), timeout=70) as response:
+                status, text = response.status, response.read()
+                variant = response.headers.get("x-amzn-invoked-production-variant", "")
+        except urllib.error.HTTPError as exc:
+            status, text, variant = exc.code, exc.read(), ""
+        return {"status": status, "variant": variant, "body": text[:65536].decode(
+            "utf-8", "replace"), "latencyMs": round((time.perf_counter() - started) * 1000, 1)}
 
     async def stop_endpoint(self, request: Request) -> Response:
         form = await self._checked_form(request)
