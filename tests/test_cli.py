@@ -118,3 +118,72 @@ def test_health_is_minimal_and_the_executor_answers_only_signed(cove: Any) -> No
 
     described = cove_call("DescribeExecutor", cove.home)
     assert described["executor"] == "local" and described["slots"] >= 2
+
+
+def test_a_busy_port_is_one_line_naming_it(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for args in (("up", "--detach", "--port", port), ("up", "--port", port)):
+            out = cove_cmd(tmp_path / "home", *args, timeout=60)
+            assert out.returncode == 1, out.stdout + out.stderr
+            assert out.stderr.count("\n") == 1, out.stderr  # one line, no server.log
+            assert f"port {port} on 127.0.0.1 is busy" in out.stderr
+            assert "--port 0" in out.stderr and "COVE_PORT" in out.stderr
+            assert "listening" not in out.stdout and "Console:" not in out.stdout
+    assert not (tmp_path / "home" / "server.json").exists()
+
+
+def test_version_help_defaults_and_endpoints_help(tmp_path: Path) -> None:
+    from cove import __version__
+
+    assert cove_cmd(tmp_path, "--version").stdout.strip() == f"cove {__version__}"
+    up_help = cove_cmd(tmp_path, "up", "--help").stdout
+    assert "default: ~/.cove" in up_help and "default: 4599" in up_help
+    assert "default: 127.0.0.1" in up_help
+    assert "start" in cove_cmd(tmp_path, "endpoints", "--help").stdout
+
+
+def test_env_run_and_cli_errors_against_a_running_cove(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert cove_cmd(home, "run", "--", "true").returncode == 1  # not running: says so
+    assert cove_cmd(home, "up", "--detach").returncode == 0
+    try:
+        env = exported(cove_cmd(home, "env").stdout)
+        sdk_file = Path(env["SAGEMAKER_USER_CONFIG_OVERRIDE"])
+        config = sdk_file.read_text()
+        account = json.loads((home / "credentials.json").read_text())["account_id"]
+        assert "TelemetryOptOut: true" in config
+        assert f"DefaultS3Bucket: sagemaker-us-east-1-{account}" in config
+        assert f"RoleArn: arn:aws:iam::{account}:role/" in config
+        # cove run: the command gets cove's environment (not the caller's AWS keys), and its
+        # exit code is cove run's
+        script = ("import os, sys, boto3; print(os.environ['AWS_ENDPOINT_URL'], "
+                  "boto3.client('sts').get_caller_identity()['Account']); sys.exit(3)")
+        os.environ["AWS_ACCESS_KEY_ID"] = "AKIAREALAWSKEY"
+        try:
+            out = cove_cmd(home, "run", "--", sys.executable, "-c", script)
+        finally:
+            del os.environ["AWS_ACCESS_KEY_ID"]
+        assert out.returncode == 3, out.stderr
+        assert out.stdout.split() == [env["AWS_ENDPOINT_URL"], account]
+        # the SDK finds its bucket and role and prints no telemetry traceback
+        sdk = ("import sagemaker; s = sagemaker.Session(); print(s.default_bucket())")
+        out = cove_cmd(home, "run", "--", sys.executable, "-c", sdk)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split()[-1] == f"sagemaker-us-east-1-{account}"
+        assert "Traceback" not in out.stderr
+        missing = cove_cmd(home, "run", "--", "no-such-command-here")
+        assert missing.returncode == 1 and "no-such-command-here: command not found" in \
+            missing.stderr
+        for group in ("jobs", "transforms"):
+            typo = cove_cmd(home, group, "logs", "no-such-job")
+            assert typo.returncode == 1, typo.stdout
+            assert "error:" in typo.stderr and "no-such-job" in typo.stderr
+        status = cove_cmd(home, "status")
+        assert "notebooks" in status.stdout and "none running" in status.stdout
+    finally:
+        cove_cmd(home, "down")

@@ -11,7 +11,7 @@ import boto3
 
 from cove import errors
 from cove.config import Config, load_config
-from cove.notebooks._environment import default_bucket, sdk_config
+from cove.notebooks._environment import default_bucket
 
 
 class NotRunning(errors.ClientError):
@@ -25,11 +25,13 @@ def execution_role(home: Path | str | None = None) -> str:
 
 
 def write_sdk_config(config: Config) -> Path:
-    """The SageMaker SDK's config file for this home (no telemetry, the default bucket), which
-    ``cove env`` points ``SAGEMAKER_USER_CONFIG_OVERRIDE`` at: with it SDK v3's ``Session()``
-    and ``default_bucket()`` never ask AWS's own STS for the account."""
-    path = config.home / "sagemaker-sdk-config.yaml"
-    text = sdk_config(default_bucket(config.region, config.credentials().account_id))
+    """The SageMaker SDK's config file for this home, which ``cove env`` points
+    ``SAGEMAKER_USER_CONFIG_OVERRIDE`` at (``sdk_config_text``: no telemetry, the default
+    bucket, the execution role); written only when it changes."""
+    path = config.home / "sagemaker-config.yaml"
+    creds = config.credentials()
+    text = sdk_config_text(default_bucket(config.region, creds.account_id),
+                           creds.execution_role_arn)
     if not path.exists() or path.read_text() != text:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
@@ -97,3 +99,35 @@ class _CoveBotoSession(boto3.Session):  # type: ignore[misc]
 
 def _path(home: Path | str | None) -> Path | None:
     return Path(home) if home is not None else None
+
+
+def sdk_config_text(bucket: str, role: str) -> str:
+    """The SageMaker SDK's config file for code outside a notebook: no telemetry (its call to
+    AWS fails with chained tracebacks), the default bucket (else ``Session()`` asks AWS's STS
+    for the account) and the execution role for jobs, models and pipelines."""
+    return ("SchemaVersion: '1.0'\n"
+            "SageMaker:\n"
+            "  PythonSDK:\n"
+            "    Modules:\n"
+            "      TelemetryOptOut: true\n"
+            "      Session:\n"
+            f"        DefaultS3Bucket: {bucket}\n"
+            + "".join(f"  {resource}:\n    {key}: {role}\n" for resource, key in (
+                ("TrainingJob", "RoleArn"), ("ProcessingJob", "RoleArn"),
+                ("Model", "ExecutionRoleArn"), ("Pipeline", "RoleArn"))))
+
+
+def client_environment(home: Path | None = None) -> dict[str, str]:
+    """What ``cove env`` exports and ``cove run`` sets: the running cove's URL, credentials and
+    region, and the SDK config file (written to ``$COVE_HOME/sagemaker-config.yaml``)."""
+    from cove.server import read_server_file
+
+    config = load_config(home)
+    record = read_server_file(config.home)
+    url = record["url"] if record else f"http://{config.host}:{config.port}"
+    creds = config.credentials()
+    sdk_file = write_sdk_config(config)
+    return {"AWS_ENDPOINT_URL": str(url), "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+            "AWS_DEFAULT_REGION": config.region, "AWS_REGION": config.region,
+            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(sdk_file)}

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -34,13 +35,16 @@ class DemoError(CoveError):
     status = 1
 
 DEMO_BUCKET = "cove-demo"
+#: Generated everyday reviews when no --data is given: enough that the common words of the
+#: lexicon each come up in dozens of training reviews.
+EVERYDAY_SIZE = 30_000
 
 
 def run_demo(config: Config, console: Console, data: str | None = None, download: bool = False,
              keep: bool = False, serve: bool = True, rounds: int | None = None) -> None:
     from cove.cli import start_detached
     from cove.examples.sentiment import data as reviews_data
-    from cove.examples.sentiment.pipeline import SentimentApp
+    from cove.examples.sentiment.pipeline import EVERYDAY_HYPERPARAMETERS, SentimentApp
 
     try:
         import sagemaker  # noqa: F401 - the demo trains through the SDK, as users do
@@ -48,6 +52,10 @@ def run_demo(config: Config, console: Console, data: str | None = None, download
         raise DemoError("The demo trains with the SageMaker Python SDK, which is not "
                         "installed: pip install 'cove[demo]' (make demo does).") from None
 
+    if data is not None and not Path(data).expanduser().exists():
+        raise DemoError(f"--data {data}: no such file or directory (give an aclImdb "
+                        "directory or a CSV of reviews, or leave --data out for generated "
+                        "everyday reviews)")
     record = start_detached(config)
     _point_clients_at(config, record["url"])
     app = SentimentApp(boto3.Session(region_name=config.region), DEMO_BUCKET)
@@ -55,13 +63,19 @@ def run_demo(config: Config, console: Console, data: str | None = None, download
     started = time.monotonic()
 
     reviews = _step(console, "data", lambda: reviews_data.load(
-        data, cache=config.home / "datasets", download=download))
+        data, cache=config.home / "datasets", download=download,
+        synthetic_size=EVERYDAY_SIZE, everyday=True))
     console.print(f"    {len(reviews.train):,} training and {len(reviews.test):,} test reviews "
-                  f"from {reviews.source}")
-    prepared = _step(console, "preprocessing (words → 5,000-word bag of words)",
+                  f"from {reviews.source}", soft_wrap=True)
+    generated = "generated" in reviews.source
+    prepared = _step(console, "preprocessing (words → bag of words)",
                      lambda: app.prepare(reviews))
+    console.print(f"    vocabulary: {len(prepared.vocabulary):,} words (the most frequent of "
+                  "the training reviews)")
     uris = _step(console, f"upload to s3://{DEMO_BUCKET}", lambda: app.upload(prepared))
-    job, model_data = _training(console, lambda on_log: app.train(uris, rounds, on_log))
+    hyperparameters = EVERYDAY_HYPERPARAMETERS if generated else None
+    job, model_data = _training(console, lambda on_log: app.train(uris, rounds, on_log,
+                                                                  hyperparameters))
     endpoint = _step(console, "deploy the model to an endpoint", lambda: app.deploy(model_data))
     accuracy = _step(console, "measure it on the test reviews",
                      lambda: app.accuracy(endpoint, prepared))
@@ -74,10 +88,15 @@ def run_demo(config: Config, console: Console, data: str | None = None, download
                                                                            record["url"]))
     console.print(Panel.fit(
         f"[bold]Open the page:[/] {page}\n"
-        f"[bold]Or ask the API:[/] curl -X POST --data 'A moving, beautiful film.' {api_url}\n"
         f"[bold]Test accuracy:[/] {accuracy:.3f}    training job {job}, endpoint {endpoint}\n"
         f"Done in {time.monotonic() - started:.0f} s.", title="the sentiment app is live"))
+    # plain, outside the box: a copied line must not pick up the box's │
+    console.print("Or ask the API:")
+    console.print(f"curl -X POST --data 'A moving, beautiful film.' {api_url}", soft_wrap=True,
+                  markup=False, highlight=False)
     if not serve:
+        console.print(f"The endpoint {endpoint} keeps running (and cove with it): "
+                      f"`cove endpoints rm {endpoint}` deletes it, `cove down` stops cove.")
         return
     console.print("Serving until Ctrl-C" + ("." if keep else "; then the endpoint is deleted "
                                             "(--keep leaves it running)."))
@@ -87,22 +106,18 @@ def run_demo(config: Config, console: Console, data: str | None = None, download
                       "stops it. Have you shut down your endpoints?")
     else:
         app.delete_endpoint(endpoint)
-        console.print(f"Deleted the endpoint {endpoint}. cove itself keeps running "
-                      "(`cove down` stops it).")
+        console.print(f"Deleted the endpoint {endpoint}: the page now answers that the model "
+                      "is gone. cove itself keeps running (`cove down` stops it).")
 
 
 def _point_clients_at(config: Config, url: str) -> None:
-    """boto3 and the SageMaker SDK in this process talk to cove, as a user's would."""
-    creds = config.credentials()
-    os.environ.update({"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": creds.access_key_id,
-                       "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
-                       "AWS_DEFAULT_REGION": config.region, "AWS_REGION": config.region,
-                       "SAGEMAKER_SUPPRESS_V2_WARNING": "1"})
+    """boto3 and the SageMaker SDK in this process talk to cove, as a user's would (what
+    `cove run` gives a command)."""
+    from cove._sdk import client_environment
+
+    os.environ.update(client_environment(config.home))
+    os.environ.update({"AWS_ENDPOINT_URL": url, "SAGEMAKER_SUPPRESS_V2_WARNING": "1"})
     os.environ.pop("AWS_SESSION_TOKEN", None)
-    sdk_config = config.home / "sagemaker-config.yaml"
-    sdk_config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
-                          "      TelemetryOptOut: true\n")
-    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(sdk_config)
     for name in ("sagemaker", "sagemaker.config", "botocore", "boto3"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -167,6 +167,13 @@ def test_tuning_scatter_shows_every_trial(server: CoveServer, browser: Any) -> N
     rows = page.locator("#trials tbody tr")
     assert rows.count() == TRIALS and best in (rows.first.text_content() or "")
     page.screenshot(path=str(ARTIFACTS / "tuning-job.png"), full_page=True)
+    # the dashboard keeps the trials under their tuning job instead of in "Recent jobs"
+    trials = [s["TrainingJobName"] for s in sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name)["TrainingJobSummaries"]]
+    page.goto(f"{server.url}/ui/")
+    recent = page.locator("section", has_text="Recent jobs").inner_text()
+    assert name in recent and not any(trial in recent for trial in trials)
+    assert f"{TRIALS} / {TRIALS} trials" in recent
 
 
 def invoke(runtime: Any, endpoint: str, body: bytes, count: int) -> list[str]:
@@ -198,6 +205,17 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     served = page.evaluate("() => Object.fromEntries(document.getElementById('traffic-chart')"
                            ".data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)]))")
     assert served["A requests"] == hits.count("A") and served["B requests"] == hits.count("B")
+    # "try it": a payload through InvokeEndpoint, the answer with its variant and latency
+    page.get_by_label("Payload").fill(body.decode().strip())
+    page.get_by_role("button", name="Invoke").click()
+    page.locator("#try-status", has_text=" ms").wait_for(timeout=30_000)  # no eval: CSP
+    status = page.inner_text("#try-status")
+    assert status.startswith("HTTP 200 from ") and status.split()[3] in ("A", "B"), status
+    float(page.inner_text("#try-answer").strip())  # the model's score
+    # without the session's CSRF token the box's endpoint refuses
+    forged = page.request.post(f"{server.url}/ui/endpoints/{endpoint}/invoke", data=body,
+                               headers={"Content-Type": "text/csv"})
+    assert forged.status == 403
     assert served["A errors"] == served["B errors"] == 0
     assert set(trace_lengths(page, "latency-chart")) == {"A p50", "A p99", "B p50", "B p99"}
     assert_labelled(page)

@@ -36,6 +36,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_revokes_it(cove: Co
         "access_key_id": cove.credentials["access_key_id"], "secret_access_key": "guess"},
         timeout=30, allow_redirects=False)
     assert wrong.status_code == 401 and "not right" in wrong.text
+    assert "`cove" not in wrong.text  # prose for a page, not Markdown
     assert "set-cookie" not in wrong.headers
     c = cove.credentials
     answer = requests.post(cove.console_url + "/ui/sign-in", data={
@@ -219,6 +220,10 @@ def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServ
     sm.get_waiter("notebook_instance_in_service").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     assert name in session.get(f"{cove.console_url}/ui/notebook-instances", timeout=30).text
+    # the dashboard counts a running JupyterLab among what runs
+    dashboard = session.get(f"{cove.console_url}/ui/", timeout=30).text
+    assert "<h3>Notebook instances</h3>" in dashboard and name in dashboard
+    assert "Nothing is running." not in dashboard
     page = session.get(f"{cove.console_url}/ui/notebook-instances/{name}", timeout=30)
     assert "InService" in page.text and "Open JupyterLab" in page.text
     # "Open" signs the browser into the instance's JupyterLab, as the presigned URL does
@@ -236,6 +241,8 @@ def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServ
                  timeout=30)
     sm.get_waiter("notebook_instance_stopped").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert name not in session.get(f"{cove.console_url}/ui/", timeout=30).text.split(
+        "<h2>Running now</h2>")[1].split("</section>")[0]
     stopped = session.get(f"{cove.console_url}/ui/notebook-instances/{name}", timeout=30)
     assert "Stopped" in stopped.text and "Open JupyterLab" not in stopped.text
     not_open = session.get(f"{cove.console_url}/ui/notebook-instances/{name}/open", timeout=30)
@@ -245,3 +252,24 @@ def test_a_notebook_instance_opens_stops_and_starts_from_its_page(cove: CoveServ
     sm.get_waiter("notebook_instance_in_service").wait(
         NotebookInstanceName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     sm.stop_notebook_instance(NotebookInstanceName=name)
+
+
+def test_pages_name_no_favicon_to_fetch_and_numbers_read_short(cove: CoveServer) -> None:
+    from cove.console._app import short_number
+
+    session, _ = signed_in(cove)
+    page = session.get(cove.url + "/ui/", timeout=30).text
+    assert '<link rel="icon" href="data:,">' in page  # no /favicon.ico request, no 403
+    assert short_number("0.27838123456789012") == "0.278381"
+    assert short_number('"0.1"') == "0.1" and short_number("500") == "500"
+    assert short_number("binary:logistic") == "binary:logistic"
+    assert short_number("1e-05") == "1e-05"
+
+
+def test_a_missing_job_is_a_friendly_not_found_page(cove: CoveServer) -> None:
+    session, _ = signed_in(cove)
+    page = session.get(cove.url + "/ui/training-jobs/no-such-job", timeout=30)
+    assert page.status_code == 404
+    assert "<h1>Not found</h1>" in page.text and "ValidationException" not in page.text
+    assert "no-such-job" in page.text
+    assert 'href="/ui/training-jobs">See all training jobs</a>' in page.text

@@ -51,6 +51,7 @@ def test_csv_and_acl_imdb_loaders(tmp_path: Path) -> None:
             (root / split / folder / "0_9.txt").write_text(text)
     acl = data.load(tmp_path)  # the directory that holds aclImdb/ works too
     assert sorted(acl.train) == [("a chore", 0), ("a joy", 1)]
+    (tmp_path / "reviews.txt").write_text("Loved it.")
     with pytest.raises(ValueError, match="aclImdb directory or a .csv"):
         data.load(tmp_path / "reviews.txt")
 
@@ -64,3 +65,26 @@ def test_without_data_or_network_the_reviews_are_generated(tmp_path: Path,
     monkeypatch.setattr(data.urllib.request, "urlopen", offline)
     reviews = data.load(None, cache=tmp_path, download=True, synthetic_size=100)
     assert "generated" in reviews.source and len(reviews.train) == 50
+
+
+def test_negations_turn_the_words_they_reach_in_their_clause() -> None:
+    assert words.review_to_words("I didn't like it, but the cast was great.") == [
+        "i", "did", "not", "not_like", "it", "but", "the", "cast", "was", "great"]
+    assert words.review_to_words("Not a good film at all!") == [
+        "not", "a", "not_good", "film", "at", "all"]  # stopwords stay as they are
+
+
+def test_everyday_reviews_carry_everyday_words_and_are_reproducible() -> None:
+    first = data.everyday_reviews(6000, seed=1)
+    assert first == data.everyday_reviews(6000, seed=1)
+    assert "everyday reviews generated from the VADER sentiment lexicon" in first.source
+    seen = {w for text, _ in first.train for w in words.review_to_words(text)}
+    assert {"good", "bad", "great", "worst", "boring"} <= seen
+    labels = [label for _, label in first.train + first.test]
+    assert 0.45 < sum(labels) / len(labels) < 0.55
+    assert not any(w in seen for w in ("fuck", "shit", "bitch"))  # the lexicon's vulgar words
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.csv: no such file or directory"):
+        data.load(tmp_path / "nope.csv")

@@ -50,7 +50,9 @@ def as_float32(values: list[float] | list[list[float]]) -> npt.NDArray[np.float3
 
 MODELS = {"regression": ("reg:squarederror", {}),
           "binary": ("binary:logistic", {}),
-          "multiclass": ("multi:softprob", {"num_class": 3})}
+          "multiclass": ("multi:softprob", {"num_class": 3}),
+          # gblinear: the container serves it; XGBoost has no in-place predictor for it
+          "linear": ("binary:logistic", {"booster": "gblinear"})}
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,20 @@ def test_libsvm_rows(served: dict[str, tuple[xgboost.Booster, Worker]]) -> None:
         assert response.status_code == 200, response.text
         values = [float(v) for v in response.text.split(",")]
         np.testing.assert_array_equal(as_float32(values), expected(booster, matrix))
+
+
+def test_a_linear_booster_answers_csv_and_libsvm(
+        served: dict[str, tuple[xgboost.Booster, Worker]]) -> None:
+    booster, worker = served["linear"]
+    response = worker.invoke(csv(ROWS[:5]), content_type="text/csv")
+    assert response.status_code == 200, response.text
+    values = [float(v) for v in response.text.split(",")]
+    np.testing.assert_array_equal(as_float32(values), expected(booster, ROWS[:5]))
+    response = worker.invoke("0:0.5 2:-1.25\n1:3\n", content_type="text/libsvm")
+    assert response.status_code == 200, response.text
+    matrix = sp.csr_matrix(([0.5, -1.25, 3.0], [0, 2, 1], [0, 2, 3]), shape=(2, 6))
+    values = [float(v) for v in response.text.split(",")]
+    np.testing.assert_allclose(as_float32(values), expected(booster, matrix), rtol=1e-6)
 
 
 def test_unsupported_content_types_are_415(

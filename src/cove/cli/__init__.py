@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import botocore.exceptions
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cove import __version__
@@ -55,7 +56,7 @@ def _register_groups() -> None:
     app.add_typer(pipelines.app, name="pipelines")
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
-                                                 help="Data directory [default: ~/.cove].")]
+                                                 help="Data directory (default: ~/.cove).")]
 
 
 class CliError(CoveError):
@@ -68,20 +69,35 @@ def main() -> None:
     try:
         app()
     except CoveError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}")
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
         sys.exit(1)
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
-        err_console.print(f"[bold red]error:[/] {error.get('Code')}: {error.get('Message')}")
+        # escaped: a message such as pip install 'cove[notebook]' is not Rich markup
+        err_console.print(f"[bold red]error:[/] {escape(str(error.get('Code')))}: "
+                          f"{escape(str(error.get('Message')))}", soft_wrap=True)
         sys.exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cove {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print cove's version and exit.")
+        ] = False) -> None:
+    """cove: SageMaker's train → tune → deploy → serve loop on one machine."""
 
 
 @app.command()
 def up(
     home: HomeOption = None,
     host: Annotated[str | None,
-                    typer.Option(help="Interface to bind [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 4599; 0 picks a free one].",
+                    typer.Option(help="Interface to bind (default: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: 4599; 0 picks a free one).",
                                              envvar="COVE_PORT")] = None,
     console_port: Annotated[int | None, typer.Option(
         "--console-port", envvar="COVE_CONSOLE_PORT",
@@ -93,7 +109,7 @@ def up(
         help="Stop endpoints unused this long (e.g. 2h); off by default.")] = None,
     executor: Annotated[str | None, typer.Option(
         "--executor", envvar="COVE_EXECUTOR",
-        help="Where job hosts run: local (this machine) or ray [default: local].")] = None,
+        help="Where job hosts run: local (this machine) or ray (default: local).")] = None,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", envvar="COVE_RAY_ADDRESS",
         help="The Ray cluster's head, HOST:PORT (with --executor ray).")] = None,
@@ -120,10 +136,30 @@ def up(
         return
     from cove.server import serve
 
+    _check_port_free(config)
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"[yellow]warning:[/] listening on {config.host}: cove will accept "
                           "signed requests from other machines.")
     serve(config)
+
+
+def _check_port_free(config: Config) -> None:
+    """One line naming the busy port, before anything starts or prints where it listens."""
+    import socket
+
+    from cove.server import read_server_file
+
+    if config.port == 0 or read_server_file(config.home) is not None:
+        return  # any free port; or this home's cove runs already (its own message says so)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((config.host, config.port))
+        except OSError as exc:
+            raise CliError(f"port {config.port} on {config.host} is busy ({exc.strerror}): "
+                           "pick another with --port N, --port 0 (any free port) or "
+                           "COVE_PORT=N.") from None
 
 
 def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
@@ -132,6 +168,7 @@ def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
 
     if (running := read_server_file(config.home)) is not None:
         return running
+    _check_port_free(config)
     config.log_dir.mkdir(parents=True, exist_ok=True)
     log_path = config.log_dir / "server.log"
     args = [sys.executable, "-m", "cove", "up", "--home", str(config.home),
@@ -189,6 +226,7 @@ def down(home: HomeOption = None,
         console.print(f"cove is not running (home {config.home}).")
         return
     _warn_live_endpoints(config.home)
+    _warn_notebooks(config.home, "they start again with the next `cove up`")
     pid = record["pid"]
     os.kill(pid, signal.SIGTERM)
     with console.status(f"stopping cove (pid {pid})…"):
@@ -215,6 +253,23 @@ def _warn_live_endpoints(home: Path) -> None:
         console.print(f"[yellow]{len(live)} endpoint(s) still deployed: {', '.join(live)}. "
                       "They restart with the next `cove up`; `cove endpoints rm NAME` deletes "
                       "one.[/]")
+
+
+def _warn_notebooks(home: Path, then: str) -> None:
+    """Notebook instances that run (a JupyterLab each)."""
+    from cove.cli._client import client
+
+    try:
+        live = [n["NotebookInstanceName"] for n in client("sagemaker", home)
+                .list_notebook_instances(StatusEquals="InService", MaxResults=100)[
+                    "NotebookInstances"]]
+    except (CoveError, botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError) as exc:
+        err_console.print(f"[yellow]could not list notebook instances: {escape(str(exc))}[/]")
+        return
+    if live:
+        console.print(f"[yellow]{len(live)} notebook instance(s) running: {', '.join(live)}; "
+                      f"{then} (`cove notebook stop NAME` stops one).[/]")
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
@@ -248,6 +303,7 @@ def status(home: HomeOption = None) -> None:
         from cove.cli._client import cove_call
 
         _executor_rows(table, cove_call("DescribeExecutor", home))
+        _notebook_row(table, home)
     if (config.home / "cove.db").exists() or config.database_url:
         from cove.meta import Database
         from cove.objects import LocalObjectStore
@@ -263,6 +319,17 @@ def status(home: HomeOption = None) -> None:
     console.print(table)
     if not health:
         raise typer.Exit(1)
+
+
+def _notebook_row(table: Table, home: Path | None) -> None:
+    from cove.cli._client import client
+
+    instances = client("sagemaker", home).list_notebook_instances(MaxResults=100)[
+        "NotebookInstances"]
+    running = [n["NotebookInstanceName"] for n in instances
+               if n["NotebookInstanceStatus"] in ("Pending", "InService")]
+    table.add_row("notebooks", f"{len(running)} running ({', '.join(running)})" if running
+                  else f"none running ({len(instances)} in all)")
 
 
 def _executor_rows(table: Table, executor: dict[str, Any]) -> None:
@@ -285,26 +352,44 @@ def _executor_rows(table: Table, executor: dict[str, Any]) -> None:
 @app.command()
 def env(home: HomeOption = None) -> None:
     """Print the `export` lines that point boto3, the aws CLI and the SageMaker SDK at cove."""
-    from cove.server import read_server_file
+    import shlex
 
-    config = load_config(home)
-    record = read_server_file(config.home)
-    url = record["url"] if record else f"http://{config.host}:{config.port}"
-    creds = config.credentials()
-    for name, value in [("AWS_ENDPOINT_URL", url), ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-                        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-                        ("AWS_DEFAULT_REGION", config.region), ("AWS_REGION", config.region)]:
-        print(f"export {name}={value}")
-    from cove._sdk import write_sdk_config
+    from cove._sdk import client_environment
 
-    print(f"export SAGEMAKER_USER_CONFIG_OVERRIDE={write_sdk_config(config)}")
+    for name, value in client_environment(home).items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(ctx: typer.Context, home: HomeOption = None) -> None:
+    """Run a command against cove: `cove run -- aws s3 ls`, `cove run -- python train.py`.
+
+    The command gets cove's URL, credentials, region and SDK config (what `cove env` exports),
+    so it cannot reach real AWS by mistake; its exit code is cove run's."""
+    from cove._sdk import client_environment
+    from cove.cli._client import running_config
+
+    if not ctx.args:
+        raise CliError("cove run needs a command: cove run -- aws s3 ls")
+    running_config(home)  # not running: say so, rather than let the command fail to connect
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")}
+    env.update(client_environment(home))
+    try:
+        code = subprocess.call(ctx.args, env=env)
+    except FileNotFoundError:
+        raise CliError(f"{ctx.args[0]}: command not found") from None
+    except PermissionError:
+        raise CliError(f"{ctx.args[0]}: permission denied") from None
+    raise typer.Exit(code)
 
 
 @app.command()
 def demo(home: HomeOption = None,
          data: Annotated[str | None, typer.Option(
              help="Reviews to use: an aclImdb directory or a CSV (review,sentiment[,split]). "
-                  "Default: generated reviews (offline).")] = None,
+                  "Default: everyday reviews generated from a sentiment lexicon (offline).")
+         ] = None,
          download: Annotated[bool, typer.Option(
              help="Fetch the IMDB reviews (cached in COVE_HOME) when the network allows.")
          ] = False,
@@ -313,7 +398,8 @@ def demo(home: HomeOption = None,
          serve: Annotated[bool, typer.Option(
              help="Keep serving until Ctrl-C (--no-serve: set up, print, exit).")] = True,
          rounds: Annotated[int | None, typer.Option(
-             help="XGBoost rounds (default: the tutorial's 500, early stopping after 10).")
+             help="XGBoost rounds (default: 50 on the generated reviews; with --data the "
+                  "tutorial's 500, early stopping after 10).")
          ] = None) -> None:
     """The case study: train a movie-review sentiment model, deploy it, put a function and an
     HTTP API in front of it, and serve the web page that uses them."""

@@ -15,7 +15,7 @@ from rich.live import Live
 
 console = Console()
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
-                                                 help="Data directory [default: ~/.cove].")]
+                                                 help="Data directory (default: ~/.cove).")]
 WatchOption = Annotated[bool, typer.Option("--watch", "-w", help="Refresh until it ends.")]
 STATUS_STYLE = {"Completed": "green", "Failed": "red", "Stopped": "yellow",
                 "InProgress": "cyan", "Stopping": "yellow"}

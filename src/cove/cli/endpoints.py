@@ -13,7 +13,7 @@ from rich.table import Table
 from cove.cli._client import client, running_config
 from cove.cli._views import HomeOption, console
 
-app = typer.Typer(no_args_is_help=True, help="Endpoints: list, describe, delete.")
+app = typer.Typer(no_args_is_help=True, help="Endpoints: list, describe, start, delete (rm).")
 STYLE = {"InService": "green", "Failed": "red", "Creating": "cyan", "Updating": "cyan",
          "Deleting": "yellow", "OutOfService": "yellow"}
 

@@ -15,7 +15,7 @@ from cove.units import human_size
 app = typer.Typer(no_args_is_help=True, help="Functions (Lambda): list them.")
 console = Console()
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
-                                                 help="Data directory [default: ~/.cove].")]
+                                                 help="Data directory (default: ~/.cove).")]
 
 
 @app.command("ls")

@@ -14,7 +14,7 @@ from cove.cli._client import client
 app = typer.Typer(no_args_is_help=True, help="HTTP APIs (API Gateway): list them.")
 console = Console()
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
-                                                 help="Data directory [default: ~/.cove].")]
+                                                 help="Data directory (default: ~/.cove).")]
 
 
 def stage_urls(api: dict[str, Any], stages: list[dict[str, Any]]) -> list[str]:

@@ -80,6 +80,7 @@ def logs(name: str, home: HomeOption = None,
          ) -> None:
     """Print a job's log (all hosts), optionally following it live."""
     cw, sm = client("logs", home), client("sagemaker", home)
+    sm.describe_training_job(TrainingJobName=name)  # no such job: an error, not silence
     tokens: dict[str, str] = {}
     while True:
         printed = print_new_events(cw, name, tokens)

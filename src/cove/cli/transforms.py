@@ -127,6 +127,7 @@ def logs(name: str, home: HomeOption = None,
          ) -> None:
     """Print a job's log (cove's data log and the model workers'), optionally following it."""
     cw, sm = client("logs", home), client("sagemaker", home)
+    sm.describe_transform_job(TransformJobName=name)  # no such job: an error, not silence
     tokens: dict[str, str] = {}
     while True:
         printed = print_new_events(cw, name, tokens, LOG_GROUP)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +64,10 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+#: What the "try it" box sends at most (InvokeEndpoint takes 6 MB; a box needs far less).
+TRY_MAX_BYTES = 1 << 20
+
+
 class Console:
     """The web console, an ASGI app at ``/ui`` on the console's own port."""
 
@@ -73,6 +79,7 @@ class Console:
                                      autoescape=select_autoescape(), trim_blocks=True,
                                      lstrip_blocks=True)
         self.templates.filters.update(when=_when, duration=_duration, size=human_size,
+                                      number=short_number,
                                       quote=lambda v: quote(str(v), safe=""))
         # On every page while user code runs unconfined, or cannot run at all.
         sandbox = describe(platform.training.sandbox)
@@ -121,6 +128,7 @@ class Console:
             Route(f"{p}/endpoints/{{name}}", self.endpoint),
             Route(f"{p}/endpoints/{{name}}/weights", self.change_weights, methods=["POST"]),
             Route(f"{p}/endpoints/{{name}}/stop", self.stop_endpoint, methods=["POST"]),
+            Route(f"{p}/endpoints/{{name}}/invoke", self.try_endpoint, methods=["POST"]),
             Route(f"{p}/endpoints/{{name}}/delete", self.confirm_delete, methods=["GET"]),
             Route(f"{p}/endpoints/{{name}}/delete", self.delete_endpoint, methods=["POST"]),
             Route(f"{p}/transform-jobs", self.transform_list),
@@ -174,7 +182,10 @@ class Console:
             return JSONResponse({"code": exc.code, "message": exc.message}, exc.status)
         status = 404 if request.method == "GET" and isinstance(exc, (
             errors.ValidationError, errors.ResourceNotFound, errors.NotFound)) else exc.status
-        return self.render(request, "error.html", status, error=exc)
+        # a missing job: say so, and lead back to its list
+        section = request.url.path.removeprefix(PREFIX).strip("/").split("/")[0]
+        return self.render(request, "error.html", status, error=exc, not_found=status == 404,
+                           section=section)
 
     @staticmethod
     async def _form(request: Request) -> dict[str, str]:
@@ -335,6 +346,43 @@ class Console:
         await asyncio.to_thread(self.platform.endpoints.update_weights, name, desired)
         return self._back(f"{PREFIX}/endpoints/{quote(name)}")
 
+    async def try_endpoint(self, request: Request) -> Response:
+        """The endpoint page's "try it" box: the payload goes to InvokeEndpoint as any client's
+        would (signed with cove's key for this session's user); the answer, its variant and
+        the latency come back as JSON."""
+        self.sessions.check_csrf(request, request.scope["state"]["session"], "")
+        body = await request.body()
+        if len(body) > TRY_MAX_BYTES:
+            raise errors.ValidationError(f"Try a payload of at most {TRY_MAX_BYTES:,} bytes.")
+        content_type = request.headers.get("content-type") or "text/csv"
+        answer = await asyncio.to_thread(self._invoke, request.path_params["name"], body,
+                                         content_type)
+        return JSONResponse(answer)
+
+    def _invoke(self, name: str, body: bytes, content_type: str) -> dict[str, Any]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        creds = self.platform.credentials
+        request = AWSRequest("POST", f"{self.platform.training.endpoint_url}/endpoints/"
+                             f"{quote(name, safe='')}/invocations", data=body,
+                             headers={"Content-Type": content_type, "Accept": "*/*"})
+        SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), "sagemaker",
+                  self.platform.config.region).add_auth(request)
+        prepared = request.prepare()
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    prepared.url, data=prepared.body, headers=dict(prepared.headers),
+                    method="POST"), timeout=70) as response:
+                status, text = response.status, response.read()
+                variant = response.headers.get("x-amzn-invoked-production-variant", "")
+        except urllib.error.HTTPError as exc:
+            status, text, variant = exc.code, exc.read(), ""
+        return {"status": status, "variant": variant, "body": text[:65536].decode(
+            "utf-8", "replace"), "latencyMs": round((time.perf_counter() - started) * 1000, 1)}
+
     async def stop_endpoint(self, request: Request) -> Response:
         form = await self._checked_form(request)
         await asyncio.to_thread(self.platform.endpoints.take_out_of_service,
@@ -492,6 +540,17 @@ def _weight(variant: str, value: str) -> float:
         raise errors.ValidationError(f"The weight of variant {variant} must be a number from 0 "
                                      f"up, not {value!r}.")
     return weight
+
+
+def short_number(value: object) -> str:
+    """A hyperparameter as a person reads it: ``0.27838`` for ``0.27838123456789012``; words
+    and integers as they are."""
+    text = str(value).strip('"')
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return text if number.is_integer() and "." not in text else f"{number:.6g}"
 
 
 def _when(epoch: float | None) -> str:

@@ -85,7 +85,7 @@ class Sessions:
                                           self.credentials.secret_access_key.encode())
         if not (good_id and good_secret):
             raise SignInFailed("The access key id or secret is not right: use the pair "
-                               "`cove env` prints (or a link from `cove ui`).")
+                               "cove env prints (or a link from cove ui).")
         return self._open()
 
     def redeem(self, token: str) -> tuple[Session, str]:
@@ -94,15 +94,15 @@ class Sessions:
         expires, _, signature = rest.partition(".")
         expected = _sign(self.key, "link", f"{nonce}.{expires}")
         if not (nonce and expires.isdigit() and hmac.compare_digest(signature, expected)):
-            raise SignInFailed("This sign-in link is not valid: run `cove ui` for a new one.")
+            raise SignInFailed("This sign-in link is not valid: run cove ui for a new one.")
         if float(expires) < time.time():
-            raise SignInFailed("This sign-in link has expired: run `cove ui` for a new one.")
+            raise SignInFailed("This sign-in link has expired: run cove ui for a new one.")
         try:
             with self.db.write() as conn:
                 conn.execute(insert(console_used_links).values(nonce=nonce,
                                                                expires=float(expires)))
         except IntegrityError as exc:
-            raise SignInFailed("This sign-in link was already used: run `cove ui` for a new "
+            raise SignInFailed("This sign-in link was already used: run cove ui for a new "
                                "one.") from exc
         return self._open()
 

@@ -40,7 +40,8 @@ def log_tail(logs: LogStore, group: str, prefix: str, lines: int = TAIL_LINES
     for stream in streams:
         page = logs.get_events(group, stream.name, Cursor(END, forward=False), limit=lines)
         events += [{"stream": stream.name, "timestamp": e.timestamp / 1000.0,
-                    "message": e.message} for e in page.events]
+                    # CloudWatch's agent writes a tab as #011 (syslog's octal escape)
+                    "message": e.message.replace("#011", "\t")} for e in page.events]
     events.sort(key=lambda e: e["timestamp"])
     return events[-lines:]
 
@@ -190,18 +191,24 @@ def gateway_api(platform: Platform, api_id: str) -> dict[str, Any]:
 # --- running now ------------------------------------------------------------------------------
 
 def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
-    """What the dashboard lists as running: jobs in progress, with their progress."""
+    """What the dashboard lists as running: jobs in progress, with their progress, and the
+    notebook instances that run (a JupyterLab each)."""
     training = [d for d in platform.training.all() if d["TrainingJobStatus"] in (
         "InProgress", "Stopping")]
     tuning = [d for d in platform.tuning.all() if d["HyperParameterTuningJobStatus"] in (
         "InProgress", "Stopping")]
     transforms = [d for d in transform_jobs(platform) if d["TransformJobStatus"] in (
         "InProgress", "Stopping")]
-    return {"training": training, "tuning": tuning, "transforms": transforms}
+    notebooks = [d for d in platform.notebooks.all() if d["NotebookInstanceStatus"] in (
+        "Pending", "InService", "Stopping")]
+    return {"training": training, "tuning": tuning, "transforms": transforms,
+            "notebooks": notebooks}
 
 
 def recent(platform: Platform) -> dict[str, list[dict[str, Any]]]:
-    """The latest jobs of each kind, running or not."""
-    return {"training": training_jobs(platform)[:RECENT],
+    """The latest jobs of each kind, running or not; a tuning job's trials stay under it (its
+    row counts them) rather than crowd out the training jobs."""
+    standalone = [d for d in training_jobs(platform) if "TuningJobArn" not in d]
+    return {"training": standalone[:RECENT],
             "tuning": tuning_jobs(platform)[:RECENT],
             "transforms": transform_jobs(platform)[:RECENT]}

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cove import errors
@@ -67,6 +67,9 @@ class Edge:
                 await app(scope, receive, send)
                 return
         request = Request(scope, receive)
+        if _is_browser_visit(request):  # the address `cove up` prints, opened in a browser
+            await RedirectResponse(console_url(), status_code=302)(scope, receive, send)
+            return
         request_id = f"{_ID_PREFIX}{next(_request_numbers):08X}"
         service: Service | None = None
         try:
@@ -210,6 +213,19 @@ def _is_query_protocol(request: Request) -> bool:
     if request.method == "POST" and kind == "application/x-www-form-urlencoded":
         return True
     return "Action" in request.query_params
+
+
+def console_url() -> str:
+    """Where a browser that opens the API's address is sent: the console."""
+    return "/ui/"
+
+
+def _is_browser_visit(request: Request) -> bool:
+    """An unsigned ``GET /`` that asks for HTML; a signed one (ListBuckets) keeps S3's meaning,
+    and so does any request that carries a signature in its query."""
+    return (request.method == "GET" and request.url.path == "/" and not request.url.query
+            and "authorization" not in request.headers
+            and "text/html" in request.headers.get("accept", ""))
 
 
 def public_json(payload: Callable[[], dict[str, Any]]) -> ASGIApp:

@@ -78,6 +78,7 @@ class XGBoostRuntime:
         self.default_accept = environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or CSV
         self.batch = bool(environ.get("SAGEMAKER_BATCH"))
         self.predict_dense = dense_predictor(booster)
+        self.linear = is_linear(booster)
 
     def invoke(self, invocation: Invocation) -> Prediction:
         accept = self._accept(invocation.accept)  # 406 before any work, as the container does
@@ -134,7 +135,11 @@ class XGBoostRuntime:
 
     def _inplace(self, matrix: sp.csr_matrix) -> Predictions:
         try:
-            predictions: Predictions = self.booster.inplace_predict(matrix)
+            if self.linear:  # gblinear has no in-place predictor
+                predictions: Predictions = self.booster.predict(
+                    xgboost.DMatrix(matrix, missing=np.nan))
+            else:
+                predictions = self.booster.inplace_predict(matrix)
         except (ValueError, xgboost.core.XGBoostError) as exc:
             raise BadRequest(f"Unable to evaluate payload provided: {xgboost_reason(exc)}") from exc
         return predictions
@@ -244,6 +249,15 @@ def dense_predictor(booster: xgboost.Booster) -> Callable[[FloatArray], Predicti
             raise BadRequest(f"Unable to evaluate payload provided: {xgboost_reason(exc)}") from exc
         return predictions
 
+    def linear(rows: FloatArray) -> Predictions:
+        try:
+            predictions: Predictions = booster.predict(xgboost.DMatrix(rows, missing=np.nan))
+        except (ValueError, xgboost.core.XGBoostError) as exc:
+            raise BadRequest(f"Unable to evaluate payload provided: {xgboost_reason(exc)}") from exc
+        return predictions
+
+    if is_linear(booster):  # gblinear (a linear model over the features): no in-place predictor
+        return linear
     try:
         direct = _DensePredictor(booster)
         probes = _probe_rows(booster.num_features())
@@ -253,6 +267,12 @@ def dense_predictor(booster: xgboost.Booster) -> Callable[[FloatArray], Predicti
         print(f"cove: XGBoost's C predictor is unavailable ({exc}); using inplace_predict",
               file=sys.stderr, flush=True)
     return public
+
+
+def is_linear(booster: xgboost.Booster) -> bool:
+    """Whether ``booster`` is a ``gblinear`` one (the container serves those too)."""
+    config = json.loads(booster.save_config())
+    return str(config["learner"]["gradient_booster"]["name"]) == "gblinear"
 
 
 def _probe_rows(num_features: int) -> list[FloatArray]:

@@ -68,5 +68,25 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", () => { wireUpload(); tick(); });
+  function wireTry() {
+    const form = document.getElementById("try-form");
+    if (!form) { return; }
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const status = document.getElementById("try-status");
+      const out = document.getElementById("try-answer");
+      status.textContent = "Invoking…";
+      out.textContent = "";
+      const response = await fetch(form.dataset.invoke, {
+        method: "POST", body: document.getElementById("try-payload").value,
+        headers: {"X-CSRF-Token": csrf, "Content-Type": document.getElementById("try-type").value}});
+      const answer = await response.json();
+      if (!response.ok) { status.textContent = "Refused: " + answer.message; return; }
+      status.textContent = "HTTP " + answer.status + (answer.variant ? " from " + answer.variant : "")
+        + " in " + answer.latencyMs + " ms";
+      out.textContent = answer.body;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => { wireUpload(); wireTry(); tick(); });
 }());

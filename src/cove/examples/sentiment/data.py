@@ -27,11 +27,14 @@ class Reviews:
 
 
 def load(data: str | Path | None, cache: Path | None = None, download: bool = False,
-         synthetic_size: int = 4000, seed: int = 0) -> Reviews:
+         synthetic_size: int = 4000, seed: int = 0, everyday: bool = False) -> Reviews:
     """``data``: an aclImdb directory or a CSV (``review,sentiment[,split]``); None → the cached
-    download when ``download`` and the network allow it, else generated reviews."""
+    download when ``download`` and the network allow it, else generated reviews (with
+    ``everyday``, short everyday reviews from a sentiment lexicon: ``everyday.py``)."""
     if data is not None:
         path = Path(data).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or directory")
         if path.is_dir():
             return load_acl_imdb(path)
         if path.suffix == ".csv":
@@ -43,7 +46,16 @@ def load(data: str | Path | None, cache: Path | None = None, download: bool = Fa
         except OSError as exc:
             print(f"IMDB download unavailable ({exc}); generating reviews instead",
                   file=sys.stderr)
-    return synthetic(synthetic_size, seed)
+    return everyday_reviews(synthetic_size, seed) if everyday else synthetic(synthetic_size, seed)
+
+
+def everyday_reviews(size: int, seed: int = 0) -> Reviews:
+    """Short everyday reviews generated from a sentiment lexicon, split in half."""
+    from cove.examples.sentiment import everyday
+
+    reviews = everyday.generate(size, seed)
+    cut = size // 2
+    return Reviews(reviews[:cut], reviews[cut:], everyday.source(size, seed))
 
 
 def load_acl_imdb(root: Path) -> Reviews:

@@ -1,5 +1,6 @@
 // Posts the raw review text to the HTTP API (its URL comes from config.js, written when the
-// site is published) and shows the function's answer: "1" positive, "0" negative.
+// site is published) and shows the function's answer: JSON with a verdict (positive, negative
+// or unknown) and a message that says it in words.
 const form = document.getElementById("review-form");
 const result = document.getElementById("result");
 const button = document.getElementById("submit");
@@ -16,15 +17,24 @@ form.addEventListener("submit", async (event) => {
       headers: { "Content-Type": "text/plain" },
       body: review,
     });
-    const answer = (await response.text()).trim();
-    if (!response.ok) {
-      throw new Error(`the API answered ${response.status}: ${answer}`);
+    const text = await response.text();
+    let answer;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      throw new Error(response.status === 502 || response.status === 503
+        ? "the model is gone (its endpoint no longer answers); run cove demo again."
+        : `the API answered ${response.status}: ${text.trim()}`);
     }
-    const positive = answer === "1";
-    result.textContent = `Your review was ${positive ? "POSITIVE" : "NEGATIVE"}!`;
-    result.className = positive ? "positive" : "negative";
+    if (!response.ok) {
+      throw new Error(answer.message || `the API answered ${response.status}`);
+    }
+    result.textContent = answer.message;
+    result.className = answer.verdict === "unknown" ? "unknown" : answer.verdict;
   } catch (error) {
-    result.textContent = `Sorry, something went wrong: ${error.message}`;
+    result.textContent = error instanceof TypeError  // fetch itself failed: cove is down
+      ? "Sorry, the API does not answer: is cove still running?"
+      : `Sorry: ${error.message}`;
     result.className = "error";
   } finally {
     button.disabled = false;
