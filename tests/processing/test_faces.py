@@ -56,16 +56,16 @@ def test_the_console_lists_shows_and_stops_a_job(cove: Any, s3: Any, bucket: str
     sm.create_processing_job(**processing_job(slow, upload_script(s3, bucket, SLOW)))
     wait(sm, quick)
     session, csrf = signed_in(cove)
-    listing = session.get(f"{cove.url}/ui/processing-jobs?name={quick}", timeout=30)
+    listing = session.get(f"{cove.console_url}/ui/processing-jobs?name={quick}", timeout=30)
     assert listing.status_code == 200 and quick in listing.text and slow not in listing.text
-    page = session.get(f"{cove.url}/ui/processing-jobs/{quick}", timeout=30).text
+    page = session.get(f"{cove.console_url}/ui/processing-jobs/{quick}", timeout=30).text
     assert "all done" in page and "quick &lt;b&gt;job&lt;/b&gt;" in page  # escaped log line
     wait_for(lambda: "step one" in log_lines(logs, slow))
-    forged = session.post(f"{cove.url}/ui/processing-jobs/{slow}/stop", data={"csrf": "x"},
+    forged = session.post(f"{cove.console_url}/ui/processing-jobs/{slow}/stop", data={"csrf": "x"},
                           timeout=30)
     assert forged.status_code == 403
-    stop = session.post(f"{cove.url}/ui/processing-jobs/{slow}/stop", data={"csrf": csrf},
+    stop = session.post(f"{cove.console_url}/ui/processing-jobs/{slow}/stop", data={"csrf": csrf},
                         timeout=30)
     assert stop.status_code == 200 and stop.url.endswith(f"/ui/processing-jobs/{slow}")
     assert wait(sm, slow, timeout=90)["ProcessingJobStatus"] == "Stopped"
-    assert session.get(f"{cove.url}/ui/processing-jobs/none", timeout=30).status_code == 404
+    assert session.get(f"{cove.console_url}/ui/processing-jobs/none", timeout=30).status_code == 404

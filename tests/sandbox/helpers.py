@@ -33,6 +33,20 @@ def probe(home, port):
                 "unshare": ["unshare", "-U", "-r", "true"]}
     found["succeeded"] = [name for name, command in attempts.items()
                           if subprocess.run(command, capture_output=True).returncode == 0]
+    found["writable"] = {}
+    for place in ("/tmp", "/var/tmp", "/dev/shm"):  # a container's writable places
+        try:
+            with open(os.path.join(place, "cove-probe"), "w") as scratch:
+                scratch.write("x")
+            found["writable"][place] = True
+        except OSError:
+            found["writable"][place] = False
+    try:
+        import multiprocessing
+        multiprocessing.Lock()  # a POSIX semaphore: joblib and torch need one
+        found["semaphores"] = True
+    except OSError:
+        found["semaphores"] = False
     try:
         open("/usr/cove-was-here", "w")
         found["wrote_usr"] = True
@@ -87,6 +101,7 @@ def assert_confined(found: dict[str, Any], home: str) -> None:
     assert set(found["home_entries"]) <= {"envs"}, found
     assert found["succeeded"] == [], found
     assert found["wrote_usr"] is False
+    assert all(found["writable"].values()) and found["semaphores"], found
     assert found["service"].startswith("refused"), found
     assert isinstance(found["buckets"], int), found  # cove's API is the way out
 

@@ -50,8 +50,11 @@ class Confinement:
         spec = self.spec
         args = _identity() + [
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", HOSTNAME,
-                "--die-with-parent", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                "--tmpfs", "/var/tmp", "--tmpfs", "/run"]
+                "--die-with-parent", "--proc", "/proc", "--dev", "/dev",
+                # world-writable and sticky, as in a container: the code runs as uid 1000 and
+                # the tmpfs would otherwise belong to the namespace's root
+                "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp",
+                "--perms", "1777", "--tmpfs", "/dev/shm", "--tmpfs", "/run"]
         args += self._system() + self._etc()
         for path in _nested_out(runtime_paths(spec.command[0] if spec.command else "")
                                 + [Path(p) for p in spec.readonly]):
