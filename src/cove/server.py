@@ -37,6 +37,7 @@ from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
 from cove.sagemaker import Tags
+from cove.training import REQUIRED as TRAINING_REQUIRED
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
@@ -138,7 +139,7 @@ def build_app(platform: Platform) -> Edge:
         **hosting_api.operations(), **transform_api.operations(),
         **platform.tags.operations(),
         **NotebookApi(platform.notebooks, platform.tags).operations()},
-        validator=ShapeValidator("sagemaker"))
+        validator=ShapeValidator("sagemaker", required={"CreateTrainingJob": TRAINING_REQUIRED}))
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 

@@ -115,6 +115,7 @@ class S3Service:
                                       "resource.")
 
     async def list_buckets(self, call: Call) -> Response:
+        _check_max_buckets(call.request.query_params.get("max-buckets"))
         found = await run_in_threadpool(self.store.list_buckets)
         inner = "".join(f"<Bucket>{el('Name', b.name)}{el('CreationDate', iso_date(b.created))}"
                         f"{el('BucketRegion', b.region)}</Bucket>" for b in found)
@@ -231,3 +232,10 @@ def _decode_token(token: str) -> str:
         return raw.decode("utf-8", "surrogateescape")
     except (binascii.Error, ValueError) as exc:
         raise errors.InvalidArgument("The continuation token provided is incorrect.") from exc
+
+
+def _check_max_buckets(value: str | None) -> None:
+    """ListBuckets' ``max-buckets`` (cove answers every bucket in one page): 1 to 10000, as
+    S3 requires, so a bad value is refused rather than silently ignored."""
+    if value is not None and not (value.isdigit() and 1 <= int(value) <= 10000):
+        raise errors.InvalidArgument("max-buckets must be an integer from 1 to 10000.")

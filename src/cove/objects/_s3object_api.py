@@ -48,6 +48,8 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     query = call.request.query_params
     headers = call.request.headers
     if method in ("GET", "HEAD") and "uploadId" not in query:
+        if "partNumber" in query:  # refused when malformed, as S3 does, not silently ignored
+            _part_number(query["partNumber"])
         return await get_object(store, call, bucket, key, head=method == "HEAD")
     if method == "PUT":
         if "partNumber" in query or "uploadId" in query:
