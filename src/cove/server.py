@@ -18,13 +18,20 @@ from typing import Any
 import uvicorn
 
 from cove import __version__
-from cove.config import Config, Credentials, make_home
+from cove.config import Config, ConfigError, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, mint_link
 from cove.edge import Edge, JsonService, Verifier, public_json, sts_service
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
-from cove.executors import Executor, Sandbox, choose_sandbox, open_executor
+from cove.executors import (
+    Executor,
+    Sandbox,
+    choose_sandbox,
+    map_instance_types,
+    open_executor,
+    parse_instance_types,
+)
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
@@ -37,6 +44,7 @@ from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
 from cove.sagemaker import Tags
+from cove.supervision import FailureLog, every
 from cove.training import REQUIRED as TRAINING_REQUIRED
 from cove.training import LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
@@ -75,6 +83,10 @@ class Platform:
     @classmethod
     def open(cls, config: Config) -> Platform:
         make_home(config.home)
+        try:
+            map_instance_types(parse_instance_types(config.instance_types))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         db = Database(config.database, config.sqlite_synchronous)
         credentials = config.credentials()
         store = LocalObjectStore(db, config.objects_dir)
@@ -147,12 +159,14 @@ def build_app(platform: Platform) -> Edge:
         removed = platform.store.sweep()
         if removed:
             log.warning("removed %d unreferenced blob(s) left by an earlier crash", removed)
-        background.append(asyncio.create_task(_every(1.0, platform.endpoints.flush_counts)))
+        background.extend(asyncio.create_task(every(1.0, work, what))
+                          for what, work in platform.endpoints.background_work().items())
 
     async def stop() -> None:
         for task in background:
             task.cancel()
-        platform.endpoints.flush_counts()
+        for what, work in platform.endpoints.background_work().items():
+            FailureLog(what, log).run(work)  # a last turn; a failure must not stop shutdown
         await asyncio.to_thread(platform.transforms.shutdown)
         platform.endpoints.shutdown()
         platform.functions.shutdown()
@@ -191,12 +205,6 @@ def _functions(config: Config, credentials: Credentials, db: Database, store: Lo
 
     functions.read_object = read_object
     return functions
-
-
-async def _every(seconds: float, work: Callable[[], None]) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        await asyncio.to_thread(work)
 
 
 class _Server(uvicorn.Server):

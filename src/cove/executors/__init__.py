@@ -13,7 +13,13 @@ from cove.executors._base import (
     Resources,
 )
 from cove.executors._local import LocalExecutor
-from cove.executors._resources import INSTANCE_TYPES, instance_resources
+from cove.executors._resources import (
+    INSTANCE_TYPES,
+    describe_resources,
+    instance_resources,
+    map_instance_types,
+    parse_instance_types,
+)
 from cove.executors._sandbox import (
     Bubblewrap,
     PlainProcess,
@@ -38,7 +44,8 @@ def open_executor(kind: str, ray_address: str = "", slots: int | None = None,
     raise errors.ServerError(f"COVE_EXECUTOR must be local or ray, not {kind!r}")
 
 
-__all__ = ["INSTANCE_TYPES", "Bubblewrap", "Event", "Executor", "HostLost", "HostRun",
+__all__ = ["INSTANCE_TYPES", "describe_resources", "map_instance_types",
+           "parse_instance_types", "Bubblewrap", "Event", "Executor", "HostLost", "HostRun",
            "HostWork", "LocalExecutor", "PlainProcess", "ProcessSpec", "Reservation",
            "Resources", "Sandbox", "choose_sandbox", "instance_resources", "kill",
            "open_executor"]

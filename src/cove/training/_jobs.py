@@ -26,7 +26,9 @@ from cove.executors import (
     HostLost,
     HostRun,
     HostWork,
+    Resources,
     Sandbox,
+    describe_resources,
     instance_resources,
 )
 from cove.identity import Identity
@@ -235,6 +237,11 @@ class JobRun(HostEvents):
         try:
             results = self._run_hosts()
             self._conclude(results)
+        except errors.CoveError as refused:  # e.g. no node of the cluster can ever fit a host
+            self._flush()
+            reason = refused.message
+            self.jobs.change(self.name, lambda d: _finish(
+                d, "Failed", "Failed", "cove could not run the job", failure=reason))
         except Exception as exc:  # a bug or a broken disk: the job says so, cove goes on
             log.exception("training job %s failed inside cove", self.name)
             self._flush()
@@ -251,7 +258,7 @@ class JobRun(HostEvents):
     def _run_hosts(self) -> list[HostResult]:
         executor = self.jobs.executor
         works = self._build_hosts()
-        resources = instance_resources(self.describe["ResourceConfig"]["InstanceType"])
+        resources = self._placeable(len(works))
         reservation = executor.reserve([resources] * len(works)) if len(works) > 1 else None
         limit = self.describe["StoppingCondition"].get("MaxRuntimeInSeconds")
         timer = threading.Timer(float(limit), self.stop, ("MaxRuntimeExceeded",)) \
@@ -273,6 +280,24 @@ class JobRun(HostEvents):
                 timer.cancel()
             if reservation is not None:
                 reservation.release()
+
+    def _placeable(self, hosts: int) -> Resources:
+        """What each host needs; the job log and status say what it waits for, and a host no
+        node can ever hold fails the job now rather than queueing for ever."""
+        instance_type = self.describe["ResourceConfig"]["InstanceType"]
+        resources = instance_resources(instance_type)
+        why = self.jobs.executor.infeasible(resources)
+        if why:
+            raise errors.ResourceLimitExceeded(
+                f"CapacityError: {instance_type} asks for {describe_resources(resources)} per "
+                f"host and {why}. Map the instance type onto your nodes with COVE_INSTANCE_TYPES"
+                f" (e.g. {instance_type}=2:8) or start a bigger node.")
+        waiting = (f"Launching requested ML instances: waiting for {hosts} {instance_type} "
+                   f"host(s) of {describe_resources(resources)} on the "
+                   f"{self.jobs.executor.name} executor")
+        self.log("algo-1", [f"cove: {waiting}"])
+        self.jobs.change(self.name, lambda d: _say_waiting(d, waiting))
+        return resources
 
     def _events_of(self, host: str) -> Callable[[Event], None]:
         def replay(event: Event) -> None:
@@ -377,6 +402,12 @@ class JobRun(HostEvents):
 
 
 # --- Describe document edits ------------------------------------------------------------------
+
+
+def _say_waiting(d: dict[str, Any], message: str) -> None:
+    last = d["SecondaryStatusTransitions"][-1] if d.get("SecondaryStatusTransitions") else None
+    if last is not None and last["Status"] == "Starting" and "EndTime" not in last:
+        last["StatusMessage"] = message
 
 def _transition(d: dict[str, Any], status: str, message: str) -> None:
     now = time.time()
