@@ -235,7 +235,10 @@ def _launch_ray_cluster() -> tuple[str, subprocess.Popen[str], Path]:
             [sys.executable, "-m", "cove.executors.loopback_cluster", "--temp-dir",
              str(temp_dir), "--head", json.dumps(RAY_HEAD), "--node", json.dumps(RAY_NODE2)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
-            start_new_session=True)
+            start_new_session=True,
+            # Ray gives a raylet 30 s to register with the GCS; a loaded 2-core machine needs
+            # longer ("GCS cannot find the node ... increase RAY_raylet_start_wait_time_s").
+            env={**os.environ, "RAY_raylet_start_wait_time_s": "180"})
     assert proc.stdout is not None
     return proc.stdout.readline().strip(), proc, temp_dir
 

@@ -84,6 +84,9 @@ class Config:
     #: The console warns about endpoints unused this long ("have you shut them down?").
     console_idle_warning: str = "1h"
     #: Where job hosts run: local (this machine) or ray (a Ray cluster at ray_address).
+    #: ``ml.TYPE=CPUS:GIB[:GPUS],...``: what an instance type asks of the executor, over the
+    #: AWS figures (``executors/_resources.py``), e.g. ``ml.m4.xlarge=2:8`` on 2-CPU nodes.
+    instance_types: str = ""
     executor: str = "local"
     #: The Ray cluster's address (HOST:PORT of its head) when executor is ray.
     ray_address: str = ""

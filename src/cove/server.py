@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from cove import __version__
-from cove.config import Config, Credentials, make_home
+from cove.config import Config, ConfigError, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, console_app, mint_link, moved_to
 from cove.edge import (
@@ -36,7 +36,15 @@ from cove.edge import (
 )
 from cove.edge._shapes import ShapeValidator
 from cove.errors import CoveError
-from cove.executors import Executor, Sandbox, choose_sandbox, describe, open_executor
+from cove.executors import (
+    Executor,
+    Sandbox,
+    choose_sandbox,
+    describe,
+    map_instance_types,
+    open_executor,
+    parse_instance_types,
+)
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
@@ -63,6 +71,8 @@ from cove.processing import ProcessingApi, ProcessingJobs
 from cove.registry import ModelRegistry, RegistryApi, artifact_check
 from cove.sagemaker import Tags
 from cove.sagemaker._search import Search
+from cove.supervision import FailureLog, every
+from cove.training import REQUIRED as TRAINING_REQUIRED
 from cove.training import HostSlots, LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
@@ -70,7 +80,7 @@ from cove.tuning import TuningApi, TuningJobs
 log = logging.getLogger("cove.server")
 #: The SageMaker API's request shapes (botocore's model), checked for clients and for cove's
 #: own calls alike.
-SAGEMAKER_SHAPES = ShapeValidator("sagemaker")
+SAGEMAKER_SHAPES = ShapeValidator("sagemaker", required={"CreateTrainingJob": TRAINING_REQUIRED})
 
 
 class AlreadyRunning(CoveError):
@@ -109,6 +119,10 @@ class Platform:
     @classmethod
     def open(cls, config: Config) -> Platform:
         make_home(config.home)
+        try:
+            map_instance_types(parse_instance_types(config.instance_types))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         db = Database(config.database, config.sqlite_synchronous)
         credentials = config.credentials()
         store = LocalObjectStore(db, config.objects_dir)
@@ -205,12 +219,14 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
         removed = platform.store.sweep()
         if removed:
             log.warning("removed %d unreferenced blob(s) left by an earlier crash", removed)
-        background.append(asyncio.create_task(_every(1.0, platform.endpoints.flush_counts)))
+        background.extend(asyncio.create_task(every(1.0, work, what))
+                          for what, work in platform.endpoints.background_work().items())
 
     async def stop() -> None:
         for task in background:
             task.cancel()
-        platform.endpoints.flush_counts()
+        for what, work in platform.endpoints.background_work().items():
+            FailureLog(what, log).run(work)  # a last turn; a failure must not stop shutdown
         await asyncio.to_thread(platform.transforms.shutdown)
         platform.endpoints.shutdown()
         platform.functions.shutdown()
@@ -300,12 +316,6 @@ def _functions(config: Config, credentials: Credentials, db: Database, store: Lo
 
     functions.read_object = read_object
     return functions
-
-
-async def _every(seconds: float, work: Callable[[], None]) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        await asyncio.to_thread(work)
 
 
 class PortUnavailable(CoveError):

@@ -165,17 +165,26 @@ def test_concurrency_limit_throttles(tmp_path: Any) -> None:
                             Handler="f.handler", Timeout=10, Code={"ZipFile": zip_of(
                                 {"f.py": "import time\ndef handler(e, c):\n"
                                          "    time.sleep(e.get('s', 0))\n    return 1\n"})})
-        busy = threading.Thread(target=call, args=(lam, "slow", {"s": 2}))
+        busy = threading.Thread(target=call, args=(lam, "slow", {"s": 5}))
         busy.start()
-        time.sleep(0.8)
-        with pytest.raises(ClientError) as throttled:
-            call(lam, "slow")
-        assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
-        assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        throttled = _first_throttle(lam, busy)  # once the busy call holds the only slot
+        assert throttled["Error"]["Code"] == "TooManyRequestsException"
+        assert throttled["ResponseMetadata"]["HTTPStatusCode"] == 429
         busy.join()
         assert call(lam, "slow")[1] == 1
     finally:
         server.stop()
+
+
+def _first_throttle(lam: Any, busy: threading.Thread) -> dict[str, Any]:
+    """Call until the concurrency limit refuses one (calls before the busy one takes its slot
+    succeed at once); the busy call must still be running then."""
+    while busy.is_alive():
+        try:
+            call(lam, "slow")
+        except ClientError as exc:
+            return exc.response  # type: ignore[no-any-return]
+    raise AssertionError("the busy invocation ended before any call was throttled")
 
 
 def test_functions_survive_a_restart(fresh_cove: CoveServer) -> None:

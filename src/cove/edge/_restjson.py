@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cove import errors
-from cove.edge._service import MAX_JSON_BODY, Call, Handler, _invoke
+from cove.edge._service import MAX_JSON_BODY, Call, Handler, _invoke, json_object
 from cove.edge._shapes import ShapeValidator
 
 
@@ -99,29 +99,17 @@ class RestJsonService:
             checked = dict(params)
             params[payload] = raw
         else:
-            body = _json_body(raw, self.invalid)
+            body = json_object(raw, self.invalid)
             if payload:
                 params[payload] = _from_wire(shape.members[payload], body)
             else:
                 params.update(_from_wire(shape, body))
-            checked = params
+            params = checked = self.validator.without_nulls(route.model.name, params)
         try:
             self.validator.validate(route.model.name, checked)
         except errors.ValidationError as exc:
             raise self.invalid(exc.message) from exc
         return params
-
-
-def _json_body(raw: bytes, invalid: type[errors.CoveError]) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise invalid(f"The request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object.")
-    return body
 
 
 def _scalar(shape: Shape, text: str, invalid: type[errors.CoveError]) -> Any:

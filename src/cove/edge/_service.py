@@ -58,6 +58,25 @@ class Validator(Protocol):
         """Raise ValidationError when ``params`` break the operation's input shape."""
         ...
 
+    def without_nulls(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with null structure members left out: on the wire, null is absent."""
+        ...
+
+
+def json_object(raw: bytes, invalid: type[errors.CoveError]) -> dict[str, Any]:
+    """A request body as a JSON object ({} when empty); anything else raises ``invalid``."""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise invalid(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the C parser recurses per nesting level
+        raise invalid("The request body is nested too deeply to parse.") from exc
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object.")
+    return body
+
 
 class JsonService:
     """A JSON 1.1 API: ``POST /`` with ``X-Amz-Target: <prefix>.<Operation>``.
@@ -84,13 +103,11 @@ class JsonService:
         if handler is None:
             raise errors.UnknownOperation(f"Operation {target} is not supported by cove.")
         raw = await call.body.read(MAX_JSON_BODY)
-        try:
-            params = json.loads(raw) if raw.strip() else {}
-        except ValueError as exc:
-            raise errors.SerializationError(f"The request body is not valid JSON: {exc}") from exc
-        if not isinstance(params, dict):
-            raise errors.SerializationError("The request body must be a JSON object.")
-        if self.validator is not None:
+        params = json_object(raw, errors.SerializationError)
+        if self.validator is None:  # null is absent on the wire (at least at the top)
+            params = {name: value for name, value in params.items() if value is not None}
+        else:
+            params = self.validator.without_nulls(target[len(self.target_prefix):], params)
             self.validator.validate(target[len(self.target_prefix):], params)
         result = await _invoke(handler, params, call)
         return Response(json.dumps(result or {}, default=_json_default), 200,

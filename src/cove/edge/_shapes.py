@@ -355,9 +355,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+#: Epoch seconds of 0001-01-01 and 9999-12-31T23:59:59: a timestamp outside them names no
+#: date (and overflows SQLite's integers once in milliseconds).
+_EARLIEST, _LATEST = -62135596800, 253402300799
+
+
 def _is_timestamp(value: Any) -> bool:
     if _is_number(value):
-        return True
+        return bool(_EARLIEST <= value <= _LATEST)
     if not isinstance(value, str):
         return False
     try:
@@ -489,13 +494,40 @@ def _check_map(spec: _Spec, value: dict[str, Any], path: str, errors: list[str])
 # --- the API ----------------------------------------------------------------------------------
 
 
-class ShapeValidator:
-    """Validates operation inputs of one AWS service (``sagemaker``, ``logs``, ``lambda``, ...)."""
+def _prune(spec: _Spec, value: Any) -> Any:
+    """``value`` without null structure members, at every depth the shape gives structure."""
+    if spec.type == "structure" and isinstance(value, dict):
+        return {name: _prune(spec.members[name][1], item) if name in spec.members else item
+                for name, item in value.items() if item is not None}
+    if spec.type == "list" and isinstance(value, list) and spec.member is not None \
+            and spec.member.type == "structure":
+        return [_prune(spec.member, item) for item in value]
+    if spec.type == "map" and isinstance(value, dict) and spec.value is not None \
+            and spec.value.type == "structure":
+        return {key: _prune(spec.value, item) for key, item in value.items()}
+    return value
 
-    def __init__(self, service: str) -> None:
+
+class ShapeValidator:
+    """Validates operation inputs of one AWS service (``sagemaker``, ``logs``, ``lambda``, ...).
+
+    ``required`` pins members cove needs whatever the installed botocore marks required
+    (botocore 1.4x dropped ``AlgorithmSpecification`` and ``ResourceConfig`` from
+    CreateTrainingJob's required list; the service still needs them).
+    """
+
+    def __init__(self, service: str,
+                 required: dict[str, tuple[str, ...]] | None = None) -> None:
         self.service = service
         self._specs = _specs(service)
         self._operations: dict[str, Any] = _load_model(service)["operations"]
+        self._required = dict(required or {})
+
+    def without_nulls(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with null structure members left out, as AWS reads them: a member sent
+        as ``null`` is a member not sent."""
+        pruned: dict[str, Any] = _prune(self._input(operation), params)
+        return pruned
 
     def operations(self) -> set[str]:
         """The operation names the service model defines."""
@@ -514,6 +546,8 @@ class ShapeValidator:
         spec = self._input(operation)
         errors = [_unknown(name, spec) for name in params if name not in spec.members]
         _check_structure(spec, params, "", errors)
+        errors += [_null(_camel(name)) for name in self._required.get(operation, ())
+                   if params.get(name) is None and name not in spec.required]
         return errors
 
     def _input(self, operation: str) -> _Spec:

@@ -13,7 +13,13 @@ from cove.executors._base import (
     Resources,
 )
 from cove.executors._local import LocalExecutor
-from cove.executors._resources import INSTANCE_TYPES, instance_resources
+from cove.executors._resources import (
+    INSTANCE_TYPES,
+    describe_resources,
+    instance_resources,
+    map_instance_types,
+    parse_instance_types,
+)
 from cove.executors._sandbox import (
     Bubblewrap,
     MissingSandbox,
@@ -43,5 +49,6 @@ def open_executor(kind: str, ray_address: str = "", slots: int | None = None,
 
 __all__ = ["INSTANCE_TYPES", "Bubblewrap", "Event", "Executor", "HostLost", "HostRun",
            "HostWork", "LocalExecutor", "MissingSandbox", "PlainProcess", "ProcessSpec",
-           "Reservation", "Resources", "Sandbox", "choose_sandbox", "describe", "hand_over",
-           "instance_resources", "kill", "open_executor"]
+           "Reservation", "Resources", "Sandbox", "choose_sandbox", "describe",
+           "describe_resources", "hand_over", "instance_resources", "kill",
+           "map_instance_types", "open_executor", "parse_instance_types"]

@@ -98,6 +98,11 @@ class Executor(Protocol):
         with ``("placed", (where,))`` first when the executor chose a machine for it."""
         ...
 
+    def infeasible(self, resources: Resources) -> str:
+        """Why no node could ever run a host needing ``resources`` ("" when one could, or
+        when the executor does not place by resources)."""
+        ...
+
     def describe(self) -> dict[str, Any]:
         """What ``cove status`` shows: the executor and, for a cluster, its nodes."""
         ...

@@ -34,6 +34,9 @@ class LocalExecutor:
               reservation: Any = None, index: int = 0, lasting: bool = False) -> LocalRun:
         return LocalRun(work, self._pool.submit(work.run, events))
 
+    def infeasible(self, resources: Resources) -> str:
+        return ""  # one machine, counted in slots: an instance type's size is not checked
+
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "slots": self._slots}
 

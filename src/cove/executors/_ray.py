@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from cove import errors
 from cove.executors._base import Event, HostLost, HostWork, Resources
+from cove.executors._resources import describe_resources
 
 T = TypeVar("T")
 
@@ -107,6 +108,21 @@ class RayExecutor:
         run_id = uuid.uuid4().hex
         ref = self._task.options(**options, max_retries=0).remote(work, self.mailbox, run_id)
         return RayRun(self, events, ref, None, run_id)
+
+    def infeasible(self, resources: Resources) -> str:
+        """Compared with each live node's total (not free) resources: a host bigger than the
+        largest node would wait in Ray's queue for ever."""
+        totals = [n["Resources"] for n in self.ray.nodes() if n["Alive"]]
+        if any(t.get("CPU", 0) >= resources.cpus and t.get("memory", 0) >= resources.memory_bytes
+               and t.get("GPU", 0) >= resources.gpus for t in totals):
+            return ""
+        if not totals:
+            return "the Ray cluster has no live node"
+        largest = max(totals, key=lambda t: (t.get("CPU", 0), t.get("memory", 0)))
+        return ("no node of the Ray cluster can ever hold it: the largest has "
+                + describe_resources(Resources(float(largest.get("CPU", 0)),
+                                               int(largest.get("memory", 0)),
+                                               float(largest.get("GPU", 0)))))
 
     def describe(self) -> dict[str, Any]:
         from ray._private.state import available_resources_per_node  # no public per-node view

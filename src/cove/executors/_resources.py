@@ -4,7 +4,8 @@ The figures are those of the AWS instance types (vCPUs, GiB).  The Ray executor 
 them (``num_cpus``, ``memory``, ``num_gpus``), so a job waits for, and lands on, a node that has
 them free; the local executor ignores them (it counts slots).  An instance type not listed
 here gets the ``ml.m5.large`` figures.  Ray's resources are logical: give a node more CPUs
-(``ray start --num-cpus``) to pack more hosts on it.
+(``ray start --num-cpus``) to pack more hosts on it, or map an instance type onto what your
+nodes have with ``COVE_INSTANCE_TYPES`` (:func:`parse_instance_types`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,38 @@ INSTANCE_TYPES: dict[str, tuple[int, int, int]] = {
 DEFAULT_TYPE = "ml.m5.large"
 
 
+#: The operator's own figures (``COVE_INSTANCE_TYPES``), over :data:`INSTANCE_TYPES`.
+_MAPPED: dict[str, tuple[int, int, int]] = {}
+
+
 def instance_resources(instance_type: str) -> Resources:
-    cpus, memory, gpus = INSTANCE_TYPES.get(instance_type, INSTANCE_TYPES[DEFAULT_TYPE])
+    cpus, memory, gpus = _MAPPED.get(instance_type) or INSTANCE_TYPES.get(
+        instance_type, INSTANCE_TYPES[DEFAULT_TYPE])
     return Resources(float(cpus), memory * GIB, float(gpus))
+
+
+def describe_resources(resources: Resources) -> str:
+    gpus = f", {resources.gpus:g} GPU(s)" if resources.gpus else ""
+    return f"{resources.cpus:g} CPUs, {resources.memory_bytes / GIB:g} GiB memory{gpus}"
+
+
+def parse_instance_types(text: str) -> dict[str, tuple[int, int, int]]:
+    """``ml.m4.xlarge=2:8,ml.g5.xlarge=4:16:1`` (type=CPUs:GiB[:GPUs]) as a table; what a
+    cluster's nodes can hold, for instance types bigger than any of them."""
+    table: dict[str, tuple[int, int, int]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, figures = item.partition("=")
+        numbers = figures.split(":")
+        if not name.startswith("ml.") or len(numbers) not in (2, 3) or not all(
+                n.strip().isdigit() for n in numbers):
+            raise ValueError(f"instance_types entry {item!r} is not ml.TYPE=CPUS:GIB[:GPUS] "
+                             "(e.g. ml.m4.xlarge=2:8)")
+        cpus, memory, gpus = (int(n) for n in [*numbers, "0"][:3])
+        table[name.strip()] = (cpus, memory, gpus)
+    return table
+
+
+def map_instance_types(table: dict[str, tuple[int, int, int]]) -> None:
+    """Use ``table``'s figures for its instance types (the server calls this once, at start)."""
+    _MAPPED.clear()
+    _MAPPED.update(table)

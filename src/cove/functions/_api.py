@@ -3,6 +3,7 @@ client uses to deploy and invoke functions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -72,14 +73,14 @@ class LambdaApi:
         if payload.strip():
             try:
                 json.loads(payload)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # too deep to parse is not JSON here
                 raise errors.InvalidRequestContent(
                     f"Could not parse request body into json: {exc}", Type="User") from exc
         if kind == "DryRun":
-            self.functions.get(name)
+            await asyncio.to_thread(self.functions.get, name)  # SQL: off the event loop
             return {"StatusCode": 204}
         if kind == "Event":
-            self.functions.get(name)
+            await asyncio.to_thread(self.functions.get, name)
             self.functions.invoke_later(name, payload)
             return {"StatusCode": 202}
         outcome = await self.functions.invoke(name, payload, wait=False)

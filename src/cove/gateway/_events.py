@@ -133,7 +133,7 @@ def response_from(payload: bytes, version: str) -> ProxyResponse:
     """Map a function's answer to the HTTP response (MalformedResponse if it cannot be)."""
     try:
         result = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         raise MalformedResponse("the function's answer is not JSON") from exc
     if not (isinstance(result, dict) and "statusCode" in result):
         if version == "1.0":

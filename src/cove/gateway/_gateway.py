@@ -12,6 +12,7 @@ import secrets
 import string
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,8 @@ from cove.gateway._throttle import TokenBucket
 from cove.meta import Database
 from cove.meta.tables import gateway_apis, gateway_parts
 
-_MISSING = object()
+#: Remembered (api, stage) pairs that name nothing.
+MAX_ABSENT = 4096
 
 
 @dataclass
@@ -56,7 +58,12 @@ class Gateway:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.url = ""
-        self._views: dict[tuple[str, str], StageView | None] = {}
+        #: Compiled stages that exist: as many as the database holds (and their token buckets
+        #: must live as long as the stage).
+        self._views: dict[tuple[str, str], StageView] = {}
+        #: (api, stage) pairs that name nothing, oldest first: anyone can send /gw/<api>/<any
+        #: first segment>, so these are bounded.
+        self._absent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._lock = threading.Lock()
         self._generation = 0
 
@@ -155,21 +162,35 @@ class Gateway:
 
     # --- serving ----------------------------------------------------------------------------
 
-    def view(self, api_id: str, stage: str) -> StageView | None:
-        """The compiled stage (None: no such API or stage); cached until the API changes."""
+    def cached(self, api_id: str, stage: str) -> tuple[bool, StageView | None]:
+        """(known, view) from memory alone, for the event loop: known False means only
+        :meth:`view` (which reads the database) can say."""
         key = (api_id, stage)
-        cached = self._views.get(key, _MISSING)  # one lookup: writers drop keys from threads
-        if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
+        view = self._views.get(key)  # one lookup: writers drop keys from threads
+        if view is not None:
+            return True, view
+        return key in self._absent, None
+
+    def view(self, api_id: str, stage: str) -> StageView | None:
+        """The compiled stage (None: no such API or stage); cached until the API changes.
+        Reads the database on a miss: call it from a worker thread."""
+        known, view = self.cached(api_id, stage)
+        if known:
+            return view
         generation = self._generation
         view = self._build(api_id, stage)
         with self._lock:
             if generation == self._generation:  # no change raced with the build
-                self._views[key] = view
+                self._remember((api_id, stage), view)
         return view
 
-    def has_stage(self, api_id: str, stage: str) -> bool:
-        return self.view(api_id, stage) is not None
+    def _remember(self, key: tuple[str, str], view: StageView | None) -> None:
+        if view is not None:
+            self._views[key] = view
+            return
+        self._absent[key] = None
+        if len(self._absent) > MAX_ABSENT:
+            self._absent.popitem(last=False)
 
     def _build(self, api_id: str, stage_name: str) -> StageView | None:
         try:
@@ -198,3 +219,5 @@ class Gateway:
             self._generation += 1
             for key in [k for k in self._views if k[0] == api_id]:
                 del self._views[key]
+            for key in [k for k in self._absent if k[0] == api_id]:
+                del self._absent[key]

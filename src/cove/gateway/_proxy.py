@@ -83,7 +83,7 @@ class GatewayProxy:
         rest = "/" + rest
         first, _, remainder = rest[1:].partition("/")
         stage = "$default"
-        if first and first != "$default" and self.gateway.has_stage(api_id, first):
+        if first and first != "$default" and await self._view(api_id, first) is not None:
             stage, route_path = first, "/" + remainder
         else:
             route_path = rest
@@ -94,7 +94,14 @@ class GatewayProxy:
         request = GatewayRequest(scope["method"], rest if stage == "$default" else raw[
             len(PREFIX) + 1 + len(api_id):], route_path, scope["query_string"].decode("latin-1"),
             headers, body, client[0], api_id, stage, self.account, request_id)
-        return request, self.gateway.view(api_id, stage)
+        return request, await self._view(api_id, stage)
+
+    async def _view(self, api_id: str, stage: str) -> StageView | None:
+        """The stage from memory, or from the database in a worker thread (never on the loop)."""
+        known, view = self.gateway.cached(api_id, stage)
+        if known:
+            return view
+        return await asyncio.to_thread(self.gateway.view, api_id, stage)
 
     async def _answer(self, request: GatewayRequest, view: StageView) -> ProxyResponse:
         cors = view.api.get("CorsConfiguration")

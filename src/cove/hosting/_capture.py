@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from cove import errors
 from cove.objects import Checksum, LocalObjectStore, ObjectAttributes
 from cove.sagemaker import parse_s3_uri
 
@@ -73,17 +74,29 @@ class Capturer:
             self.pending.setdefault((policy.destination, endpoint, variant), []).append(line)
 
     def flush(self) -> None:
+        """Write what was captured, one object per destination and variant.  A destination
+        that cannot be written (its bucket was deleted) loses its lines, as SageMaker's
+        capture does, and the others are still written; the first such error is raised after."""
         with self.lock:
             pending, self.pending = self.pending, {}
+        failed: list[errors.CoveError] = []
         for (destination, endpoint, variant), lines in pending.items():
-            bucket, prefix = parse_s3_uri(destination, "DestinationS3Uri")
-            hour = time.strftime("%Y/%m/%d/%H", time.gmtime())
-            name = f"{time.strftime('%M-%S', time.gmtime())}-{uuid.uuid4().hex[:8]}.jsonl"
-            key = "/".join(p for p in (prefix, endpoint, variant, hour, name) if p)
-            writer = self.store.blobs.writer()
-            writer.write(("\n".join(lines) + "\n").encode())
-            self.store.put_object(bucket, key, writer.finish(),
-                                  ObjectAttributes("application/jsonlines"), Checksum())
+            try:
+                self._write(destination, endpoint, variant, lines)
+            except errors.CoveError as exc:
+                failed.append(exc)
+        if failed:
+            raise failed[0]
+
+    def _write(self, destination: str, endpoint: str, variant: str, lines: list[str]) -> None:
+        bucket, prefix = parse_s3_uri(destination, "DestinationS3Uri")
+        hour = time.strftime("%Y/%m/%d/%H", time.gmtime())
+        name = f"{time.strftime('%M-%S', time.gmtime())}-{uuid.uuid4().hex[:8]}.jsonl"
+        key = "/".join(p for p in (prefix, endpoint, variant, hour, name) if p)
+        writer = self.store.blobs.writer()
+        writer.write(("\n".join(lines) + "\n").encode())
+        self.store.put_object(bucket, key, writer.finish(),
+                              ObjectAttributes("application/jsonlines"), Checksum())
 
 
 def _payload(policy: CapturePolicy, mode: str, content_type: str, body: bytes) -> dict[str, str]:

@@ -174,7 +174,9 @@ class Endpoints:
                 f"Cannot update in-progress endpoint \"{current['EndpointArn']}\": it is "
                 f"{current['EndpointStatus']}.")
         self.get(endpoint_configs, config_name, "endpoint configuration")
-        self.change(name, lambda d: d.update(EndpointStatus="Updating"))
+        # The target is in the row before the 200: a crash mid-update resumes it (recover).
+        self.change(name, lambda d: d.update(EndpointStatus="Updating", PendingDeploymentSummary={
+            "EndpointConfigName": config_name, "StartTime": time.time()}))
         self._background(self._deploy_update, name, config_name)
 
     def update_weights(self, name: str, desired: list[dict[str, Any]]) -> None:
@@ -214,6 +216,9 @@ class Endpoints:
             if status == "Deleting":
                 with self.db.write() as conn:
                     conn.execute(delete(endpoints).where(endpoints.c.name == name))
+            elif status == "Updating" and describe.get("PendingDeploymentSummary"):
+                self._background(self._resume_update, name, describe["EndpointConfigName"],
+                                 describe["PendingDeploymentSummary"]["EndpointConfigName"])
             elif status in ("InService", "Creating", "Updating", "SystemUpdating"):
                 self.change(name, lambda d: d.update(EndpointStatus="Creating"))
                 self._background(self._deploy_new, name, describe["EndpointConfigName"])
@@ -234,27 +239,49 @@ class Endpoints:
         self.history.record(name, "Creating", config_name)
         try:
             deployment = self.build(name, config_name)
-        except (errors.CoveError, OSError) as exc:
-            reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the endpoint ends Failed
+            reason = _reason(exc, name)
             self.change(name, lambda d: d.update(EndpointStatus="Failed", FailureReason=reason))
             self.history.record(name, "Failed", config_name, reason)
             return
+        self._go_live(name, deployment)
+
+    def _go_live(self, name: str, deployment: Deployment) -> None:
         with self._lock:
             self.live[name] = deployment
         self.change(name, lambda d: _in_service(d, deployment))
-        self.history.record(name, "InService", config_name, _weights(deployment))
+        self.history.record(name, "InService", deployment.config_name, _weights(deployment))
+
+    def _resume_update(self, name: str, old_config: str, new_config: str) -> None:
+        """After a crash mid-update (nothing is live): finish the acknowledged update, or, if
+        the new configuration cannot start, roll back to the old one and say so."""
+        self.history.record(name, "Updating", new_config, "resumed after a restart")
+        try:
+            self._go_live(name, self.build(name, new_config))
+            return
+        except Exception as exc:  # noqa: BLE001 - the update failed: roll back below
+            reason = _reason(exc, name)
+        self.history.record(name, "UpdateRolledBack", new_config, reason)
+        try:
+            deployment = self.build(name, old_config)
+        except Exception as exc:  # noqa: BLE001 - neither configuration starts
+            both = (f"UpdateRollbackFailed: the update to {new_config} failed ({reason}) and "
+                    f"rolling back to {old_config} failed too: {_reason(exc, name)}")
+            self.change(name, lambda d: _failed_update(d, "Failed", both))
+            self.history.record(name, "Failed", old_config, both)
+            return
+        self._go_live(name, deployment)
+        self.change(name, lambda d: d.update(FailureReason=_rolled_back(new_config, reason)))
 
     def _deploy_update(self, name: str, config_name: str) -> None:
         self.history.record(name, "Updating", config_name)
         try:
             deployment = self.build(name, config_name)
-        except (errors.CoveError, OSError) as exc:
-            reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the old fleets serve on
+            reason = _reason(exc, name)
             self.history.record(name, "UpdateRolledBack", config_name, reason)
-            self.change(name, lambda d: d.update(
-                EndpointStatus="InService",
-                FailureReason=f"The update to {config_name} failed and was rolled back: "
-                              f"{reason}"))
+            self.change(name, lambda d: _failed_update(d, "InService",
+                                                       _rolled_back(config_name, reason)))
             return
         with self._lock:
             old = self.live.get(name)
@@ -380,10 +407,15 @@ class Endpoints:
         self.change(name, lambda d: d.update(EndpointStatus="OutOfService"))
         self.history.record(name, "OutOfService", current["EndpointConfigName"])
 
-    def flush_counts(self) -> None:
-        self.capturer.flush()
-        self.traffic.flush()
-        self.stop_idle()
+    def background_work(self) -> dict[str, Callable[[], None]]:
+        """What the server runs every second, each turn supervised on its own: one failing
+        (a deleted capture bucket) stops none of the others."""
+        return {"endpoint data capture": self.capturer.flush,
+                "endpoint traffic charts": self.traffic.flush,
+                "endpoint idle stop": self.stop_idle,
+                "endpoint invocation counts": self.flush_invocations}
+
+    def flush_invocations(self) -> None:
         counts, self._counts = self._counts, {}
         if not counts:
             return
@@ -393,11 +425,32 @@ class Endpoints:
                     invocations=endpoints.c.invocations + calls, last_invocation=last))
 
 
+def _reason(exc: Exception, name: str) -> str:
+    """A FailureReason for ``exc``; an error cove did not expect is logged with its traceback."""
+    if isinstance(exc, errors.CoveError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return str(exc)
+    log.error("deploying endpoint %s hit an internal error", name, exc_info=exc)
+    return f"InternalServerError: cove hit {type(exc).__name__} ({exc}); the server log has " \
+           "the details."
+
+
+def _rolled_back(config_name: str, reason: str) -> str:
+    return f"The update to {config_name} failed and was rolled back: {reason}"
+
+
+def _failed_update(d: dict[str, Any], status: str, reason: str) -> None:
+    d.update(EndpointStatus=status, FailureReason=reason)
+    d.pop("PendingDeploymentSummary", None)
+
+
 def _in_service(d: dict[str, Any], deployment: Deployment) -> None:
     now = time.time()
     d["EndpointStatus"] = "InService"
     d["EndpointConfigName"] = deployment.config_name
     d.pop("FailureReason", None)
+    d.pop("PendingDeploymentSummary", None)
     d["ProductionVariants"] = [{
         "VariantName": v.name,
         "DeployedImages": [{"SpecifiedImage": v.image, "ResolvedImage": v.image,

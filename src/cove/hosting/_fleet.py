@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from cove.training._contract import base_environment
 log = logging.getLogger("cove.hosting")
 
 START_TIMEOUT = 120.0
+TAIL_LINES = 5
 RESTART_BACKOFF_LIMIT = 60.0  # a worker that cannot be restarted is tried again, at most this apart
 
 
@@ -80,6 +82,11 @@ class Worker:
     directory_fd: int = -1
     run: HostRun | None = None  # a worker on a Ray node
     failure: str = ""  # why a remote worker could not load its model
+    #: The last lines the local worker printed, and whether its output has been read to the
+    #: end: a worker that dies before writing its failure file (the sandbox refused to start
+    #: it, an import crashed) is explained by them.
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    drained: threading.Event = field(default_factory=threading.Event)
 
     @property
     def socket(self) -> Path:
@@ -198,6 +205,8 @@ class Fleet:
         spec = ProcessSpec(command, base_environment(dict(self.spec.environment)),
                            worker.directory, root, self.spec.hidden, self.spec.readonly, {},
                            tuple(mounts))
+        worker.tail.clear()
+        worker.drained.clear()
         worker.proc = self.sandbox.spawn(spec, subprocess.PIPE)
         worker.ready, worker.started = False, time.time()
         threading.Thread(target=self._supervise, args=(worker, worker.proc), daemon=True,
@@ -258,15 +267,21 @@ class Fleet:
 
     def _failure(self, worker: Worker, code: int) -> str:
         reason = worker_failure(worker.directory, lambda line: self.log_lines(
-            f"{self.spec.variant}/worker-{worker.index}", [line])) or (
-            f"the model worker exited with code {code} before it was ready")
-        return f"variant {self.spec.variant}: {reason}"
+            f"{self.spec.variant}/worker-{worker.index}", [line]))
+        if reason:
+            return f"variant {self.spec.variant}: {reason}"
+        worker.drained.wait(5)  # its last words are still in the pipe
+        said = " | ".join(worker.tail)
+        return (f"variant {self.spec.variant}: the model worker exited with code {code} before "
+                f"it was ready" + (f"; its last output: {said}" if said else ""))
 
     def _supervise(self, worker: Worker, proc: subprocess.Popen[bytes]) -> None:
         stream = f"{self.spec.variant}/worker-{worker.index}"
         assert proc.stdout is not None
         for lines in line_batches(proc.stdout.fileno()):
+            worker.tail.extend(line[:300] for line in lines)
             self.log_lines(stream, lines)
+        worker.drained.set()
         self._restart(worker, proc.wait())
 
     def _restart(self, worker: Worker, code: int | str) -> None:

@@ -4,6 +4,7 @@ its least-busy worker; a worker that drops the request is retried once on anothe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -53,7 +54,9 @@ class RuntimeService:
         body = await self._body(call)
         deployment = self.endpoints.live.get(name)
         if deployment is None:
-            raise self._not_serving(name, call.principal.account_id)
+            # Reads the database: in a worker thread (an unknown name can be sent by anyone
+            # holding a key, as fast as they like).
+            raise await asyncio.to_thread(self._not_serving, name, call.principal.account_id)
         variant = deployment.choose(self.endpoints.rng, target)
         started, ok = time.perf_counter(), False
         try:

@@ -75,6 +75,7 @@ class _LogsApi:
         return {}
 
     def describe_log_groups(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
+        _described_groups_only(params)
         prefix = _name(params, "logGroupNamePrefix", GROUP_NAME, required=False)
         contains = _name(params, "logGroupNamePattern", GROUP_NAME, required=False) \
             if params.get("logGroupNamePattern") else ""
@@ -188,6 +189,18 @@ def _stream_list(params: dict[str, Any]) -> list[str] | None:
     if not isinstance(names, list) or not 1 <= len(names) <= 100:
         raise InvalidParameterException("logStreamNames must list 1 to 100 stream names.")
     return [_name({"logStreamNames": n}, "logStreamNames", STREAM_NAME) for n in names]
+
+
+def _described_groups_only(params: dict[str, Any]) -> None:
+    """DescribeLogGroups' members cove has no use for (one account, one class of group) are
+    still checked, so a malformed one is refused rather than ignored."""
+    _enum(params, "logGroupClass", GROUP_CLASSES)
+    _boolean(params, "includeLinkedAccounts")
+    identifiers = params.get("logGroupIdentifiers", [])
+    if not isinstance(identifiers, list) or len(identifiers) > 50 or not all(
+            isinstance(i, str) for i in identifiers):
+        raise InvalidParameterException("logGroupIdentifiers must list at most 50 log group "
+                                        "names or ARNs.")
 
 
 def _integer(params: dict[str, Any], key: str, low: int, high: int) -> int | None:

@@ -35,7 +35,7 @@ def decode(token: Any, kinds: str, shape: tuple[type, ...]) -> tuple[str, list[A
     try:
         raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
         values = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise _invalid() from exc
     if not isinstance(values, list) or len(values) != len(shape) or not all(
             type(v) is t for v, t in zip(values, shape, strict=True)) or not all(

@@ -64,6 +64,8 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     if "attributes" in query and method == "GET":
         return await get_object_attributes(store, call, bucket, key)
     if method in ("GET", "HEAD") and "uploadId" not in query:
+        if "partNumber" in query:  # refused when malformed, as S3 does, not silently ignored
+            _part_number(query["partNumber"])
         return await get_object(store, call, bucket, key, head=method == "HEAD")
     if method == "PUT":
         if "partNumber" in query or "uploadId" in query:

@@ -117,7 +117,7 @@ def _encode_token(offset: int) -> str:
 def _decode_token(token: str) -> int:
     try:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise errors.ValidationError("The NextToken is invalid: pass the NextToken of the "
                                      "previous response unchanged.") from exc
     if not isinstance(offset, int) or offset < 0:

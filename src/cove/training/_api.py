@@ -41,6 +41,7 @@ class TrainingApi:
     def build(self, params: dict[str, Any], region: str, account: str,
               tuning_job_arn: str = "") -> dict[str, Any]:
         """Validate a CreateTrainingJob request and turn it into the job's Describe document."""
+        _require(params, "trainingJobDefinition." if tuning_job_arn else "")
         name = params["TrainingJobName"]
         spec = dict(params["AlgorithmSpecification"])
         hyperparameters = dict(params.get("HyperParameters", {}))
@@ -159,3 +160,20 @@ def _builtin_metrics(kind: str) -> list[dict[str, str]]:
 
     algorithm = BUILTIN_ALGORITHMS.get(kind)
     return list(algorithm.metric_definitions) if algorithm else []
+
+
+#: Members a training job cannot run without, whatever the installed botocore marks required
+#: (1.4x no longer marks these two); the edge's validator pins them for CreateTrainingJob.
+REQUIRED = ("AlgorithmSpecification", "ResourceConfig")
+
+
+def _require(params: dict[str, Any], path: str) -> None:
+    """AWS's null-member error for each of :data:`REQUIRED` that ``params`` lacks (a tuning
+    job's definition reaches :meth:`TrainingApi.build` without the edge's validator)."""
+    missing = [name for name in REQUIRED if not params.get(name)]
+    if missing:
+        problems = [f"Value null at '{path}{name[0].lower()}{name[1:]}' failed to satisfy "
+                    "constraint: Member must not be null" for name in missing]
+        noun = "error" if len(problems) == 1 else "errors"
+        raise errors.ValidationError(f"{len(problems)} validation {noun} detected: "
+                                     + "; ".join(problems))

@@ -31,7 +31,9 @@ from cove.executors import (
     HostLost,
     HostRun,
     HostWork,
+    Resources,
     Sandbox,
+    describe_resources,
     instance_resources,
 )
 from cove.identity import Identity
@@ -286,6 +288,9 @@ class HostedRun(ABC):
             results = self._run_hosts()
             self.flush()
             self.conclude(results)
+        except errors.CoveError as refused:  # e.g. no node of the cluster can ever fit a host
+            self.flush()
+            self.failed_inside_cove(refused.message)
         except Exception as exc:  # a bug or a broken disk: the job says so, cove goes on
             log.exception("%s %s failed inside cove", self.jobs.kind, self.name)
             self.flush()
@@ -297,10 +302,27 @@ class HostedRun(ABC):
             self.jobs.identity.revoke(self.arn)
             self.jobs._finished(self.name)
 
+    def _placeable(self, hosts: int) -> Resources:
+        """What each host needs; the job log and status say what it waits for, and a host no
+        node can ever hold fails the job now rather than queueing for ever."""
+        resources = instance_resources(self.instance_type)
+        why = self.jobs.executor.infeasible(resources)
+        if why:
+            raise errors.ResourceLimitExceeded(
+                f"CapacityError: {self.instance_type} asks for {describe_resources(resources)} "
+                f"per host and {why}. Map the instance type onto your nodes with "
+                f"COVE_INSTANCE_TYPES (e.g. {self.instance_type}=2:8) or start a bigger node.")
+        waiting = (f"Launching requested ML instances: waiting for {hosts} {self.instance_type} "
+                   f"host(s) of {describe_resources(resources)} on the "
+                   f"{self.jobs.executor.name} executor")
+        self.log("algo-1", [f"cove: {waiting}"])
+        self.jobs.change(self.name, lambda d: _say_waiting(d, waiting))
+        return resources
+
     def _run_hosts(self) -> list[HostResult]:
         executor = self.jobs.executor
         works = self.build_hosts()
-        resources = instance_resources(self.instance_type)
+        resources = self._placeable(len(works))
         reservation = executor.reserve([resources] * len(works)) if len(works) > 1 else None
         timer = threading.Timer(self.max_runtime, self.stop, ("MaxRuntimeExceeded",)) \
             if self.max_runtime else None
@@ -376,3 +398,9 @@ def local_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
 
+
+def _say_waiting(d: dict[str, Any], message: str) -> None:
+    """The open Starting transition says what the job waits for (training jobs have them)."""
+    last = d["SecondaryStatusTransitions"][-1] if d.get("SecondaryStatusTransitions") else None
+    if last is not None and last["Status"] == "Starting" and "EndTime" not in last:
+        last["StatusMessage"] = message
