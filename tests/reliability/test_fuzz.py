@@ -67,7 +67,8 @@ def _served() -> dict[str, list[str]]:
     try:
         served: dict[str, list[str]] = {"s3": list(S3_OPERATIONS),
                                         "sagemaker-runtime": list(RUNTIME_OPERATIONS)}
-        for service in build_app(platform).services:
+        edge, _ = build_app(platform, "http://127.0.0.1:1")  # the console app is not fuzzed
+        for service in edge.services:
             operations = getattr(service, "operations", None)
             if not operations or service.signing_name == "cove":
                 continue  # cove's own API has no botocore model
@@ -80,7 +81,7 @@ def _served() -> dict[str, list[str]]:
 
 
 def _chunks() -> Iterator[tuple[str, int]]:
-    for service in ("sagemaker", "s3", "logs", "lambda", "apigatewayv2", "sts",
+    for service in ("sagemaker", "s3", "logs", "lambda", "apigatewayv2", "sts", "iam",
                     "sagemaker-runtime"):
         for index in range(CHUNKS if service in ("sagemaker", "s3", "apigatewayv2") else 1):
             yield service, index
@@ -145,8 +146,11 @@ def _cases(model: OperationModel) -> list[Case]:
     for name in names[:MEMBERS_PER_OPERATION]:
         member = members[name]
         cases.append(Case(f"{name}=null", {name: None}))
-        # A URI, query or header member is text: only a number or time has a wrong type.
-        if not _located(member) or member.type_name in _NUMERIC + ("timestamp",):
+        # A URI, query or header member is text, and so is every member of a query-protocol
+        # (form) request: only a number, boolean or time has a wrong type there.
+        query = model.service_model.protocol == "query"
+        typed = _NUMERIC + ("timestamp",) + (("boolean",) if query else ())
+        if not (_located(member) or query) or member.type_name in typed:
             cases.append(Case(f"{name}=wrong-type", {name: _WRONG[member.type_name]}))
         if member.type_name in _NUMERIC:
             cases += [Case(f"{name}={v}", {name: v}) for v in (1e20, -1e20, -1)]

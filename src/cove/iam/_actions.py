@@ -154,7 +154,7 @@ def roles_named(service: str, operation: str, params: Mapping[str, Any]) -> list
 def json_params(body: bytes | None) -> dict[str, Any]:
     try:
         params = json.loads(body) if body and body.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}  # the service itself refuses it with SerializationException
     return params if isinstance(params, dict) else {}
 

@@ -72,12 +72,32 @@ def policy_xml(policy: ManagedPolicy) -> str:
 def page(params: Params, items: list[str], wrapper: str) -> str:
     """One page of ``items`` (already XML) with IAM's Marker/MaxItems/IsTruncated."""
     start = int(params["Marker"]) if params.get("Marker", "").isdigit() else 0
-    size = int(params.get("MaxItems") or 100)
+    size = _integer(params, "MaxItems", 100)
     if not 1 <= size <= 1000:
         raise errors.ValidationError("MaxItems must be between 1 and 1000.")
     chunk, more = items[start:start + size], start + size < len(items)
     return (members(wrapper, chunk) + tag("IsTruncated", more)
             + (tag("Marker", start + size) if more else ""))
+
+
+def _integer(params: Params, name: str, default: int) -> int:
+    """A query parameter that must be a whole number (the query protocol sends text)."""
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise errors.ValidationError(f"Invalid value for {name}: {text[:50]!r} is not an "
+                                     "integer.") from exc
+
+
+def _boolean(params: Params, name: str) -> bool:
+    text = params.get(name, "false").lower()
+    if text not in ("true", "false"):
+        raise errors.ValidationError(f"Invalid value for {name}: {text[:50]!r} is not true or "
+                                     "false.")
+    return text == "true"
 
 
 class IamApi:
@@ -98,7 +118,7 @@ class IamApi:
         role = self.roles.create_role(
             required(p, "RoleName"), required(p, "AssumeRolePolicyDocument"),
             p.get("Path", "/"), p.get("Description", ""),
-            int(p.get("MaxSessionDuration") or 3600))
+            _integer(p, "MaxSessionDuration", 3600))
         return f"<Role>{role_xml(role)}</Role>"
 
     def get_role(self, p: Params, call: Call) -> str:
@@ -162,10 +182,16 @@ class IamApi:
         scope = p.get("Scope", "All")
         if scope not in ("All", "AWS", "Local"):
             raise errors.ValidationError("Scope must be All, AWS or Local.")
+        usage = p.get("PolicyUsageFilter", "PermissionsPolicy")
+        if usage not in ("PermissionsPolicy", "PermissionsBoundary"):
+            raise errors.ValidationError("PolicyUsageFilter must be PermissionsPolicy or "
+                                         "PermissionsBoundary.")
+        only_attached = _boolean(p, "OnlyAttached")
         chosen = [x for x in self.roles.policies()
                   if (scope == "All" or (scope == "AWS") == x.aws_managed)
                   and x.path.startswith(p.get("PathPrefix", "/"))
-                  and (p.get("OnlyAttached", "false") != "true" or x.attachments)]
+                  and (not only_attached or x.attachments)
+                  and usage == "PermissionsPolicy"]  # cove has no permission boundaries
         return page(p, [policy_xml(x) for x in chosen], "Policies")
 
     def attach_role_policy(self, p: Params, call: Call) -> str:

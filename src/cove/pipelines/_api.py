@@ -121,6 +121,9 @@ class PipelinesApi:
         return paginate(docs, params).response("PipelineExecutionSummaries")
 
     def list_steps(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
+        if not params.get("PipelineExecutionArn"):  # optional in botocore's model, not here
+            raise errors.ValidationError("ListPipelineExecutionSteps needs the "
+                                         "PipelineExecutionArn of the execution to list.")
         execution = self.store.execution(params["PipelineExecutionArn"])
         runs = sorted(self.store.steps(execution.arn).values(), key=lambda r: r.started,
                       reverse=params.get("SortOrder", "Descending") == "Descending")
