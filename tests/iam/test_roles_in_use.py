@@ -269,3 +269,38 @@ def test_endpoint_workers_act_for_the_models_execution_role(
     with pytest.raises(ClientError) as info:
         own.get_object(Bucket=mine, Key="data/in.txt")
     assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_a_notebook_acts_for_its_role(cove: CoveServer, buckets: tuple[str, str],
+                                      tmp_path: Any) -> None:
+    """A notebook instance's kernel gets keys for the instance's RoleArn, and only what that
+    role allows."""
+    import nbformat
+
+    from cove.notebooks import run_notebook
+    from tests.notebooks.test_instances import wait_in_service
+
+    iam, sm = cove.client("iam"), cove.client("sagemaker")
+    mine, other = buckets
+    role_arn = narrow_role(iam, mine)
+    account = cove.client("sts").get_caller_identity()["Account"]
+    name = f"nb-{uuid.uuid4().hex[:8]}"
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+                                RoleArn=role_arn)
+    try:
+        wait_in_service(sm, name)
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(
+            PROBE + f"\nprint(json.dumps(probe({mine!r}, {other!r})))\n")]
+        path = tmp_path / "probe.ipynb"
+        nbformat.write(notebook, path)
+        url = sm.create_presigned_notebook_instance_url(NotebookInstanceName=name)[
+            "AuthorizedUrl"]
+        directory = cove.home / "notebooks" / name
+        run = run_notebook(path, url, directory / "SageMaker",
+                           directory / "home/.local/share/jupyter/runtime", cell_timeout=120)
+        assert run.error is None, run.error
+        report = json.loads([ln for ln in run.text().splitlines() if ln.startswith("{")][-1])
+        assert report == expected(account, role_arn.rsplit("/", 1)[1], name)
+    finally:
+        sm.stop_notebook_instance(NotebookInstanceName=name)
