@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -79,14 +80,23 @@ def logs(name: str, home: HomeOption = None,
                                               help="Keep printing until the job ends.")] = False
          ) -> None:
     """Print a job's log (all hosts), optionally following it live."""
-    cw, sm = client("logs", home), client("sagemaker", home)
-    sm.describe_training_job(TrainingJobName=name)  # no such job: an error, not silence
+    sm = client("sagemaker", home)
+    follow_log(client("logs", home), name, LOG_GROUP, follow,
+               lambda: str(sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]))
+
+
+def follow_log(cw: Any, name: str, group: str, follow: bool,
+               status: Callable[[], str]) -> None:
+    """Print a job's log in ``group``; with ``follow``, until ``status()`` says it ended and
+    nothing more came.  ``status()`` is asked first: a job that does not exist is an error
+    (the CLI's one line), not silence."""
+    status()
     tokens: dict[str, str] = {}
     while True:
-        printed = print_new_events(cw, name, tokens)
+        printed = print_new_events(cw, name, tokens, group)
         if not follow:
             return
-        ended = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+        ended = status()
         if ended in ("Completed", "Failed", "Stopped") and not printed:
             console.print(f"[dim]-- job {ended} --[/]")
             return

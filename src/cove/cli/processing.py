@@ -11,7 +11,7 @@ from rich.table import Table
 
 from cove.cli._client import client
 from cove.cli._views import HomeOption, WatchOption, console, show, status, when
-from cove.cli.jobs import print_new_events
+from cove.cli.jobs import follow_log
 
 app = typer.Typer(no_args_is_help=True, help="Processing jobs: list, describe, logs, stop.")
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
@@ -85,17 +85,9 @@ def logs(name: str, home: HomeOption = None,
                                               help="Keep printing until the job ends.")] = False
          ) -> None:
     """Print a job's log (all hosts), optionally following it live."""
-    cw, sm = client("logs", home), client("sagemaker", home)
-    tokens: dict[str, str] = {}
-    while True:
-        printed = print_new_events(cw, name, tokens, LOG_GROUP)
-        if not follow:
-            return
-        ended = sm.describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"]
-        if ended in TERMINAL and not printed:
-            console.print(f"[dim]-- job {ended} --[/]")
-            return
-        time.sleep(0.5)
+    sm = client("sagemaker", home)
+    follow_log(client("logs", home), name, LOG_GROUP, follow, lambda: str(
+        sm.describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"]))
 
 
 @app.command()

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cove.cli._client import client, running_config
 from cove.cli._views import HomeOption, WatchOption, console, show, status, when
-from cove.cli.jobs import print_new_events
+from cove.cli.jobs import follow_log
 
 app = typer.Typer(no_args_is_help=True, help="Batch transform jobs: list, describe, logs, stop.")
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
@@ -126,18 +126,9 @@ def logs(name: str, home: HomeOption = None,
                                               help="Keep printing until the job ends.")] = False
          ) -> None:
     """Print a job's log (cove's data log and the model workers'), optionally following it."""
-    cw, sm = client("logs", home), client("sagemaker", home)
-    sm.describe_transform_job(TransformJobName=name)  # no such job: an error, not silence
-    tokens: dict[str, str] = {}
-    while True:
-        printed = print_new_events(cw, name, tokens, LOG_GROUP)
-        if not follow:
-            return
-        status = sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"]
-        if status in TERMINAL and not printed:
-            console.print(f"[dim]-- job {status} --[/]")
-            return
-        time.sleep(0.5)
+    sm = client("sagemaker", home)
+    follow_log(client("logs", home), name, LOG_GROUP, follow,
+               lambda: str(sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"]))
 
 
 @app.command()
