@@ -45,6 +45,7 @@ ELSEWHERE = {
     "cove notebook": "JupyterLab instances: tests/notebooks and tests/examples/test_tutorials.py",
     "get_execution_role()": "runs inside a notebook instance: tests/notebooks",
     "--executor ray": "a Ray cluster: test_scale_out_example below",
+    "from sagemaker.core": "SDK v3, which cannot share v2's environment: tests_v3/ runs it",
 }
 
 DRIVER = """

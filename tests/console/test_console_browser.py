@@ -213,7 +213,7 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     assert status.startswith("HTTP 200 from ") and status.split()[3] in ("A", "B"), status
     float(page.inner_text("#try-answer").strip())  # the model's score
     # without the session's CSRF token the box's endpoint refuses
-    forged = page.request.post(f"{server.url}/ui/endpoints/{endpoint}/invoke", data=body,
+    forged = page.request.post(f"{server.console_url}/ui/endpoints/{endpoint}/invoke", data=body,
                                headers={"Content-Type": "text/csv"})
     assert forged.status == 403
     assert served["A errors"] == served["B errors"] == 0

@@ -221,7 +221,7 @@ class Endpoints:
                                  describe["PendingDeploymentSummary"]["EndpointConfigName"])
             elif status in ("InService", "Creating", "Updating", "SystemUpdating"):
                 self.change(name, lambda d: d.update(EndpointStatus="Creating"))
-                self._background(self._deploy_new, name, describe["EndpointConfigName"])
+                self._background(self._deploy_new, name, describe["EndpointConfigName"], True)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -235,7 +235,9 @@ class Endpoints:
         threading.Thread(target=target, args=args, daemon=True,
                          name=f"cove-endpoint-{args[0]}").start()
 
-    def _deploy_new(self, name: str, config_name: str) -> None:
+    def _deploy_new(self, name: str, config_name: str, restored: bool = False) -> None:
+        """Deploy ``config_name``; ``restored``: the endpoint served it before a restart, and
+        keeps what its FailureReason said (a rolled-back update's, say)."""
         self.history.record(name, "Creating", config_name)
         try:
             deployment = self.build(name, config_name)
@@ -244,12 +246,12 @@ class Endpoints:
             self.change(name, lambda d: d.update(EndpointStatus="Failed", FailureReason=reason))
             self.history.record(name, "Failed", config_name, reason)
             return
-        self._go_live(name, deployment)
+        self._go_live(name, deployment, restored)
 
-    def _go_live(self, name: str, deployment: Deployment) -> None:
+    def _go_live(self, name: str, deployment: Deployment, restored: bool = False) -> None:
         with self._lock:
             self.live[name] = deployment
-        self.change(name, lambda d: _in_service(d, deployment))
+        self.change(name, lambda d: _in_service(d, deployment, keep_reason=restored))
         self.history.record(name, "InService", deployment.config_name, _weights(deployment))
 
     def _resume_update(self, name: str, old_config: str, new_config: str) -> None:
@@ -445,11 +447,12 @@ def _failed_update(d: dict[str, Any], status: str, reason: str) -> None:
     d.pop("PendingDeploymentSummary", None)
 
 
-def _in_service(d: dict[str, Any], deployment: Deployment) -> None:
+def _in_service(d: dict[str, Any], deployment: Deployment, keep_reason: bool = False) -> None:
     now = time.time()
     d["EndpointStatus"] = "InService"
     d["EndpointConfigName"] = deployment.config_name
-    d.pop("FailureReason", None)
+    if not keep_reason:
+        d.pop("FailureReason", None)
     d.pop("PendingDeploymentSummary", None)
     d["ProductionVariants"] = [{
         "VariantName": v.name,

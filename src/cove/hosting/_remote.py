@@ -70,14 +70,16 @@ class RemoteWorkerWork:
                 tar.extractall(directory, filter="data")
             sandbox = self._sandbox = choose_sandbox(self.sandbox)
             base = Path("/opt/ml") if sandbox.mounts_opt_ml else directory
-            address = f"127.0.0.1:{_free_port()}"
+            port = _free_port()
+            address = f"127.0.0.1:{port}"
             command = [sys.executable, "-m", "cove.serving.worker", "--socket", address,
                        "--model-dir", str(base / "model"), "--runtime", self.runtime,
                        "--failure-file", str(base / "failure")]
             if self.has_code:
                 command += ["--code-dir", str(base / "code"), "--entry-point", self.entry_point]
+            # the worker's loopback is its sandbox's own: its port is relayed from the node's
             spec = ProcessSpec(command, base_environment(dict(self.environment)), directory, base,
-                               tuple(p for p in self.hidden if p.exists()))
+                               tuple(p for p in self.hidden if p.exists()), ports=(port,))
             if self._stopped.is_set():
                 return 0
             self._proc = sandbox.spawn(spec, subprocess.PIPE)

@@ -315,7 +315,10 @@ class HostedRun(ABC):
         waiting = (f"Launching requested ML instances: waiting for {hosts} {self.instance_type} "
                    f"host(s) of {describe_resources(resources)} on the "
                    f"{self.jobs.executor.name} executor")
-        self.log("algo-1", [f"cove: {waiting}"])
+        # On a cluster (work off cove's disk) the hosts may wait for room; locally cove's own
+        # queue has already given them their slots, and the log starts with the job's own lines.
+        if not self.jobs.executor.shares_disk:
+            self.log("algo-1", [f"cove: {waiting}"])
         self.jobs.change(self.name, lambda d: _say_waiting(d, waiting))
         return resources
 
