@@ -310,11 +310,7 @@ def _functions(config: Config, credentials: Credentials, db: Database, store: Lo
         config.home, config.region, credentials.account_id, config.function_concurrency,
         config.archive_limits))
 
-    def read_object(bucket: str, key: str) -> bytes:
-        info = store.head_object(bucket, key)
-        return store.read(info, 0, info.size)
-
-    functions.read_object = read_object
+    functions.read_object = _read_object(store)
     return functions
 
 
