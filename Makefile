@@ -11,6 +11,9 @@ TOOLKITS := src/cove/training/toolkits.txt
 # pytest-xdist workers; each starts its own cove on a free loopback port.  One more than the
 # CPUs: many tests spend seconds waiting on SDK polls and endpoints, and another worker fills
 # those waits (2 cores: 13.6 min with 3 workers against 16.4 min with 2).
+# PyTorch's CPU build, where this machine keeps it on disk: `torch==2.13.0` alone resolves to the
+# CUDA build on PyPI (+cu130 sorts above +cpu), 4 GB of nvidia wheels that a CPU never uses.
+TORCH_CPU_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 2) + 1)')
 
 .PHONY: demo test bench lint clean
@@ -26,6 +29,7 @@ $(VENV)/.installed: $(PY) pyproject.toml $(TOOLKITS)
 	touch $@
 
 $(VENV)/.test-installed: $(PY) pyproject.toml $(TOOLKITS)
+	$(if $(TORCH_CPU_WHEEL),$(PIP) install --quiet "$(TORCH_CPU_WHEEL)")
 	$(PIP) install --quiet -e ".[test]"
 	$(PIP) install --quiet --no-deps -r $(TOOLKITS)
 	touch $@
