@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 
+from tests.console.conftest import signed_in
 from tests.console.test_console_browser import ARTIFACTS, assert_labelled, browser, sign_in
 from tests.console.test_console_browser import server as server  # noqa: F401 - fixture
 from tests.hosting.test_endpoints import xgb_model
@@ -52,6 +53,14 @@ def test_registry_approve_and_reject(server: Any, browser: Any) -> None:  # noqa
         ("Approved", "Rejected")
     assert sm.describe_model_package(ModelPackageName=versions[1]["ModelPackageArn"])[
         "ApprovalDescription"] == "best so far"
+    # signed in, but without (or with a wrong) CSRF token: refused, and nothing changes
+    session, csrf = signed_in(server)
+    approval = f"{server.console_url}/ui/model-registry/churn/2/approval"
+    for token in ({}, {"csrf": "0" * len(csrf)}):
+        answer = session.post(approval, data={"status": "Approved", **token}, timeout=30)
+        assert answer.status_code == 403, answer.text[:300]
+    assert sm.describe_model_package(ModelPackageName=versions[2]["ModelPackageArn"])[
+        "ModelApprovalStatus"] == "Rejected"
 
 
 def test_pipeline_graph_links_and_stop(server: Any, browser: Any,  # noqa: F811
