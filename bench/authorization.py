@@ -22,14 +22,13 @@ from pathlib import Path
 from starlette.requests import Request
 
 from cove.config import Credentials
-from cove.edge import Body, Call
-from cove.edge._service import JsonService, QueryService
 from cove.hosting import RuntimeService
 from cove.iam import DEFAULT_ROLE_NAME, Roles, evaluate
 from cove.iam._authorizer import Authorizer
 from cove.identity import Identity
 from cove.meta import Database
 from cove.objects import S3Service
+from cove.wire import Body, Call, JsonService, QueryService
 
 ACCOUNT = "123456789012"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{

@@ -18,10 +18,19 @@ from sqlalchemy import delete, insert, select, update
 
 from cove import errors
 from cove.config import Credentials
-from cove.edge import Principal
 from cove.iam import DEFAULT_ROLE_NAME, Role, Roles, role_name_of, trusts
 from cove.meta import Database
 from cove.meta.tables import access_key_roles, access_keys
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who signed: an access key, its secret and the account it acts for."""
+
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    arn: str
 
 
 @dataclass(frozen=True)

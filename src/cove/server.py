@@ -24,17 +24,7 @@ from cove import __version__
 from cove.config import Config, ConfigError, Credentials, make_home
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, console_app, mint_link, moved_to
-from cove.edge import (
-    Body,
-    Call,
-    Edge,
-    JsonService,
-    RequestLimits,
-    Verifier,
-    limited_protocol,
-    public_json,
-)
-from cove.edge._shapes import ShapeValidator
+from cove.edge import Edge, RequestLimits, Verifier, limited_protocol, public_json
 from cove.errors import CoveError
 from cove.executors import (
     Executor,
@@ -76,6 +66,7 @@ from cove.training import REQUIRED as TRAINING_REQUIRED
 from cove.training import HostSlots, LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
+from cove.wire import Body, Call, JsonService, ShapeValidator
 
 log = logging.getLogger("cove.server")
 #: The SageMaker API's request shapes (botocore's model), checked for clients and for cove's

@@ -33,8 +33,9 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from cove import errors
-from cove.edge._body import ChunkDecoder
-from cove.edge._sigv4 import Credential, Principal, SignedRequest, Verifier, WireRequest
+from cove.edge._chunked import ChunkDecoder
+from cove.edge._sigv4 import Credential, SignedRequest, Verifier, WireRequest
+from cove.identity import Principal
 from tests.conftest import REGION, CoveServer
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

@@ -24,7 +24,8 @@ import uvicorn
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from cove.edge import Edge, Principal, Verifier
+from cove.edge import Edge, Verifier
+from cove.identity import Principal
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
 from tests.conftest import REGION

@@ -15,9 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cove import errors
-from cove.edge._body import STREAMING_SIGNED, STREAMING_UNSIGNED, Body, ChunkDecoder
-from cove.edge._render import SANDBOX_CSP, render_error
-from cove.edge._service import MAX_JSON_BODY, Call, Service
+from cove.edge._chunked import STREAMING_SIGNED, STREAMING_UNSIGNED, ChunkDecoder
 from cove.edge._sigv4 import (
     UNSIGNED_PAYLOAD,
     SignedRequest,
@@ -25,6 +23,7 @@ from cove.edge._sigv4 import (
     WireRequest,
     credential_of,
 )
+from cove.wire import MAX_JSON_BODY, SANDBOX_CSP, Body, Call, Service, render_error
 
 log = logging.getLogger("cove.edge")
 

@@ -20,6 +20,7 @@ from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from cove import errors
+from cove.identity import Principal
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -30,16 +31,6 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who signed: an access key, its secret and the account it acts for."""
-
-    access_key_id: str
-    secret_access_key: str
-    account_id: str
-    arn: str
 
 
 @dataclass(frozen=True)

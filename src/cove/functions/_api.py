@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from cove import errors
-from cove.edge import Call, RestJsonService
 from cove.functions._functions import Functions, tail
 from cove.sagemaker._common import paginate
+from cove.wire import Call, RestJsonService
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_EVENT_PAYLOAD = 256 * 1024

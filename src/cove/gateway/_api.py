@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 from cove import errors
-from cove.edge import Call, RestJsonService
 from cove.gateway._gateway import Gateway, new_id
 from cove.gateway._routes import parse_route_key
 from cove.sagemaker._common import paginate
+from cove.wire import Call, RestJsonService
 
 _FUNCTION_ARN = re.compile(r"arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+"
                            r"(:\$LATEST)?")

@@ -21,7 +21,6 @@ from starlette.types import Receive, Scope, Send
 
 from cove import errors
 from cove.config import CONSOLE_COOKIE, CONSOLE_PATH
-from cove.edge import SANDBOX_CSP
 from cove.functions import Functions, Outcome
 from cove.gateway._api import function_arn
 from cove.gateway._events import (
@@ -34,6 +33,7 @@ from cove.gateway._events import (
 )
 from cove.gateway._gateway import Gateway, StageView
 from cove.gateway._routes import choose
+from cove.wire import SANDBOX_CSP
 
 log = logging.getLogger("cove.gateway")
 

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from cove import errors
-from cove.edge import Call
 from cove.hosting._endpoints import Endpoints
 from cove.meta.tables import endpoint_configs, endpoints, models
 from cove.objects import LocalObjectStore
 from cove.sagemaker import Tags, arn, paginate, parse_s3_uri, s3_location
 from cove.training._runtimes import resolve_runtime
+from cove.wire import Call
 
 #: The container a model package deploys, for a ``ModelPackageName`` (the model registry's).
 PackageResolver = Callable[[str], dict[str, Any]]

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cove import errors
-from cove.edge import Call
 from cove.hosting._endpoints import Endpoints, LiveVariant
 from cove.hosting._fleet import Worker
 from cove.hosting._transport import WorkerDropped, WorkerResponse, WorkerUnavailable
+from cove.wire import Call
 
 log = logging.getLogger("cove.hosting")
 

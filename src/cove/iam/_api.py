@@ -12,9 +12,9 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from cove import errors
-from cove.edge import Call, QueryService
 from cove.iam._policy import Context, Evaluation, Policy, evaluate, parse_policy
 from cove.iam._roles import ManagedPolicy, Role, Roles, role_name_of
+from cove.wire import Call, QueryService
 
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 

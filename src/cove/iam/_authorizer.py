@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cove import errors
-from cove.edge import Call, Service
 from cove.iam import _actions as actions
 from cove.iam._actions import ROLE_FIELDS, Access, Wire
 from cove.iam._policy import evaluate
 from cove.iam._roles import Roles
+from cove.wire import Call, Service
 
 if TYPE_CHECKING:
     from cove.identity import Identity

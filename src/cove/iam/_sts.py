@@ -8,10 +8,10 @@ import time
 from typing import TYPE_CHECKING
 
 from cove import errors
-from cove.edge import Call, QueryService
 from cove.iam._api import iso, required, tag
 from cove.iam._policy import trusts
 from cove.iam._roles import Roles, role_name_of
+from cove.wire import Call, QueryService
 
 if TYPE_CHECKING:
     from cove.identity import Identity

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cove.edge import Call, JsonService
 from cove.logs import _tokens
 from cove.logs._errors import InvalidParameterException
 from cove.logs._filter import compile_pattern
@@ -29,6 +28,7 @@ from cove.logs._store import (
     LogStreamInfo,
     Position,
 )
+from cove.wire import Call, JsonService
 
 GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]+")
 STREAM_NAME = re.compile(r"[^:*]*")

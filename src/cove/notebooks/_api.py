@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
 from cove.notebooks._instances import NotebookInstances
 from cove.sagemaker import Tags, arn, matches_filters, paginate
+from cove.wire import Call
 
 #: Create parameters kept in the Describe document as given.
 ECHOED = ("InstanceType", "RoleArn", "KmsKeyId", "SubnetId", "IpAddressType",

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cove import errors
-from cove.edge import Call
 from cove.objects import _s3object_api as object_api
 from cove.objects._base import Listing, ObjectInfo
 from cove.objects._s3compat import (
@@ -37,6 +36,7 @@ from cove.objects._s3wire import (
 )
 from cove.objects._store import LocalObjectStore
 from cove.objects._website import Websites
+from cove.wire import Call
 
 MAX_XML_BODY = 2 * 1024 * 1024
 MAX_BUCKETS_PAGE = 10_000

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from cove import errors
-from cove.edge import Call
 from cove.objects._s3wire import el, parse_xml, verify_small_body
+from cove.wire import Call
 
 OWNER_ID = "cove"
 OWNER = f"<Owner><ID>{OWNER_ID}</ID><DisplayName>{OWNER_ID}</DisplayName></Owner>"

@@ -15,7 +15,6 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from cove import errors
-from cove.edge import Body, Call, check_sha256
 from cove.objects._base import Checksum, ObjectInfo, UploadInfo
 from cove.objects._blobs import BlobStore, BlobWriter, WrittenBlob
 from cove.objects._multipart import MAX_PART_NUMBER
@@ -45,6 +44,7 @@ from cove.objects._s3wire import (
     xml_response,
 )
 from cove.objects._store import LocalObjectStore
+from cove.wire import Body, Call, check_sha256
 
 INLINE_READ = 1 << 20
 SMALL_BODY = 8 << 20  # read whole and written in one thread hop; larger bodies are pipelined

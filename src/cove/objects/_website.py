@@ -23,12 +23,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from cove import errors
-from cove.edge import SANDBOX_CSP
 from cove.meta import Database
 from cove.meta.tables import bucket_websites
 from cove.objects._base import DEFAULT_CONTENT_TYPE, ObjectInfo
 from cove.objects._s3wire import child_text, el, parse_xml, xml_response
 from cove.objects._store import LocalObjectStore
+from cove.wire import SANDBOX_CSP
 
 PREFIX = "/site"
 

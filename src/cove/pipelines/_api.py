@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
 from cove.pipelines._pipelines import ExecutionSpec, Pipelines, PipelineSpec
 from cove.pipelines._records import Execution, Pipeline, StepRun
 from cove.sagemaker import Tags, milliseconds, paginate
+from cove.wire import Call
 
 
 class PipelinesApi:

@@ -9,11 +9,11 @@ import time
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
 from cove.processing._host import inside
 from cove.processing._jobs import ProcessingJobs
 from cove.sagemaker import Tags, arn, matches_filters, paginate, parse_s3_uri
 from cove.training import DataPlane, image_kind
+from cove.wire import Call
 
 MAX_INSTANCES = 8
 DEFAULT_MAX_RUNTIME = 86400

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
 from cove.registry._records import ApprovalStatus, Container, ModelPackage, ModelPackageGroup
 from cove.registry._registry import ModelRegistry, NewPackage, Owner, PackageChange
 from cove.sagemaker import Tags, matches_filters, paginate
 from cove.sagemaker._search import Search
+from cove.wire import Call
 
 #: CreateModelPackage members cove keeps and returns as given.
 _DOCUMENTS = ("ModelMetrics", "MetadataProperties", "DriftCheckBaselines", "Domain", "Task",

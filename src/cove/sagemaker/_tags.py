@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select
 
 from cove import errors
-from cove.edge import Call
 from cove.meta import Database
 from cove.meta.tables import tags
 from cove.sagemaker._common import paginate
+from cove.wire import Call
 
 MAX_TAGS = 50
 

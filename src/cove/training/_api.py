@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
 from cove.sagemaker import Tags, arn, matches_filters, paginate, parse_s3_uri
 from cove.training import _metrics as metrics
 from cove.training._data import DataPlane
 from cove.training._jobs import TrainingJobs
 from cove.training._runtimes import resolve_runtime
+from cove.wire import Call
 
 MAX_INSTANCES = 8
 ECHOED = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",

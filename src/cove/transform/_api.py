@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
 from cove.sagemaker import Tags, arn, paginate, parse_s3_uri
 from cove.transform._jobs import TransformJobs
 from cove.transform._plan import batch_environment, workers_per_instance
 from cove.transform._processing import data_processing
+from cove.wire import Call
 
 MAX_PAYLOAD_MB = 100
 ECHOED = ("MaxConcurrentTransforms", "ModelClientConfig", "MaxPayloadInMB", "BatchStrategy",

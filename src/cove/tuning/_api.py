@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 from cove import errors
-from cove.edge import Call
 from cove.sagemaker import Tags, arn, matches_filters, paginate
 from cove.tuning._jobs import DEFINITION_ONLY, BuildTraining, TuningJobs, resource_config
 from cove.tuning._search import hyperband_resources
 from cove.tuning._space import SearchSpace
+from cove.wire import Call
 
 #: The SDK reads (and deletes) this static hyperparameter on attach; SageMaker adds it.
 OBJECTIVE_KEY = "_tuning_objective_metric"

@@ -1,8 +1,8 @@
 """The extension point: a Service answers the requests of one signing name and protocol.
 
-Later components (sagemaker, runtime, logs, lambda, ...) plug in by registering a Service with
-the edge.  ``JsonService`` and ``QueryService`` do the protocol work for JSON 1.1 and query
-APIs, so a component supplies only ``operation -> handler`` functions.
+Components (sagemaker, runtime, logs, lambda, ...) plug in by handing a Service to the edge.
+``JsonService`` and ``QueryService`` do the protocol work for JSON 1.1 and query APIs, so a
+component supplies only ``operation -> handler`` functions.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -19,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cove import errors
-from cove.edge._body import Body
-from cove.edge._render import JSON_CONTENT_TYPE
-from cove.edge._sigv4 import Principal
+from cove.wire._body import Body
+from cove.wire._render import JSON_CONTENT_TYPE
+
+if TYPE_CHECKING:  # a value type only; identity (a store) sits above the wire
+    from cove.identity import Principal
 
 MAX_JSON_BODY = 16 * 1024 * 1024
 

@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cove import errors
-from cove.edge._service import MAX_JSON_BODY, Call, Handler, _invoke, json_object
-from cove.edge._shapes import ShapeValidator
+from cove.wire._service import MAX_JSON_BODY, Call, Handler, _invoke, json_object
+from cove.wire._shapes import ShapeValidator
 
 
 class _Route:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cove import errors
-from cove.edge._shapes import ShapeValidator, skipped_patterns
+from cove.wire._shapes import ShapeValidator, skipped_patterns
 
 NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 PREFIX = "failed to satisfy constraint:"
