@@ -11,13 +11,12 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
-from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from cove import __version__
@@ -48,15 +47,7 @@ from cove.meta.tables import models
 from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
-from cove.pipelines import (
-    Api,
-    Engine,
-    InstantSteps,
-    JobSteps,
-    Pipelines,
-    PipelinesApi,
-    PipelineStore,
-)
+from cove.pipelines import Acting, ActingServices, Engine, Pipelines, PipelinesApi, PipelineStore
 from cove.processing import ProcessingApi, ProcessingJobs
 from cove.registry import ModelRegistry, RegistryApi, artifact_check
 from cove.sagemaker import Tags
@@ -66,7 +57,7 @@ from cove.training import REQUIRED as TRAINING_REQUIRED
 from cove.training import HostSlots, LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
-from cove.wire import Body, Call, JsonService, ShapeValidator
+from cove.wire import JsonService, ShapeValidator
 
 log = logging.getLogger("cove.server")
 #: The SageMaker API's request shapes (botocore's model), checked for clients and for cove's
@@ -149,11 +140,15 @@ class Platform:
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
             config.home, config.region, credentials.account_id))
         operations: dict[str, Any] = {}
-        api = _internal_api(identity, credentials, config.region, operations)
+        pipelines = _pipelines(db, Acting(ActingServices(
+            identity, Authorizer(identity, roles), operations, SAGEMAKER_SHAPES.validate,
+            _invoke(functions), _read_object(store), config.region)))
+        for jobs in (training, processing, transforms):  # a step's job ended: run a pass now
+            jobs.on_finished.append(pipelines.engine.wake)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
                    time.time(), notebooks, roles, ModelRegistry(db, artifact_check(store)),
-                   _pipelines(db, store, functions, api), operations)
+                   pipelines, operations)
 
     def bound(self, url: str) -> None:
         """The server listens at ``url``: the code cove runs can now reach it."""
@@ -192,7 +187,7 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
                              registry_api.model_container)
     transform_api = TransformApi(platform.transforms, platform.tags)
     pipelines_api = PipelinesApi(platform.pipelines, platform.tags,
-                                 _read_object(platform.store))
+                                 platform.pipelines.engine.acting.read_as_role)
     operations = platform.sagemaker_operations
     operations.update({
         **platform.training_api.operations(), **tuning_api.operations(),
@@ -254,42 +249,16 @@ def _read_object(store: LocalObjectStore) -> Callable[[str, str], bytes]:
     return read
 
 
-def _internal_api(identity: Identity, credentials: Credentials, region: str,
-                  operations: dict[str, Any]) -> Api:
-    """The SageMaker API as cove's own code calls it (a pipeline's steps): the same
-    validation and handlers a client's request meets, as the root principal."""
-    def call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        principal = identity.lookup(credentials.access_key_id)
-        assert principal is not None
-        SAGEMAKER_SHAPES.validate(operation, params)
-        request = Request({"type": "http", "method": "POST", "path": "/", "headers": [],
-                           "query_string": b""})
-        result: dict[str, Any] = operations[operation](params, Call(
-            request, principal, region, "internal", Body(_no_body())))
-        return dict(json.loads(json.dumps(result or {}, default=_timestamp)))
-    return call
-
-
-async def _no_body() -> AsyncIterator[bytes]:
-    yield b""
-
-
-def _timestamp(value: Any) -> Any:
-    if hasattr(value, "timestamp"):
-        return value.timestamp()
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def _pipelines(db: Database, store: LocalObjectStore, functions: Functions,
-               api: Api) -> Pipelines:
+def _invoke(functions: Functions) -> Callable[[str, bytes], tuple[bytes, bool]]:
     def invoke(function: str, payload: bytes) -> tuple[bytes, bool]:
         outcome = functions.invoke_blocking(function, payload)
         return outcome.payload, outcome.error
+    return invoke
 
+
+def _pipelines(db: Database, acting: Acting) -> Pipelines:
     records = PipelineStore(db)
-    engine = Engine(records, JobSteps(api), InstantSteps(api, invoke), _read_object(store),
-                    time.time)
-    return Pipelines(records, engine, time.time)
+    return Pipelines(records, Engine(records, acting, time.time), time.time)
 
 
 def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,

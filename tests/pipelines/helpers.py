@@ -55,7 +55,8 @@ def definition(steps: list[dict[str, Any]],
 
 def create(sm: Any, name: str, steps: list[dict[str, Any]],
            parameters: list[dict[str, Any]] | None = None, **extra: Any) -> str:
-    return sm.create_pipeline(PipelineName=name, RoleArn=ROLE,
+    extra.setdefault("RoleArn", ROLE)
+    return sm.create_pipeline(PipelineName=name,
                               PipelineDefinition=definition(steps, parameters),
                               **extra)["PipelineArn"]  # type: ignore[no-any-return]
 

@@ -124,6 +124,31 @@ def test_bad_packages_are_refused_and_create_nothing(cove: Any, bucket: str) -> 
     assert "Could not find" in _error(exc)[1]
 
 
+def test_client_token_makes_create_idempotent(cove: Any, s3: Any, bucket: str) -> None:
+    """A retried CreateModelPackage (same ClientToken) answers the version it made; a new
+    token makes a new version, and a token of one group does not reach into another."""
+    sm = cove.client("sagemaker")
+    s3.put_object(Bucket=bucket, Key="token/model.tar.gz", Body=b"weights")
+    group, other = unique("grp"), unique("grp")
+    for name in (group, other):
+        sm.create_model_package_group(ModelPackageGroupName=name)
+    spec = _spec(f"s3://{bucket}/token/model.tar.gz")
+    first, again, new = (sm.create_model_package(
+        ModelPackageGroupName=group, InferenceSpecification=spec, ClientToken=token)[
+        "ModelPackageArn"] for token in ("retry-me", "retry-me", "another"))
+    assert first == again and new != first
+    elsewhere = sm.create_model_package(ModelPackageGroupName=other, InferenceSpecification=spec,
+                                        ClientToken="retry-me")["ModelPackageArn"]
+    assert elsewhere.endswith(f"{other}/1")
+    versions = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert sorted(v["ModelPackageVersion"] for v in versions) == [1, 2]
+    # boto3 fills in a fresh token for every call: plain calls make a version each
+    sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec)
+    sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec)
+    assert len(sm.list_model_packages(ModelPackageGroupName=group)[
+        "ModelPackageSummaryList"]) == 4
+
+
 def test_only_an_approved_version_deploys(cove: Any, s3: Any, bucket: str) -> None:
     import xgboost as xgb
 

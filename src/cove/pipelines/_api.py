@@ -15,8 +15,8 @@ from cove.wire import Call
 
 class PipelinesApi:
     def __init__(self, pipelines: Pipelines, tags: Tags,
-                 read_object: Callable[[str, str], bytes]) -> None:
-        self.pipelines, self.tags, self.read_object = pipelines, tags, read_object
+                 read_as_role: Callable[[str, str, str], bytes]) -> None:
+        self.pipelines, self.tags, self.read_as_role = pipelines, tags, read_as_role
         self.store = pipelines.store
         tags.register(self._exists)
 
@@ -38,14 +38,16 @@ class PipelinesApi:
     # --- pipelines --------------------------------------------------------------------------
 
     def create(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        pipeline = self.pipelines.create(params["PipelineName"], self._spec(params),
+        pipeline = self.pipelines.create(params["PipelineName"],
+                                         self._spec(params, params.get("RoleArn") or ""),
                                          call.region, call.principal.account_id)
         if params.get("Tags"):
             self.tags.set(pipeline.arn, params["Tags"])
         return {"PipelineArn": pipeline.arn}
 
     def update(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        pipeline = self.pipelines.update(params["PipelineName"], self._spec(params))
+        role = params.get("RoleArn") or self.store.pipeline(params["PipelineName"]).role_arn
+        pipeline = self.pipelines.update(params["PipelineName"], self._spec(params, role))
         return {"PipelineArn": pipeline.arn, "PipelineVersionId": pipeline.version(None).id}
 
     def describe(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
@@ -148,17 +150,23 @@ class PipelinesApi:
 
     # --- shared -----------------------------------------------------------------------------
 
-    def _spec(self, params: dict[str, Any]) -> PipelineSpec:
+    def _spec(self, params: dict[str, Any], role_arn: str) -> PipelineSpec:
+        """What to create or update with; a definition in S3 is read as the pipeline's role
+        would read it (``role_arn``), so it can name no object the role may not read."""
         definition = params.get("PipelineDefinition")
         location = params.get("PipelineDefinitionS3Location")
-        if definition is None and location:
+        if definition is None and location and role_arn:
+            where = f"s3://{location['Bucket']}/{location['ObjectKey']}"
             try:
-                definition = self.read_object(location["Bucket"],
-                                              location["ObjectKey"]).decode("utf-8")
+                raw = self.read_as_role(role_arn, location["Bucket"], location["ObjectKey"])
             except (errors.NoSuchKey, errors.NoSuchBucket) as exc:
                 raise errors.ValidationError(
-                    f"The pipeline definition at s3://{location['Bucket']}/"
-                    f"{location['ObjectKey']} does not exist.") from exc
+                    f"The pipeline definition at {where} does not exist.") from exc
+            except errors.AccessDenied as exc:
+                raise errors.AccessDeniedJson(
+                    f"The pipeline's role {role_arn} may not read its definition at {where}: "
+                    f"{exc.message}") from exc
+            definition = raw.decode("utf-8", "replace")
         return PipelineSpec(definition, params.get("RoleArn"),
                             params.get("PipelineDisplayName"), params.get("PipelineDescription"),
                             _max_parallel(params))

@@ -5,6 +5,11 @@ applies retry policies, starts the steps whose inputs are ready (within the para
 limit), and ends the execution when nothing more can run.  Nothing lives only in memory: after
 a restart the same pass re-attaches to the jobs it had started (their names are derived from
 the execution, step and attempt) and runs again any whose job cove's restart ended.
+
+A pass runs when something happened (an execution started, stopped or was retried; a job
+ended: the job services call ``wake``), when a retry falls due, and otherwise every
+``fallback`` seconds, for what sends no event.  Every request a step makes acts for the
+execution's role (``_acting.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cove import errors
+from cove.pipelines._acting import Acting, Actor
+from cove.pipelines._crash import crash_point
 from cove.pipelines._definition import JOB_STEPS, Definition, Step, parse
 from cove.pipelines._expressions import (
     Context,
@@ -30,23 +37,22 @@ from cove.pipelines._expressions import (
     walk,
 )
 from cove.pipelines._records import Execution, ExecutionStatus, StepRun, StepStatus
-from cove.pipelines._steps import InstantSteps, JobSteps, Outcome, job_name
+from cove.pipelines._steps import InstantSteps, JobSteps, Outcome, client_token, job_name
 from cove.pipelines._store import PipelineStore
 from cove.sagemaker import parse_s3_uri
 
 log = logging.getLogger("cove.pipelines")
 
-ReadObject = Callable[[str, str], bytes]
 _ACTIVE = (StepStatus.STARTING, StepStatus.EXECUTING, StepStatus.STOPPING)
 
 
 class Engine:
-    def __init__(self, store: PipelineStore, jobs: JobSteps, instant: InstantSteps,
-                 read_object: ReadObject, clock: Callable[[], float],
-                 tick: float = 0.1) -> None:
-        self.store, self.jobs, self.instant = store, jobs, instant
-        self.read_object, self.clock, self.tick = read_object, clock, tick
+    def __init__(self, store: PipelineStore, acting: Acting, clock: Callable[[], float],
+                 fallback: float = 1.0) -> None:
+        self.store, self.acting, self.clock, self.fallback = store, acting, clock, fallback
         self._definitions: dict[str, Definition] = {}
+        self._actors: dict[str, Actor] = {}
+        self._due = 0.0  # when the next pass must run at the latest (a retry's time)
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -56,7 +62,8 @@ class Engine:
         self._thread = threading.Thread(target=self._loop, name="cove-pipelines", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
+    def wake(self, *_: object) -> None:
+        """Run a pass now (also a job service's ``on_finished`` listener)."""
         self._wake.set()
 
     def shutdown(self) -> None:
@@ -67,14 +74,18 @@ class Engine:
 
     def _loop(self) -> None:
         while not self._closing:
-            self._wake.wait(self.tick)
+            self._wake.wait(max(0.0, min(self.fallback, self._due - self.clock())))
             self._wake.clear()
+            self._due = self.clock() + self.fallback
             for execution in self.store.executions(statuses=(ExecutionStatus.EXECUTING,
                                                              ExecutionStatus.STOPPING)):
                 if self._closing:
                     return
                 try:
                     self.advance(execution)
+                except errors.CoveError as exc:  # e.g. its key was revoked under it
+                    self._finish(execution, ExecutionStatus.FAILED,
+                                 f"{exc.code_for('json')}: {exc.message}")
                 except Exception as exc:  # a bug must not stall every other execution
                     log.exception("pipeline execution %s failed inside cove", execution.arn)
                     self._finish(execution, ExecutionStatus.FAILED,
@@ -84,16 +95,17 @@ class Engine:
 
     def advance(self, execution: Execution) -> None:
         definition = self._definition(execution)
-        runs = {name: self._progress(execution, definition.steps[name], run)
+        actor = self._actor(execution)
+        runs = {name: self._progress(execution, actor, definition.steps[name], run)
                 for name, run in self.store.steps(execution.arn).items()}
         if execution.status is ExecutionStatus.STOPPING:
-            self._stop(execution, definition, runs)
+            self._stop(execution, actor, runs)
             return
         fates = _fates(definition, runs)
         failed = [runs[n] for n, fate in fates.items() if fate == "failed" and n in runs]
         if not failed:
             for step in self._ready(execution, definition, runs, fates):
-                runs[step.name] = self._begin(execution, definition, step, runs, attempt=1)
+                runs[step.name] = self._begin(execution, actor, step, runs, attempt=1)
             fates = _fates(definition, runs)
             failed = [runs[n] for n, fate in fates.items() if fate == "failed" and n in runs]
         if any(fate == "active" for fate in fates.values()):
@@ -123,24 +135,28 @@ class Engine:
                 ready.append(step)
         return ready
 
-    def _begin(self, execution: Execution, definition: Definition, step: Step,
+    def _begin(self, execution: Execution, actor: Actor, step: Step,
                runs: dict[str, StepRun], attempt: int) -> StepRun:
         now = self.clock()
         run = StepRun(execution.arn, step.name, step.type, StepStatus.STARTING, attempt, now,
                       job_name=job_name(step.type, execution.id, step.name, attempt))
         try:
-            context = self._context(execution, definition, runs)
+            context = self._context(execution, actor, runs)
             if step.type == "Condition":
                 return self._put(self._condition(run, step, context))
             arguments = evaluate(step.arguments, context)
         except ExpressionError as exc:
             return self._put(_ended(run, Outcome(StepStatus.FAILED, failure=str(exc)), now))
+        except errors.CoveError as exc:  # a property file the role may not read
+            return self._put(_ended(run, _refused(exc), now))
         if step.type in JOB_STEPS:
-            return self._start_job(execution, step, run, arguments)
+            return self._start_job(execution, actor, step, run, arguments)
         self._put(run)
-        return self._put(_ended(run, self._instant(step, run, arguments, context), self.clock()))
+        outcome = self._instant(actor, step, run, arguments)
+        crash_point(f"pipelines.{step.type}")
+        return self._put(_ended(run, outcome, self.clock()))
 
-    def _start_job(self, execution: Execution, step: Step, run: StepRun,
+    def _start_job(self, execution: Execution, actor: Actor, step: Step, run: StepRun,
                    arguments: Any) -> StepRun:
         cached = self._cached(execution, step, arguments)
         if cached is not None:
@@ -150,31 +166,38 @@ class Engine:
                 cache_key=cached.cache_key, cache_source=cached.execution_arn))
         run = self._put(dataclasses.replace(run, cache_key=_digest(step.type, arguments)))
         try:
-            self.jobs.start(step.type, arguments, run.job_name)
+            JobSteps(actor.sagemaker).start(step.type, arguments, run.job_name)
         except errors.CoveError as exc:
             kind = "Step.SERVICE_FAULT" if isinstance(exc, errors.ServerError) else ""
-            return self._after_failure(step, run, Outcome(StepStatus.FAILED, failure=str(exc),
-                                                          retry_as=kind))
+            return self._after_failure(step, run, dataclasses.replace(_refused(exc),
+                                                                      retry_as=kind))
         return self._put(dataclasses.replace(run, status=StepStatus.EXECUTING))
 
-    def _progress(self, execution: Execution, step: Step, run: StepRun) -> StepRun:
+    def _progress(self, execution: Execution, actor: Actor, step: Step,
+                  run: StepRun) -> StepRun:
         """Poll a running job step; start a retry whose time has come."""
         if run.status is StepStatus.STARTING and run.type in JOB_STEPS:
             if run.retry_at > self.clock():
+                self._due = min(self._due, run.retry_at)
                 return run
             try:
-                self.jobs.start(step.type, self._arguments(execution, step), run.job_name)
-            except (errors.CoveError, ExpressionError) as exc:
+                arguments = self._arguments(execution, actor, step)
+                JobSteps(actor.sagemaker).start(step.type, arguments, run.job_name)
+            except ExpressionError as exc:
                 return self._put(_ended(run, Outcome(StepStatus.FAILED, failure=str(exc)),
                                         self.clock()))
+            except errors.CoveError as exc:
+                return self._put(_ended(run, _refused(exc), self.clock()))
             return self._put(dataclasses.replace(run, status=StepStatus.EXECUTING))
         if run.status is StepStatus.STARTING:  # an instant step a restart interrupted
-            definition = self._definition(execution)
-            return self._begin(execution, definition, step, self.store.steps(execution.arn),
+            return self._begin(execution, actor, step, self.store.steps(execution.arn),
                                run.attempt)
         if run.status not in (StepStatus.EXECUTING, StepStatus.STOPPING):
             return run
-        outcome = self.jobs.poll(step.type, run.job_name)
+        try:
+            outcome = JobSteps(actor.sagemaker).poll(step.type, run.job_name)
+        except errors.ClientError as exc:  # e.g. the role lost sagemaker:Describe*
+            return self._put(_ended(run, _refused(exc), self.clock()))
         if outcome.status is StepStatus.FAILED:
             return self._after_failure(step, run, outcome)
         if outcome.status.is_finished():
@@ -197,12 +220,11 @@ class Engine:
             job_name=job_name(step.type, execution_id, step.name, attempt),
             failure_reason=outcome.failure, metadata=outcome.metadata))
 
-    def _stop(self, execution: Execution, definition: Definition,
-              runs: dict[str, StepRun]) -> None:
+    def _stop(self, execution: Execution, actor: Actor, runs: dict[str, StepRun]) -> None:
         active = [r for r in runs.values() if r.status in _ACTIVE]
         for run in active:
             if run.type in JOB_STEPS and run.status is StepStatus.EXECUTING:
-                self.jobs.stop(run.type, run.job_name)
+                JobSteps(actor.sagemaker).stop(run.type, run.job_name)
                 self._put(dataclasses.replace(run, status=StepStatus.STOPPING))
             elif run.status is StepStatus.STARTING:
                 self._put(_ended(run, Outcome(StepStatus.STOPPED), self.clock()))
@@ -211,21 +233,24 @@ class Engine:
 
     # --- steps that finish at once ----------------------------------------------------------
 
-    def _instant(self, step: Step, run: StepRun, arguments: Any, context: Context) -> Outcome:
+    def _instant(self, actor: Actor, step: Step, run: StepRun, arguments: Any) -> Outcome:
+        instant = InstantSteps(actor.sagemaker, actor.invoke)
         try:
             if step.type in ("Model", "CreateModel"):
-                return self.instant.model(arguments, run.job_name)
+                return instant.model(arguments, run.job_name)
             if step.type == "RegisterModel":
-                return self.instant.register(arguments)
+                execution_id = run.execution_arn.rsplit("/", 1)[-1]
+                return instant.register(arguments, client_token(execution_id, step.name,
+                                                                run.attempt))
             if step.type == "Lambda":
-                return self.instant.lambda_(step.raw["FunctionArn"], arguments,
-                                            step.raw.get("OutputParameters") or [])
+                return instant.lambda_(step.raw["FunctionArn"], arguments,
+                                       step.raw.get("OutputParameters") or [])
             message = str(arguments.get("ErrorMessage", "")) if isinstance(arguments, dict) \
                 else ""
             return Outcome(StepStatus.FAILED, {}, {"Fail": {"ErrorMessage": message}},
                            message or "The pipeline reached a Fail step.")
         except errors.CoveError as exc:
-            return Outcome(StepStatus.FAILED, failure=f"{exc.code}: {exc}")
+            return _refused(exc)
 
     def _condition(self, run: StepRun, step: Step, context: Context) -> StepRun:
         outcome = all(holds(c, context) for c in step.arguments["Conditions"])
@@ -235,8 +260,9 @@ class Engine:
 
     # --- values -----------------------------------------------------------------------------
 
-    def _context(self, execution: Execution, definition: Definition,
-                 runs: dict[str, StepRun]) -> Context:
+    def _context(self, execution: Execution, actor: Actor, runs: dict[str, StepRun]) -> Context:
+        definition = self._definition(execution)
+
         def properties(name: str) -> Any:
             run = runs.get(name)
             if run is None or run.status is not StepStatus.SUCCEEDED:
@@ -252,20 +278,19 @@ class Engine:
                           f"{files[name]['OutputName']}'].S3Output.S3Uri", f"Steps.{step}")
             return f"{str(output).rstrip('/')}/{files[name]['FilePath']}"
 
+        def read_json(uri: str) -> Any:
+            bucket, key = parse_s3_uri(uri, "property file")
+            try:
+                return parse_json(actor.read_object(bucket, key), uri)
+            except (errors.NoSuchKey, errors.NoSuchBucket) as exc:
+                raise ExpressionError(f"The property file {uri} does not exist.") from exc
+
         return Context(execution.parameters, _variables(execution, self.clock()), properties,
-                       property_file, self._read_json)
+                       property_file, read_json)
 
-    def _arguments(self, execution: Execution, step: Step) -> Any:
-        definition = self._definition(execution)
+    def _arguments(self, execution: Execution, actor: Actor, step: Step) -> Any:
         runs = self.store.steps(execution.arn)
-        return evaluate(step.arguments, self._context(execution, definition, runs))
-
-    def _read_json(self, uri: str) -> Any:
-        bucket, key = parse_s3_uri(uri, "property file")
-        try:
-            return parse_json(self.read_object(bucket, key), uri)
-        except (errors.NoSuchKey, errors.NoSuchBucket) as exc:
-            raise ExpressionError(f"The property file {uri} does not exist.") from exc
+        return evaluate(step.arguments, self._context(execution, actor, runs))
 
     def _cached(self, execution: Execution, step: Step, arguments: Any) -> StepRun | None:
         if not step.cache.get("Enabled"):
@@ -281,6 +306,20 @@ class Engine:
             self._definitions[execution.arn] = parse(execution.definition)
         return self._definitions[execution.arn]
 
+    def _actor(self, execution: Execution) -> Actor:
+        """Who the execution's steps act as: its role, through a key issued at its first
+        pass and kept in its record, so a restart acts as the same principal."""
+        if execution.arn in self._actors:
+            return self._actors[execution.arn]
+        key = execution.access_key
+        if not key:
+            role = execution.role_arn or self.store.pipeline(execution.pipeline).role_arn
+            key = self.acting.assume(execution.arn, role, f"SageMaker-{execution.id}")
+            self.store.change_execution(execution.arn, lambda e: dataclasses.replace(
+                e, role_arn=role, access_key=key))
+        actor = self._actors[execution.arn] = self.acting.actor(key)
+        return actor
+
     def _put(self, run: StepRun) -> StepRun:
         self.store.put_step(run)
         return run
@@ -290,9 +329,12 @@ class Engine:
             if not current.status.can_become(status):
                 return current
             return dataclasses.replace(current, status=status, failure_reason=reason,
-                                       modified=self.clock())
-        self.store.change_execution(execution.arn, end)
+                                       modified=self.clock(), access_key="")
+        ended = self.store.change_execution(execution.arn, end)
         self._definitions.pop(execution.arn, None)
+        self._actors.pop(execution.arn, None)
+        if ended.status is status:  # its key ends with it (a retry is given a new one)
+            self.acting.release(execution.arn)
 
 
 def _fates(definition: Definition, runs: dict[str, StepRun]) -> dict[str, str]:
@@ -327,6 +369,12 @@ def _not_taken(step: Step, runs: dict[str, StepRun]) -> bool:
     condition = runs.get(step.branch[0])
     return condition is not None and condition.status is StepStatus.SUCCEEDED and \
         condition.properties.get("Outcome") is not step.branch[1]
+
+
+def _refused(exc: errors.CoveError) -> Outcome:
+    """A step that a service refused (AccessDenied, ValidationException...) fails with the
+    error a client would have got."""
+    return Outcome(StepStatus.FAILED, failure=f"{exc.code_for('json')}: {exc.message}")
 
 
 def _ended(run: StepRun, outcome: Outcome, now: float) -> StepRun:

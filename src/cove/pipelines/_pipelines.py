@@ -98,7 +98,8 @@ class Pipelines:
             f"{pipeline.arn}/execution/{execution_id}", pipeline.name, pipeline.arn,
             ExecutionStatus.EXECUTING, version.definition, definition.values(spec.parameters),
             spec.display_name or f"execution-{int(now * 1000)}", spec.description, now, now,
-            spec.parallelism or pipeline.parallelism, version_id=version.id)
+            spec.parallelism or pipeline.parallelism, version_id=version.id,
+            role_arn=pipeline.role_arn)
         self.store.insert_execution(execution)
         self.store.change_pipeline(pipeline.name,
                                    lambda p: dataclasses.replace(p, last_run=now))

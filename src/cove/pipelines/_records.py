@@ -103,6 +103,10 @@ class Execution:
     parallelism: int | None
     failure_reason: str = ""
     version_id: int = 1
+    #: The role its steps act for: the pipeline's RoleArn when it started.
+    role_arn: str = ""
+    #: The id of the key its steps act with while it runs (``_acting.py``); "" when ended.
+    access_key: str = ""
 
     @property
     def id(self) -> str:

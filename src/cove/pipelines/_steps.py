@@ -2,7 +2,13 @@
 the others (models, registration, conditions, Fail, Lambda) finish where they start.
 
 Every step talks to the rest of cove through the SageMaker API's own operations (``Api``), so
-a step runs exactly what the same request from a client would run, validation included.
+a step runs exactly what the same request from a client would run, validation and
+authorization included (as the execution's role, ``_acting.py``).
+
+A step's effects survive a crash that comes before the engine records the step: a job, a model
+is named after the execution, step and attempt, so the attempt run again finds it; a
+registered version carries a ClientToken made of the same three, so CreateModelPackage answers
+the version it made the first time.  A Lambda step's function may run twice (see README).
 """
 
 from __future__ import annotations
@@ -59,6 +65,12 @@ JOBS = {
 _JOB_STATUS = {"InProgress": StepStatus.EXECUTING, "Stopping": StepStatus.STOPPING,
                "Completed": StepStatus.SUCCEEDED, "Failed": StepStatus.FAILED,
                "Stopped": StepStatus.STOPPED}
+
+
+def client_token(execution_id: str, step: str, attempt: int) -> str:
+    """The idempotency token of one attempt of one step of one execution."""
+    digest = hashlib.sha256(f"{execution_id}/{step}/{attempt}".encode()).hexdigest()
+    return digest[:36]  # ClientToken: [a-zA-Z0-9-]{1,36}
 
 
 def job_name(kind: str, execution_id: str, step: str, attempt: int) -> str:
@@ -137,8 +149,9 @@ class InstantSteps:
             describe = self.api("DescribeModel", {"ModelName": name})
         return Outcome(StepStatus.SUCCEEDED, describe, {"Model": {"Arn": describe["ModelArn"]}})
 
-    def register(self, arguments: dict[str, Any]) -> Outcome:
-        """As in SageMaker, a RegisterModel step creates its group if there is none yet."""
+    def register(self, arguments: dict[str, Any], token: str) -> Outcome:
+        """As in SageMaker, a RegisterModel step creates its group if there is none yet.
+        ``token`` makes the create idempotent (a definition's own ClientToken wins)."""
         group = arguments.get("ModelPackageGroupName")
         if group and not str(group).startswith("arn:"):
             try:
@@ -146,7 +159,8 @@ class InstantSteps:
             except errors.ClientError:
                 with contextlib.suppress(errors.ClientError):  # created meanwhile
                     self.api("CreateModelPackageGroup", {"ModelPackageGroupName": group})
-        package = self.api("CreateModelPackage", arguments)["ModelPackageArn"]
+        package = self.api("CreateModelPackage", {"ClientToken": token, **arguments})[
+            "ModelPackageArn"]
         describe = self.api("DescribeModelPackage", {"ModelPackageName": package})
         return Outcome(StepStatus.SUCCEEDED, describe, {"RegisterModel": {"Arn": package}})
 

@@ -143,7 +143,7 @@ def _new_package(params: dict[str, Any]) -> NewPackage:
         None if approval is None else ApprovalStatus.parse(approval),
         tuple(Container.from_wire(c) for c in spec.pop("Containers", [])), spec,
         params.get("CustomerMetadataProperties") or {},
-        {k: params[k] for k in _DOCUMENTS if k in params})
+        {k: params[k] for k in _DOCUMENTS if k in params}, params.get("ClientToken") or "")
 
 
 def _change(params: dict[str, Any]) -> PackageChange:

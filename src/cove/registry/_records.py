@@ -121,6 +121,8 @@ class ModelPackage:
     #: Sub-documents SageMaker stores and returns as given: ModelMetrics, MetadataProperties,
     #: DriftCheckBaselines, Domain, Task, SamplePayloadUrl, SourceUri, ...
     documents: Mapping[str, Any]
+    #: CreateModelPackage's idempotency token: the same token creates no second package.
+    client_token: str = ""
 
     @property
     def versioned(self) -> bool:

@@ -68,6 +68,7 @@ class NewPackage:
     inference_options: Mapping[str, Any]
     customer_metadata: Mapping[str, str]
     documents: Mapping[str, Any]
+    client_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,9 @@ class ModelRegistry:
             if container.model_data_url:
                 self.check_artifact(container.model_data_url)
         with self.db.write() as conn:
+            made = self._made_with(conn, new)
+            if made is not None:  # the same request again (a client's or a step's retry)
+                return made
             package = self._new_package(conn, new, owner)
             conn.execute(insert(model_packages).values(**package_row(package)))
         return package
@@ -182,6 +186,20 @@ class ModelRegistry:
 
     # --- inside transactions ----------------------------------------------------------------
 
+    @staticmethod
+    def _made_with(conn: Connection, new: NewPackage) -> ModelPackage | None:
+        """The package an earlier CreateModelPackage with the same ClientToken made in the
+        same group (or among unversioned packages): a group's versions are few, so they are
+        read rather than indexed."""
+        if not new.client_token:
+            return None
+        where = (model_packages.c.group_name.is_(None) if new.group is None else
+                 func.lower(model_packages.c.group_name) == _last_name(new.group).lower())
+        for row in conn.execute(select(model_packages).where(where)):
+            if row.record.get("client_token") == new.client_token:
+                return package_from_row(row)
+        return None
+
     def _new_package(self, conn: Connection, new: NewPackage, owner: Owner) -> ModelPackage:
         approval = new.approval
         if new.group is not None:
@@ -206,7 +224,7 @@ class ModelRegistry:
         return ModelPackage(name, package_arn, group_name, version, now, now,
                             PackageStatus.COMPLETED, approval, new.description, "",
                             new.containers, new.inference_options, new.customer_metadata,
-                            new.documents)
+                            new.documents, new.client_token)
 
     @staticmethod
     def _group_row(conn: Connection, name: str) -> Any:

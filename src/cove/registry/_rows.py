@@ -38,7 +38,7 @@ def package_row(package: ModelPackage) -> dict[str, Any]:
             "containers": [c.to_wire() for c in package.containers],
             "inference_options": dict(package.inference_options),
             "customer_metadata": dict(package.customer_metadata),
-            "documents": dict(package.documents)},
+            "documents": dict(package.documents), "client_token": package.client_token},
     }
 
 
@@ -49,4 +49,5 @@ def package_from_row(row: Any) -> ModelPackage:
         PackageStatus(row.status), ApprovalStatus(row.approval) if row.approval else None,
         record["description"], record["approval_description"],
         tuple(Container.from_wire(c) for c in record["containers"]),
-        record["inference_options"], record["customer_metadata"], record["documents"])
+        record["inference_options"], record["customer_metadata"], record["documents"],
+        record.get("client_token", ""))

@@ -87,6 +87,8 @@ class TransformJobs:
                                   stamp=False)
         self._runs: dict[str, TransformRun] = {}
         self._lock = threading.Lock()
+        #: Called with a job's name once it has ended (a pipeline's engine listens).
+        self.on_finished: list[Callable[[str], None]] = []
 
     # --- rows -------------------------------------------------------------------------------
 
@@ -185,6 +187,8 @@ class TransformJobs:
     def _finished(self, name: str) -> None:
         with self._lock:
             self._runs.pop(name, None)
+        for listener in self.on_finished:
+            listener(name)
 
 
 class TransformRun:
