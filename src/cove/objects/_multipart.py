@@ -205,4 +205,4 @@ def _object_checksum(upload: UploadInfo, parts: list[Any]) -> Checksum:
         value = _checksums.combine_crc(algorithm, [(p.checksum, p.size) for p in parts])
     else:
         value = _checksums.composite(algorithm, [p.checksum for p in parts])
-    return Checksum(algorithm, value, upload.checksum_type)
+    return Checksum(algorithm, value, upload.checksum_type, tuple(p.checksum for p in parts))

@@ -242,6 +242,9 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
         span = _part_span(info, request.query_params["partNumber"])
         if "-" in info.etag:  # made by a multipart upload, even of one part
             headers["x-amz-mp-parts-count"] = str(len(info.parts))
+            # the part's own checksum, as the client that uploaded it can check it
+            part = info.checksum.of_part(_part_number(request.query_params["partNumber"]))
+            headers.update(_checksum_headers(part))
     if span is not None:
         start, end, code = span[0], span[1], 206
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
@@ -294,13 +297,18 @@ def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
     max_parts = min(_int_param(headers.get("x-amz-max-parts", "1000"), "max-parts"), 1000)
     numbered = list(enumerate(info.parts, start=1))[marker:]
     page = numbered[:max_parts]
-    items = "".join(f"<Part>{el('PartNumber', n)}{el('Size', size)}</Part>"
+    items = "".join(f"<Part>{el('PartNumber', n)}{el('Size', size)}"
+                    f"{_part_checksum_element(info.checksum.of_part(n))}</Part>"
                     for n, (_, size) in page)
     return (f"<ObjectParts>{el('PartsCount', len(info.parts))}"
             f"{el('PartNumberMarker', marker)}"
             f"{el('NextPartNumberMarker', page[-1][0] if page else marker)}"
             f"{el('MaxParts', max_parts)}{el('IsTruncated', len(numbered) > max_parts)}"
             f"{items}</ObjectParts>")
+
+
+def _part_checksum_element(checksum: Checksum) -> str:
+    return el(f"Checksum{checksum.algorithm}", checksum.value) if checksum.algorithm else ""
 
 
 def _head_and_read(store: LocalObjectStore, bucket: str, key: str,

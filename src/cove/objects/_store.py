@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select
 from cove import errors
 from cove.meta import Database
 from cove.meta.tables import (
+    bucket_public_access,
     bucket_websites,
     buckets,
     multipart_parts,
@@ -83,6 +84,8 @@ class LocalObjectStore:
                                             BucketName=name)
             stale = self.uploads.forget_bucket(conn, name)
             conn.execute(delete(bucket_websites).where(bucket_websites.c.bucket == name))
+            conn.execute(delete(bucket_public_access)
+                         .where(bucket_public_access.c.bucket == name))
             conn.execute(delete(buckets).where(buckets.c.name == name))
         self._bucket_names = None
         self.blobs.delete(stale)
@@ -332,7 +335,7 @@ def _info_from_row(row: Any) -> ObjectInfo:
         bucket=row.bucket, key=row.key, size=row.size, etag=row.etag,
         last_modified=row.last_modified,
         attributes=ObjectAttributes(row.content_type, dict(row.headers), dict(row.user_metadata)),
-        checksum=Checksum(**row.checksum) if row.checksum else Checksum(),
+        checksum=Checksum.from_dict(row.checksum),
         parts=tuple((blob_id, size) for blob_id, size in row.parts),
     )
 
