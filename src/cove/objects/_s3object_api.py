@@ -50,6 +50,9 @@ INLINE_READ = 1 << 20
 SMALL_BODY = 8 << 20  # read whole and written in one thread hop; larger bodies are pipelined
 PIPELINE_BATCH = 256 * 1024
 IO_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-io")
+#: Where a small body's digests are computed while its IO thread writes and fsyncs it (hash
+#: tasks wait on nothing, so a full pool only queues them).
+HASH_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cove-hash")
 MAX_XML_BODY = 2 * 1024 * 1024
 
 
@@ -110,8 +113,8 @@ async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
     """Stream the body into a new blob; verify every digest; discard the blob on any failure.
 
     The blob writer computes the signed payload's SHA-256 along with the checksums (claimed
-    from the body, so no byte is hashed twice).  A small body is read whole, then created,
-    hashed, written and fsynced in one thread hop; a large one is pipelined batch by batch.
+    from the body, so no byte is hashed twice).  A small body is read whole, then written and
+    fsynced in one thread while two others hash it; a large one is pipelined batch by batch.
     """
     loop = asyncio.get_running_loop()
     expected_sha256 = call.body.claim_sha256()
@@ -119,7 +122,8 @@ async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
     if 0 < declared <= SMALL_BODY:
         data = await call.body.read(SMALL_BODY)
         blob = await loop.run_in_executor(
-            IO_THREADS, functools.partial(blobs.write_whole, data, algorithms, sha256))
+            IO_THREADS, functools.partial(blobs.write_whole, data, algorithms, sha256,
+                                          HASH_THREADS))
         discard: Callable[[], None] = functools.partial(blobs.delete, [blob.blob_id])
     else:
         writer = await loop.run_in_executor(

@@ -33,6 +33,7 @@ from cove.objects._base import (
     WriteCondition,
 )
 from cove.objects._blobs import BlobStore, WrittenBlob
+from cove.objects._commits import GroupCommit
 from cove.objects._multipart import MultipartUploads
 
 MAX_LIST_KEYS = 1000
@@ -45,6 +46,7 @@ class LocalObjectStore:
     def __init__(self, db: Database, root: Path) -> None:
         self.db = db
         self.blobs = BlobStore(root / "blobs")
+        self.commits = GroupCommit(db)
         self.uploads = MultipartUploads(self)
         # Bucket names, derived from the table and kept in step by create/delete below (this
         # process is the only writer): a PUT checks its bucket without a transaction.
@@ -128,15 +130,18 @@ class LocalObjectStore:
         ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
         drop the upload).  On any error the new blobs are deleted and nothing changes.
         """
+        def write(conn: Connection) -> list[str]:
+            self.require_bucket(conn, info.bucket)
+            if condition != NO_CONDITION:
+                _check_condition(conn, info.bucket, info.key, condition)
+            if conn_hook is not None:
+                conn_hook(conn)
+            replaced = self._delete_row(conn, info.bucket, info.key)
+            conn.execute(insert(objects).values(**_row_values(info)))
+            return replaced
+
         try:
-            with self.db.write() as conn:
-                self.require_bucket(conn, info.bucket)
-                if condition != NO_CONDITION:
-                    _check_condition(conn, info.bucket, info.key, condition)
-                if conn_hook is not None:
-                    conn_hook(conn)
-                replaced = self._delete_row(conn, info.bucket, info.key)
-                conn.execute(insert(objects).values(**_row_values(info)))
+            replaced = self.commits.run(write)
         except BaseException:
             self.blobs.delete(new_blobs)
             raise
