@@ -324,6 +324,11 @@ class NoSuchWebsiteConfiguration(S3Error):
     status = 404
 
 
+class NoSuchPublicAccessBlockConfiguration(S3Error):
+    code = "NoSuchPublicAccessBlockConfiguration"
+    status = 404
+
+
 # --- Lambda and API Gateway (rest-json: the code travels in x-amzn-ErrorType) -----------------
 
 

@@ -50,6 +50,12 @@ _BUCKET_SUBRESOURCES = {
                 "DELETE": "DeleteBucketWebsite"},
     "uploads": {"GET": "ListBucketMultipartUploads"},
     "delete": {"POST": "DeleteObject"},
+    "acl": {"GET": "GetBucketAcl", "PUT": "PutBucketAcl"},
+    # DeletePublicAccessBlock is authorized as s3:PutBucketPublicAccessBlock on AWS
+    "publicAccessBlock": {"GET": "GetBucketPublicAccessBlock",
+                          "PUT": "PutBucketPublicAccessBlock",
+                          "DELETE": "PutBucketPublicAccessBlock"},
+    "versions": {"GET": "ListBucketVersions"},
 }
 _BUCKET_PLAIN = {"GET": "ListBucket", "HEAD": "ListBucket", "PUT": "CreateBucket",
                  "DELETE": "DeleteBucket"}

@@ -62,6 +62,11 @@ def _v8_iam_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v9_bucket_public_access(conn: Connection) -> None:
+    """S3 PublicAccessBlock configurations: a new table only."""
+    tables.bucket_public_access.create(conn, checkfirst=True)
+
+
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_new_tables,
@@ -71,6 +76,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v6_pipelines,
     7: _v7_processing_jobs,
     8: _v8_iam_tables,
+    9: _v9_bucket_public_access,  # issue 21 (assigned 13: renumber at merge)
 }
 
 

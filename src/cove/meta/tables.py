@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -266,6 +266,15 @@ bucket_websites = Table(
     Column("bucket", String(63), primary_key=True),
     Column("index_document", Text, nullable=False),
     Column("error_document", Text),
+)
+
+#: A bucket's PublicAccessBlock configuration (PutPublicAccessBlock), one row per bucket that
+#: has one: the four flags as S3 names them.
+bucket_public_access = Table(
+    "bucket_public_access",
+    metadata,
+    Column("bucket", String(63), primary_key=True),
+    Column("configuration", JSON, nullable=False),
 )
 
 #: Lambda functions: ``configuration`` is what GetFunctionConfiguration returns; the code is

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cove.objects._blobs import WrittenBlob
 
@@ -25,10 +25,31 @@ class Checksum:
     algorithm: str = ""
     value: str = ""
     type: str = ""  # FULL_OBJECT or COMPOSITE
+    #: each part's checksum, in order, for an object a multipart upload made (what a GET of
+    #: ``partNumber=N`` and GetObjectAttributes' ObjectParts answer)
+    parts: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, str]:
-        return {"algorithm": self.algorithm, "value": self.value, "type": self.type} \
-            if self.algorithm else {}
+    def as_dict(self) -> dict[str, Any]:
+        if not self.algorithm:
+            return {}
+        stored: dict[str, Any] = {"algorithm": self.algorithm, "value": self.value,
+                                  "type": self.type}
+        if self.parts:
+            stored["parts"] = list(self.parts)
+        return stored
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> Checksum:
+        if not stored:
+            return cls()
+        return cls(stored["algorithm"], stored["value"], stored["type"],
+                   tuple(stored.get("parts", ())))
+
+    def of_part(self, number: int) -> Checksum:
+        """Part ``number``'s (1-based) checksum, as its own Checksum ("" when not kept)."""
+        if not 0 < number <= len(self.parts):
+            return Checksum()
+        return Checksum(self.algorithm, self.parts[number - 1], self.type)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +51,25 @@ class BlobStore:
         return BlobWriter(self, uuid.uuid4().hex, checksum_algorithms, sha256)
 
     def write_whole(self, data: bytes, checksum_algorithms: Iterable[str] = (),
-                    sha256: bool = False) -> WrittenBlob:
-        """A small body as one durable blob in one call (one thread hop for create, hash,
-        write and fsync); nothing is left behind if it fails."""
+                    sha256: bool = False, hash_pool: Executor | None = None) -> WrittenBlob:
+        """A small body as one durable blob in one call; nothing is left behind if it fails.
+
+        With ``hash_pool``, the digests are computed there (MD5 in one thread, the rest in
+        another: hashlib and zlib release the GIL) while this thread writes and fsyncs, so a
+        PUT costs the longest of the three instead of their sum.
+        """
         writer = self.writer(checksum_algorithms, sha256)
         try:
-            writer.write(data)
+            if hash_pool is None:
+                writer.write(data)
+                return writer.finish()
+            digests = [hash_pool.submit(lane, data) for lane in writer.hash_lanes]
+            try:
+                writer.write_file(data)
+                writer.sync()
+            finally:
+                for digest in digests:
+                    digest.result()
             return writer.finish()
         except BaseException:
             writer.discard()
@@ -117,6 +131,7 @@ class BlobWriter:
             self._sha256 = hashlib.sha256()
             self._extra.append(self._sha256)
         self.size = 0
+        self._synced = False
 
     def write(self, data: bytes) -> None:
         for lane in self.lanes:
@@ -126,20 +141,32 @@ class BlobWriter:
     def lanes(self) -> tuple[Callable[[bytes], None], ...]:
         """Independent steps of ``write``: each batch may go through them in parallel threads
         (hashlib and zlib release the GIL), as long as batches enter each lane in order."""
-        return (self._md5.update, self._store)
+        return (*self.hash_lanes, self.write_file)
 
-    def _store(self, data: bytes) -> None:
+    @property
+    def hash_lanes(self) -> tuple[Callable[[bytes], None], ...]:
+        return (self._md5.update, self._digest)
+
+    def write_file(self, data: bytes) -> None:
         self._file.write(data)
+        self.size += len(data)
+
+    def _digest(self, data: bytes) -> None:
         for hasher in self._hashers.values():
             hasher.update(data)
         for hasher in self._extra:
             hasher.update(data)
-        self.size += len(data)
+
+    def sync(self) -> None:
+        """Make the bytes written so far durable (``finish`` does it if not done)."""
+        if not self._synced:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._synced = True
 
     def finish(self) -> WrittenBlob:
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            self.sync()
         except OSError:
             self.discard()
             raise

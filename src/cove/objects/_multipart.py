@@ -58,14 +58,17 @@ class MultipartUploads:
     def put_part(self, upload: UploadInfo, part_number: int, blob: WrittenBlob) -> PartInfo:
         checksum = blob.checksums.get(upload.checksum_algorithm, "")
         part = PartInfo(part_number, blob.size, f'"{blob.md5.hex()}"', checksum, time.time())
+        def write(conn: Connection) -> list[str]:
+            self._upload(conn, upload.bucket, upload.key, upload.upload_id)
+            replaced = self._drop_parts(conn, upload.upload_id, part_number)
+            conn.execute(insert(multipart_parts).values(
+                upload_id=upload.upload_id, part_number=part_number, blob_id=blob.blob_id,
+                size=blob.size, etag=part.etag, checksum=checksum,
+                last_modified=part.last_modified))
+            return replaced
+
         try:
-            with self.db.write() as conn:
-                self._upload(conn, upload.bucket, upload.key, upload.upload_id)
-                replaced = self._drop_parts(conn, upload.upload_id, part_number)
-                conn.execute(insert(multipart_parts).values(
-                    upload_id=upload.upload_id, part_number=part_number, blob_id=blob.blob_id,
-                    size=blob.size, etag=part.etag, checksum=checksum,
-                    last_modified=part.last_modified))
+            replaced = self.store.commits.run(write)
         except BaseException:
             self.blobs.delete([blob.blob_id])
             raise
@@ -205,4 +208,4 @@ def _object_checksum(upload: UploadInfo, parts: list[Any]) -> Checksum:
         value = _checksums.combine_crc(algorithm, [(p.checksum, p.size) for p in parts])
     else:
         value = _checksums.composite(algorithm, [p.checksum for p in parts])
-    return Checksum(algorithm, value, upload.checksum_type)
+    return Checksum(algorithm, value, upload.checksum_type, tuple(p.checksum for p in parts))

@@ -42,7 +42,7 @@ MAX_XML_BODY = 2 * 1024 * 1024
 MAX_BUCKETS_PAGE = 10_000
 UNSUPPORTED_SUBRESOURCES = ("policy", "cors", "lifecycle", "tagging", "encryption",
                             "logging", "notification", "replication", "object-lock",
-                            "ownershipControls", "publicAccessBlock", "accelerate",
+                            "ownershipControls", "accelerate",
                             "requestPayment", "inventory", "analytics", "metrics",
                             "intelligent-tiering", "retention", "legal-hold", "torrent",
                             "restore", "select")
@@ -86,6 +86,8 @@ class S3Service:
             return await self._website(call, method, bucket)
         if "acl" in query:
             return await self._acl(call, method, bucket)
+        if "publicAccessBlock" in query:
+            return await self._public_access_block(call, method, bucket)
         if method == "PUT":
             if "versioning" in query:
                 raise errors.NotImplementedByCove("cove does not implement bucket versioning.")
@@ -126,6 +128,21 @@ class S3Service:
             return await run_in_threadpool(self.websites.configuration_xml, bucket)
         if method == "DELETE":
             await run_in_threadpool(self.websites.delete, bucket)
+            return Response(b"", 204)
+        raise errors.MethodNotAllowed("The specified method is not allowed against this "
+                                      "resource.")
+
+    async def _public_access_block(self, call: Call, method: str, bucket: str) -> Response:
+        blocks = self.websites.public_access
+        if method == "PUT":
+            body = await call.body.read(MAX_XML_BODY)
+            verify_small_body(call.request.headers, body)
+            await run_in_threadpool(blocks.put, bucket, body)
+            return Response(b"", 200)
+        if method == "GET":
+            return await run_in_threadpool(blocks.configuration_xml, bucket)
+        if method == "DELETE":
+            await run_in_threadpool(blocks.delete, bucket)
             return Response(b"", 204)
         raise errors.MethodNotAllowed("The specified method is not allowed against this "
                                       "resource.")

@@ -50,6 +50,9 @@ INLINE_READ = 1 << 20
 SMALL_BODY = 8 << 20  # read whole and written in one thread hop; larger bodies are pipelined
 PIPELINE_BATCH = 256 * 1024
 IO_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cove-io")
+#: Where a small body's digests are computed while its IO thread writes and fsyncs it (hash
+#: tasks wait on nothing, so a full pool only queues them).
+HASH_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cove-hash")
 MAX_XML_BODY = 2 * 1024 * 1024
 
 
@@ -110,8 +113,8 @@ async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
     """Stream the body into a new blob; verify every digest; discard the blob on any failure.
 
     The blob writer computes the signed payload's SHA-256 along with the checksums (claimed
-    from the body, so no byte is hashed twice).  A small body is read whole, then created,
-    hashed, written and fsynced in one thread hop; a large one is pipelined batch by batch.
+    from the body, so no byte is hashed twice).  A small body is read whole, then written and
+    fsynced in one thread while two others hash it; a large one is pipelined batch by batch.
     """
     loop = asyncio.get_running_loop()
     expected_sha256 = call.body.claim_sha256()
@@ -119,7 +122,8 @@ async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
     if 0 < declared <= SMALL_BODY:
         data = await call.body.read(SMALL_BODY)
         blob = await loop.run_in_executor(
-            IO_THREADS, functools.partial(blobs.write_whole, data, algorithms, sha256))
+            IO_THREADS, functools.partial(blobs.write_whole, data, algorithms, sha256,
+                                          HASH_THREADS))
         discard: Callable[[], None] = functools.partial(blobs.delete, [blob.blob_id])
     else:
         writer = await loop.run_in_executor(
@@ -242,6 +246,9 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
         span = _part_span(info, request.query_params["partNumber"])
         if "-" in info.etag:  # made by a multipart upload, even of one part
             headers["x-amz-mp-parts-count"] = str(len(info.parts))
+            # the part's own checksum, as the client that uploaded it can check it
+            part = info.checksum.of_part(_part_number(request.query_params["partNumber"]))
+            headers.update(_checksum_headers(part))
     if span is not None:
         start, end, code = span[0], span[1], 206
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
@@ -294,13 +301,18 @@ def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
     max_parts = min(_int_param(headers.get("x-amz-max-parts", "1000"), "max-parts"), 1000)
     numbered = list(enumerate(info.parts, start=1))[marker:]
     page = numbered[:max_parts]
-    items = "".join(f"<Part>{el('PartNumber', n)}{el('Size', size)}</Part>"
+    items = "".join(f"<Part>{el('PartNumber', n)}{el('Size', size)}"
+                    f"{_part_checksum_element(info.checksum.of_part(n))}</Part>"
                     for n, (_, size) in page)
     return (f"<ObjectParts>{el('PartsCount', len(info.parts))}"
             f"{el('PartNumberMarker', marker)}"
             f"{el('NextPartNumberMarker', page[-1][0] if page else marker)}"
             f"{el('MaxParts', max_parts)}{el('IsTruncated', len(numbered) > max_parts)}"
             f"{items}</ObjectParts>")
+
+
+def _part_checksum_element(checksum: Checksum) -> str:
+    return el(f"Checksum{checksum.algorithm}", checksum.value) if checksum.algorithm else ""
 
 
 def _head_and_read(store: LocalObjectStore, bucket: str, key: str,

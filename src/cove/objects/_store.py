@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select
 from cove import errors
 from cove.meta import Database
 from cove.meta.tables import (
+    bucket_public_access,
     bucket_websites,
     buckets,
     multipart_parts,
@@ -32,6 +33,7 @@ from cove.objects._base import (
     WriteCondition,
 )
 from cove.objects._blobs import BlobStore, WrittenBlob
+from cove.objects._commits import GroupCommit
 from cove.objects._multipart import MultipartUploads
 
 MAX_LIST_KEYS = 1000
@@ -44,6 +46,7 @@ class LocalObjectStore:
     def __init__(self, db: Database, root: Path) -> None:
         self.db = db
         self.blobs = BlobStore(root / "blobs")
+        self.commits = GroupCommit(db)
         self.uploads = MultipartUploads(self)
         # Bucket names, derived from the table and kept in step by create/delete below (this
         # process is the only writer): a PUT checks its bucket without a transaction.
@@ -83,6 +86,8 @@ class LocalObjectStore:
                                             BucketName=name)
             stale = self.uploads.forget_bucket(conn, name)
             conn.execute(delete(bucket_websites).where(bucket_websites.c.bucket == name))
+            conn.execute(delete(bucket_public_access)
+                         .where(bucket_public_access.c.bucket == name))
             conn.execute(delete(buckets).where(buckets.c.name == name))
         self._bucket_names = None
         self.blobs.delete(stale)
@@ -125,15 +130,18 @@ class LocalObjectStore:
         ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
         drop the upload).  On any error the new blobs are deleted and nothing changes.
         """
+        def write(conn: Connection) -> list[str]:
+            self.require_bucket(conn, info.bucket)
+            if condition != NO_CONDITION:
+                _check_condition(conn, info.bucket, info.key, condition)
+            if conn_hook is not None:
+                conn_hook(conn)
+            replaced = self._delete_row(conn, info.bucket, info.key)
+            conn.execute(insert(objects).values(**_row_values(info)))
+            return replaced
+
         try:
-            with self.db.write() as conn:
-                self.require_bucket(conn, info.bucket)
-                if condition != NO_CONDITION:
-                    _check_condition(conn, info.bucket, info.key, condition)
-                if conn_hook is not None:
-                    conn_hook(conn)
-                replaced = self._delete_row(conn, info.bucket, info.key)
-                conn.execute(insert(objects).values(**_row_values(info)))
+            replaced = self.commits.run(write)
         except BaseException:
             self.blobs.delete(new_blobs)
             raise
@@ -332,7 +340,7 @@ def _info_from_row(row: Any) -> ObjectInfo:
         bucket=row.bucket, key=row.key, size=row.size, etag=row.etag,
         last_modified=row.last_modified,
         attributes=ObjectAttributes(row.content_type, dict(row.headers), dict(row.user_metadata)),
-        checksum=Checksum(**row.checksum) if row.checksum else Checksum(),
+        checksum=Checksum.from_dict(row.checksum),
         parts=tuple((blob_id, size) for blob_id, size in row.parts),
     )
 

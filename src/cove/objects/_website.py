@@ -26,6 +26,7 @@ from cove import errors
 from cove.meta import Database
 from cove.meta.tables import bucket_websites
 from cove.objects._base import DEFAULT_CONTENT_TYPE, ObjectInfo
+from cove.objects._public_access import PublicAccessBlocks
 from cove.objects._s3wire import child_text, el, parse_xml, xml_response
 from cove.objects._store import LocalObjectStore
 from cove.wire import SANDBOX_CSP
@@ -36,6 +37,7 @@ PREFIX = "/site"
 class Websites:
     def __init__(self, db: Database, store: LocalObjectStore) -> None:
         self.db, self.store = db, store
+        self.public_access = PublicAccessBlocks(db, store)
 
     def put(self, bucket: str, body: bytes) -> None:
         root = parse_xml(body)
@@ -92,6 +94,9 @@ class Websites:
             index, error = await run_in_threadpool(self.get, bucket)
         except (errors.NoSuchBucket, errors.NoSuchWebsiteConfiguration):
             return _page(404, "Not Found", "No website is hosted here.")
+        if await run_in_threadpool(self.public_access.restricts, bucket):
+            return _page(403, "Forbidden", "The bucket's PublicAccessBlock configuration "
+                         "blocks public access to it (RestrictPublicBuckets).")
         if not key or key.endswith("/"):
             key += index
         info = await self._find(bucket, key)
