@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
+import uvloop
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
@@ -79,6 +80,16 @@ class AlreadyRunning(CoveError):
     status = 409
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What exists only once the server is about to run, handed to the components that need
+    it when they are built: where cove listens (the URL the code it runs reaches it at) and
+    the event loop that will serve it (functions run there, whatever thread asks)."""
+
+    url: str
+    loop: asyncio.AbstractEventLoop
+
+
 @dataclass
 class Platform:
     """Everything one cove server owns; each component hangs off it."""
@@ -104,11 +115,11 @@ class Platform:
     roles: Roles
     registry: ModelRegistry
     pipelines: Pipelines
-    #: The SageMaker API's operations, filled by ``build_app``; pipelines' steps call them too.
+    #: The SageMaker API's operations; pipelines' steps call the job operations too.
     sagemaker_operations: dict[str, Any]
 
     @classmethod
-    def open(cls, config: Config) -> Platform:
+    def open(cls, config: Config, runtime: Runtime) -> Platform:
         make_home(config.home)
         try:
             map_instance_types(parse_instance_types(config.instance_types))
@@ -123,7 +134,7 @@ class Platform:
         identity = Identity(db, credentials, roles)
         executor = open_executor(config.executor, config.ray_address,
                                  config.max_parallel_jobs or None, config.stop_grace_seconds)
-        settings = TrainingSettings(config.home, config.url, config.region,
+        settings = TrainingSettings(config.home, runtime.url, config.region,
                                     stop_grace=config.stop_grace_seconds,
                                     limits=config.archive_limits)
         sandbox = choose_sandbox(config.sandbox)
@@ -134,7 +145,7 @@ class Platform:
                                     settings, slots)
         artifacts = ArtifactCache(store, config.home / "artifacts", config.archive_limits)
         endpoints = Endpoints(db, artifacts, logs, sandbox,
-                              HostingSettings(config.home, config.region,
+                              HostingSettings(config.home, runtime.url, config.region,
                                               config.routing_seed or None,
                                               config.idle_timeout_seconds), executor,
                               identity)
@@ -145,29 +156,35 @@ class Platform:
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"),
                                    endpoints.envs, executor)
-        functions = _functions(config, credentials, db, store, logs, identity, sandbox)
+        functions = _functions(config, credentials, db, store, logs, identity, sandbox, runtime)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
-            config.home, config.region, credentials.account_id))
-        operations: dict[str, Any] = {}
-        api = _internal_api(identity, credentials, config.region, operations)
+            config.home, runtime.url, config.region, credentials.account_id))
+        registry = ModelRegistry(db, artifact_check(store))
+        search = Search()
+        registry_api = RegistryApi(registry, tags, search)
+        jobs = {**training_api.operations(),
+                **TuningApi(tuning, training_api.build, tags).operations(),
+                **ProcessingApi(processing, processing.data, tags).operations(),
+                **HostingApi(endpoints, store, tags, registry_api.model_container).operations(),
+                **TransformApi(transforms, tags).operations(), **tags.operations(),
+                **registry_api.operations(), **search.operations(),
+                **NotebookApi(notebooks, tags).operations()}
+        pipelines = _pipelines(db, store, functions,
+                               _internal_api(identity, credentials, config.region, jobs))
+        operations = {**jobs, **PipelinesApi(pipelines, tags, _read_object(store)).operations()}
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
-                   time.time(), notebooks, roles, ModelRegistry(db, artifact_check(store)),
-                   _pipelines(db, store, functions, api), operations)
+                   training_api, processing, tuning, endpoints, transforms, functions,
+                   Gateway(db, runtime.url), time.time(), notebooks, roles, registry, pipelines,
+                   operations)
 
-    def bound(self, url: str) -> None:
-        """The server listens at ``url``: the code cove runs can now reach it."""
-        self.training.endpoint_url = url
-        self.processing.endpoint_url = url
+    def start(self) -> None:
+        """Resume what a crash or stop interrupted and start the background engines (in the
+        lifespan: the API socket listens already, so the code this starts can reach cove)."""
         self.training.recover()
         self.processing.recover()
         self.tuning.start()
-        self.endpoints.endpoint_url = url
         self.endpoints.recover()
         self.transforms.recover()
-        self.functions.bind(asyncio.get_running_loop(), url)
-        self.gateway.url = url
-        self.notebooks.endpoint_url = url
         self.notebooks.recover()
         self.pipelines.engine.start()
 
@@ -185,24 +202,8 @@ class Platform:
 def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
     """The API port's app, and the console's (served at ``console_url``)."""
     verifier = Verifier(platform.identity.lookup)
-    tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
-    search = Search()
-    registry_api = RegistryApi(platform.registry, platform.tags, search)
-    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
-                             registry_api.model_container)
-    transform_api = TransformApi(platform.transforms, platform.tags)
-    pipelines_api = PipelinesApi(platform.pipelines, platform.tags,
-                                 _read_object(platform.store))
-    operations = platform.sagemaker_operations
-    operations.update({
-        **platform.training_api.operations(), **tuning_api.operations(),
-        **ProcessingApi(platform.processing, platform.processing.data,
-                        platform.tags).operations(),
-        **hosting_api.operations(), **transform_api.operations(),
-        **platform.tags.operations(), **registry_api.operations(), **search.operations(),
-        **pipelines_api.operations(),
-        **NotebookApi(platform.notebooks, platform.tags).operations()})
-    sagemaker = JsonService("sagemaker", "SageMaker", operations, validator=SAGEMAKER_SHAPES)
+    sagemaker = JsonService("sagemaker", "SageMaker", platform.sagemaker_operations,
+                            validator=SAGEMAKER_SHAPES)
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
@@ -212,6 +213,7 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
             log.warning("removed %d unreferenced blob(s) left by an earlier crash", removed)
         background.extend(asyncio.create_task(every(1.0, work, what))
                           for what, work in platform.endpoints.background_work().items())
+        platform.start()
 
     async def stop() -> None:
         for task in background:
@@ -293,15 +295,14 @@ def _pipelines(db: Database, store: LocalObjectStore, functions: Functions,
 
 
 def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,
-               logs: LogStore, identity: Identity, sandbox: Sandbox) -> Functions:
+               logs: LogStore, identity: Identity, sandbox: Sandbox,
+               runtime: Runtime) -> Functions:
     functions: Functions
     pool = Pool(sandbox, config.function_concurrency,
                 lambda key, stream, lines: functions.log_lines(key, stream, lines))
     functions = Functions(db, identity, logs, pool, FunctionsSettings(
-        config.home, config.region, credentials.account_id, config.function_concurrency,
-        config.archive_limits))
-
-    functions.read_object = _read_object(store)
+        config.home, runtime.url, config.region, credentials.account_id,
+        config.function_concurrency, config.archive_limits), runtime.loop, _read_object(store))
     return functions
 
 
@@ -324,12 +325,10 @@ class _Server(uvicorn.Server):
     and runs the console's server in the same event loop, started once the platform has
     started (its lifespan ran) and stopped before the platform stops."""
 
-    def __init__(self, config: uvicorn.Config, server_file: Path,
-                 on_bound: Callable[[str], None], console: _Console,
+    def __init__(self, config: uvicorn.Config, server_file: Path, console: _Console,
                  console_socket: socket.socket, console_url: str) -> None:
         super().__init__(config)
         self.server_file = server_file
-        self.on_bound = on_bound
         self.console, self.console_socket, self.console_url = console, console_socket, \
             console_url
         self.console_task: asyncio.Task[None] | None = None
@@ -361,7 +360,6 @@ class _Server(uvicorn.Server):
         tmp = self.server_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.server_file)
-        self.on_bound(record["url"])
         print(f"cove {__version__} listening on {record['url']} (home "
               f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
         print(f"Console: {mint_link(self.server_file.parent, self.console_url)} (one-time "
@@ -386,19 +384,28 @@ def serve(config: Config) -> None:
         console_socket = _bind(config.host, config.console_bind_port, "the console",
                                "COVE_CONSOLE_PORT")
         console_url = _url(config.host, console_socket.getsockname()[1])
-        platform = Platform.open(config)
+        # Listening from now on: what the lifespan resumes (jobs, workers) may call cove at
+        # once and waits in the backlog until uvicorn accepts, rather than being refused.
+        api_socket.listen(_BACKLOG)
+        host, port = api_socket.getsockname()[:2]
+        loop = uvloop.new_event_loop()
+        platform = Platform.open(config, Runtime(f"http://{host}:{port}", loop))
         limits = RequestLimits(config.head_timeout_seconds, config.max_head_bytes,
                                config.max_headers, config.max_connections)
         edge, console_asgi = build_app(platform, console_url)
         console = _Console(_uvicorn_config(console_asgi, limits, "off"))
-        api = _Server(_uvicorn_config(edge, limits, "on"), config.server_file, platform.bound,
-                      console, console_socket, console_url)
-        api.run(sockets=[api_socket])
+        api = _Server(_uvicorn_config(edge, limits, "on"), config.server_file, console,
+                      console_socket, console_url)
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            runner.run(api.serve(sockets=[api_socket]))
     finally:
         record = read_server_file(config.home)
         if record is not None and record["pid"] == os.getpid():
             config.server_file.unlink(missing_ok=True)
         lock.close()
+
+
+_BACKLOG = 2048  # uvicorn's default
 
 
 def _uvicorn_config(app: ASGIApp, limits: RequestLimits,

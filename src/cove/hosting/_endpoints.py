@@ -86,6 +86,8 @@ class Deployment:
 @dataclass(frozen=True)
 class HostingSettings:
     home: Path
+    #: Where cove listens: what the workers' boto3 reaches it at.
+    endpoint_url: str
     region: str
     routing_seed: int | None = None
     #: Stop endpoints unused for this many seconds (OutOfService); 0 keeps them forever.
@@ -106,7 +108,7 @@ class Endpoints:
         #: Issues the workers' keys (acting for the model's ExecutionRoleArn); None: no keys.
         self.identity = identity
         #: Where the workers reach cove (set once the server listens).
-        self.endpoint_url = ""
+        self.endpoint_url = settings.endpoint_url
         #: Where workers run: None or a local executor, here; Ray: actors on the cluster.
         self.executor = executor
         self.live: dict[str, Deployment] = {}
