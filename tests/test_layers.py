@@ -132,3 +132,12 @@ def test_the_server_builds_its_parts_whole() -> None:
                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
                if isinstance(target, ast.Attribute) and _patches(target)]
     assert not patched, "components patched after construction:\n" + "\n".join(patched)
+
+
+def test_the_cli_is_an_api_client_never_a_database_client() -> None:
+    """The CLI reaches state through the running server's API; the server itself (and with it
+    the database) is imported only by ``cove up``, which runs it in the foreground."""
+    cli = [i for i in runtime_imports() if _under(i.module, "cove.cli")]
+    bad = [i for i in cli if _under(i.target, "cove.meta") or _under(i.target, "sqlalchemy")
+           or (_under(i.target, "cove.server") and i.function != "up")]
+    assert not bad, _broken("the CLI must not open the database or build the server", bad)

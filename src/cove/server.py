@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from cove import __version__
-from cove.config import Config, ConfigError, Credentials, make_home
+from cove.admin import AdminApi
+from cove.config import Config, ConfigError, Credentials, make_home, read_server_file
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, console_app, mint_link, moved_to
 from cove.edge import Edge, RequestLimits, Verifier, limited_protocol, public_json
@@ -31,7 +32,6 @@ from cove.executors import (
     Executor,
     Sandbox,
     choose_sandbox,
-    describe,
     map_instance_types,
     open_executor,
     parse_instance_types,
@@ -188,12 +188,6 @@ class Platform:
         self.notebooks.recover()
         self.pipelines.engine.start()
 
-    def describe_executor(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
-        """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes; the
-        sandbox.  Not in the unsigned health answer: node addresses are the caller's business
-        only, and asking Ray takes a round trip that health polls should not pay."""
-        return {**self.executor.describe(), "sandbox": describe(self.training.sandbox)}
-
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
                 "uptime_seconds": round(time.time() - self.started, 1)}
@@ -236,7 +230,8 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
         [S3Service(platform.store, platform.config.region, websites), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs),
          LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service(),
-         JsonService("cove", "Cove", {"DescribeExecutor": platform.describe_executor}),
+         AdminApi(platform.executor, platform.training.sandbox, platform.store,
+                  platform.endpoints, platform.transforms).service(),
          StsApi(platform.identity, platform.roles).service(),
          IamApi(platform.roles).service()],
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
@@ -448,18 +443,3 @@ def _lock(home: Path) -> Any:
                              "`cove down` stops it.") from exc
     return handle
 
-
-def read_server_file(home: Path) -> dict[str, Any] | None:
-    """Where the server for ``home`` listens, if one is running."""
-    path = home / "server.json"
-    try:
-        record: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(record["pid"], 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return record

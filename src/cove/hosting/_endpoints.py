@@ -131,6 +131,13 @@ class Endpoints:
             raise errors.ValidationError(f"Could not find {kind} \"{name}\".")
         return dict(row.describe)
 
+    def usage(self) -> dict[str, tuple[int, float | None]]:
+        """Per endpoint: invocations so far and when the last one came (epoch seconds)."""
+        c = endpoints.c
+        with self.db.read() as conn:
+            rows = conn.execute(select(c.name, c.invocations, c.last_invocation)).all()
+        return {name: (calls or 0, last) for name, calls, last in rows}
+
     def describe_endpoint(self, name: str) -> dict[str, Any]:
         with self.db.read() as conn:
             row = conn.execute(select(endpoints).where(endpoints.c.name == name)).first()
