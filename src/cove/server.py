@@ -125,7 +125,7 @@ class Platform:
             map_instance_types(parse_instance_types(config.instance_types))
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-        db = Database(config.database, config.sqlite_synchronous)
+        db = Database(config.database, config.sqlite_synchronous, migrate=True)
         credentials = config.credentials()
         store = LocalObjectStore(db, config.objects_dir)
         logs = LogStore(db)
