@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=20000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'cove.db'}")
+        db = Database(f"sqlite:///{Path(tmp) / 'cove.db'}", migrate=True)
         roles = Roles(db, ACCOUNT)
         roles.ensure_default()
         roles.create_role("narrow", TRUST)

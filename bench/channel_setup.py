@@ -49,7 +49,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=os.environ.get("COVE_BENCH_DIR")) as tmp:
         scratch = Path(tmp)
-        store = LocalObjectStore(Database(f"sqlite:///{scratch / 'cove.db'}"), scratch / "objects")
+        store = LocalObjectStore(Database(f"sqlite:///{scratch / 'cove.db'}", migrate=True),
+                                 scratch / "objects")
         store.create_bucket("bench", "us-east-1")
         cases = {f"{args.small_count} x 1 MiB": fill(store, "bench", "small", args.small_count,
                                                        1 << 20, scratch),

@@ -106,3 +106,38 @@ def test_only_the_server_imports_the_edge() -> None:
            and not _under(i.module, "cove.edge") and i.module != "cove.server"]
     assert not bad, _broken("only cove.server may import cove.edge", bad)
 
+
+
+def _root(node: ast.expr) -> str:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _patches(target: ast.Attribute) -> bool:
+    """An assignment to another object's attribute: ``x.a = ...`` or ``self.x.a = ...``
+    (``self.a = ...`` is an object's own state; uvicorn's ``should_exit`` is its stop signal)."""
+    if target.attr == "should_exit":
+        return False
+    return _root(target) != "self" or isinstance(target.value, ast.Attribute)
+
+
+def test_the_server_builds_its_parts_whole() -> None:
+    """Run-time parts (the URL, the event loop, a reader of objects) are passed to
+    constructors; nothing in the server finishes a component by assigning its attributes
+    afterwards (``functions.read_object = ...``, ``training.endpoint_url = url``)."""
+    tree = ast.parse((SOURCE / "server.py").read_text())
+    patched = [f"line {node.lineno}: {ast.unparse(target)}"
+               for node in ast.walk(tree) if isinstance(node, ast.Assign | ast.AugAssign)
+               for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+               if isinstance(target, ast.Attribute) and _patches(target)]
+    assert not patched, "components patched after construction:\n" + "\n".join(patched)
+
+
+def test_the_cli_is_an_api_client_never_a_database_client() -> None:
+    """The CLI reaches state through the running server's API; the server itself (and with it
+    the database) is imported only by ``cove up``, which runs it in the foreground."""
+    cli = [i for i in runtime_imports() if _under(i.module, "cove.cli")]
+    bad = [i for i in cli if _under(i.target, "cove.meta") or _under(i.target, "sqlalchemy")
+           or (_under(i.target, "cove.server") and i.function != "up")]
+    assert not bad, _broken("the CLI must not open the database or build the server", bad)

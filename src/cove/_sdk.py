@@ -45,7 +45,7 @@ def sagemaker_session(home: Path | str | None = None) -> Any:
     ``sagemaker-<region>-<account>`` and no telemetry.  Every AWS client the SDK makes from it
     talks to cove."""
     session_class = _session_class()
-    from cove.server import read_server_file
+    from cove.config import read_server_file
 
     config = load_config(_path(home))
     record = read_server_file(config.home)
@@ -120,7 +120,7 @@ def sdk_config_text(bucket: str, role: str) -> str:
 def client_environment(home: Path | None = None) -> dict[str, str]:
     """What ``cove env`` exports and ``cove run`` sets: the running cove's URL, credentials and
     region, and the SDK config file (written to ``$COVE_HOME/sagemaker-config.yaml``)."""
-    from cove.server import read_server_file
+    from cove.config import read_server_file
 
     config = load_config(home)
     record = read_server_file(config.home)

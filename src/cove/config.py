@@ -162,6 +162,23 @@ class Config:
         return stored
 
 
+def read_server_file(home: Path) -> dict[str, Any] | None:
+    """Where the server for ``home`` listens, if one is running (what ``serve`` records once
+    it listens; clients, the CLI among them, read it and talk to that server)."""
+    path = home / "server.json"
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(record["pid"], 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return record
+
+
 def parse_duration(text: str) -> float:
     """``"90"``/``"90s"``, ``"30m"``, ``"2h"``, ``"1d"`` -> seconds; empty -> 0."""
     text = str(text).strip().lower()

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
+import uvloop
 from starlette.types import ASGIApp
 
 from cove import __version__
-from cove.config import Config, ConfigError, Credentials, make_home
+from cove.admin import AdminApi
+from cove.config import Config, ConfigError, Credentials, make_home, read_server_file
 from cove.console import PREFIX as CONSOLE_PREFIX
 from cove.console import Console, console_app, mint_link, moved_to
 from cove.edge import Edge, RequestLimits, Verifier, limited_protocol, public_json
@@ -29,7 +31,6 @@ from cove.executors import (
     Executor,
     Sandbox,
     choose_sandbox,
-    describe,
     map_instance_types,
     open_executor,
     parse_instance_types,
@@ -70,6 +71,16 @@ class AlreadyRunning(CoveError):
     status = 409
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What exists only once the server is about to run, handed to the components that need
+    it when they are built: where cove listens (the URL the code it runs reaches it at) and
+    the event loop that will serve it (functions run there, whatever thread asks)."""
+
+    url: str
+    loop: asyncio.AbstractEventLoop
+
+
 @dataclass
 class Platform:
     """Everything one cove server owns; each component hangs off it."""
@@ -95,17 +106,17 @@ class Platform:
     roles: Roles
     registry: ModelRegistry
     pipelines: Pipelines
-    #: The SageMaker API's operations, filled by ``build_app``; pipelines' steps call them too.
+    #: The SageMaker API's operations; pipelines' steps call the job operations too.
     sagemaker_operations: dict[str, Any]
 
     @classmethod
-    def open(cls, config: Config) -> Platform:
+    def open(cls, config: Config, runtime: Runtime) -> Platform:
         make_home(config.home)
         try:
             map_instance_types(parse_instance_types(config.instance_types))
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-        db = Database(config.database, config.sqlite_synchronous)
+        db = Database(config.database, config.sqlite_synchronous, migrate=True)
         credentials = config.credentials()
         store = LocalObjectStore(db, config.objects_dir)
         logs = LogStore(db)
@@ -114,7 +125,7 @@ class Platform:
         identity = Identity(db, credentials, roles)
         executor = open_executor(config.executor, config.ray_address,
                                  config.max_parallel_jobs or None, config.stop_grace_seconds)
-        settings = TrainingSettings(config.home, config.url, config.region,
+        settings = TrainingSettings(config.home, runtime.url, config.region,
                                     stop_grace=config.stop_grace_seconds,
                                     limits=config.archive_limits)
         sandbox = choose_sandbox(config.sandbox)
@@ -125,7 +136,7 @@ class Platform:
                                     settings, slots)
         artifacts = ArtifactCache(store, config.home / "artifacts", config.archive_limits)
         endpoints = Endpoints(db, artifacts, logs, sandbox,
-                              HostingSettings(config.home, config.region,
+                              HostingSettings(config.home, runtime.url, config.region,
                                               config.routing_seed or None,
                                               config.idle_timeout_seconds), executor,
                               identity)
@@ -136,41 +147,41 @@ class Platform:
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"),
                                    endpoints.envs, executor)
-        functions = _functions(config, credentials, db, store, logs, identity, sandbox)
+        functions = _functions(config, credentials, db, store, logs, identity, sandbox, runtime)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
-            config.home, config.region, credentials.account_id))
-        operations: dict[str, Any] = {}
-        pipelines = _pipelines(db, Acting(ActingServices(
-            identity, Authorizer(identity, roles), operations, SAGEMAKER_SHAPES.validate,
-            _invoke(functions), _read_object(store), config.region)))
-        for jobs in (training, processing, transforms):  # a step's job ended: run a pass now
-            jobs.on_finished.append(pipelines.engine.wake)
+            config.home, runtime.url, config.region, credentials.account_id))
+        registry = ModelRegistry(db, artifact_check(store))
+        search = Search()
+        registry_api = RegistryApi(registry, tags, search)
+        jobs = {**training_api.operations(),
+                **TuningApi(tuning, training_api.build, tags).operations(),
+                **ProcessingApi(processing, processing.data, tags).operations(),
+                **HostingApi(endpoints, store, tags, registry_api.model_container).operations(),
+                **TransformApi(transforms, tags).operations(), **tags.operations(),
+                **registry_api.operations(), **search.operations(),
+                **NotebookApi(notebooks, tags).operations()}
+        acting = Acting(ActingServices(
+            identity, Authorizer(identity, roles), jobs, SAGEMAKER_SHAPES.validate,
+            _invoke(functions), _read_object(store), config.region))
+        records = PipelineStore(db)
+        pipelines = Pipelines(records, Engine(records, acting, time.time, job_ends=(
+            training.on_finished, processing.on_finished, transforms.on_finished)), time.time)
+        operations = {**jobs, **PipelinesApi(pipelines, tags, acting.read_as_role).operations()}
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
-                   training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
-                   time.time(), notebooks, roles, ModelRegistry(db, artifact_check(store)),
-                   pipelines, operations)
+                   training_api, processing, tuning, endpoints, transforms, functions,
+                   Gateway(db, runtime.url), time.time(), notebooks, roles, registry, pipelines,
+                   operations)
 
-    def bound(self, url: str) -> None:
-        """The server listens at ``url``: the code cove runs can now reach it."""
-        self.training.endpoint_url = url
-        self.processing.endpoint_url = url
+    def start(self) -> None:
+        """Resume what a crash or stop interrupted and start the background engines (in the
+        lifespan: the API socket listens already, so the code this starts can reach cove)."""
         self.training.recover()
         self.processing.recover()
         self.tuning.start()
-        self.endpoints.endpoint_url = url
         self.endpoints.recover()
         self.transforms.recover()
-        self.functions.bind(asyncio.get_running_loop(), url)
-        self.gateway.url = url
-        self.notebooks.endpoint_url = url
         self.notebooks.recover()
         self.pipelines.engine.start()
-
-    def describe_executor(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
-        """``Cove.DescribeExecutor`` (signed): the executor and, on Ray, its nodes; the
-        sandbox.  Not in the unsigned health answer: node addresses are the caller's business
-        only, and asking Ray takes a round trip that health polls should not pay."""
-        return {**self.executor.describe(), "sandbox": describe(self.training.sandbox)}
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
@@ -180,24 +191,8 @@ class Platform:
 def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
     """The API port's app, and the console's (served at ``console_url``)."""
     verifier = Verifier(platform.identity.lookup)
-    tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
-    search = Search()
-    registry_api = RegistryApi(platform.registry, platform.tags, search)
-    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
-                             registry_api.model_container)
-    transform_api = TransformApi(platform.transforms, platform.tags)
-    pipelines_api = PipelinesApi(platform.pipelines, platform.tags,
-                                 platform.pipelines.engine.acting.read_as_role)
-    operations = platform.sagemaker_operations
-    operations.update({
-        **platform.training_api.operations(), **tuning_api.operations(),
-        **ProcessingApi(platform.processing, platform.processing.data,
-                        platform.tags).operations(),
-        **hosting_api.operations(), **transform_api.operations(),
-        **platform.tags.operations(), **registry_api.operations(), **search.operations(),
-        **pipelines_api.operations(),
-        **NotebookApi(platform.notebooks, platform.tags).operations()})
-    sagemaker = JsonService("sagemaker", "SageMaker", operations, validator=SAGEMAKER_SHAPES)
+    sagemaker = JsonService("sagemaker", "SageMaker", platform.sagemaker_operations,
+                            validator=SAGEMAKER_SHAPES)
     websites = Websites(platform.db, platform.store)
     background: list[asyncio.Task[None]] = []
 
@@ -207,6 +202,7 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
             log.warning("removed %d unreferenced blob(s) left by an earlier crash", removed)
         background.extend(asyncio.create_task(every(1.0, work, what))
                           for what, work in platform.endpoints.background_work().items())
+        platform.start()
 
     async def stop() -> None:
         for task in background:
@@ -229,7 +225,8 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
         [S3Service(platform.store, platform.config.region, websites), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs),
          LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service(),
-         JsonService("cove", "Cove", {"DescribeExecutor": platform.describe_executor}),
+         AdminApi(platform.executor, platform.training.sandbox, platform.store,
+                  platform.endpoints, platform.transforms).service(),
          StsApi(platform.identity, platform.roles).service(),
          IamApi(platform.roles).service()],
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,
@@ -256,21 +253,15 @@ def _invoke(functions: Functions) -> Callable[[str, bytes], tuple[bytes, bool]]:
     return invoke
 
 
-def _pipelines(db: Database, acting: Acting) -> Pipelines:
-    records = PipelineStore(db)
-    return Pipelines(records, Engine(records, acting, time.time), time.time)
-
-
 def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,
-               logs: LogStore, identity: Identity, sandbox: Sandbox) -> Functions:
+               logs: LogStore, identity: Identity, sandbox: Sandbox,
+               runtime: Runtime) -> Functions:
     functions: Functions
     pool = Pool(sandbox, config.function_concurrency,
                 lambda key, stream, lines: functions.log_lines(key, stream, lines))
     functions = Functions(db, identity, logs, pool, FunctionsSettings(
-        config.home, config.region, credentials.account_id, config.function_concurrency,
-        config.archive_limits))
-
-    functions.read_object = _read_object(store)
+        config.home, runtime.url, config.region, credentials.account_id,
+        config.function_concurrency, config.archive_limits), runtime.loop, _read_object(store))
     return functions
 
 
@@ -293,12 +284,10 @@ class _Server(uvicorn.Server):
     and runs the console's server in the same event loop, started once the platform has
     started (its lifespan ran) and stopped before the platform stops."""
 
-    def __init__(self, config: uvicorn.Config, server_file: Path,
-                 on_bound: Callable[[str], None], console: _Console,
+    def __init__(self, config: uvicorn.Config, server_file: Path, console: _Console,
                  console_socket: socket.socket, console_url: str) -> None:
         super().__init__(config)
         self.server_file = server_file
-        self.on_bound = on_bound
         self.console, self.console_socket, self.console_url = console, console_socket, \
             console_url
         self.console_task: asyncio.Task[None] | None = None
@@ -330,7 +319,6 @@ class _Server(uvicorn.Server):
         tmp = self.server_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.server_file)
-        self.on_bound(record["url"])
         print(f"cove {__version__} listening on {record['url']} (home "
               f"{self.server_file.parent}); Ctrl-C stops it.", flush=True)
         print(f"Console: {mint_link(self.server_file.parent, self.console_url)} (one-time "
@@ -355,19 +343,28 @@ def serve(config: Config) -> None:
         console_socket = _bind(config.host, config.console_bind_port, "the console",
                                "COVE_CONSOLE_PORT")
         console_url = _url(config.host, console_socket.getsockname()[1])
-        platform = Platform.open(config)
+        # Listening from now on: what the lifespan resumes (jobs, workers) may call cove at
+        # once and waits in the backlog until uvicorn accepts, rather than being refused.
+        api_socket.listen(_BACKLOG)
+        host, port = api_socket.getsockname()[:2]
+        loop = uvloop.new_event_loop()
+        platform = Platform.open(config, Runtime(f"http://{host}:{port}", loop))
         limits = RequestLimits(config.head_timeout_seconds, config.max_head_bytes,
                                config.max_headers, config.max_connections)
         edge, console_asgi = build_app(platform, console_url)
         console = _Console(_uvicorn_config(console_asgi, limits, "off"))
-        api = _Server(_uvicorn_config(edge, limits, "on"), config.server_file, platform.bound,
-                      console, console_socket, console_url)
-        api.run(sockets=[api_socket])
+        api = _Server(_uvicorn_config(edge, limits, "on"), config.server_file, console,
+                      console_socket, console_url)
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            runner.run(api.serve(sockets=[api_socket]))
     finally:
         record = read_server_file(config.home)
         if record is not None and record["pid"] == os.getpid():
             config.server_file.unlink(missing_ok=True)
         lock.close()
+
+
+_BACKLOG = 2048  # uvicorn's default
 
 
 def _uvicorn_config(app: ASGIApp, limits: RequestLimits,
@@ -410,18 +407,3 @@ def _lock(home: Path) -> Any:
                              "`cove down` stops it.") from exc
     return handle
 
-
-def read_server_file(home: Path) -> dict[str, Any] | None:
-    """Where the server for ``home`` listens, if one is running."""
-    path = home / "server.json"
-    try:
-        record: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(record["pid"], 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return record

@@ -133,7 +133,7 @@ def test_endpoint_traffic_and_history_are_counted_and_durable(tmp_path: Any) -> 
     from cove.hosting._traffic import Traffic, percentile
     from cove.meta import Database
 
-    db = Database(f"sqlite:///{tmp_path / 'meta.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'meta.db'}", migrate=True)
     traffic = Traffic(db)
     for _ in range(30):
         traffic.record("ep", "A", 0.002, True)
@@ -149,7 +149,8 @@ def test_endpoint_traffic_and_history_are_counted_and_durable(tmp_path: Any) -> 
     assert percentile([0] * 35, 0.5) is None
     History(db).record("ep", "InService", "cfg-1", "A: weight 1")
     db.close()
-    reopened = Database(f"sqlite:///{tmp_path / 'meta.db'}")  # durable: a restart keeps both
+    # durable: a restart keeps both
+    reopened = Database(f"sqlite:///{tmp_path / 'meta.db'}", migrate=True)
     traffic, history = Traffic(reopened), History(reopened)
     assert {r["variant"]: r["invocations"] for r in traffic.series("ep")} == {"A": 31, "B": 10}
     assert [e["event"] for e in history.events("ep")] == ["InService"]

@@ -19,7 +19,7 @@ ACCOUNT = "123456789012"
 
 @pytest.fixture
 def identity(tmp_path: Path) -> Identity:
-    db = Database(f"sqlite:///{tmp_path / 'cove.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'cove.db'}", migrate=True)
     roles = Roles(db, ACCOUNT)
     roles.ensure_default()
     return Identity(db, Credentials("AKIAROOT", "s" * 40, ACCOUNT), roles)

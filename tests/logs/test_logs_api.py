@@ -51,7 +51,7 @@ class LogsServer:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogsServer]:
-    db = Database(f"sqlite:///{tmp_path_factory.mktemp('logs')}/meta.db")
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('logs')}/meta.db", migrate=True)
     store = LogStore(db)
     edge = Edge(Verifier(lambda key: PRINCIPAL if key == PRINCIPAL.access_key_id else None),
                 [logs_service(store)])
@@ -539,7 +539,7 @@ def test_put_events_creates_group_and_stream(logs: Any, server: LogsServer) -> N
 
 def test_put_events_timing(tmp_path: Path) -> None:
     """How long a training job's line-by-line writes take (printed, not asserted)."""
-    db = Database(f"sqlite:///{tmp_path}/meta.db")
+    db = Database(f"sqlite:///{tmp_path}/meta.db", migrate=True)
     store = LogStore(db)
     store.put_events("/timing", "s", [(0, "warm up")])
     for batch in (1, 3, 100):

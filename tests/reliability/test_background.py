@@ -3,6 +3,7 @@ and a deployment that hits an unexpected error ends Failed with a reason."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -99,9 +100,10 @@ def test_a_deployment_that_hits_an_unexpected_error_ends_failed(
     deploy path expects.  Before, only CoveError and OSError were caught and the endpoint stayed
     Creating for ever."""
     from cove.config import Config
-    from cove.server import Platform
+    from cove.server import Platform, Runtime
 
-    platform = Platform.open(Config(home=tmp_path / "home"))
+    platform = Platform.open(Config(home=tmp_path / "home"),
+                             Runtime("http://127.0.0.1:1", asyncio.new_event_loop()))
     try:
         endpoints = platform.endpoints
 

@@ -13,13 +13,14 @@ import httpx
 from cove.config import Config
 from cove.gateway import GatewayProxy
 from cove.gateway._gateway import MAX_ABSENT
-from cove.server import Platform
+from cove.server import Platform, Runtime
 
 SEGMENTS = 20_000
 
 
 def test_20000_unknown_segments_stay_bounded_and_off_the_loop(tmp_path: Path) -> None:
-    platform = Platform.open(Config(home=tmp_path / "home"))
+    platform = Platform.open(Config(home=tmp_path / "home"),
+                             Runtime("http://127.0.0.1:1", asyncio.new_event_loop()))
     try:
         gateway = platform.gateway
         api = gateway.create_api({"ProtocolType": "HTTP", "Name": "flood"})["ApiId"]

@@ -14,6 +14,7 @@ into chunks that xdist can spread over workers; one server per worker.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import tempfile
@@ -61,9 +62,10 @@ TARGET_BUCKET = "fuzz-target"
 def _served() -> dict[str, list[str]]:
     """botocore model name -> the operations cove's service objects answer."""
     from cove.config import Config
-    from cove.server import Platform, build_app
+    from cove.server import Platform, Runtime, build_app
 
-    platform = Platform.open(Config(home=Path(tempfile.mkdtemp(prefix="cove-fuzz-"))))
+    platform = Platform.open(Config(home=Path(tempfile.mkdtemp(prefix="cove-fuzz-"))),
+                             Runtime("http://127.0.0.1:1", asyncio.new_event_loop()))
     try:
         served: dict[str, list[str]] = {"s3": list(S3_OPERATIONS),
                                         "sagemaker-runtime": list(RUNTIME_OPERATIONS)}

@@ -62,7 +62,8 @@ def test_materialize_copies_and_refuses_an_existing_target(tmp_path: Path) -> No
     from cove.meta import Database
     from cove.objects import LocalObjectStore
 
-    store = LocalObjectStore(Database(f"sqlite:///{tmp_path / 'cove.db'}"), tmp_path / "objs")
+    store = LocalObjectStore(Database(f"sqlite:///{tmp_path / 'cove.db'}", migrate=True),
+                             tmp_path / "objs")
     store.create_bucket("b", "us-east-1")
     source = tmp_path / "source"
     source.write_bytes(b"stored bytes")

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cove import __version__
-from cove.config import Config, load_config
+from cove.config import Config, load_config, read_server_file
 from cove.errors import CoveError
 from cove.units import human_size
 
@@ -70,6 +70,14 @@ def main() -> None:
         app()
     except CoveError as exc:
         err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
+        sys.exit(1)
+    except (botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError) as exc:
+        from cove.cli._client import unreachable
+
+        where = str(exc.kwargs.get("endpoint_url", "its address"))
+        err_console.print(f"[bold red]error:[/] {escape(unreachable(where, exc))}",
+                          soft_wrap=True)
         sys.exit(1)
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
@@ -147,8 +155,6 @@ def _check_port_free(config: Config) -> None:
     """One line naming the busy port, before anything starts or prints where it listens."""
     import socket
 
-    from cove.server import read_server_file
-
     if config.port == 0 or read_server_file(config.home) is not None:
         return  # any free port; or this home's cove runs already (its own message says so)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
@@ -164,8 +170,6 @@ def _check_port_free(config: Config) -> None:
 
 def start_detached(config: Config, timeout: float = 60.0) -> dict[str, Any]:
     """Start a background server for ``config`` and wait until it answers."""
-    from cove.server import read_server_file
-
     if (running := read_server_file(config.home)) is not None:
         return running
     _check_port_free(config)
@@ -218,8 +222,6 @@ def down(home: HomeOption = None,
          timeout: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 30.0,
          ) -> None:
     """Stop the background cove server."""
-    from cove.server import read_server_file
-
     config = load_config(home)
     record = read_server_file(config.home)
     if record is None:
@@ -286,8 +288,6 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 @app.command()
 def status(home: HomeOption = None) -> None:
     """Show whether cove runs, where, and what it holds."""
-    from cove.server import read_server_file
-
     config = load_config(home)
     record = read_server_file(config.home)
     health = _healthy(record["url"]) if record else None
@@ -304,18 +304,10 @@ def status(home: HomeOption = None) -> None:
 
         _executor_rows(table, cove_call("DescribeExecutor", home))
         _notebook_row(table, home)
-    if (config.home / "cove.db").exists() or config.database_url:
-        from cove.meta import Database
-        from cove.objects import LocalObjectStore
-
-        db = Database(config.database)
-        try:
-            stats = LocalObjectStore(db, config.objects_dir).stats()
-        finally:
-            db.close()
-        table.add_row("buckets", str(stats["buckets"]))
-        table.add_row("objects", f"{stats['objects']} ({human_size(stats['bytes'])})")
-        table.add_row("multipart uploads", str(stats["uploads"]))
+        stats = cove_call("DescribeObjectStore", home)  # the server's view, never the file's
+        table.add_row("buckets", str(stats["Buckets"]))
+        table.add_row("objects", f"{stats['Objects']} ({human_size(stats['Bytes'])})")
+        table.add_row("multipart uploads", str(stats["MultipartUploads"]))
     console.print(table)
     if not health:
         raise typer.Exit(1)
@@ -417,8 +409,6 @@ def ui(home: HomeOption = None,
     import webbrowser
 
     from cove.console import mint_link
-    from cove.server import read_server_file
-
     config = load_config(home)
     record = read_server_file(config.home)
     if record is None:

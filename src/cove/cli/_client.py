@@ -17,8 +17,15 @@ class NotRunning(CoveError):
     status = 1
 
 
+class ServerAnswer(CoveError):
+    """An error cove's own API answered with (its code and message)."""
+
+    code = "ServerAnswer"
+    status = 1
+
+
 def running_config(home: Path | None) -> tuple[Config, str]:
-    from cove.server import read_server_file
+    from cove.config import read_server_file
 
     config = load_config(home)
     record = read_server_file(config.home)
@@ -41,6 +48,7 @@ def cove_call(operation: str, home: Path | None, params: dict[str, Any] | None =
               timeout: float = 10.0) -> dict[str, Any]:
     """One of cove's own signed operations (``X-Amz-Target: Cove.<operation>``)."""
     import json
+    import urllib.error
     import urllib.request
 
     from botocore.auth import SigV4Auth
@@ -54,8 +62,30 @@ def cove_call(operation: str, home: Path | None, params: dict[str, Any] | None =
     SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), "cove",
               config.region).add_auth(request)
     prepared = request.prepare()
-    with urllib.request.urlopen(urllib.request.Request(
-            prepared.url, data=prepared.body, headers=dict(prepared.headers), method="POST"),
-            timeout=timeout) as response:
-        answer: dict[str, Any] = json.loads(response.read())
+    try:
+        with urllib.request.urlopen(urllib.request.Request(
+                prepared.url, data=prepared.body, headers=dict(prepared.headers),
+                method="POST"), timeout=timeout) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # cove answered with an error document
+        raise ServerAnswer(_error_text(exc.read())) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise NotRunning(unreachable(url, exc)) from exc
     return answer
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """One line: cove was recorded as running at ``url`` but does not answer there."""
+    reason = getattr(exc, "reason", None) or exc
+    return (f"cove does not answer at {url} ({reason}); `cove status` shows its state, "
+            "`cove up` starts it.")
+
+
+def _error_text(body: bytes) -> str:
+    import json
+
+    try:
+        error = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")[:200]
+    return f"{error.get('__type', 'Error')}: {error.get('message', '')}"

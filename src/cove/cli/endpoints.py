@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cove.cli._client import client, running_config
+from cove.cli._client import client, cove_call
 from cove.cli._views import HomeOption, console
 
 app = typer.Typer(no_args_is_help=True, help="Endpoints: list, describe, start, delete (rm).")
@@ -19,21 +19,10 @@ STYLE = {"InService": "green", "Failed": "red", "Creating": "cyan", "Updating": 
 
 
 def usage(home: Path | None) -> dict[str, tuple[int, float | None]]:
-    """Invocations and last invocation per endpoint, from the metadata database."""
-    from sqlalchemy import select
-
-    from cove.meta import Database
-    from cove.meta.tables import endpoints
-
-    config, _ = running_config(home)
-    db = Database(config.database)
-    try:
-        with db.read() as conn:
-            rows = conn.execute(select(endpoints.c.name, endpoints.c.invocations,
-                                       endpoints.c.last_invocation)).all()
-    finally:
-        db.close()
-    return {name: (calls or 0, last) for name, calls, last in rows}
+    """Invocations and last invocation per endpoint (cove's own API: SageMaker's has no field
+    for them)."""
+    return {e["EndpointName"]: (e["Invocations"], e["LastInvocation"])
+            for e in cove_call("ListEndpointUsage", home)["Endpoints"]}
 
 
 @app.command("ls")

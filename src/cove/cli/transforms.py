@@ -11,7 +11,7 @@ from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from cove.cli._client import client, running_config
+from cove.cli._client import client, cove_call
 from cove.cli._views import HomeOption, WatchOption, console, show, status, when
 from cove.cli.jobs import follow_log
 
@@ -24,22 +24,10 @@ Progress = tuple[int, int | None, int, int | None]
 
 
 def progress(home: Path | None) -> dict[str, Progress]:
-    """Every transform job's progress, from the metadata database (the API has no field for it)."""
-    from sqlalchemy import select
-
-    from cove.meta import Database
-    from cove.meta.tables import transform_jobs as t
-
-    config, _ = running_config(home)
-    db = Database(config.database)
-    try:
-        with db.read() as conn:
-            rows = conn.execute(select(t.c.name, t.c.records_done, t.c.records_total,
-                                       t.c.objects_done, t.c.objects_total)).all()
-    finally:
-        db.close()
-    return {name: (done, total, objects, objects_total)
-            for name, done, total, objects, objects_total in rows}
+    """Every transform job's progress (cove's own API: SageMaker's has no field for it)."""
+    return {j["TransformJobName"]: (j["RecordsDone"], j["RecordsTotal"], j["ObjectsDone"],
+                                    j["ObjectsTotal"])
+            for j in cove_call("ListTransformProgress", home)["TransformJobs"]}
 
 
 @app.command("ls")

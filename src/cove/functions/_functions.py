@@ -53,6 +53,8 @@ RESERVED = frozenset({
 @dataclass(frozen=True)
 class FunctionsSettings:
     home: Path
+    #: Where cove listens: what the handlers' boto3 reaches it at.
+    endpoint_url: str
     region: str
     account: str
     concurrency: int
@@ -77,10 +79,15 @@ class Functions:
     """The functions of this server: records, code, workers and invocations."""
 
     def __init__(self, db: Database, identity: Identity, logs: LogStore, pool: Pool,
-                 settings: FunctionsSettings) -> None:
+                 settings: FunctionsSettings, loop: asyncio.AbstractEventLoop,
+                 read_object: Callable[[str, str], bytes]) -> None:
+        """``loop`` is the server's event loop (invocations run there, whatever thread asks);
+        ``read_object(bucket, key)`` reads code a CreateFunction names in S3."""
         self.db, self.identity, self.logs, self.pool = db, identity, logs, pool
         self.settings = settings
-        self.endpoint_url = ""
+        self.endpoint_url = settings.endpoint_url
+        self._loop = loop
+        self.read_object = read_object
         self.code_root = settings.home / "functions" / "code"
         self.worker_root = settings.home / "functions" / "workers"
         self._logs = LogBuffer(logs.put_events)
@@ -215,14 +222,7 @@ class Functions:
         """Idle workers of ``name`` run old code or settings: end them (from any thread)."""
         self._generation += 1
         self._specs.pop(name, None)
-        loop = self._loop
-        if loop is not None:
-            loop.call_soon_threadsafe(self.pool.retire, f"{name}\0")
-
-    _loop: asyncio.AbstractEventLoop | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop, url: str) -> None:
-        self._loop, self.endpoint_url = loop, url
+        self._loop.call_soon_threadsafe(self.pool.retire, f"{name}\0")
 
     def _configuration(self, name: str, params: dict[str, Any],
                        current: dict[str, Any]) -> dict[str, Any]:
@@ -294,10 +294,7 @@ class Functions:
             raise errors.InvalidParameterValue(exc.message) from exc
         return zipped
 
-    read_object: Callable[[str, str], bytes] | None = None
-
     def _read_s3(self, bucket: str, key: str) -> bytes:
-        assert self.read_object is not None
         try:
             return self.read_object(bucket, key)
         except (errors.NoSuchBucket, errors.NoSuchKey) as exc:
@@ -383,8 +380,6 @@ class Functions:
     def invoke_blocking(self, name_or_arn: str, payload: bytes) -> Outcome:
         """A RequestResponse invocation from a thread that is not the event loop's (a
         pipeline's Lambda step): it runs on the loop and this thread waits for it."""
-        if self._loop is None:
-            raise errors.ServiceUnavailable("Functions are not running yet.")
         name = self.name_of(name_or_arn)
         return asyncio.run_coroutine_threadsafe(self.invoke(name, payload, True),
                                                 self._loop).result()

@@ -55,9 +55,10 @@ def new_id(length: int) -> str:
 
 
 class Gateway:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, url: str) -> None:
+        """``url``: where cove listens (an API's ApiEndpoint is under it)."""
         self.db = db
-        self.url = ""
+        self.url = url
         #: Compiled stages that exist: as many as the database holds (and their token buckets
         #: must live as long as the stage).
         self._views: dict[tuple[str, str], StageView] = {}

@@ -86,6 +86,8 @@ class Deployment:
 @dataclass(frozen=True)
 class HostingSettings:
     home: Path
+    #: Where cove listens: what the workers' boto3 reaches it at.
+    endpoint_url: str
     region: str
     routing_seed: int | None = None
     #: Stop endpoints unused for this many seconds (OutOfService); 0 keeps them forever.
@@ -106,7 +108,7 @@ class Endpoints:
         #: Issues the workers' keys (acting for the model's ExecutionRoleArn); None: no keys.
         self.identity = identity
         #: Where the workers reach cove (set once the server listens).
-        self.endpoint_url = ""
+        self.endpoint_url = settings.endpoint_url
         #: Where workers run: None or a local executor, here; Ray: actors on the cluster.
         self.executor = executor
         self.live: dict[str, Deployment] = {}
@@ -128,6 +130,13 @@ class Endpoints:
         if row is None:
             raise errors.ValidationError(f"Could not find {kind} \"{name}\".")
         return dict(row.describe)
+
+    def usage(self) -> dict[str, tuple[int, float | None]]:
+        """Per endpoint: invocations so far and when the last one came (epoch seconds)."""
+        c = endpoints.c
+        with self.db.read() as conn:
+            rows = conn.execute(select(c.name, c.invocations, c.last_invocation)).all()
+        return {name: (calls or 0, last) for name, calls, last in rows}
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -90,15 +90,25 @@ class Database:
     ``write()`` opens a transaction that holds the write lock from its first statement (SQLite
     ``BEGIN IMMEDIATE``), so concurrent writers queue instead of failing half-way; ``read()``
     opens a plain transaction.  Both commit on success and roll back on error.
+
+    Only the server migrates (``migrate=True``: it creates the schema or brings it up to
+    :data:`SCHEMA_VERSION`); any other opener gets the database only at exactly this version
+    and changes nothing otherwise.  A database newer than this cove is refused either way,
+    before anything is written to it.
     """
 
-    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL", *,
+                 migrate: bool = False) -> None:
         self.url = make_url(url)
         if sqlite_synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise DatabaseError(f"sqlite_synchronous must be NORMAL, FULL or EXTRA, not "
                                 f"{sqlite_synchronous!r}")
         self.engine = _create_engine(url, sqlite_synchronous.upper())
-        self._migrate()
+        try:
+            self._migrate() if migrate else self._check()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -113,16 +123,34 @@ class Database:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _check(self) -> None:
+        """Refuse a database at any version but this cove's, without writing to it."""
+        try:
+            with self.read() as conn:
+                current = _version(conn)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot open the metadata database {self.url!r}: {exc}") from exc
+        self._refuse_newer(current)
+        if current != SCHEMA_VERSION:
+            found = "has no cove schema" if current is None else \
+                f"has schema version {current}"
+            raise DatabaseError(
+                f"the metadata database {self.url!r} {found}; this cove needs version "
+                f"{SCHEMA_VERSION}, and only the cove server migrates it: `cove up` does.")
+
+    def _refuse_newer(self, current: int | None) -> None:
+        if current is not None and current > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"the metadata database {self.url!r} has schema version {current}, written "
+                f"by a newer cove; this cove knows versions up to {SCHEMA_VERSION} and will "
+                "not touch it: upgrade cove (or use another COVE_HOME).")
+
     def _migrate(self) -> None:
         try:
             with self.write() as conn:
+                current = _version(conn)
+                self._refuse_newer(current)  # before create_all writes a table into it
                 metadata.create_all(conn, checkfirst=True)
-                current = conn.execute(select(schema_version.c.version)
-                                       .order_by(schema_version.c.version.desc())).scalar()
-                if current is not None and current > SCHEMA_VERSION:
-                    raise DatabaseError(
-                        f"the database at {self.url!r} has schema version {current}, newer than "
-                        f"this cove ({SCHEMA_VERSION}); upgrade cove")
                 for version in range((current or 0) + 1, SCHEMA_VERSION + 1):
                     if current is not None:
                         MIGRATIONS[version](conn)
@@ -130,6 +158,14 @@ class Database:
                                                                applied_at=time.time()))
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot open the metadata database {self.url!r}: {exc}") from exc
+
+
+def _version(conn: Connection) -> int | None:
+    """The database's schema version; None for a database without cove's schema."""
+    if not inspect(conn).has_table(schema_version.name):
+        return None
+    version: int | None = conn.execute(select(func.max(schema_version.c.version))).scalar()
+    return version
 
 
 def _create_engine(url: str, synchronous: str) -> Engine:

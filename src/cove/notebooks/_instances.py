@@ -59,6 +59,8 @@ INSTALL_HINT = "pip install 'cove[notebook]'"
 @dataclass(frozen=True)
 class NotebookSettings:
     home: Path
+    #: Where cove listens: what the kernels' boto3 and SDK reach it at.
+    endpoint_url: str
     region: str
     account: str
     #: How long JupyterLab may take to answer before the instance is Failed.
@@ -81,7 +83,7 @@ class NotebookInstances:
         self.rows = DescribedRows(db, notebook_instances, "notebook instance",
                                   "NotebookInstance", missing=_missing)
         #: Where cove listens, once it does: what the instances' boto3 talks to.
-        self.endpoint_url = ""
+        self.endpoint_url = settings.endpoint_url
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._closing = False

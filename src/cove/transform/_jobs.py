@@ -127,6 +127,14 @@ class TransformJobs:
             rows = conn.execute(query).all()
         return [_summary(describe, last_modified) for describe, last_modified in rows]
 
+    def progress_of_all(self) -> dict[str, Progress]:
+        """Every job's progress by name (what ``cove transforms ls`` shows)."""
+        c = transform_jobs.c
+        with self.db.read() as conn:
+            rows = conn.execute(select(c.name, c.records_done, c.records_total, c.objects_done,
+                                       c.objects_total)).all()
+        return {name: Progress(*rest) for name, *rest in rows}
+
     def progress(self, name: str) -> Progress:
         c = transform_jobs.c
         with self.db.read() as conn:
