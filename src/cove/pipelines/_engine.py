@@ -101,13 +101,8 @@ class Engine:
         if execution.status is ExecutionStatus.STOPPING:
             self._stop(execution, actor, runs)
             return
-        fates = _fates(definition, runs)
+        fates = self._start_ready(execution, actor, definition, runs)
         failed = [runs[n] for n, fate in fates.items() if fate == "failed" and n in runs]
-        if not failed:
-            for step in self._ready(execution, definition, runs, fates):
-                runs[step.name] = self._begin(execution, actor, step, runs, attempt=1)
-            fates = _fates(definition, runs)
-            failed = [runs[n] for n, fate in fates.items() if fate == "failed" and n in runs]
         if any(fate == "active" for fate in fates.values()):
             return
         if failed:
@@ -117,6 +112,20 @@ class Engine:
                          else f"Step {first.name} failed: {reason}")
         elif not any(fate == "waiting" for fate in fates.values()):
             self._finish(execution, ExecutionStatus.SUCCEEDED, "")
+
+    def _start_ready(self, execution: Execution, actor: Actor, definition: Definition,
+                     runs: dict[str, StepRun]) -> dict[str, str]:
+        """Start every step whose inputs are ready, again and again while steps that finish
+        at once (conditions, models, registrations) make more ready; the steps' fates."""
+        fates = _fates(definition, runs)
+        while not any(fate == "failed" for n, fate in fates.items() if n in runs):
+            ready = self._ready(execution, definition, runs, fates)
+            if not ready:
+                break
+            for step in ready:
+                runs[step.name] = self._begin(execution, actor, step, runs, attempt=1)
+            fates = _fates(definition, runs)
+        return fates
 
     def _ready(self, execution: Execution, definition: Definition, runs: dict[str, StepRun],
                fates: dict[str, str]) -> list[Step]:
