@@ -147,11 +147,12 @@ class Platform:
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
             config.home, config.region, credentials.account_id))
         operations: dict[str, Any] = {}
-        pipelines = _pipelines(db, Acting(ActingServices(
+        acting = Acting(ActingServices(
             identity, Authorizer(identity, roles), operations, SAGEMAKER_SHAPES.validate,
-            _invoke(functions), _read_object(store), config.region)))
-        for jobs in (training, processing, transforms):  # a step's job ended: run a pass now
-            jobs.on_finished.append(pipelines.engine.wake)
+            _invoke(functions), _read_object(store), config.region))
+        records = PipelineStore(db)
+        pipelines = Pipelines(records, Engine(records, acting, time.time, job_ends=(
+            training.on_finished, processing.on_finished, transforms.on_finished)), time.time)
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, processing, tuning, endpoints, transforms, functions, Gateway(db),
                    time.time(), notebooks, roles, ModelRegistry(db, artifact_check(store)),
@@ -261,11 +262,6 @@ def _invoke(functions: Functions) -> Callable[[str, bytes], tuple[bytes, bool]]:
         outcome = functions.invoke_blocking(function, payload)
         return outcome.payload, outcome.error
     return invoke
-
-
-def _pipelines(db: Database, acting: Acting) -> Pipelines:
-    records = PipelineStore(db)
-    return Pipelines(records, Engine(records, acting, time.time), time.time)
 
 
 def _functions(config: Config, credentials: Credentials, db: Database, store: LocalObjectStore,

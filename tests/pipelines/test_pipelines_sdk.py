@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import WaiterError
 
+from tests.pipelines.helpers import wait
 from tests.training.helpers import ROLE, SKLEARN_IMAGE, unique
 from tests.training.test_sdk import session  # noqa: F401 - the SDK session fixture
 
@@ -133,10 +134,8 @@ def test_sdk_cache_hit_and_stop(session: Any, bucket: str, tmp_path: Any) -> Non
     while time.monotonic() < deadline and not (
             slow.list_steps() and slow.list_steps()[0]["StepStatus"] == "Executing"):
         time.sleep(0.2)
-    slow.stop()
-    with contextlib.suppress(WaiterError):
-        slow.wait(delay=1, max_attempts=120)
-    assert slow.describe()["PipelineExecutionStatus"] == "Stopped"
+    slow.stop()  # (the SDK's waiter knows no Stopped state: wait on Describe)
+    assert wait(session.sagemaker_client, slow.arn)["PipelineExecutionStatus"] == "Stopped"
     step = slow.list_steps()[0]
     assert step["StepStatus"] == "Stopped" and "CacheHitResult" not in step
     job = step["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[-1]

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cove import errors
@@ -48,8 +48,12 @@ _ACTIVE = (StepStatus.STARTING, StepStatus.EXECUTING, StepStatus.STOPPING)
 
 class Engine:
     def __init__(self, store: PipelineStore, acting: Acting, clock: Callable[[], float],
+                 job_ends: Iterable[list[Callable[[str], None]]] = (),
                  fallback: float = 1.0) -> None:
+        """``job_ends``: the job services' ``on_finished`` lists; the engine listens to each."""
         self.store, self.acting, self.clock, self.fallback = store, acting, clock, fallback
+        for listeners in job_ends:
+            listeners.append(self.wake)
         self._definitions: dict[str, Definition] = {}
         self._actors: dict[str, Actor] = {}
         self._due = 0.0  # when the next pass must run at the latest (a retry's time)
