@@ -5,10 +5,12 @@ a ConditionStep on the trained job's metric, a ModelStep registering the model, 
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from botocore.exceptions import WaiterError
 
+from tests.pipelines.helpers import wait
 from tests.training.helpers import ROLE, SKLEARN_IMAGE, unique
 from tests.training.test_sdk import session  # noqa: F401 - the SDK session fixture
 
@@ -76,3 +78,66 @@ def test_sdk_pipeline_register_or_fail(session: Any, bucket: str,  # noqa: F811
     described = failing.describe()
     assert described["PipelineExecutionStatus"] == "Failed"
     assert described["FailureReason"] == "validation rmse above 0.1"
+
+
+SLEEPY = """
+import os, time
+time.sleep(float(os.environ.get("PAUSE", "0")))
+open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("x")
+"""
+
+
+def test_sdk_cache_hit_and_stop(session: Any, bucket: str, tmp_path: Any) -> None:  # noqa: F811
+    """``CacheConfig`` and ``RetryPolicy`` objects as the SDK writes them; the second run with
+    the same arguments is a cache hit; ``execution.stop()`` stops the running job."""
+    from sagemaker.estimator import Estimator
+    from sagemaker.workflow.parameters import ParameterString
+    from sagemaker.workflow.pipeline import Pipeline
+    from sagemaker.workflow.pipeline_context import PipelineSession
+    from sagemaker.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+    )
+    from sagemaker.workflow.steps import CacheConfig, TrainingStep
+
+    (tmp_path / "train.py").write_text(SLEEPY)
+    pipeline_session = PipelineSession(boto_session=session.boto_session,
+                                       default_bucket=bucket)
+    pause = ParameterString(name="Pause", default_value="0")
+    estimator = Estimator(image_uri=SKLEARN_IMAGE, role=ROLE, instance_count=1,
+                          instance_type="ml.m5.large", entry_point="train.py",
+                          source_dir=str(tmp_path), sagemaker_session=pipeline_session,
+                          environment={"PAUSE": pause})
+    train = TrainingStep(name="Train", step_args=estimator.fit(),
+                         cache_config=CacheConfig(enable_caching=True, expire_after="PT1H"),
+                         retry_policies=[SageMakerJobStepRetryPolicy(
+                             exception_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
+                             max_attempts=2)])
+    pipeline = Pipeline(name=unique("sdkcache"), parameters=[pause], steps=[train],
+                        sagemaker_session=pipeline_session)
+    pipeline.upsert(role_arn=ROLE)
+
+    first, second = pipeline.start(), None
+    with contextlib.suppress(WaiterError):
+        first.wait(delay=1, max_attempts=240)
+    second = pipeline.start()
+    with contextlib.suppress(WaiterError):
+        second.wait(delay=1, max_attempts=240)
+    assert [e.describe()["PipelineExecutionStatus"] for e in (first, second)] == \
+        ["Succeeded", "Succeeded"]
+    a, b = (e.list_steps()[0] for e in (first, second))
+    assert b["CacheHitResult"]["SourcePipelineExecutionArn"] == first.arn
+    assert b["Metadata"]["TrainingJob"] == a["Metadata"]["TrainingJob"]
+
+    slow = pipeline.start(parameters={"Pause": "300"})  # other arguments: no cache hit
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            slow.list_steps() and slow.list_steps()[0]["StepStatus"] == "Executing"):
+        time.sleep(0.2)
+    slow.stop()  # (the SDK's waiter knows no Stopped state: wait on Describe)
+    assert wait(session.sagemaker_client, slow.arn)["PipelineExecutionStatus"] == "Stopped"
+    step = slow.list_steps()[0]
+    assert step["StepStatus"] == "Stopped" and "CacheHitResult" not in step
+    job = step["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[-1]
+    assert session.sagemaker_client.describe_training_job(TrainingJobName=job)[
+        "TrainingJobStatus"] == "Stopped"

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cove import errors
@@ -48,8 +48,12 @@ _ACTIVE = (StepStatus.STARTING, StepStatus.EXECUTING, StepStatus.STOPPING)
 
 class Engine:
     def __init__(self, store: PipelineStore, acting: Acting, clock: Callable[[], float],
+                 job_ends: Iterable[list[Callable[[str], None]]] = (),
                  fallback: float = 1.0) -> None:
+        """``job_ends``: the job services' ``on_finished`` lists; the engine listens to each."""
         self.store, self.acting, self.clock, self.fallback = store, acting, clock, fallback
+        for listeners in job_ends:
+            listeners.append(self.wake)
         self._definitions: dict[str, Definition] = {}
         self._actors: dict[str, Actor] = {}
         self._due = 0.0  # when the next pass must run at the latest (a retry's time)
@@ -101,13 +105,8 @@ class Engine:
         if execution.status is ExecutionStatus.STOPPING:
             self._stop(execution, actor, runs)
             return
-        fates = _fates(definition, runs)
+        fates = self._start_ready(execution, actor, definition, runs)
         failed = [runs[n] for n, fate in fates.items() if fate == "failed" and n in runs]
-        if not failed:
-            for step in self._ready(execution, definition, runs, fates):
-                runs[step.name] = self._begin(execution, actor, step, runs, attempt=1)
-            fates = _fates(definition, runs)
-            failed = [runs[n] for n, fate in fates.items() if fate == "failed" and n in runs]
         if any(fate == "active" for fate in fates.values()):
             return
         if failed:
@@ -117,6 +116,20 @@ class Engine:
                          else f"Step {first.name} failed: {reason}")
         elif not any(fate == "waiting" for fate in fates.values()):
             self._finish(execution, ExecutionStatus.SUCCEEDED, "")
+
+    def _start_ready(self, execution: Execution, actor: Actor, definition: Definition,
+                     runs: dict[str, StepRun]) -> dict[str, str]:
+        """Start every step whose inputs are ready, again and again while steps that finish
+        at once (conditions, models, registrations) make more ready; the steps' fates."""
+        fates = _fates(definition, runs)
+        while not any(fate == "failed" for n, fate in fates.items() if n in runs):
+            ready = self._ready(execution, definition, runs, fates)
+            if not ready:
+                break
+            for step in ready:
+                runs[step.name] = self._begin(execution, actor, step, runs, attempt=1)
+            fates = _fates(definition, runs)
+        return fates
 
     def _ready(self, execution: Execution, definition: Definition, runs: dict[str, StepRun],
                fates: dict[str, str]) -> list[Step]:
