@@ -8,7 +8,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -46,6 +46,7 @@ from cove.objects._s3wire import (
 from cove.objects._store import LocalObjectStore
 from cove.wire import Body, Call, check_sha256
 
+T = TypeVar("T")
 INLINE_READ = 1 << 20
 SMALL_BODY = 8 << 20  # read whole and written in one thread hop; larger bodies are pipelined
 PIPELINE_BATCH = 256 * 1024
@@ -109,39 +110,54 @@ async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: s
 # --- writing ----------------------------------------------------------------------------------
 
 async def receive_blob(call: Call, blobs: BlobStore, algorithms: Iterable[str],
-                       wanted: Mapping[str, str], declared: int) -> WrittenBlob:
-    """Stream the body into a new blob; verify every digest; discard the blob on any failure.
+                       wanted: Mapping[str, str], declared: int,
+                       then: Callable[[WrittenBlob], T]) -> T:
+    """Stream the body into a new blob, verify every digest, and hand it to ``then`` (which
+    owns it from then on: it publishes it or deletes it); discard the blob on any failure.
 
     The blob writer computes the signed payload's SHA-256 along with the checksums (claimed
     from the body, so no byte is hashed twice).  A small body is read whole, then written and
-    fsynced in one thread while two others hash it; a large one is pipelined batch by batch.
+    fsynced in one thread while two others hash it, and verified and published by that same
+    thread (one hop from the event loop); a large one is pipelined batch by batch.
     """
     loop = asyncio.get_running_loop()
     expected_sha256 = call.body.claim_sha256()
     sha256 = expected_sha256 is not None
+    verify = functools.partial(_verify_blob, call, expected_sha256, wanted)
     if 0 < declared <= SMALL_BODY:
         data = await call.body.read(SMALL_BODY)
-        blob = await loop.run_in_executor(
-            IO_THREADS, functools.partial(blobs.write_whole, data, algorithms, sha256,
-                                          HASH_THREADS))
-        discard: Callable[[], None] = functools.partial(blobs.delete, [blob.blob_id])
-    else:
-        writer = await loop.run_in_executor(
-            IO_THREADS, functools.partial(blobs.writer, algorithms, sha256))
-        try:
-            blob = await _pipeline(call, writer)
-        except BaseException:
-            writer.discard()
-            raise
-        discard = writer.discard
+        return await loop.run_in_executor(IO_THREADS, functools.partial(
+            _write_small, blobs, data, algorithms, sha256, verify, then))
+    writer = await loop.run_in_executor(
+        IO_THREADS, functools.partial(blobs.writer, algorithms, sha256))
     try:
-        check_sha256(expected_sha256, blob.sha256_hex)
-        verify_digests(call.request.headers, call.body.trailers, blob.md5, blob.checksums,
-                       wanted)
+        blob = await _pipeline(call, writer)
     except BaseException:
-        discard()
+        writer.discard()
         raise
-    return blob
+    try:
+        verify(blob)
+    except BaseException:
+        writer.discard()
+        raise
+    return await run_in_threadpool(then, blob)
+
+
+def _write_small(blobs: BlobStore, data: bytes, algorithms: Iterable[str], sha256: bool,
+                 verify: Callable[[WrittenBlob], None], then: Callable[[WrittenBlob], T]) -> T:
+    blob = blobs.write_whole(data, algorithms, sha256, HASH_THREADS)
+    try:
+        verify(blob)
+    except BaseException:
+        blobs.delete([blob.blob_id])
+        raise
+    return then(blob)
+
+
+def _verify_blob(call: Call, expected_sha256: str | None, wanted: Mapping[str, str],
+                 blob: WrittenBlob) -> None:
+    check_sha256(expected_sha256, blob.sha256_hex)
+    verify_digests(call.request.headers, call.body.trailers, blob.md5, blob.checksums, wanted)
 
 
 async def _pipeline(call: Call, writer: BlobWriter) -> WrittenBlob:
@@ -176,14 +192,17 @@ async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str)
     wanted = requested_checksums(headers)
     attributes = attributes_from(headers)
     store.require_bucket_cached(bucket)  # fail before reading gigabytes
-    blob = await receive_blob(call, store.blobs, wanted, wanted, declared)
-    checksum = Checksum()
-    if wanted:
-        algorithm = next(iter(wanted))
-        checksum = Checksum(algorithm, blob.checksums[algorithm], "FULL_OBJECT")
-    info = await run_in_threadpool(store.put_object, bucket, key, blob, attributes, checksum,
-                                   write_condition(headers))
-    return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(checksum)})
+    condition = write_condition(headers)
+
+    def publish(blob: WrittenBlob) -> ObjectInfo:
+        checksum = Checksum()
+        if wanted:
+            algorithm = next(iter(wanted))
+            checksum = Checksum(algorithm, blob.checksums[algorithm], "FULL_OBJECT")
+        return store.put_object(bucket, key, blob, attributes, checksum, condition)
+
+    info = await receive_blob(call, store.blobs, wanted, wanted, declared, publish)
+    return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(info.checksum)})
 
 
 async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
@@ -377,8 +396,8 @@ async def upload_part(store: LocalObjectStore, call: Call, bucket: str, key: str
     algorithms = {**wanted}
     if upload.checksum_algorithm:
         algorithms.setdefault(upload.checksum_algorithm, "")
-    blob = await receive_blob(call, store.blobs, algorithms, wanted, declared)
-    part = await run_in_threadpool(store.uploads.put_part, upload, number, blob)
+    part = await receive_blob(call, store.blobs, algorithms, wanted, declared,
+                              functools.partial(store.uploads.put_part, upload, number))
     extra = {}
     if part.checksum:
         extra[f"x-amz-checksum-{upload.checksum_algorithm.lower()}"] = part.checksum

@@ -6,7 +6,9 @@ import errno
 import fcntl
 import os
 import shutil
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ class LocalObjectStore:
         self.db = db
         self.blobs = BlobStore(root / "blobs")
         self.commits = GroupCommit(db)
+        self._infos = _InfoCache()
         self.uploads = MultipartUploads(self)
         # Bucket names, derived from the table and kept in step by create/delete below (this
         # process is the only writer): a PUT checks its bucket without a transaction.
@@ -145,16 +148,23 @@ class LocalObjectStore:
         except BaseException:
             self.blobs.delete(new_blobs)
             raise
+        finally:
+            self._infos.forget(info.bucket, info.key)  # before the writer is answered
         self.blobs.delete(replaced)
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        cached, generation = self._infos.get(bucket, key)
+        if cached is not None:
+            return cached
         with self.db.read() as conn:
             row = conn.execute(select(objects).where(
                 and_(objects.c.bucket == bucket, objects.c.key == key))).first()
             if row is None:
                 self.require_bucket(conn, bucket)
                 raise errors.NoSuchKey("The specified key does not exist.", Key=key)
-        return _info_from_row(row)
+        info = _info_from_row(row)
+        self._infos.put(info, generation)
+        return info
 
     def read(self, info: ObjectInfo, start: int, length: int) -> bytes:
         return b"".join(self.iter_range(info, start, length))
@@ -173,9 +183,12 @@ class LocalObjectStore:
             offset += size
 
     def delete_object(self, bucket: str, key: str) -> None:
-        with self.db.write() as conn:
-            self.require_bucket(conn, bucket)
-            freed = self._delete_row(conn, bucket, key)
+        try:
+            with self.db.write() as conn:
+                self.require_bucket(conn, bucket)
+                freed = self._delete_row(conn, bucket, key)
+        finally:
+            self._infos.forget(bucket, key)
         self.blobs.delete(freed)
 
     def copy_object(self, source: ObjectInfo, bucket: str, key: str,
@@ -300,6 +313,41 @@ class LocalObjectStore:
                 "uploads": conn.execute(select(func.count()).select_from(multipart_uploads))
                 .scalar_one(),
             }
+
+
+class _InfoCache:
+    """Recently read objects' metadata, so a GET or HEAD costs no transaction.
+
+    Every write of a key forgets it (after its commit, before its writer is answered), and a
+    read caches what it found only if no write at all was forgotten while it read: the
+    generation it saw before reading is still current.  This process is the only writer.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, str], ObjectInfo] = OrderedDict()
+        self._generation = 0
+        self._size = size
+
+    def get(self, bucket: str, key: str) -> tuple[ObjectInfo | None, int]:
+        with self._lock:
+            info = self._items.get((bucket, key))
+            if info is not None:
+                self._items.move_to_end((bucket, key))
+            return info, self._generation
+
+    def put(self, info: ObjectInfo, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # a write happened meanwhile: what was read may be stale
+            self._items[(info.bucket, info.key)] = info
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def forget(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self._generation += 1
+            self._items.pop((bucket, key), None)
 
 
 def _check_condition(conn: Connection, bucket: str, key: str, condition: WriteCondition) -> None:
