@@ -54,6 +54,8 @@ class ProcessSpec:
     #: build whose package index is on the internet).
     online: bool = False
     writable: tuple[Path, ...] = ()  # directories it may write, at their own paths
+    #: Descriptors the process inherits at the same numbers (a socket cove bound for it).
+    fds: tuple[int, ...] = ()
 
 
 def describe(sandbox: Sandbox) -> str:
@@ -100,7 +102,7 @@ class PlainProcess:
     warning = UNSANDBOXED
 
     def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
-        return _popen(spec.command, spec.env, spec.cwd, stdout)
+        return _popen(spec.command, spec.env, spec.cwd, stdout, spec.fds)
 
     def terminate(self, proc: subprocess.Popen[bytes]) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
@@ -141,7 +143,7 @@ class Bubblewrap:
         try:
             command = [*membership.enter(), self.executable, *self._prepare(spec, arguments)]
             return _popen(command, spec.env, None, stdout,
-                          (*arguments.fds, membership.lease))
+                          (*arguments.fds, membership.lease, *spec.fds))
         finally:  # the child has its copies; the network lives while the child does
             arguments.close()
             os.close(membership.lease)
