@@ -7,7 +7,9 @@ network namespaces (``_networks.py``).  Its
 filesystem is a fresh tmpfs holding only, read-only: ``/usr`` and the ``/bin``, ``/lib*``
 links, the few files of ``/etc`` programs read, the Python runtimes it needs (each at its own
 path, nothing else of their parents), and what the spec grants; read-write: its job directory
-at ``/opt/ml``, the spec's writable places, and private ``/tmp``, ``/var/tmp`` and ``/run``.
+at ``/opt/ml``, the spec's writable places, private ``/tmp``, ``/var/tmp`` and ``/run``, and
+its own ``/lib`` (``_scratch.py``: links to the machine's libraries, beside which it may add
+its own, as in a container).
 
 Sources are passed as descriptors cove opened (``--ro-bind-fd``), so a path renamed between
 the decision and the mount cannot redirect it.
@@ -41,8 +43,10 @@ class Confinement:
     """bwrap's arguments for ``spec``, and the descriptors they name (close them after the
     spawn: the child has its copies)."""
 
-    def __init__(self, spec: ProcessSpec) -> None:
+    def __init__(self, spec: ProcessSpec, lib: Path | None = None) -> None:
         self.spec = spec
+        #: The sandbox's own /lib (``_scratch.py``), or None to show the machine's read-only.
+        self.lib = lib
         self.fds: list[int] = []
         self.made: set[str] = {"/"}
 
@@ -76,7 +80,9 @@ class Confinement:
         args = self._bind(Path("/usr"), "/usr", writable=False)
         for name in SYSTEM_TOP:
             path = Path("/") / name
-            if path.is_symlink():
+            if name == "lib" and self.lib is not None:
+                args += self._bind(self.lib, "/lib", writable=True)
+            elif path.is_symlink():
                 args += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 args += self._bind(path, str(path), writable=False)

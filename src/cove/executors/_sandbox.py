@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from cove import errors
-from cove.executors import _networks
+from cove.executors import _networks, _scratch
 from cove.executors._confinement import Confinement
 
 log = logging.getLogger("cove.sandbox")
@@ -54,6 +54,8 @@ class ProcessSpec:
     #: build whose package index is on the internet).
     online: bool = False
     writable: tuple[Path, ...] = ()  # directories it may write, at their own paths
+    #: Descriptors the process inherits at the same numbers (a socket cove bound for it).
+    fds: tuple[int, ...] = ()
 
 
 def describe(sandbox: Sandbox) -> str:
@@ -100,7 +102,7 @@ class PlainProcess:
     warning = UNSANDBOXED
 
     def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
-        return _popen(spec.command, spec.env, spec.cwd, stdout)
+        return _popen(spec.command, spec.env, spec.cwd, stdout, spec.fds)
 
     def terminate(self, proc: subprocess.Popen[bytes]) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
@@ -137,14 +139,25 @@ class Bubblewrap:
     def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
         membership = _networks.join(spec.network or f"private-{uuid.uuid4().hex}",
                                     _api_port(spec.env), spec.ports, spec.online)
-        arguments = Confinement(spec)
+        scratch = self._scratch()
+        arguments = Confinement(spec, scratch.lib if scratch else None)
+        leases = (membership.lease, *([scratch.lease] if scratch else []))
         try:
             command = [*membership.enter(), self.executable, *self._prepare(spec, arguments)]
-            return _popen(command, spec.env, None, stdout,
-                          (*arguments.fds, membership.lease))
-        finally:  # the child has its copies; the network lives while the child does
+            return _popen(command, spec.env, None, stdout, (*arguments.fds, *leases, *spec.fds))
+        finally:  # the child has its copies; the network and /lib live while the child does
             arguments.close()
-            os.close(membership.lease)
+            for lease in leases:
+                os.close(lease)
+
+    @staticmethod
+    def _scratch() -> _scratch.Scratch | None:
+        if not _scratch.writable_lib():
+            return None
+        try:
+            return _scratch.make(*_networks.outer_ids())
+        except OSError as exc:
+            raise errors.ServerError(f"cannot make the sandbox's /lib: {exc}") from exc
 
     @staticmethod
     def _prepare(spec: ProcessSpec, arguments: Confinement) -> list[str]:

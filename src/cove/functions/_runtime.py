@@ -158,6 +158,19 @@ def _send(conn: socket.socket, answer: dict[str, Any]) -> None:
     conn.sendall(_HEADER.pack(len(data)) + data)
 
 
+def _listener(socket_path: str) -> socket.socket:
+    """``fd:N``: the socket cove bound and passed in (it connects only once we listen);
+    otherwise a path to bind (cove's tests run the runtime directly)."""
+    if socket_path.startswith("fd:"):
+        return socket.socket(fileno=int(socket_path[3:]))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if len(socket_path) > 100:  # past the 108-byte limit of a socket path: via the directory
+        directory = os.open(os.path.dirname(socket_path), os.O_RDONLY | os.O_DIRECTORY)
+        socket_path = f"/proc/self/fd/{directory}/{os.path.basename(socket_path)}"
+    listener.bind(socket_path)
+    return listener
+
+
 def main(socket_path: str) -> None:
     sys.path[0] = os.environ["LAMBDA_TASK_ROOT"]  # the code, not this script's directory
     os.chdir(os.environ["LAMBDA_TASK_ROOT"])
@@ -168,11 +181,7 @@ def main(socket_path: str) -> None:
     started = time.perf_counter()
     handler, init_error = _load()
     init_ms: float | None = (time.perf_counter() - started) * 1000
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    if len(socket_path) > 100:  # past the 108-byte limit of a socket path: via the directory
-        directory = os.open(os.path.dirname(socket_path), os.O_RDONLY | os.O_DIRECTORY)
-        socket_path = f"/proc/self/fd/{directory}/{os.path.basename(socket_path)}"
-    listener.bind(socket_path)
+    listener = _listener(socket_path)
     listener.listen(1)
     conn, _ = listener.accept()
     while (request := _recv(conn)) is not None:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -71,7 +72,7 @@ class Worker:
 
     async def connect(self) -> None:
         """Wait for the runtime to listen (it binds once the handler is imported)."""
-        path = f"/proc/self/fd/{self.directory_fd}/runtime.sock"
+        path = f"/proc/self/fd/{self.directory_fd}/{self.directory.name}.sock"
         deadline = time.monotonic() + INIT_TIMEOUT
         while True:
             if self.proc.poll() is not None:
@@ -118,6 +119,17 @@ class Worker:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
         shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.with_suffix(".sock").unlink(missing_ok=True)
+
+
+def _bound(path: str) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _signal_name(number: int) -> str:
@@ -203,11 +215,18 @@ class Pool:
         task = "/opt/ml/task" if inside else str(spec.code_dir)
         stream = time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()) + uuid.uuid4().hex
         env = {**spec.environment, "LAMBDA_TASK_ROOT": task, "AWS_LAMBDA_LOG_STREAM_NAME": stream}
-        socket_path = "/opt/ml/runtime.sock" if inside else str(directory / "runtime.sock")
-        process = ProcessSpec([sys.executable, str(RUNTIME), socket_path], env, directory,
-                              Path(task), spec.hidden, (), {}, ((spec.code_dir, "task"),))
-        proc = await asyncio.to_thread(self.sandbox.spawn, process, subprocess.PIPE)
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        # cove binds the runtime's socket beside (not in) its directory and passes it in: the
+        # runtime cannot replace it with a link to another function's socket.
+        fd = os.open(spec.root, os.O_RDONLY | os.O_DIRECTORY)
+        with _bound(f"/proc/self/fd/{fd}/{directory.name}.sock") as listener:
+            process = ProcessSpec([sys.executable, str(RUNTIME), f"fd:{listener.fileno()}"],
+                                  env, directory, Path(task), spec.hidden, (), {},
+                                  ((spec.code_dir, "task"),), fds=(listener.fileno(),))
+            try:
+                proc = await asyncio.to_thread(self.sandbox.spawn, process, subprocess.PIPE)
+            except BaseException:
+                os.close(fd)
+                raise
         worker = Worker(spec, directory, proc, fd, stream)
         threading.Thread(target=self._drain, args=(worker,), daemon=True,
                          name="cove-function-output").start()

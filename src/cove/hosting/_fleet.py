@@ -1,9 +1,9 @@
 """A fleet: the model-server worker processes of one production variant.
 
-Each worker is ``python -m cove.serving.worker`` in the sandbox, answering on a Unix socket in
-its own directory.  A worker counts as ready only once it answers ``GET /ping``; one that dies
-is restarted (again and again, backing off, if its model will not load), and requests that
-were on it are retried elsewhere by the router.
+Each worker is ``python -m cove.serving.worker`` in the sandbox, answering on a Unix socket
+cove bound for it, outside anything the worker can see.  A worker counts as ready only once it
+answers ``GET /ping``; one that dies is restarted (again and again, backing off, if its model
+will not load), and requests that were on it are retried elsewhere by the router.
 """
 
 from __future__ import annotations
@@ -178,24 +178,29 @@ class Fleet:
         shutil.rmtree(directory, ignore_errors=True)
         (directory / "model").mkdir(parents=True)
         (directory / "code").mkdir()
-        # A Unix socket path is limited to 108 bytes and homes can be deep: reach the socket
-        # through a directory descriptor (/proc/self/fd/N/worker.sock) instead.
-        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        return Worker(index, directory, WorkerClient(f"/proc/self/fd/{handle}/worker.sock"),
+        # The socket is cove's, in a directory the worker does not see: cove binds it and
+        # passes it in, so no path the worker could replace (with a link to another worker's
+        # socket) is ever connected to.  A socket path is limited to 108 bytes and homes can
+        # be deep: reach it through a directory descriptor (/proc/self/fd/N/...) instead.
+        sockets = self.spec.root / "sockets"
+        sockets.mkdir(mode=0o700, exist_ok=True)
+        handle = os.open(sockets, os.O_RDONLY | os.O_DIRECTORY)
+        return Worker(index, directory,
+                      WorkerClient(f"/proc/self/fd/{handle}/worker-{index}.sock"),
                       directory_fd=handle)
 
     def _spawn(self, worker: Worker) -> None:
         if self.executor is not None:
             self._spawn_remote(worker, self.executor)
             return
-        (worker.directory / "worker.sock").unlink(missing_ok=True)
         (worker.directory / "failure").unlink(missing_ok=True)
+        listener = _bind(worker.socket)
         inside = self.sandbox.mounts_opt_ml
         root = Path("/opt/ml") if inside else worker.directory
         model = root / "model" if inside else self.spec.model_dir
         code = (root / "code" if inside else self.spec.code_dir) if self.spec.code_dir else None
         command = [self.spec.python, "-m", "cove.serving.worker", "--socket",
-                   str(root / "worker.sock"), "--model-dir", str(model), "--runtime",
+                   f"fd:{listener.fileno()}", "--model-dir", str(model), "--runtime",
                    self.spec.runtime, "--failure-file", str(root / "failure")]
         if code is not None:
             command += ["--code-dir", str(code), "--entry-point", self.spec.entry_point]
@@ -204,10 +209,11 @@ class Fleet:
             mounts.append((self.spec.code_dir, "code"))
         spec = ProcessSpec(command, base_environment(dict(self.spec.environment)),
                            worker.directory, root, self.spec.hidden, self.spec.readonly, {},
-                           tuple(mounts))
+                           tuple(mounts), fds=(listener.fileno(),))
         worker.tail.clear()
         worker.drained.clear()
-        worker.proc = self.sandbox.spawn(spec, subprocess.PIPE)
+        with listener:  # the worker has its copy: a dead worker's socket refuses connections
+            worker.proc = self.sandbox.spawn(spec, subprocess.PIPE)
         worker.ready, worker.started = False, time.time()
         threading.Thread(target=self._supervise, args=(worker, worker.proc), daemon=True,
                          name=f"cove-worker-{self.spec.endpoint}-{worker.index}").start()
@@ -354,6 +360,19 @@ def line_batches(fd: int, longest: int = 1 << 16) -> Iterator[list[str]]:
             yield [piece.decode("utf-8", "replace").rstrip("\r") for piece in pieces]
     if partial:
         yield [partial.decode("utf-8", "replace")]
+
+
+def _bind(path: Path) -> socket.socket:
+    """A Unix socket bound at ``path`` (replacing a dead worker's), not yet listening: until
+    the worker has loaded its model and listens, connecting to it is refused."""
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _ping(address: str) -> bool:

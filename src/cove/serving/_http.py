@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import traceback
 from typing import Any
 
@@ -149,7 +150,11 @@ def _head(response: Response, keep_alive: bool, head_only: bool) -> bytes:
 async def _serve(app: WorkerApp, socket_path: str, ready: str | None) -> None:
     loop = asyncio.get_running_loop()
     connections: set[_Connection] = set()
-    if tcp_address(socket_path):  # HOST:PORT, on a Ray node: the edge is on another machine
+    if inherited(socket_path) is not None:  # bound by cove, where this process cannot write
+        listener = socket.socket(fileno=inherited(socket_path))
+        server = await loop.create_unix_server(lambda: _Connection(app, connections),
+                                               sock=listener)
+    elif tcp_address(socket_path):  # HOST:PORT, on a Ray node: the edge is on another machine
         host, port = tcp_address(socket_path)  # type: ignore[misc]
         server = await loop.create_server(lambda: _Connection(app, connections), host, port)
     else:
@@ -177,6 +182,13 @@ def tcp_address(address: str) -> tuple[str, int] | None:
     if "/" in address or not host or not port.isdigit():
         return None
     return host, int(port)
+
+
+def inherited(address: str) -> int | None:
+    """The descriptor of an ``fd:N`` address: a Unix socket cove bound and passed in (the
+    worker only listens on it, so cove never connects through a path user code controls)."""
+    kind, _, number = address.partition(":")
+    return int(number) if kind == "fd" and number.isdigit() else None
 
 
 def serve(app: WorkerApp, socket_path: str, ready: str | None = None) -> None:

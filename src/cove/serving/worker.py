@@ -84,7 +84,8 @@ def _failed(failure: FailureFile, exc: BaseException, reason: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cove.serving.worker",
                                      description="Serve one model on a Unix socket.")
-    parser.add_argument("--socket", required=True, type=Path, help="Unix socket to listen on")
+    parser.add_argument("--socket", required=True,
+                        help="Unix socket to listen on: a path, or fd:N for one cove bound")
     parser.add_argument("--model-dir", required=True, type=Path,
                         help="the extracted model.tar.gz")
     parser.add_argument("--runtime", required=True, choices=RUNTIMES)
