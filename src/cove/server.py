@@ -148,8 +148,8 @@ class Platform:
                                               config.idle_timeout_seconds), executor,
                               identity)
         tags = Tags(db)
-        training_api = TrainingApi(training, training.data, tags)
-        tuning = TuningJobs(db, training, training_api.build)
+        training_api = TrainingApi(training, tags)
+        tuning = TuningJobs(db, training)
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"),
@@ -194,7 +194,7 @@ class Platform:
 def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
     """The API port's app, and the console's (served at ``console_url``)."""
     verifier = Verifier(platform.identity.lookup)
-    tuning_api = TuningApi(platform.tuning, platform.training_api.build, platform.tags)
+    tuning_api = TuningApi(platform.tuning, platform.tags)
     search = Search()
     registry_api = RegistryApi(platform.registry, platform.tags, search)
     hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
@@ -205,8 +205,7 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
     operations = platform.sagemaker_operations
     operations.update({
         **platform.training_api.operations(), **tuning_api.operations(),
-        **ProcessingApi(platform.processing, platform.processing.data,
-                        platform.tags).operations(),
+        **ProcessingApi(platform.processing, platform.tags).operations(),
         **hosting_api.operations(), **transform_api.operations(),
         **platform.tags.operations(), **registry_api.operations(), **search.operations(),
         **pipelines_api.operations(),
