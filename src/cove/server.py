@@ -141,8 +141,8 @@ class Platform:
                                               config.idle_timeout_seconds), executor,
                               identity)
         tags = Tags(db)
-        training_api = TrainingApi(training, training.data, tags)
-        tuning = TuningJobs(db, training, training_api.build)
+        training_api = TrainingApi(training, tags)
+        tuning = TuningJobs(db, training)
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"),
@@ -154,8 +154,8 @@ class Platform:
         search = Search()
         registry_api = RegistryApi(registry, tags, search)
         jobs = {**training_api.operations(),
-                **TuningApi(tuning, training_api.build, tags).operations(),
-                **ProcessingApi(processing, processing.data, tags).operations(),
+                **TuningApi(tuning, tags).operations(),
+                **ProcessingApi(processing, tags).operations(),
                 **HostingApi(endpoints, store, tags, registry_api.model_container).operations(),
                 **TransformApi(transforms, tags).operations(), **tags.operations(),
                 **registry_api.operations(), **search.operations(),

@@ -40,7 +40,9 @@ from cove.executors import describe
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
 from cove.processing import LOG_GROUP as PROCESSING_LOGS
+from cove.processing import describe_processing_job
 from cove.training import LOG_GROUP as TRAINING_LOGS
+from cove.training import describe_training_job
 from cove.transform import LOG_GROUP as TRANSFORM_LOGS
 from cove.units import human_size
 
@@ -263,7 +265,7 @@ class Console:
 
     def training_job(self, request: Request) -> Response:
         name = request.path_params["name"]
-        describe = self.platform.training.describe(name)
+        describe = describe_training_job(self.platform.training.get(name))
         return self.render(request, "training.html", job=describe,
                            by="time" if request.query_params.get("by") == "time" else "step",
                            artifacts=data.artifacts(self.platform, describe),
@@ -291,7 +293,7 @@ class Console:
     def processing_job(self, request: Request) -> Response:
         name = request.path_params["name"]
         return self.render(request, "processing.html",
-                           job=self.platform.processing.describe(name),
+                           job=describe_processing_job(self.platform.processing.get(name)),
                            log=data.log_tail(self.platform.logs, PROCESSING_LOGS, f"{name}/"))
 
     async def stop_processing(self, request: Request) -> Response:

@@ -17,8 +17,9 @@ from cove.config import parse_duration
 from cove.logs import LogStore
 from cove.logs._store import END, Cursor
 from cove.meta.tables import endpoint_configs, endpoints, models
+from cove.processing import describe_processing_job
 from cove.sagemaker import matches_filters
-from cove.training import series
+from cove.training import describe_training_job, series
 
 if TYPE_CHECKING:
     from cove.server import Platform
@@ -50,7 +51,7 @@ def log_tail(logs: LogStore, group: str, prefix: str, lines: int = TAIL_LINES
 
 def training_jobs(platform: Platform, name: str = "", status: str = "") -> list[dict[str, Any]]:
     params = {k: v for k, v in (("NameContains", name), ("StatusEquals", status)) if v}
-    jobs = [d for d in platform.training.all()
+    jobs = [d for d in map(describe_training_job, platform.training.all())
             if matches_filters(d, params, "TrainingJobName", "TrainingJobStatus")]
     return sorted(jobs, key=lambda d: d["CreationTime"], reverse=True)
 
@@ -58,15 +59,14 @@ def training_jobs(platform: Platform, name: str = "", status: str = "") -> list[
 def processing_jobs(platform: Platform, name: str = "", status: str = ""
                     ) -> list[dict[str, Any]]:
     params = {k: v for k, v in (("NameContains", name), ("StatusEquals", status)) if v}
-    jobs = [d for d in platform.processing.all()
+    jobs = [d for d in map(describe_processing_job, platform.processing.all())
             if matches_filters(d, params, "ProcessingJobName", "ProcessingJobStatus")]
     return sorted(jobs, key=lambda d: d["CreationTime"], reverse=True)
 
 
 def training_metrics(platform: Platform, name: str) -> dict[str, list[dict[str, float]]]:
     """Every metric the job logged: name -> points (time, value, step) in order."""
-    describe = platform.training.describe(name)
-    names = [m["Name"] for m in describe["AlgorithmSpecification"].get("MetricDefinitions", [])]
+    names = [m["Name"] for m in platform.training.get(name).metric_definitions]
     result: dict[str, list[dict[str, float]]] = {}
     for metric in names:
         points = series(platform.db, name, metric)
@@ -193,8 +193,8 @@ def gateway_api(platform: Platform, api_id: str) -> dict[str, Any]:
 def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
     """What the dashboard lists as running: jobs in progress, with their progress, and the
     notebook instances that run (a JupyterLab each)."""
-    training = [d for d in platform.training.all() if d["TrainingJobStatus"] in (
-        "InProgress", "Stopping")]
+    training = [describe_training_job(j) for j in platform.training.all()
+                if not j.status.is_finished()]
     tuning = [d for d in platform.tuning.all() if d["HyperParameterTuningJobStatus"] in (
         "InProgress", "Stopping")]
     transforms = [d for d in transform_jobs(platform) if d["TransformJobStatus"] in (

@@ -1,11 +1,12 @@
-"""Processing jobs: rows whose ``describe`` column is what DescribeProcessingJob returns, and
-the runs that change them — the training job machinery (queue, shared executor slots, runs,
+"""Processing jobs: the service that keeps their records (``_records``) and the runs that
+change them — the training job machinery (queue, shared executor slots, runs,
 sandboxed hosts, log streams) with processing's Describe document and hosts."""
 
 from __future__ import annotations
 
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from cove.executors import Executor, HostWork, Sandbox, instance_resources
@@ -14,7 +15,9 @@ from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import processing_jobs
 from cove.processing._host import ProcessingHost, ProcessingSpec
-from cove.sagemaker import DescribedRows
+from cove.processing._records import KIND, ProcessingJob, dump, load
+from cove.processing._requests import new_job
+from cove.sagemaker import JobStatus, RecordRows
 from cove.training import (
     DataPlane,
     HostedJobs,
@@ -31,79 +34,71 @@ from cove.training import (
 from cove.training._envs import Environments
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
-TERMINAL = ("Completed", "Failed", "Stopped")
-GIB = 1 << 30
+TERMINAL = tuple(s.value for s in JobStatus if s.is_finished())
 #: What processingjobconfig.json holds: the job as it was asked for.
 CONFIG_KEYS = ("ProcessingJobArn", "ProcessingJobName", "AppSpecification", "Environment",
                "NetworkConfig", "ProcessingInputs", "ProcessingOutputConfig",
                "ProcessingResources", "RoleArn", "StoppingCondition")
 
 
-class ProcessingJobs(HostedJobs):
-    status_key = "ProcessingJobStatus"
-    kind = "processing job"
+class ProcessingJobs(HostedJobs[ProcessingJob]):
+    kind = KIND
 
     def __init__(self, db: Database, data: DataPlane, logs: LogStore, identity: Identity,
                  executor: Executor, sandbox: Sandbox, settings: TrainingSettings,
                  slots: HostSlots) -> None:
         settings.envs_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(db, DescribedRows(db, processing_jobs, "processing job",
-                                           "ProcessingJob"),
+        super().__init__(db, RecordRows(db, processing_jobs, KIND, load, dump),
                          data, logs, identity, executor, sandbox, slots,
                          Environments(settings.envs_dir, sandbox), settings.endpoint_url)
         self.settings = settings
 
+    def create(self, request: dict[str, Any], region: str, account: str) -> ProcessingJob:
+        """Validate a CreateProcessingJob request and queue the job."""
+        job = new_job(request, region, account, self.data)
+        self.insert(job)
+        return job
+
     @property
-    def jobs_dir(self) -> Any:
+    def jobs_dir(self) -> Path:
         return self.settings.home / "processing-jobs"
 
-    def waiting(self, describe: dict[str, Any]) -> bool:
-        return "ProcessingStartTime" not in describe
+    def make_run(self, job: ProcessingJob) -> ProcessingRun:
+        return ProcessingRun(self, job)
 
-    def host_count(self, describe: dict[str, Any]) -> int:
-        return int(describe["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
+    def stopping(self, job: ProcessingJob, now: float) -> ProcessingJob:
+        return job.moved(JobStatus.STOPPING)
 
-    def make_run(self, describe: dict[str, Any]) -> ProcessingRun:
-        return ProcessingRun(self, describe)
+    def stopped_before_start(self, job: ProcessingJob, now: float) -> ProcessingJob:
+        return job.finished(JobStatus.STOPPED, now)
 
-    def stopping(self, d: dict[str, Any]) -> None:
-        d["ProcessingJobStatus"] = "Stopping"
-
-    def stopped_before_start(self, d: dict[str, Any]) -> None:
-        _finish(d, "Stopped")
-
-    def crashed(self, d: dict[str, Any]) -> None:
-        _finish(d, "Failed", "InternalServerError: cove was restarted while this job was "
-                             "running; its process ended with the server. Start the job again.")
+    def crashed(self, job: ProcessingJob, now: float) -> ProcessingJob:
+        return job.finished(JobStatus.FAILED, now, (
+            "InternalServerError: cove was restarted while this job was running; its process "
+            "ended with the server. Start the job again."))
 
 
-class ProcessingRun(HostedRun):
+class ProcessingRun(HostedRun[ProcessingJob]):
     jobs: ProcessingJobs
 
-    def __init__(self, jobs: ProcessingJobs, describe: dict[str, Any]) -> None:
-        cluster = describe["ProcessingResources"]["ClusterConfig"]
-        super().__init__(jobs, describe, LOG_GROUP, int(cluster["InstanceCount"]),
-                         cluster["InstanceType"],
-                         float(describe["StoppingCondition"]["MaxRuntimeInSeconds"]))
+    def __init__(self, jobs: ProcessingJobs, job: ProcessingJob) -> None:
+        super().__init__(jobs, job, LOG_GROUP)
 
     def phase(self, host: str, status: str, message: str) -> None:
         if host == "algo-1" and status == "Downloading":
-            self.jobs.change(self.name, _started)
+            self.jobs.change(self.name, lambda j: j.began(time.time()))
 
     def failed_inside_cove(self, reason: str) -> None:
-        self.jobs.change(self.name, lambda d: _finish(d, "Failed", reason))
+        self.jobs.change(self.name, lambda j: j.finished(JobStatus.FAILED, time.time(), reason))
 
     def build_hosts(self) -> list[HostWork]:
-        d, settings = self.describe, self.jobs.settings
-        app = d["AppSpecification"]
-        runtime = Runtime(app["ImageUri"], image_kind(app["ImageUri"]) or "", True)
-        cluster = d["ProcessingResources"]["ClusterConfig"]
+        job, settings = self.job, self.jobs.settings
+        runtime = Runtime(job.image, image_kind(job.image) or "", True)
         spec = ProcessingSpec(
-            config={k: d[k] for k in CONFIG_KEYS if k in d},
-            inputs=tuple(d.get("ProcessingInputs", [])),
-            outputs=tuple(d.get("ProcessingOutputConfig", {}).get("Outputs", [])),
-            command=(*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])),
-            volume_bytes=int(cluster["VolumeSizeInGB"]) * GIB)
+            config={k: job.config[k] for k in CONFIG_KEYS if k in job.config} | {
+                "ProcessingJobArn": job.arn, "ProcessingJobName": job.name},
+            inputs=job.inputs, outputs=job.outputs, command=job.command,
+            volume_bytes=job.volume_bytes)
         access = self.access_env(settings.region)
         names = tuple(f"algo-{i + 1}" for i in range(self.host_count))
         local = self.jobs.executor.shares_disk
@@ -111,7 +106,7 @@ class ProcessingRun(HostedRun):
         hosts: list[HostWork] = []
         for host in names:
             plan = HostPlan(self.name, host, names, {}, {}, self.instance_type, cpus,
-                            d.get("Environment", {}))
+                            job.environment)
             setup = HostSetup(job_dir=self.jobs.jobs_dir / self.name / host, output_uri="",
                               code_uri="", entry_point="", entrypoint_override=spec.command,
                               hidden=(settings.home,), readonly=(settings.envs_dir,),
@@ -125,33 +120,20 @@ class ProcessingRun(HostedRun):
         stopped = next((r.stop_reason for r in results if r.stop_reason), "")
         failed = next((r for r in results if r.failure), None)
         message = "".join(r.message for r in results)[:1024]
-        shutting_down, limit = self.shutting_down, self.max_runtime
+        shutting_down, limit = self.shutting_down, self.max_runtime or 0
 
-        def mutate(d: dict[str, Any]) -> None:
-            if message:
-                d["ExitMessage"] = message
+        def end(job: ProcessingJob) -> ProcessingJob:
+            now = time.time()
             if stopped == "MaxRuntimeExceeded" and not shutting_down:
-                _finish(d, "Stopped", f"MaxRuntimeExceeded: the job ran longer than its "
-                                      f"MaxRuntimeInSeconds ({limit:.0f} s) and was stopped.")
-            elif stopped and not shutting_down:
-                _finish(d, "Stopped")
-            elif failed is not None or shutting_down:
-                _finish(d, "Failed", failed.failure if failed else
-                        "InternalServerError: cove shut down while the job was running")
-            else:
-                _finish(d, "Completed")
+                return job.finished(JobStatus.STOPPED, now, (
+                    f"MaxRuntimeExceeded: the job ran longer than its MaxRuntimeInSeconds "
+                    f"({limit:.0f} s) and was stopped."), message)
+            if stopped and not shutting_down:
+                return job.finished(JobStatus.STOPPED, now, exit_message=message)
+            if failed is not None or shutting_down:
+                return job.finished(JobStatus.FAILED, now, failed.failure if failed else
+                                    "InternalServerError: cove shut down while the job was "
+                                    "running", message)
+            return job.finished(JobStatus.COMPLETED, now, exit_message=message)
 
-        self.jobs.change(self.name, mutate)
-
-
-def _started(d: dict[str, Any]) -> None:
-    d.setdefault("ProcessingStartTime", time.time())
-
-
-def _finish(d: dict[str, Any], status: str, failure: str = "") -> None:
-    now = time.time()
-    d["ProcessingJobStatus"] = status
-    d["ProcessingEndTime"] = now
-    d.setdefault("ProcessingStartTime", now)
-    if failure:
-        d["FailureReason"] = failure[:1024]
+        self.jobs.change(self.name, end)

@@ -14,9 +14,10 @@ from cove.sagemaker._common import (
     parse_s3_uri,
     s3_location,
 )
-from cove.sagemaker._rows import DescribedRows
+from cove.sagemaker._lifecycle import JobStatus
+from cove.sagemaker._rows import DescribedRows, RecordRows, Stored
 from cove.sagemaker._tags import Tags
 
-__all__ = ["DescribedRows", "Page", "Tags", "arn", "as_s3_uri", "epoch_seconds",
-           "matches_filters", "milliseconds", "name_from_arn", "not_found", "paginate",
-           "parse_s3_uri", "s3_location"]
+__all__ = ["DescribedRows", "JobStatus", "Page", "RecordRows", "Stored", "Tags", "arn", "as_s3_uri",
+           "epoch_seconds", "matches_filters", "milliseconds", "name_from_arn", "not_found",
+           "paginate", "parse_s3_uri", "s3_location"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from sqlalchemy import Table, select, update
 
@@ -84,6 +84,99 @@ class DescribedRows:
             conn.execute(update(self.table).where(c.name == name).values(
                 describe=describe, status=describe[self.status_key], last_modified=now))
         return describe
+
+    def not_found(self, name: str) -> errors.CoveError:
+        if self.missing is not None:
+            return self.missing(name)
+        return errors.ValidationError(f"Requested resource not found: Could not find "
+                                      f"{self.kind} '{name}'.")
+
+
+class Stored(Protocol):
+    """What a record needs for :class:`RecordRows` to keep it: the row's columns."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def arn(self) -> str: ...
+    @property
+    def created(self) -> float: ...
+    @property
+    def modified(self) -> float: ...
+    @property
+    def status_value(self) -> str: ...
+
+    def touched(self, now: float) -> Self:
+        """The same record, last modified at ``now``."""
+
+
+R = TypeVar("R", bound=Stored)
+
+
+class RecordRows(Generic[R]):
+    """The rows of one kind of record, each kept as a document in the row's ``describe`` column
+    (the layout earlier versions stored, so existing databases read unchanged).  ``load`` and
+    ``dump`` convert a stored document to the record and back; every change is a function from
+    the record to its next one, applied in one write transaction."""
+
+    def __init__(self, db: Database, table: Table, kind: str,
+                 load: Callable[[dict[str, Any]], R], dump: Callable[[R], dict[str, Any]],
+                 missing: Callable[[str], errors.CoveError] | None = None) -> None:
+        self.db, self.table, self.kind = db, table, kind
+        self.load, self.dump, self.missing = load, dump, missing
+
+    def insert(self, record: R) -> None:
+        """Add a record; ResourceInUse if one of that name exists."""
+        c = self.table.c
+        with self.db.write() as conn:
+            if conn.execute(select(c.name).where(c.name == record.name)).first():
+                raise errors.ResourceInUse(
+                    f"{self.kind.capitalize()} names must be unique within an AWS account and "
+                    f"region, and a {self.kind} with this name already exists ({record.arn})")
+            conn.execute(self.table.insert().values(
+                name=record.name, arn=record.arn, status=record.status_value,
+                creation_time=record.created, last_modified=record.modified,
+                describe=self.dump(record)))
+
+    def get(self, name: str) -> R:
+        with self.db.read() as conn:
+            row = conn.execute(select(self.table.c.describe).where(
+                self.table.c.name == name)).first()
+        if row is None:
+            raise self.not_found(name)
+        return self.load(dict(row.describe))
+
+    def all(self) -> list[R]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(self.table.c.describe).order_by(
+                self.table.c.creation_time)).all()
+        return [self.load(dict(r.describe)) for r in rows]
+
+    def with_status(self, *statuses: str) -> list[R]:
+        """Records in any of ``statuses``, oldest first."""
+        c = self.table.c
+        with self.db.read() as conn:
+            rows = conn.execute(select(c.describe).where(c.status.in_(statuses)).order_by(
+                c.creation_time)).all()
+        return [self.load(dict(r.describe)) for r in rows]
+
+    def exists_arn(self, arn: str) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(select(self.table.c.name).where(
+                self.table.c.arn == arn)).first() is not None
+
+    def change(self, name: str, step: Callable[[R], R]) -> R:
+        """Replace a record by ``step(record)`` in one transaction; the new record."""
+        c = self.table.c
+        with self.db.write() as conn:
+            row = conn.execute(select(c.describe).where(c.name == name)).first()
+            if row is None:
+                raise self.not_found(name)
+            record = step(self.load(dict(row.describe))).touched(time.time())
+            conn.execute(update(self.table).where(c.name == name).values(
+                describe=self.dump(record), status=record.status_value,
+                last_modified=record.modified))
+        return record
 
     def not_found(self, name: str) -> errors.CoveError:
         if self.missing is not None:

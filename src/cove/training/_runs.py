@@ -20,9 +20,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy import select
+from typing import Generic, Protocol, TypeVar
 
 from cove import errors
 from cove.executors import (
@@ -39,7 +37,7 @@ from cove.executors import (
 from cove.identity import Identity
 from cove.logs import LogStore
 from cove.meta import Database
-from cove.sagemaker import DescribedRows
+from cove.sagemaker import JobStatus, RecordRows, Stored
 from cove.training._data import DataPlane
 from cove.training._envs import Environments
 from cove.training._host import (
@@ -78,22 +76,45 @@ class HostSlots:
             listener()
 
 
-class HostedJobs(ABC):
-    """The rows of one kind of job and the runs that change them."""
+class HostedJob(Stored, Protocol):
+    """What the queue reads of a job's record (training and processing jobs have it)."""
 
-    #: The Describe member holding the job's status (``TrainingJobStatus``).
-    status_key: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def arn(self) -> str: ...
+    @property
+    def status(self) -> JobStatus: ...
+    @property
+    def role_arn(self) -> str: ...
+    @property
+    def host_count(self) -> int: ...
+    @property
+    def instance_type(self) -> str: ...
+    @property
+    def max_runtime(self) -> float | None: ...
+    @property
+    def waiting(self) -> bool:
+        """InProgress, and its hosts not started yet."""
+
+
+J = TypeVar("J", bound=HostedJob)
+
+
+class HostedJobs(ABC, Generic[J]):
+    """The records of one kind of job and the runs that change them."""
+
     #: How messages name the job ("training job").
     kind: str
 
-    def __init__(self, db: Database, rows: DescribedRows, data: DataPlane, logs: LogStore,
+    def __init__(self, db: Database, rows: RecordRows[J], data: DataPlane, logs: LogStore,
                  identity: Identity, executor: Executor, sandbox: Sandbox, slots: HostSlots,
                  envs: Environments, endpoint_url: str) -> None:
         self.db, self.rows, self.data, self.logs = db, rows, data, logs
         self.identity, self.executor, self.sandbox, self.slots = identity, executor, sandbox, slots
         self.envs = envs
         self.endpoint_url = endpoint_url  # the real one is known once cove listens
-        self._runs: dict[str, HostedRun] = {}
+        self._runs: dict[str, HostedRun[J]] = {}
         self._lock = threading.Lock()
         #: Called with a job's name whenever it reaches a terminal status (tuning listens).
         self.on_finished: list[Callable[[str], None]] = []
@@ -102,44 +123,37 @@ class HostedJobs(ABC):
     # --- what a kind of job says ------------------------------------------------------------
 
     @abstractmethod
-    def waiting(self, describe: dict[str, Any]) -> bool:
-        """Whether an InProgress job has not started yet."""
+    def make_run(self, job: J) -> HostedRun[J]: ...
 
     @abstractmethod
-    def host_count(self, describe: dict[str, Any]) -> int: ...
+    def stopping(self, job: J, now: float) -> J:
+        """StopXxxJob was called on a running job."""
 
     @abstractmethod
-    def make_run(self, describe: dict[str, Any]) -> HostedRun: ...
+    def stopped_before_start(self, job: J, now: float) -> J: ...
 
     @abstractmethod
-    def stopping(self, d: dict[str, Any]) -> None:
-        """Edit a Describe document: StopXxxJob was called on a running job."""
+    def crashed(self, job: J, now: float) -> J:
+        """cove stopped while the job ran."""
 
-    @abstractmethod
-    def stopped_before_start(self, d: dict[str, Any]) -> None: ...
+    # --- records ----------------------------------------------------------------------------
 
-    @abstractmethod
-    def crashed(self, d: dict[str, Any]) -> None:
-        """Edit a Describe document: cove stopped while the job ran."""
-
-    # --- rows -------------------------------------------------------------------------------
-
-    def insert(self, describe: dict[str, Any]) -> None:
-        self.rows.insert(describe)
+    def insert(self, job: J) -> None:
+        self.rows.insert(job)
         self.schedule()
 
-    def describe(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> J:
         return self.rows.get(name)
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[J]:
         return self.rows.all()
 
     def exists_arn(self, arn: str) -> bool:
         return self.rows.exists_arn(arn)
 
-    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Apply ``mutate`` to a job's Describe document in one transaction."""
-        return self.rows.change(name, mutate)
+    def change(self, name: str, step: Callable[[J], J]) -> J:
+        """Replace a job's record by ``step(record)`` in one transaction."""
+        return self.rows.change(name, step)
 
     def host_work(self, make: HostFactory, setup: HostSetup, keep_job_dir: bool) -> HostWork:
         """One host of a job, for this executor: here with the store at hand, or shipped."""
@@ -150,35 +164,30 @@ class HostedJobs(ABC):
     # --- lifecycle --------------------------------------------------------------------------
 
     def stop(self, name: str) -> None:
-        describe = self.describe(name)
-        if describe[self.status_key] != "InProgress":
+        job = self.get(name)
+        if job.status is not JobStatus.IN_PROGRESS:
             raise errors.ValidationError(
                 f"The request was rejected because the {self.kind} is in status "
-                f"{describe[self.status_key]}.")
+                f"{job.status.value}.")
         with self._lock:
             run = self._runs.get(name)
-        self.change(name, self.stopping)
+        self.change(name, lambda j: self.stopping(j, time.time()))
         if run is not None:
             run.stop("Stopped")
         else:  # still queued: nothing ran, nothing to upload
-            self.change(name, self.stopped_before_start)
+            self.change(name, lambda j: self.stopped_before_start(j, time.time()))
             self._finished(name)
 
     def schedule(self) -> None:
         """Start queued jobs, oldest first, while the executor has free slots."""
-        table = self.rows.table
         with self._lock:
-            with self.db.read() as conn:
-                queued = conn.execute(select(table.c.describe).where(
-                    table.c.status == "InProgress").order_by(table.c.creation_time)).all()
-            for (describe,) in queued:
-                name = describe[self.rows.name_key]
-                if name in self._runs or not self.waiting(describe):
+            for job in self.rows.with_status(JobStatus.IN_PROGRESS.value):
+                if job.name in self._runs or not job.waiting:
                     continue
-                if not self.slots.take(self.host_count(describe)):
+                if not self.slots.take(job.host_count):
                     break  # start in order: a big job waits rather than being overtaken
-                run = self.make_run(describe)
-                self._runs[name] = run
+                run = self.make_run(job)
+                self._runs[job.name] = run
                 run.start()
 
     def recover(self) -> None:
@@ -186,14 +195,11 @@ class HostedJobs(ABC):
         jobs = self.all()
         # No job runs yet, so no job key may live: keys of runs that died with cove (or of runs
         # that ended just before their key was revoked) must not outlive them.
-        self.identity.revoke_all([d[self.rows.arn_key] for d in jobs])
-        for describe in jobs:
-            status = describe[self.status_key]
-            if status not in ("InProgress", "Stopping"):
-                continue
-            if status == "InProgress" and self.waiting(describe):
-                continue  # never started: it will start now
-            self.change(describe[self.rows.name_key], self.crashed)
+        self.identity.revoke_all([job.arn for job in jobs])
+        for job in jobs:
+            if job.status.is_finished() or job.waiting:
+                continue  # ended, or never started: it will start now
+            self.change(job.name, lambda j: self.crashed(j, time.time()))
         self.schedule()
 
     def shutdown(self) -> None:
@@ -211,16 +217,15 @@ class HostedJobs(ABC):
             self.slots.give_back(run.host_count)
 
 
-class HostedRun(ABC):
-    """The run of one job: its hosts, their log streams, its end."""
+class HostedRun(ABC, Generic[J]):
+    """The run of one job: its hosts, their log streams, its end.  ``job`` is its record as
+    the run began."""
 
-    def __init__(self, jobs: HostedJobs, describe: dict[str, Any], log_group: str,
-                 host_count: int, instance_type: str, max_runtime: float | None) -> None:
-        self.jobs, self.describe = jobs, describe
-        self.name: str = describe[jobs.rows.name_key]
-        self.arn: str = describe[jobs.rows.arn_key]
-        self.log_group, self.host_count = log_group, host_count
-        self.instance_type, self.max_runtime = instance_type, max_runtime
+    def __init__(self, jobs: HostedJobs[J], job: J, log_group: str) -> None:
+        self.jobs, self.job = jobs, job
+        self.name, self.arn = job.name, job.arn
+        self.log_group, self.host_count = log_group, job.host_count
+        self.instance_type, self.max_runtime = job.instance_type, job.max_runtime
         self.hosts: list[HostRun] = []
         self._hosts_lock = threading.Lock()  # a stop and the start of the hosts do not cross
         self.stop_reason = ""
@@ -319,8 +324,11 @@ class HostedRun(ABC):
         # queue has already given them their slots, and the log starts with the job's own lines.
         if not self.jobs.executor.shares_disk:
             self.log("algo-1", [f"cove: {waiting}"])
-        self.jobs.change(self.name, lambda d: _say_waiting(d, waiting))
+        self.waiting_for(waiting)
         return resources
+
+    def waiting_for(self, message: str) -> None:
+        """Say what the job waits for (training jobs say it in their Starting transition)."""
 
     def _run_hosts(self) -> list[HostResult]:
         executor = self.jobs.executor
@@ -372,7 +380,7 @@ class HostedRun(ABC):
 
     def access_env(self, region: str) -> dict[str, str]:
         """What the job's code needs to reach cove: its URL, region, and keys of its own."""
-        creds = self.jobs.identity.issue(self.arn, self.describe.get("RoleArn", ""), self.name)
+        creds = self.jobs.identity.issue(self.arn, self.job.role_arn, self.name)
         return {"AWS_ENDPOINT_URL": self.jobs.endpoint_url, "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
                 "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
@@ -401,9 +409,3 @@ def local_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
 
-
-def _say_waiting(d: dict[str, Any], message: str) -> None:
-    """The open Starting transition says what the job waits for (training jobs have them)."""
-    last = d["SecondaryStatusTransitions"][-1] if d.get("SecondaryStatusTransitions") else None
-    if last is not None and last["Status"] == "Starting" and "EndTime" not in last:
-        last["StatusMessage"] = message

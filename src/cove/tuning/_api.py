@@ -8,7 +8,7 @@ from typing import Any
 
 from cove import errors
 from cove.sagemaker import Tags, arn, matches_filters, paginate
-from cove.tuning._jobs import DEFINITION_ONLY, BuildTraining, TuningJobs, resource_config
+from cove.tuning._jobs import DEFINITION_ONLY, TuningJobs, resource_config
 from cove.tuning._search import hyperband_resources
 from cove.tuning._space import SearchSpace
 from cove.wire import Call
@@ -19,8 +19,8 @@ MAX_PARENTS = 5
 
 
 class TuningApi:
-    def __init__(self, jobs: TuningJobs, build: BuildTraining, tags: Tags) -> None:
-        self.jobs, self.build, self.tags = jobs, build, tags
+    def __init__(self, jobs: TuningJobs, tags: Tags) -> None:
+        self.jobs, self.tags = jobs, tags
         tags.register(jobs.exists_arn)
 
     def operations(self) -> dict[str, Any]:
@@ -141,11 +141,12 @@ class TuningApi:
             **definition["StaticHyperParameters"],
             **{p.name: p.hyperparameter(_some_value(p)) for p in space.parameters}}
         request.setdefault("ResourceConfig", resource_config(definition))
-        probe = self.build(request, call.region, call.principal.account_id, tuning_arn)
+        probe = self.jobs.training.check(request, call.region, call.principal.account_id,
+                                         tuning_arn)
         metric = config["HyperParameterTuningJobObjective"]["MetricName"]
         # As for training jobs, a built-in algorithm's metric definitions are described (the
         # SDK's attach reads them).
-        definitions = probe["AlgorithmSpecification"].get("MetricDefinitions", [])
+        definitions = probe.metric_definitions
         definition["AlgorithmSpecification"]["MetricDefinitions"] = definitions
         names = [m["Name"] for m in definitions]
         if metric not in names:

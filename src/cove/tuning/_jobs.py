@@ -31,8 +31,8 @@ from sqlalchemy import insert, select, update
 from cove import errors
 from cove.meta import Database
 from cove.meta.tables import tuning_jobs, tuning_trials
-from cove.sagemaker import DescribedRows
-from cove.training import TrainingJobs
+from cove.sagemaker import DescribedRows, JobStatus
+from cove.training import TrainingJob, TrainingJobs
 from cove.training import _metrics as metrics
 from cove.tuning._search import new_study, worse_than_median
 from cove.tuning._space import SearchSpace
@@ -40,14 +40,9 @@ from cove.tuning._space import SearchSpace
 log = logging.getLogger("cove.tuning")
 
 TERMINAL = ("Completed", "Failed", "Stopped")
-TRAINING_TERMINAL = ("Completed", "Failed", "Stopped")
 #: Keys of a TrainingJobDefinition that describe the tuning, not the training job.
 DEFINITION_ONLY = ("DefinitionName", "TuningObjective", "HyperParameterRanges",
                    "StaticHyperParameters", "HyperParameterTuningResourceConfig")
-
-#: Builds a training job's Describe document from a CreateTrainingJob request (TrainingApi).
-BuildTraining = Callable[[dict[str, Any], str, str, str], dict[str, Any]]
-
 
 @dataclass
 class Trial:
@@ -69,8 +64,8 @@ class Search:
 
 
 class TuningJobs:
-    def __init__(self, db: Database, training: TrainingJobs, build: BuildTraining) -> None:
-        self.db, self.training, self.build = db, training, build
+    def __init__(self, db: Database, training: TrainingJobs) -> None:
+        self.db, self.training = db, training
         self.rows = DescribedRows(db, tuning_jobs, "tuning job", "HyperParameterTuningJob",
                                   missing=_missing)
         self._searches: dict[str, Search] = {}
@@ -195,10 +190,10 @@ class TuningJobs:
         self._publish(name, trials, jobs, search, None)
 
     def _reconcile(self, name: str, d: dict[str, Any], search: Search, trial: Trial,
-                   job: dict[str, Any] | None, metric: str, minimize: bool,
+                   job: TrainingJob | None, metric: str, minimize: bool,
                    trials: list[Trial]) -> None:
         asked = search.asked[trial.number]
-        if job is None or job["TrainingJobStatus"] == "Failed" and _retryable(job):
+        if job is None or job.status is JobStatus.FAILED and _retryable(job):
             search.study.tell(asked, state=TrialState.FAIL)
             search.study.enqueue_trial(trial.params)  # run the same point again
             self._set_trial(name, trial.number, "retried")
@@ -207,20 +202,20 @@ class TuningJobs:
         for step in range(search.reported.get(trial.number, 0), len(series)):
             asked.report(series[step], step + 1)
         search.reported[trial.number] = len(series)
-        status = job["TrainingJobStatus"]
-        if status in TRAINING_TERMINAL:
+        status = job.status
+        if status.is_finished():
             objective = _objective(job, metric)
-            if status == "Completed" and objective is not None:
+            if status is JobStatus.COMPLETED and objective is not None:
                 search.study.tell(asked, objective)
                 self._set_trial(name, trial.number, "complete")
-            elif status == "Stopped" and series:
+            elif status is JobStatus.STOPPED and series:
                 search.study.tell(asked, state=TrialState.PRUNED)
                 self._set_trial(name, trial.number, "pruned")
             else:
                 search.study.tell(asked, state=TrialState.FAIL)
                 self._set_trial(name, trial.number, "failed")
             return
-        if status != "InProgress":
+        if status is not JobStatus.IN_PROGRESS:
             return
         config = d["HyperParameterTuningJobConfig"]
         stop = False
@@ -273,8 +268,7 @@ class TuningJobs:
                 state="running"))
         search.asked[number] = asked
         try:
-            training = self.build(request, region, account, d["HyperParameterTuningJobArn"])
-            self.training.insert(training)
+            self.training.create(request, region, account, d["HyperParameterTuningJobArn"])
         except errors.CoveError as exc:  # e.g. the data were deleted since the job started
             log.warning("tuning job %s could not start %s: %s", name, job_name, exc)
             search.study.tell(asked, state=TrialState.FAIL)
@@ -284,9 +278,9 @@ class TuningJobs:
         with contextlib.suppress(errors.CoveError):  # already ending
             self.training.stop(job_name)
 
-    def _training(self, job_name: str) -> dict[str, Any] | None:
+    def _training(self, job_name: str) -> TrainingJob | None:
         try:
-            return self.training.describe(job_name)
+            return self.training.get(job_name)
         except errors.CoveError:
             return None
 
@@ -303,7 +297,7 @@ class TuningJobs:
         distributions = space.distributions()
         for parent in d.get("WarmStartConfig", {}).get("ParentHyperParameterTuningJobs", []):
             for job in self._parent_results(parent["HyperParameterTuningJobName"], metric):
-                params = space.internal(job["HyperParameters"])
+                params = space.internal(job.hyperparameters)
                 value = _objective(job, metric)
                 if params is not None and value is not None:
                     study.add_trial(optuna.trial.create_trial(
@@ -341,14 +335,14 @@ class TuningJobs:
         return [summary(d, t, self._training(t.training_job), tuned.names)
                 for t in self.trials(d["HyperParameterTuningJobName"])]
 
-    def _parent_results(self, parent: str, metric: str) -> list[dict[str, Any]]:
+    def _parent_results(self, parent: str, metric: str) -> list[TrainingJob]:
         found = [self._training(t.training_job) for t in self.trials(parent)
                  if t.state == "complete"]
         return [job for job in found if job is not None]
 
     # --- what Describe shows ----------------------------------------------------------------
 
-    def _publish(self, name: str, trials: list[Trial], jobs: dict[str, dict[str, Any] | None],
+    def _publish(self, name: str, trials: list[Trial], jobs: dict[str, TrainingJob | None],
                  search: Search, finish: Callable[[dict[str, Any]], None] | None) -> None:
         def mutate(d: dict[str, Any]) -> None:
             config = d["HyperParameterTuningJobConfig"]
@@ -408,50 +402,50 @@ def _missing(name: str) -> errors.CoveError:
 
 # --- summaries and counters -------------------------------------------------------------------
 
-def summary(d: dict[str, Any], trial: Trial, job: dict[str, Any] | None,
+def summary(d: dict[str, Any], trial: Trial, job: TrainingJob | None,
             tuned: list[str]) -> dict[str, Any]:
     """One HyperParameterTrainingJobSummary."""
     objective = d["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
     result: dict[str, Any] = {
         "TrainingJobName": trial.training_job,
-        "TrainingJobArn": job["TrainingJobArn"] if job else "",
+        "TrainingJobArn": job.arn if job else "",
         "TuningJobName": d["HyperParameterTuningJobName"],
-        "CreationTime": job["CreationTime"] if job else d["CreationTime"],
-        "TrainingJobStatus": job["TrainingJobStatus"] if job else "Failed",
-        "TunedHyperParameters": {k: v for k, v in (job or {}).get("HyperParameters", {}).items()
+        "CreationTime": job.created if job else d["CreationTime"],
+        "TrainingJobStatus": (job.status if job else JobStatus.FAILED).value,
+        "TunedHyperParameters": {k: v for k, v in (job.hyperparameters if job else {}).items()
                                  if k in tuned},
     }
     if job is None:
         result["FailureReason"] = "The training job could not be created."
         result["ObjectiveStatus"] = "Failed"
         return result
-    for key in ("TrainingStartTime", "TrainingEndTime", "FailureReason"):
-        if key in job:
-            result[key] = job[key]
+    times = {"TrainingStartTime": job.started, "TrainingEndTime": job.ended,
+             "FailureReason": job.failure_reason or None}
+    result.update({k: v for k, v in times.items() if v is not None})
     value = _objective(job, objective["MetricName"])
-    if value is not None and job["TrainingJobStatus"] in TRAINING_TERMINAL:
+    if value is not None and job.status.is_finished():
         result["FinalHyperParameterTuningJobObjectiveMetric"] = {
             "Type": objective["Type"], "MetricName": objective["MetricName"], "Value": value}
-    result["ObjectiveStatus"] = "Pending" if job["TrainingJobStatus"] not in \
-        TRAINING_TERMINAL else ("Succeeded" if value is not None else "Failed")
+    result["ObjectiveStatus"] = "Pending" if not job.status.is_finished() else (
+        "Succeeded" if value is not None else "Failed")
     return result
 
 
-def status_counters(trials: list[Trial], jobs: dict[str, dict[str, Any] | None]
+def status_counters(trials: list[Trial], jobs: dict[str, TrainingJob | None]
                     ) -> dict[str, int]:
     counts = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0,
               "Stopped": 0}
     for t in trials:
         job = jobs.get(t.training_job)
-        status = job["TrainingJobStatus"] if job else "Failed"
+        status = job.status if job else JobStatus.FAILED
         if t.state == "retried":
             counts["RetryableError"] += 1
-        elif status in ("InProgress", "Stopping"):
+        elif not status.is_finished():
             counts["InProgress"] += 1
-        elif status == "Failed":
+        elif status is JobStatus.FAILED:
             counts["NonRetryableError"] += 1
         else:
-            counts[status] += 1
+            counts[status.value] += 1
     return counts
 
 
@@ -475,19 +469,19 @@ def best_summary(summaries: list[dict[str, Any]], kind: str) -> dict[str, Any] |
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def _objective(job: dict[str, Any] | None, metric: str) -> float | None:
-    for point in (job or {}).get("FinalMetricDataList", []):
-        if point["MetricName"] == metric:
-            return float(point["Value"])
+def _objective(job: TrainingJob | None, metric: str) -> float | None:
+    for point in job.final_metrics if job else ():
+        if point.name == metric:
+            return float(point.value)
     return None
 
 
-def _retryable(job: dict[str, Any]) -> bool:
-    return str(job.get("FailureReason", "")).startswith("InternalServerError")
+def _retryable(job: TrainingJob) -> bool:
+    return job.failure_reason.startswith("InternalServerError")
 
 
-def _in_progress(job: dict[str, Any] | None) -> bool:
-    return job is not None and job["TrainingJobStatus"] in ("InProgress", "Stopping")
+def _in_progress(job: TrainingJob | None) -> bool:
+    return job is not None and not job.status.is_finished()
 
 
 def _max_jobs(config: dict[str, Any], search: Search) -> int:
@@ -498,7 +492,7 @@ def _max_jobs(config: dict[str, Any], search: Search) -> int:
     return int(limit)
 
 
-def _final_status(reason: str, trials: list[Trial], jobs: dict[str, dict[str, Any] | None],
+def _final_status(reason: str, trials: list[Trial], jobs: dict[str, TrainingJob | None],
                   metric: str) -> str:
     if reason == "MaxRuntimeInSeconds":
         return "Stopped"
