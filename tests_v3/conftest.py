@@ -4,6 +4,11 @@ The servers and clients are the main suite's (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from typing import Any
+
 import pytest
 
 from tests.conftest import (  # noqa: F401 - fixtures, found by pytest through this module
@@ -17,3 +22,16 @@ from tests.conftest import (  # noqa: F401 - fixtures, found by pytest through t
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     import sagemaker.core  # noqa: F401 - this suite needs v3; v2 has no sagemaker.core
+
+
+@pytest.fixture
+def cove_env(cove: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # noqa: F811
+    """What `eval "$(cove env)"` exports, in this process's environment."""
+    out = subprocess.run([sys.executable, "-m", "cove", "env"], text=True, timeout=120,
+                         capture_output=True, env={**os.environ, "COVE_HOME": str(cove.home)})
+    assert out.returncode == 0, out.stderr
+    exported = dict(line.removeprefix("export ").split("=", 1)
+                    for line in out.stdout.splitlines() if line.startswith("export "))
+    for name, value in exported.items():
+        monkeypatch.setenv(name, value)
+    return exported

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.processing.helpers import ROLE, SKLEARN_IMAGE, objects, unique
 
 SCRIPT = """
@@ -19,19 +17,6 @@ rows = open("/opt/ml/processing/input/data/rows.csv").read().splitlines()
 os.makedirs("/opt/ml/processing/out", exist_ok=True)
 open("/opt/ml/processing/out/count.txt", "w").write(str(len(rows)))
 """
-
-
-@pytest.fixture
-def cove_env(cove: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """What `eval "$(cove env)"` exports, in this process's environment."""
-    out = subprocess.run([sys.executable, "-m", "cove", "env"], text=True, timeout=120,
-                         capture_output=True, env={**os.environ, "COVE_HOME": str(cove.home)})
-    assert out.returncode == 0, out.stderr
-    exported = dict(line.removeprefix("export ").split("=", 1)
-                    for line in out.stdout.splitlines() if line.startswith("export "))
-    for name, value in exported.items():
-        monkeypatch.setenv(name, value)
-    return exported
 
 
 def test_the_first_cell_runs_from_cove_env(cove: Any, cove_env: dict[str, str]) -> None:

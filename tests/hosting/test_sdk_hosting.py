@@ -4,6 +4,7 @@ serializers, SKLearnModel / PyTorchModel with inference code, update and delete.
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import textwrap
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.hosting.test_endpoints import XGB_IMAGE, csv_rows, xgb_model
+from tests.hosting.test_endpoints import SK_IMAGE, XGB_IMAGE, csv_rows, deploy, xgb_model
 from tests.training.helpers import ROLE, tar_gz, unique
 from tests.training.test_job_lifecycle import _tiny_package
 from tests.training.test_sdk import session  # noqa: F401 - the SDK session fixture
@@ -227,3 +228,49 @@ def test_linear_learner_estimator_deploy_predict(session: Any, bucket: str,  # n
     np.testing.assert_allclose(scores, y_reg[:40], atol=0.5)
     clf_predictor.delete_endpoint()
     reg_predictor.delete_endpoint()
+
+
+PT_INFERENCE_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+
+
+def test_models_without_inference_code_use_the_default_handlers(
+        session: Any, bucket: str) -> None:  # noqa: F811
+    """No entry point, no code/: as SageMaker's framework containers, the toolkit's defaults
+    serve it — a TorchScript model.pt loaded with torch.jit.load (SDK v2's plain Model), and
+    (cove's scikit-learn default) a model.joblib (boto3)."""
+    import joblib
+    import torch
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import JSONSerializer
+    from sklearn.linear_model import LinearRegression
+
+    torch.manual_seed(0)
+    net = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh()))
+    buffer = io.BytesIO()
+    torch.jit.save(net, buffer)
+    url = _upload_tar(session.boto_session.client("s3"), bucket, {"model.pt": buffer.getvalue()})
+    model = Model(image_uri=PT_INFERENCE_IMAGE, model_data=url, role=ROLE,
+                  sagemaker_session=session, predictor_cls=Predictor)
+    predictor = model.deploy(initial_instance_count=1, instance_type="ml.m5.large",
+                             endpoint_name=unique("pt-default"), serializer=JSONSerializer(),
+                             deserializer=JSONDeserializer())
+    rows = [[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]
+    with torch.no_grad():
+        expected = net(torch.tensor(rows)).numpy()
+    np.testing.assert_allclose(np.array(predictor.predict(rows)), expected, rtol=1e-5)
+    predictor.delete_endpoint()
+
+    X = np.arange(12, dtype=float).reshape(6, 2)
+    reg = LinearRegression().fit(X, X @ [1.5, -2.0] + 3)
+    buffer = io.BytesIO()
+    joblib.dump(reg, buffer)
+    url = _upload_tar(session.boto_session.client("s3"), bucket,
+                      {"model.joblib": buffer.getvalue()})
+    name = deploy(session.sagemaker_client, [("AllTraffic", url, 1.0, 1)], image=SK_IMAGE)
+    reply = session.sagemaker_runtime_client.invoke_endpoint(
+        EndpointName=name, ContentType="text/csv", Accept="application/json",
+        Body=csv_rows(X[:2]))
+    np.testing.assert_allclose(json.loads(reply["Body"].read()), reg.predict(X[:2]), rtol=1e-6)
+    session.sagemaker_client.delete_endpoint(EndpointName=name)

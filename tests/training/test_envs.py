@@ -42,3 +42,32 @@ def test_a_failed_install_says_what_pip_said(tmp_path: Path) -> None:
             tmp_path / "requirements.txt", print)
     assert "missing-1.0-py3-none-any.whl" in err.value.message
     assert err.value.message.startswith("installing requirements.txt failed (exit 1): ERROR:")
+
+
+@pytest.mark.parametrize("settings", [
+    '{"requirements": "../../etc/passwd"}', '{"requirements": "/etc/passwd"}',
+    '{"requirements": "absent.txt"}', '{"requirements": "link.txt"}', "not json"])
+def test_driver_requirements_stay_in_the_code_channel(tmp_path: Path, settings: str) -> None:
+    """SDK v3's sourcecode.json is the job's own file: it names a file of the code channel or
+    the job fails with a ClientError; cove never reads beyond it."""
+    from cove.training._host import driver_requirements
+
+    (tmp_path / "sm_drivers").mkdir()
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "link.txt").symlink_to("/etc/passwd")
+    (tmp_path / "sm_drivers" / "sourcecode.json").write_text(settings)
+    with pytest.raises(errors.ClientError):
+        driver_requirements(tmp_path)
+
+
+def test_driver_requirements_named(tmp_path: Path) -> None:
+    from cove.training._host import driver_requirements
+
+    (tmp_path / "sm_drivers").mkdir()
+    (tmp_path / "code" / "deps").mkdir(parents=True)
+    (tmp_path / "code" / "deps" / "req.txt").write_text("numpy\n")
+    source = tmp_path / "sm_drivers" / "sourcecode.json"
+    source.write_text('{"requirements": "deps/req.txt", "entry_script": "train.py"}')
+    assert driver_requirements(tmp_path) == "deps/req.txt"
+    source.write_text('{"requirements": null, "entry_script": "train.py"}')
+    assert driver_requirements(tmp_path) is None

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cove import errors
 from cove.hosting._artifacts import ArtifactCache
 from cove.sagemaker import as_s3_uri
 from cove.training._envs import Environments
 from cove.training._runtimes import resolve_runtime
+
+#: The inference toolkit's module when SAGEMAKER_PROGRAM is unset (sagemaker_inference's
+#: ``DEFAULT_MODULE_NAME``).
+DEFAULT_ENTRY_POINT = "inference.py"
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,18 @@ def serving_python(serving: ModelServing, envs: Environments,
 
 
 def _code(model_dir: Path, environment: dict[str, str],
-          artifacts: ArtifactCache) -> tuple[Path, str]:
+          artifacts: ArtifactCache) -> tuple[Path | None, str]:
+    """The inference code and its entry point.  As SageMaker's framework containers do, the
+    entry point is SAGEMAKER_PROGRAM, else ``inference.py`` if the code has one; a model with no
+    code at all is served by the framework's default handlers (``cove.serving``)."""
     entry = environment.get("SAGEMAKER_PROGRAM", "")
     submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
     if submit.startswith("s3://"):
-        return artifacts.extract(submit, "SAGEMAKER_SUBMIT_DIRECTORY"), entry
-    if (model_dir / "code").is_dir():
-        return model_dir / "code", entry
-    raise errors.ValidationError(
-        "A script-mode model needs its inference code: code/ inside model.tar.gz or "
-        "SAGEMAKER_SUBMIT_DIRECTORY=s3://.../sourcedir.tar.gz, and SAGEMAKER_PROGRAM.")
+        code: Path | None = artifacts.extract(submit, "SAGEMAKER_SUBMIT_DIRECTORY")
+    elif (model_dir / "code").is_dir() and not (model_dir / "code").is_symlink():
+        code = model_dir / "code"
+    else:
+        return None, ""
+    if not entry and code is not None and (code / DEFAULT_ENTRY_POINT).is_file():
+        entry = DEFAULT_ENTRY_POINT
+    return code, entry

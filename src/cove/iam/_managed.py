@@ -74,7 +74,18 @@ DEFAULT_ROLE_POLICY = _doc(
      "Resource": "*"},
     {"Sid": "WhoAmIAndRoles", "Effect": "Allow",
      "Action": ["sts:GetCallerIdentity", "sts:AssumeRole", "iam:GetRole", "iam:ListRoles",
-                "iam:PassRole", "iam:SimulatePrincipalPolicy"], "Resource": "*"})
+                "iam:PassRole", "iam:SimulatePrincipalPolicy"], "Resource": "*"},
+    # What SDK v3's ModelTrainer/ModelBuilder simulate before they use a role (a SageMaker
+    # execution role's VPC, metrics and image-pull actions); cove has none of these services,
+    # so granting them grants nothing else.
+    {"Sid": "WhatSageMakerRolesHold", "Effect": "Allow",
+     "Action": ["cloudwatch:PutMetricData", "ecr:GetAuthorizationToken",
+                "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability", "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeDhcpOptions",
+                "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets", "ec2:DescribeVpcs"], "Resource": "*"})
 DEFAULT_TRUST_POLICY = _doc(
     {"Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com",
                                                   "lambda.amazonaws.com"]},

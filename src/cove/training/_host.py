@@ -8,6 +8,7 @@ same code can run wherever an executor puts it — ``LocalHostWork`` on this mac
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from cove import errors
@@ -75,6 +76,7 @@ class TrainingHost:
         self._stop_reason = ""
         self._lock = threading.Lock()
         self._tail: list[str] = []
+        self._env_bin = ""  # the SDK v3 driver's requirements environment's bin/, first on PATH
 
     # --- control ----------------------------------------------------------------------------
 
@@ -135,7 +137,26 @@ class TrainingHost:
             requirements = job_dir / "code" / "requirements.txt"
             if requirements.exists():
                 python = self.envs.python_for(requirements, lambda line: self._log([line]))
+        if self.setup.entrypoint_override and "sm_drivers" in self.plan.channels:
+            self._driver_requirements(job_dir / "input" / "data")
         return self._command(python), self._root() / "code"
+
+    def _driver_requirements(self, data: Path) -> None:
+        """SDK v3's ``sm_train.sh`` pip-installs ``SourceCode.requirements`` (named in
+        ``sm_drivers/sourcecode.json``, relative to the ``code`` channel) into the image's
+        Python, which is read-only here.  The job gets the cached environment for that file
+        first on PATH instead, as script mode does; pip then finds everything installed."""
+        named = driver_requirements(data)
+        if named is None:
+            return
+        scratch = self.setup.job_dir.parent / f".{self.plan.host}.code"
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:  # built from a copy: the build leaves the job's own code channel as it was
+            shutil.copytree(data / "code", scratch, symlinks=True)
+            python = self.envs.python_for(scratch / named, lambda line: self._log([line]))
+            self._env_bin = str(Path(python).parent)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def shard(self, source: dict[str, Any]) -> tuple[int, int]:
         """This host's share of an S3 source: all of it, or one of N by key (ShardedByS3Key)."""
@@ -181,9 +202,12 @@ class TrainingHost:
 
     def environment(self) -> dict[str, str]:
         """The process's environment: the training toolkit's ``SM_*`` variables and access."""
-        return contract.base_environment({
+        env = contract.base_environment({
             **contract.environment(self.plan, self._root(), self.setup.entry_point),
             **self.setup.access_env, "HOME": str(self._root())})
+        if self._env_bin:
+            env["PATH"] = os.pathsep.join([self._env_bin, env["PATH"]])
+        return env
 
     def _log(self, lines: list[str]) -> None:
         self._tail = (self._tail + lines)[-TAIL_LINES:]
@@ -221,6 +245,30 @@ class TrainingHost:
                 self.data.upload_file(archive, uri, "application/x-tar")
         finally:
             archive.unlink()
+
+
+def driver_requirements(data: Path) -> str | None:
+    """The requirements file SDK v3's ``sm_drivers/sourcecode.json`` names, as a path inside
+    the ``code`` channel; None if it names none.  The file is the job's: read capped, never
+    through a link, and a name that leaves the code channel is a ClientError."""
+    try:
+        raw = read_capped(data, "sm_drivers/sourcecode.json", 64 * 1024)
+        settings = json.loads(raw) if raw else {}
+    except (Unsafe, ValueError) as exc:
+        raise errors.ClientError(f"sm_drivers/sourcecode.json is not readable JSON: "
+                                 f"{exc}") from exc
+    named = settings.get("requirements") if isinstance(settings, dict) else None
+    if not named or not isinstance(named, str) or named == "auto":
+        return None
+    parts = PurePosixPath(named).parts
+    if PurePosixPath(named).is_absolute() or ".." in parts:
+        raise errors.ClientError(f"SourceCode.requirements {named!r} must be a file in the "
+                                 f"source directory.")
+    path = data / "code" / named
+    if path.is_symlink() or not path.is_file():
+        raise errors.ClientError(f"SourceCode.requirements {named!r} is not a file in the "
+                                 f"source directory (the code channel).")
+    return named
 
 
 def remove_job_dir(path: Path) -> None:
