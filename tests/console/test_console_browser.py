@@ -91,8 +91,9 @@ def assert_labelled(page: Any) -> None:
 
 def trace_lengths(page: Any, chart: str) -> dict[str, int]:
     """Each drawn trace of a chart: name -> number of points Plotly holds."""
-    page.wait_for_function(f"() => document.getElementById('{chart}').data !== undefined",
-                           timeout=30_000)
+    # (the page may still be the one a click leaves: no chart yet is no error)
+    page.wait_for_function(f"() => (document.getElementById('{chart}') || {{}}).data "
+                           "!== undefined", timeout=30_000)
     lengths: dict[str, int] = page.evaluate(
         f"() => Object.fromEntries(document.getElementById('{chart}').data"
         f".map(t => [t.name, t.y.length]))")
@@ -167,9 +168,23 @@ def test_tuning_scatter_shows_every_trial(server: CoveServer, browser: Any) -> N
     rows = page.locator("#trials tbody tr")
     assert rows.count() == TRIALS and best in (rows.first.text_content() or "")
     page.screenshot(path=str(ARTIFACTS / "tuning-job.png"), full_page=True)
-    # the dashboard keeps the trials under their tuning job instead of in "Recent jobs"
     trials = [s["TrainingJobName"] for s in sm.list_training_jobs_for_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name)["TrainingJobSummaries"]]
+    # the best trials compared: their loss curves (3 epochs each) overlaid on one chart
+    with page.expect_navigation():
+        page.locator("#compare-best").click()
+    assert page.get_by_role("heading", name=f"Compare {TRIALS} training jobs").is_visible()
+    assert trace_lengths(page, "compare-chart-1") == {trial: 3 for trial in trials}
+    assert "differs" in (page.locator("#compare-hyperparameters tr", has=page.locator(
+        "th", has_text="x")).first.get_attribute("class") or "")
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+    page.go_back()
+    page.get_by_label(f"Compare {trials[0]}").check()
+    page.get_by_label(f"Compare {trials[1]}").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Compare selected").click()
+    assert set(trace_lengths(page, "compare-chart-1")) == set(trials[:2])
+    # the dashboard keeps the trials under their tuning job instead of in "Recent jobs"
     page.goto(f"{server.url}/ui/")
     recent = page.locator("section", has_text="Recent jobs").inner_text()
     assert name in recent and not any(trial in recent for trial in trials)

@@ -14,7 +14,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -33,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 from cove import errors
 from cove.config import CONSOLE_PATH
 from cove.console import _charts as charts
+from cove.console import _compare as compare
 from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
 from cove.console._mlops import MlopsPages
@@ -118,6 +119,8 @@ class Console:
             Route(p, lambda r: RedirectResponse(f"{p}/", 303)),
             Route(f"{p}/", self.dashboard),
             Route(f"{p}/training-jobs", self.training_list),
+            # not under /training-jobs/: "compare" is a valid job name
+            Route(f"{p}/training-compare", self.training_compare),
             Route(f"{p}/training-jobs/{{name}}", self.training_job),
             Route(f"{p}/training-jobs/{{name}}/stop", self.stop_training, methods=["POST"]),
             Route(f"{p}/processing-jobs", self.processing_list),
@@ -147,6 +150,7 @@ class Console:
             Route(f"{p}/objects/{{bucket}}/upload", self.upload, methods=["PUT"]),
             # One JSON endpoint per chart.
             Route(f"{p}/api/training-jobs/{{name}}/metrics", self.chart_training),
+            Route(f"{p}/api/training-compare/metrics", self.chart_compared),
             Route(f"{p}/api/tuning-jobs/{{name}}/objective", self.chart_objective),
             Route(f"{p}/api/tuning-jobs/{{name}}/hyperparameters/{{param}}",
                   self.chart_hyperparameter),
@@ -186,6 +190,7 @@ class Console:
             errors.ValidationError, errors.ResourceNotFound, errors.NotFound)) else exc.status
         # a missing job: say so, and lead back to its list
         section = request.url.path.removeprefix(PREFIX).strip("/").split("/")[0]
+        section = {"training-compare": "training-jobs"}.get(section, section)
         return self.render(request, "error.html", status, error=exc, not_found=status == 404,
                            section=section)
 
@@ -258,10 +263,36 @@ class Console:
     # --- training -------------------------------------------------------------------------------
 
     def training_list(self, request: Request) -> Response:
-        name, status = request.query_params.get("name", ""), request.query_params.get(
-            "status", "")
+        """The jobs with the columns the address names (``col=``), sorted by one of them."""
+        query = request.query_params
+        name, status = query.get("name", ""), query.get("status", "")
+        sort, descending = query.get("sort", ""), query.get("order") == "desc"
+        columns = compare.chosen_columns(query.getlist("col"))
+        jobs = data.training_jobs(self.platform, name, status)
+        offered = compare.available_columns(jobs)
+        offered += [c for c in columns if c not in offered]
+        kept = [("name", name), ("status", status)]
+        if query.getlist("col"):
+            kept += [("col", "name")] + [("col", c.key) for c in columns]
         return self.render(request, "training_list.html", name=name, status_filter=status,
-                           jobs=data.training_jobs(self.platform, name, status))
+                           columns=columns, offered=offered, sort=sort, descending=descending,
+                           rows=compare.table(self.platform, jobs, columns, sort, descending),
+                           base_query=urlencode([(k, v) for k, v in kept if v]))
+
+    def training_compare(self, request: Request) -> Response:
+        by = "time" if request.query_params.get("by") == "time" else "step"
+        names = request.query_params.getlist("job")
+        compared = compare.comparison(self.platform, names)
+        return self.render(request, "training_compare.html", **compared, by=by,
+                           only_differences=request.query_params.get("rows") == "differ",
+                           jobs_query=urlencode([("job", j["TrainingJobName"])
+                                                 for j in compared["jobs"]]))
+
+    def chart_compared(self, request: Request) -> Response:
+        by = "time" if request.query_params.get("by") == "time" else "step"
+        return JSONResponse(charts.compared_metric(
+            self.platform, request.query_params.getlist("job"),
+            request.query_params.get("metric", ""), by))
 
     def training_job(self, request: Request) -> Response:
         name = request.path_params["name"]

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cove.console import _compare as compare
 from cove.console import _data as data
 
 if TYPE_CHECKING:
@@ -43,6 +44,18 @@ def training_metrics(platform: Platform, name: str, by: str = "step") -> dict[st
                                 "dash": "dash" if validation else "solid"}})
     return {"data": traces, "layout": _layout(
         f"Metrics of {name}", "iteration" if by == "step" else "time", "value")}
+
+
+def compared_metric(platform: Platform, names: list[str], metric: str, by: str = "step"
+                    ) -> dict[str, Any]:
+    """One metric of several jobs, a curve per job in its own colour, overlaid."""
+    traces = [{"type": "scatter", "mode": "lines+markers", "name": curve["job"],
+               "x": curve["x"], "y": curve["y"],
+               "line": {"color": PALETTE[index % len(PALETTE)]}}
+              for index, curve in enumerate(compare.metric_curves(platform, names, metric, by))]
+    axis = "iteration" if by == "step" else "seconds since the first point"
+    return {"data": traces, "layout": _layout(compare.plain(metric), axis,
+                                              compare.plain(metric))}
 
 
 def tuning_objective(platform: Platform, name: str) -> dict[str, Any]:

@@ -125,7 +125,11 @@ def environment(plan: HostPlan, root: Path, entry_point: str = "") -> dict[str, 
     for name in channels:
         env[f"SM_CHANNEL_{name.upper()}"] = str(root / "input" / "data" / name)
     for key, value in hps.items():
-        env[f"SM_HP_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else json.dumps(value)
+        # No environment variable can carry "=" in its name or NUL at all: such a
+        # hyperparameter reaches the script through SM_HPS and hyperparameters.json only.
+        if "=" not in key and "\0" not in key + text:
+            env[f"SM_HP_{key.upper()}"] = text
     env["SM_TRAINING_ENV"] = json.dumps({
         "job_name": plan.job_name, "current_host": plan.host, "hosts": list(plan.hosts),
         "hyperparameters": hps, "channel_input_dirs": {

@@ -34,7 +34,13 @@
       const replacement = fresh.getElementById(el.id);
       // Never pull the rug from under the keyboard: skip a region holding the focus.
       if (replacement && !el.contains(document.activeElement)) {
+        // ... nor drop the rows a user ticked (to compare them)
+        const ticked = new Set(Array.from(el.querySelectorAll("input[type=checkbox]:checked"),
+                                          (box) => box.name + "\n" + box.value));
         el.innerHTML = replacement.innerHTML;
+        el.querySelectorAll("input[type=checkbox]").forEach((box) => {
+          if (ticked.has(box.name + "\n" + box.value)) { box.checked = true; }
+        });
       }
     });
   }
@@ -88,5 +94,27 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", () => { wireUpload(); wireTry(); tick(); });
+  // A list's column choice lives in its address (col=...); the last one chosen is kept in
+  // localStorage and comes back when the list is opened without one. True: leaving the page.
+  function rememberColumns() {
+    const form = document.getElementById("columns-form");
+    if (!form) { return false; }
+    const key = form.dataset.remember;
+    const params = new URLSearchParams(window.location.search);
+    if (params.has("col")) {
+      window.localStorage.setItem(key, JSON.stringify(params.getAll("col")));
+      return false;
+    }
+    let saved = null;
+    try { saved = JSON.parse(window.localStorage.getItem(key) || "null"); } catch (e) { saved = null; }
+    if (!Array.isArray(saved) || !saved.length) { return false; }
+    saved.forEach((column) => params.append("col", String(column)));
+    window.location.replace(window.location.pathname + "?" + params.toString());
+    return true;
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if (rememberColumns()) { return; }
+    wireUpload(); wireTry(); tick();
+  });
 }());
