@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cove import errors
-from cove.training import TERMINAL, final_values, series
+from cove.training import TERMINAL, describe_training_job, final_values, series
 
 if TYPE_CHECKING:
     from cove.server import Platform
@@ -187,7 +187,7 @@ def compared_names(names: Sequence[str]) -> list[str]:
 def comparison(platform: Platform, names: Sequence[str]) -> dict[str, Any]:
     """The jobs side by side: one row per property, hyperparameter and final metric, each
     marked when the jobs differ in it; and the metrics that have a curve to draw."""
-    jobs = [platform.training.describe(name) for name in compared_names(names)]
+    jobs = [describe_training_job(platform.training.get(name)) for name in compared_names(names)]
     now = time.time()
     finals = [final_metrics(platform, job) for job in jobs]
     # durations always differ a little: not worth a mark
@@ -218,7 +218,7 @@ def metric_curves(platform: Platform, names: Sequence[str], metric: str, by: str
     job's first point of the metric (so curves of jobs started at different times overlay)."""
     curves = []
     for name in compared_names(names):
-        platform.training.describe(name)  # a missing job is an error, not an empty curve
+        platform.training.get(name)  # a missing job is an error, not an empty curve
         points = series(platform.db, name, metric)
         start = points[0][0] if points else 0.0
         x = [s for _, _, s in points] if by == "step" else [round(t - start, 3)
