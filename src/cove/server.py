@@ -54,7 +54,6 @@ from cove.registry import ModelRegistry, RegistryApi, artifact_check
 from cove.sagemaker import Tags
 from cove.sagemaker._search import Search
 from cove.supervision import FailureLog, every
-from cove.training import REQUIRED as TRAINING_REQUIRED
 from cove.training import HostSlots, LocalDataPlane, TrainingApi, TrainingJobs, TrainingSettings
 from cove.transform import LocalObjects, TransformApi, TransformJobs, TransformSettings
 from cove.tuning import TuningApi, TuningJobs
@@ -63,7 +62,7 @@ from cove.wire import JsonService, ShapeValidator
 log = logging.getLogger("cove.server")
 #: The SageMaker API's request shapes (botocore's model), checked for clients and for cove's
 #: own calls alike.
-SAGEMAKER_SHAPES = ShapeValidator("sagemaker", required={"CreateTrainingJob": TRAINING_REQUIRED})
+SAGEMAKER_SHAPES = ShapeValidator("sagemaker")
 
 
 class AlreadyRunning(CoveError):

@@ -6,7 +6,9 @@ lengths, patterns and enums are the server's job (and non-botocore clients skip 
 :class:`ShapeValidator` walks an operation's input shape and reports, in AWS's own wording,
 every value that breaks the model:
 
-* required members present (``Member must not be null``), unknown top-level members;
+* required members present (``Member must not be null``): those the installed model marks and
+  those cove pins (:mod:`cove.wire._surface`), whatever botocore is installed; unknown
+  top-level members;
 * types: string, integer/long, float/double, boolean, timestamp (epoch number or ISO 8601
   string), blob (base64 string), list, map, structure;
 * enums, string/list/map lengths (strings counted in UTF-16 units, as Java does), numeric
@@ -42,6 +44,7 @@ from typing import Any
 from botocore.loaders import create_loader
 
 from cove.errors import UnknownOperation, ValidationError
+from cove.wire._surface import pinned_required
 
 #: Services whose botocore model dropped the leading ``^`` that the real service prints in
 #: pattern messages (SageMaker says ``pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``).
@@ -98,6 +101,8 @@ class _Specs:
     def __init__(self, service: str) -> None:
         self.shapes: dict[str, Any] = _load_model(service)["shapes"]
         self.prefix = _PATTERN_PREFIX.get(service, "")
+        #: cove's own required members (see cove.wire._surface), on top of the model's.
+        self.pinned = pinned_required(service)
         self.cache: dict[str, _Spec] = {}
         self.lock = threading.Lock()
 
@@ -121,7 +126,8 @@ class _Specs:
     def _fill(self, spec: _Spec, raw: dict[str, Any], pending: dict[str, _Spec]) -> None:
         spec.members = {name: (_camel(name), self._build(ref["shape"], pending))
                         for name, ref in raw.get("members", {}).items()}
-        spec.required = frozenset(raw.get("required", ()))
+        spec.required = frozenset(raw.get("required", ())) | self.pinned.get(spec.name,
+                                                                             frozenset())
         for part in ("member", "key", "value"):
             if part in raw:
                 setattr(spec, part, self._build(raw[part]["shape"], pending))
@@ -511,17 +517,15 @@ def _prune(spec: _Spec, value: Any) -> Any:
 class ShapeValidator:
     """Validates operation inputs of one AWS service (``sagemaker``, ``logs``, ``lambda``, ...).
 
-    ``required`` pins members cove needs whatever the installed botocore marks required
-    (botocore 1.4x dropped ``AlgorithmSpecification`` and ``ResourceConfig`` from
-    CreateTrainingJob's required list; the service still needs them).
+    A member is required when the installed botocore marks it or cove pins it
+    (:mod:`cove.wire._surface`: botocore 1.4x dropped ``AlgorithmSpecification`` and
+    ``ResourceConfig`` from CreateTrainingJob's required list; the service still needs them).
     """
 
-    def __init__(self, service: str,
-                 required: dict[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(self, service: str) -> None:
         self.service = service
         self._specs = _specs(service)
         self._operations: dict[str, Any] = _load_model(service)["operations"]
-        self._required = dict(required or {})
 
     def without_nulls(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` with null structure members left out, as AWS reads them: a member sent
@@ -546,8 +550,6 @@ class ShapeValidator:
         spec = self._input(operation)
         errors = [_unknown(name, spec) for name in params if name not in spec.members]
         _check_structure(spec, params, "", errors)
-        errors += [_null(_camel(name)) for name in self._required.get(operation, ())
-                   if params.get(name) is None and name not in spec.required]
         return errors
 
     def _input(self, operation: str) -> _Spec:
