@@ -267,3 +267,18 @@ def test_definition_from_s3(cove: Any, s3: Any, bucket: str) -> None:
         "Bucket": bucket, "ObjectKey": key})
     assert json.loads(sm.describe_pipeline(PipelineName=name)["PipelineDefinition"])[
         "Steps"][0]["Name"] == "F"
+
+
+def test_start_with_the_same_token_starts_once(cove: Any) -> None:
+    """A client's retry of StartPipelineExecution (same ClientRequestToken) gets the execution
+    the first call started, not a second one; boto3 makes a new token for each call."""
+    sm = cove.client("sagemaker")
+    name = unique("once")
+    create(sm, name, [{"Name": "F", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}])
+    token = unique("token") + "-" * 20  # ClientRequestToken: 32 characters at least
+    first, again = (sm.start_pipeline_execution(PipelineName=name, ClientRequestToken=token)[
+        "PipelineExecutionArn"] for _ in range(2))
+    other = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    assert first == again != other
+    listed = sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
+    assert sorted(e["PipelineExecutionArn"] for e in listed) == sorted([first, other])

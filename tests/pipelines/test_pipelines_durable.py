@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.pipelines.helpers import create, source, start, steps, training_step, wait
+from tests.pipelines.test_pipelines_principal import live_keys
 from tests.training.helpers import wait_for
 
 
@@ -20,11 +21,15 @@ def test_kill_mid_execution_resumes(fresh_cove: Any) -> None:
     wait_for(lambda: steps(sm, execution).get("Slow", {}).get("StepStatus") == "Executing",
              timeout=120)
     quick_job = steps(sm, execution)["Quick"]["Metadata"]["TrainingJob"]["Arn"]
+    owner = f"pipeline-execution/{execution.rsplit('/', 1)[-1]}"
+    assert live_keys(fresh_cove, owner) == 1  # the key its steps act with
 
     fresh_cove.kill()
     fresh_cove.start()
     sm = fresh_cove.client("sagemaker")
+    assert live_keys(fresh_cove, owner) == 1  # the same one, after the crash
     assert wait(sm, execution)["PipelineExecutionStatus"] == "Succeeded"
+    assert live_keys(fresh_cove, owner) == 0
     ran = steps(sm, execution)
     assert (ran["Quick"]["AttemptCount"], ran["Slow"]["AttemptCount"]) == (1, 2)
     assert ran["Quick"]["Metadata"]["TrainingJob"]["Arn"] == quick_job

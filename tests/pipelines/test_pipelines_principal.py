@@ -7,6 +7,7 @@ a definition, a training job's role and a Lambda step at what is not theirs."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -61,6 +62,13 @@ def run(sm: Any, role: str, step: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return wait(sm, execution), steps(sm, execution)[step["Name"]]
 
 
+def live_keys(cove: Any, owner_prefix: str) -> int:
+    """Keys the server still honours for these owners (its database, read beside it)."""
+    with sqlite3.connect(cove.home / "cove.db") as db:
+        return int(db.execute("select count(*) from access_keys where owner like ?",
+                              (owner_prefix + "%",)).fetchone()[0])
+
+
 def _denied(step: dict[str, Any], role: str, execution: dict[str, Any], action: str) -> None:
     session = f"SageMaker-{execution['PipelineExecutionArn'].rsplit('/', 1)[-1]}"
     principal = f"assumed-role/{role.rsplit('/', 1)[-1]}/{session}"
@@ -77,6 +85,8 @@ def test_property_file_elsewhere_is_denied(cove: Any, buckets: tuple[str, str]) 
     execution, step = run(sm, role, peek(f"s3://{secret}/metrics.json"))
     _denied(step, role, execution, "s3:GetObject")
     assert secret in step["FailureReason"]
+    execution_id = execution["PipelineExecutionArn"].rsplit("/", 1)[-1]
+    assert live_keys(cove, f"pipeline-execution/{execution_id}") == 0  # ended with it
 
     execution, step = run(sm, role, peek(f"s3://{own}/metrics.json"))  # its own: read
     assert (execution["PipelineExecutionStatus"], step["Metadata"]["Condition"]) == \
@@ -108,6 +118,7 @@ def test_definition_elsewhere_is_denied(cove: Any, s3: Any, buckets: tuple[str, 
             "Bucket": secret, "ObjectKey": "definition.json"})
     assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
     assert sm.describe_pipeline(PipelineName=name)["PipelineDefinition"] == text
+    assert live_keys(cove, "pipeline-definition/") == 0
 
 
 def test_training_under_a_role_it_may_not_pass(cove: Any, buckets: tuple[str, str]) -> None:

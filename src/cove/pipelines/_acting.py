@@ -11,6 +11,7 @@ AccessDenied a client would get, and it fails the step.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class Acting:
 
     def read_as_role(self, role_arn: str, bucket: str, key: str) -> bytes:
         """Read an object as ``role_arn`` (CreatePipeline's PipelineDefinitionS3Location)."""
-        owner = f"pipeline-definition:{role_arn}:{time.time_ns()}"
+        owner = f"pipeline-definition/{secrets.token_hex(8)}"
         access_key = self.assume(owner, role_arn, "SageMaker-PipelineDefinition",
                                  time.time() + _DEFINITION_KEY_SECONDS)
         try:

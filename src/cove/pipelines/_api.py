@@ -96,7 +96,7 @@ class PipelinesApi:
             params.get("PipelineParameters") or [],
             params.get("PipelineExecutionDisplayName", ""),
             params.get("PipelineExecutionDescription", ""), _max_parallel(params),
-            params.get("PipelineVersionId")))
+            params.get("PipelineVersionId"), params.get("ClientRequestToken") or ""))
         return {"PipelineExecutionArn": execution.arn}
 
     def describe_execution(self, params: dict[str, Any], call: Call) -> dict[str, Any]:

@@ -327,7 +327,7 @@ class Engine:
         key = execution.access_key
         if not key:
             role = execution.role_arn or self.store.pipeline(execution.pipeline).role_arn
-            key = self.acting.assume(execution.arn, role, f"SageMaker-{execution.id}")
+            key = self.acting.assume(_owner(execution), role, f"SageMaker-{execution.id}")
             self.store.change_execution(execution.arn, lambda e: dataclasses.replace(
                 e, role_arn=role, access_key=key))
         actor = self._actors[execution.arn] = self.acting.actor(key)
@@ -347,7 +347,7 @@ class Engine:
         self._definitions.pop(execution.arn, None)
         self._actors.pop(execution.arn, None)
         if ended.status is status:  # its key ends with it (a retry is given a new one)
-            self.acting.release(execution.arn)
+            self.acting.release(_owner(execution))
 
 
 def _fates(definition: Definition, runs: dict[str, StepRun]) -> dict[str, str]:
@@ -382,6 +382,11 @@ def _not_taken(step: Step, runs: dict[str, StepRun]) -> bool:
     condition = runs.get(step.branch[0])
     return condition is not None and condition.status is StepStatus.SUCCEEDED and \
         condition.properties.get("Outcome") is not step.branch[1]
+
+
+def _owner(execution: Execution) -> str:
+    """Whose key an execution's is (short: a key's owner is at most 256 characters)."""
+    return f"pipeline-execution/{execution.id}"
 
 
 def _refused(exc: errors.CoveError) -> Outcome:

@@ -43,6 +43,7 @@ class ExecutionSpec:
     description: str
     parallelism: int | None
     version_id: int | None = None  # the latest when None
+    client_token: str = ""
 
 
 class Pipelines:
@@ -99,8 +100,10 @@ class Pipelines:
             ExecutionStatus.EXECUTING, version.definition, definition.values(spec.parameters),
             spec.display_name or f"execution-{int(now * 1000)}", spec.description, now, now,
             spec.parallelism or pipeline.parallelism, version_id=version.id,
-            role_arn=pipeline.role_arn)
-        self.store.insert_execution(execution)
+            role_arn=pipeline.role_arn, client_token=spec.client_token)
+        recorded = self.store.insert_execution(execution)
+        if recorded is not execution:  # started before, with this ClientRequestToken
+            return recorded
         self.store.change_pipeline(pipeline.name,
                                    lambda p: dataclasses.replace(p, last_run=now))
         self.engine.wake()

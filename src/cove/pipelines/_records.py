@@ -107,6 +107,8 @@ class Execution:
     role_arn: str = ""
     #: The id of the key its steps act with while it runs (``_acting.py``); "" when ended.
     access_key: str = ""
+    #: StartPipelineExecution's ClientRequestToken: the same token starts no second one.
+    client_token: str = ""
 
     @property
     def id(self) -> str:

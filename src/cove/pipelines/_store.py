@@ -67,12 +67,21 @@ class PipelineStore:
 
     # --- executions -------------------------------------------------------------------------
 
-    def insert_execution(self, execution: Execution) -> None:
+    def insert_execution(self, execution: Execution) -> Execution:
+        """Record a new execution; or, when an execution of the same pipeline was started
+        with the same ClientRequestToken (a client's retry), return that one instead."""
         with self.db.write() as conn:
+            if execution.client_token:
+                rows = conn.execute(select(pipeline_executions).where(
+                    pipeline_executions.c.pipeline == execution.pipeline))
+                for row in rows:
+                    if row.record.get("client_token") == execution.client_token:
+                        return _execution(row)
             conn.execute(insert(pipeline_executions).values(
                 arn=execution.arn, pipeline=execution.pipeline,
                 status=execution.status.value, creation_time=execution.created,
                 record=_execution_record(execution)))
+        return execution
 
     def execution(self, arn: str) -> Execution:
         with self.db.read() as conn:
