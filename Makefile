@@ -19,7 +19,9 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 2) + 1
 .PHONY: demo test bench lint clean
 
 $(PY):
-	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cove needs Python >= 3.11"'
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11, 4) else \
+		f"cove needs Python >= 3.11.4 (its tarfile filters), not {v[0]}.{v[1]}.{v[2]}: " \
+		"give another with PYTHON=, e.g. make demo PYTHON=python3.12")'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 

@@ -393,8 +393,9 @@ def demo(home: HomeOption = None,
              help="XGBoost rounds (default: 50 on the generated reviews; with --data the "
                   "tutorial's 500, early stopping after 10).")
          ] = None) -> None:
-    """The case study: train a movie-review sentiment model, deploy it, put a function and an
-    HTTP API in front of it, and serve the web page that uses them."""
+    """The case study: a movie-review sentiment model behind an HTTP API and a web page.
+
+    Trains it, deploys it behind a function and an HTTP API, and serves the page."""
     from cove.demo import run_demo
 
     run_demo(load_config(home), console, data=data, download=download, keep=keep, serve=serve,
