@@ -42,6 +42,17 @@ class Credentials:
     access_key_id: str
     secret_access_key: str
     account_id: str
+    #: A temporary key's session token (the keys cove issues to the code it runs); "" for the
+    #: long-term root key pair.
+    session_token: str = ""
+
+    def environment(self) -> dict[str, str]:
+        """The variables boto3 (and every AWS SDK) reads these credentials from."""
+        env = {"AWS_ACCESS_KEY_ID": self.access_key_id,
+               "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
 
     @property
     def caller_arn(self) -> str:

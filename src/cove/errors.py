@@ -14,6 +14,9 @@ as class attributes.  Services raise them deep; the edge renders them once per p
     │   ├── AuthError                  403; the code depends on the protocol
     │   │   ├── MissingAuthentication  AccessDenied / MissingAuthenticationTokenException
     │   │   ├── InvalidAccessKeyId     InvalidAccessKeyId / UnrecognizedClientException
+    │   │   ├── InvalidToken           InvalidToken (S3, 400) / UnrecognizedClientException /
+    │   │   │                          InvalidClientTokenId: a temporary key's token is wrong
+    │   │   ├── ExpiredToken           ExpiredToken (S3, 400) / ExpiredTokenException
     │   │   ├── SignatureDoesNotMatch  SignatureDoesNotMatch / InvalidSignatureException
     │   │   ├── RequestExpired         AccessDenied (expired presign) / InvalidSignatureException
     │   │   ├── RequestTimeTooSkewed   RequestTimeTooSkewed / InvalidSignatureException
@@ -46,6 +49,8 @@ class CoveError(Exception):
     status: ClassVar[int] = 500
     #: Codes that replace ``code`` under a given protocol ("json", "query", "rest-xml").
     protocol_codes: ClassVar[dict[str, str]] = {}
+    #: Statuses that replace ``status`` under a given protocol.
+    protocol_statuses: ClassVar[dict[str, int]] = {}
 
     def __init__(self, message: str = "", **details: Any) -> None:
         super().__init__(message or self.code)
@@ -55,6 +60,9 @@ class CoveError(Exception):
 
     def code_for(self, protocol: str) -> str:
         return self.protocol_codes.get(protocol, self.code)
+
+    def status_for(self, protocol: str) -> int:
+        return self.protocol_statuses.get(protocol, self.status)
 
 
 class ServerError(CoveError):
@@ -118,6 +126,28 @@ class InvalidAccessKeyId(AuthError):
     protocol_codes = {"json": "UnrecognizedClientException",
                       "rest-json": "UnrecognizedClientException",
                       "query": "InvalidClientTokenId"}
+
+
+class InvalidToken(AuthError):
+    """A temporary key (``ASIA...``) signed with a session token that is not its own.  S3 says
+    400 InvalidToken; the JSON APIs 400 UnrecognizedClientException; Lambda 403
+    UnrecognizedClientException; the query APIs (STS, IAM) 403 InvalidClientTokenId."""
+
+    code = "InvalidToken"
+    status = 400
+    protocol_codes = {"json": "UnrecognizedClientException",
+                      "rest-json": "UnrecognizedClientException",
+                      "query": "InvalidClientTokenId"}
+    protocol_statuses = {"rest-json": 403, "query": 403}
+
+
+class ExpiredToken(AuthError):
+    """A temporary key (AssumeRole's) used after its expiration."""
+
+    code = "ExpiredToken"
+    status = 400
+    protocol_codes = {"json": "ExpiredTokenException", "rest-json": "ExpiredTokenException"}
+    protocol_statuses = {"rest-json": 403, "query": 403}
 
 
 class SignatureDoesNotMatch(AuthError):

@@ -4,10 +4,17 @@ A training job, a notebook or a function gets a key pair of its own (never cove'
 that acts for the IAM role its resource names (``assumed-role/ROLE/<resource name>``), valid
 while its owner runs; ``revoke`` ends it.  AssumeRole issues keys that expire by themselves.  The
 edge's verifier asks ``Identity.lookup``; the authorizer asks ``Identity.role_of``.
+
+Every issued key is temporary in AWS's sense: an ``ASIA`` key id whose requests must carry its
+session token.  The token is an HMAC of the key id under cove's root secret, so it is checked
+without being stored, and neither the key id nor the key's secret reveals it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 import string
 import time
@@ -31,6 +38,11 @@ class Principal:
     secret_access_key: str
     account_id: str
     arn: str
+    #: A temporary key's session token, which every request it signs must carry (None: a
+    #: long-term key, which needs none).
+    session_token: str | None = None
+    #: When a temporary key stops working (epoch seconds; None: when it is revoked).
+    expires: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,9 +61,10 @@ class Identity:
                                          root.account_id, root.caller_arn)
 
     def lookup(self, access_key_id: str) -> Principal | None:
+        """Who signs with ``access_key_id`` (an expired key too: the verifier says it expired)."""
         if access_key_id == self.root.access_key_id:
             return self._root_principal
-        scoped = self._live(access_key_id)
+        scoped = self._scoped(access_key_id)
         return scoped.principal if scoped else None
 
     def is_root(self, principal: Principal) -> bool:
@@ -81,9 +94,9 @@ class Identity:
               expires: float | None = None) -> Credentials:
         """A new key pair for ``owner`` (an ARN) acting for ``role_arn`` as ``session``,
         usable until revoked (or until ``expires``, epoch seconds)."""
-        creds = Credentials("ASIA" + _random(string.ascii_uppercase + string.digits, 16),
-                            _random(string.ascii_letters + string.digits, 40),
-                            self.root.account_id)
+        key_id = "ASIA" + _random(string.ascii_uppercase + string.digits, 16)
+        creds = Credentials(key_id, _random(string.ascii_letters + string.digits, 40),
+                            self.root.account_id, self.session_token(key_id))
         role = role_name_of(role_arn) if role_arn else DEFAULT_ROLE_NAME
         with self.db.write() as conn:
             conn.execute(insert(access_keys).values(
@@ -130,6 +143,12 @@ class Identity:
                 access_key_roles.c.access_key_id.in_(keys)).values(role=role))
         self._scoped.cache_clear()
 
+    def session_token(self, access_key_id: str) -> str:
+        """The session token that must come with a temporary key's requests."""
+        digest = hmac.digest(self.root.secret_access_key.encode(),
+                             b"cove session token\0" + access_key_id.encode(), hashlib.sha256)
+        return base64.b64encode(b"cove" + digest).decode()
+
     def assumed_arn(self, role: str, session: str) -> str:
         return f"arn:aws:sts::{self.root.account_id}:assumed-role/{role}/{session}"
 
@@ -151,7 +170,9 @@ class Identity:
             return None
         role, session = row.role or DEFAULT_ROLE_NAME, row.session or "cove"
         return _Scoped(Principal(row.access_key_id, row.secret_access_key, self.root.account_id,
-                                 self.assumed_arn(role, session)), role, row.expires)
+                                 self.assumed_arn(role, session),
+                                 self.session_token(row.access_key_id), row.expires),
+                       role, row.expires)
 
 
 def _random(alphabet: str, length: int) -> str:

@@ -145,7 +145,7 @@ class Platform:
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
                                    lambda name: endpoints.get(models, name, "model"),
-                                   endpoints.envs, executor)
+                                   endpoints.envs, executor, identity, endpoints.worker_keys)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox, runtime)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
             config.home, runtime.url, config.region, credentials.account_id))

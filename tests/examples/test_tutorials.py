@@ -16,6 +16,7 @@ notebook.
 
 from __future__ import annotations
 
+import json
 import operator
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from tests.conftest import CoveServer
 TUTORIALS = Path(__file__).resolve().parents[2] / "examples" / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 ROLE = "arn:aws:iam::000000000000:role/CoveExecutionRole"
+#: Notebooks that manage IAM roles run on an instance whose role may (the default one may not).
+IAM_ADMIN_NOTEBOOKS = {"08-least-privilege-a-job-under-its-own-role.ipynb"}
 
 #: notebook file name -> RESULT figure -> (comparison, bound) that figure must meet at small
 #: scale.  Every tutorial needs an entry: a figure nobody checks proves nothing.
@@ -51,6 +54,11 @@ FLOORS: dict[str, dict[str, tuple[str, float]]] = {
         "retrained_accuracy": (">", 0.8), "recovered": (">", 0.05)},
     "07-pytorch-lstm-sentiment-web-app.ipynb": {
         "accuracy": (">", 0.7), "web_accuracy": (">", 0.7)},
+    # 6 simulated cases, 2 allowed; the job's keys: 2 things allowed, 4 refused
+    "08-least-privilege-a-job-under-its-own-role.ipynb": {
+        "simulated_allowed": ("==", 2.0), "simulated_denied": ("==", 4.0),
+        "allowed": ("==", 2.0), "refused": ("==", 4.0), "assumed_role": ("==", 1.0),
+        "rmse": ("<", 70.0)},
 }
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -62,13 +70,32 @@ def _supporting_files() -> list[Path]:
                   if p.suffix != ".ipynb" and not p.name.startswith("."))
 
 
+def _iam_admin_role(server: CoveServer) -> str:
+    """The default role's policy, and the IAM actions a notebook needs to manage roles."""
+    iam = server.client("iam")
+    default = iam.get_role(RoleName="CoveExecutionRole")["Role"]
+    arn = iam.create_role(RoleName="TutorialIamAdmin", AssumeRolePolicyDocument=json.dumps(
+        default["AssumeRolePolicyDocument"]))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="TutorialIamAdmin", PolicyName="default", PolicyDocument=(
+        json.dumps(iam.get_role_policy(RoleName="CoveExecutionRole",
+                                       PolicyName="CoveExecutionPolicy")["PolicyDocument"])))
+    iam.put_role_policy(RoleName="TutorialIamAdmin", PolicyName="roles", PolicyDocument=(
+        json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Resource": "*", "Action": [
+                "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy", "iam:DeleteRole"]}]})))
+    return str(arn)
+
+
 @pytest.fixture
-def notebook_instance(tmp_path: Path) -> Any:
+def notebook_instance(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     """A cove of the test's own and an InService notebook instance on it."""
     server = CoveServer(tmp_path / "home").start()
     sagemaker = server.client("sagemaker")
+    notebook = request.node.callspec.params["notebook"]
+    role = _iam_admin_role(server) if notebook.name in IAM_ADMIN_NOTEBOOKS else ROLE
     sagemaker.create_notebook_instance(NotebookInstanceName="tutorials",
-                                       InstanceType="ml.t3.medium", RoleArn=ROLE)
+                                       InstanceType="ml.t3.medium", RoleArn=role)
     sagemaker.get_waiter("notebook_instance_in_service").wait(
         NotebookInstanceName="tutorials", WaiterConfig={"Delay": 1, "MaxAttempts": 180})
     yield server, sagemaker, "tutorials"

@@ -223,10 +223,12 @@ def test_deleting_a_function_revokes_its_keys_and_code(lam: Any, make_function: 
 
     name = make_function("import os\ndef handler(e, c):\n"
                          "    return [os.environ['AWS_ACCESS_KEY_ID'],\n"
-                         "            os.environ['AWS_SECRET_ACCESS_KEY']]\n")
-    key, secret = call(lam, name)[1]
+                         "            os.environ['AWS_SECRET_ACCESS_KEY'],\n"
+                         "            os.environ['AWS_SESSION_TOKEN']]\n")
+    key, secret, token = call(lam, name)[1]
     own = boto3.session.Session().client("lambda", endpoint_url=cove.url, region_name="us-east-1",
-                                         aws_access_key_id=key, aws_secret_access_key=secret)
+                                         aws_access_key_id=key, aws_secret_access_key=secret,
+                                         aws_session_token=token)
     assert own.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
     sha = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
     lam.delete_function(FunctionName=name)

@@ -35,10 +35,27 @@ def test_keys_act_for_their_role_and_session(identity: Identity) -> None:
     assert identity.lookup(creds.access_key_id) is None
 
 
-def test_expired_keys_are_unknown_and_swept(identity: Identity) -> None:
+def test_every_issued_key_has_its_own_session_token(identity: Identity) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/{DEFAULT_ROLE_NAME}"
+    a, b = identity.issue("a", role, "a"), identity.issue("b", role, "b")
+    assert a.session_token and b.session_token and a.session_token != b.session_token
+    assert a.environment()["AWS_SESSION_TOKEN"] == a.session_token
+    principal = identity.lookup(a.access_key_id)
+    assert principal is not None and principal.session_token == a.session_token
+    root = identity.lookup("AKIAROOT")
+    assert root is not None and root.session_token is None  # the long-term key needs none
+    # the token is keyed by cove's root secret: another cove (or another secret) disagrees
+    other = Identity(identity.db, Credentials("AKIAROOT", "t" * 40, ACCOUNT), identity.roles)
+    assert other.session_token(a.access_key_id) != a.session_token
+
+
+def test_expired_keys_act_for_nobody_and_are_swept(identity: Identity) -> None:
     creds = identity.issue("sts:x", f"arn:aws:iam::{ACCOUNT}:role/{DEFAULT_ROLE_NAME}", "s",
                            expires=time.time() - 1)
-    assert identity.lookup(creds.access_key_id) is None
+    principal = identity.lookup(creds.access_key_id)  # known, so the edge can say it expired
+    assert principal is not None and principal.expires is not None
+    assert principal.expires < time.time()
+    assert identity.role_of(creds.access_key_id) is None
     identity.revoke_all(["someone-else"])  # any revocation sweeps expired keys
     assert identity._scoped(creds.access_key_id) is None
 

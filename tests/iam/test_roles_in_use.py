@@ -68,6 +68,14 @@ def narrow_role(iam: Any, bucket: str) -> str:
     return str(arn)
 
 
+def own_client(cove: CoveServer, service: str, key: str, secret: str,
+               token: str | None) -> Any:
+    """A client that signs with keys cove gave to code it runs."""
+    return boto3.session.Session().client(service, endpoint_url=cove.url, region_name=REGION,
+                                          aws_access_key_id=key, aws_secret_access_key=secret,
+                                          aws_session_token=token)
+
+
 def expected(account: str, role: str, session: str) -> dict[str, Any]:
     return {"me": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "read": "secret data",
             "listed": ["data/in.txt"], "other_bucket": "AccessDenied",
@@ -186,7 +194,7 @@ def test_a_job_key_dies_with_its_run_even_after_kill_9(fresh_cove: CoveServer) -
     source = upload_source(s3, bucket, {"train.py": (
         "import os, time\n"
         "print('KEYS', os.environ['AWS_ACCESS_KEY_ID'], os.environ['AWS_SECRET_ACCESS_KEY'],"
-        " flush=True)\n"
+        " os.environ['AWS_SESSION_TOKEN'], flush=True)\n"
         "deadline = time.monotonic() + 120\n"
         "while time.monotonic() < deadline and not os.path.exists('/nonexistent/stop'):\n"
         "    time.sleep(0.5)\n")})
@@ -194,17 +202,18 @@ def test_a_job_key_dies_with_its_run_even_after_kill_9(fresh_cove: CoveServer) -
     sm.create_training_job(**script_job(name, bucket, source))
     line = wait_for(lambda: next((x for x in log_lines(logs, name) if x.startswith("KEYS ")),
                                  None), timeout=120)
-    key, secret = line.split()[1:3]
-    own = boto3.session.Session().client("s3", endpoint_url=fresh_cove.url, region_name=REGION,
-                                         aws_access_key_id=key, aws_secret_access_key=secret)
+    key, secret, token = line.split()[1:4]
+    own = own_client(fresh_cove, "s3", key, secret, token)
     assert own.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(ClientError) as info:  # a temporary key is nothing without its token
+        own_client(fresh_cove, "s3", key, secret, None).list_objects_v2(Bucket=bucket)
+    assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
 
     fresh_cove.kill()
     fresh_cove.start()
     sm = fresh_cove.client("sagemaker")
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Failed"
-    own = boto3.session.Session().client("s3", endpoint_url=fresh_cove.url, region_name=REGION,
-                                         aws_access_key_id=key, aws_secret_access_key=secret)
+    own = own_client(fresh_cove, "s3", key, secret, token)
     with pytest.raises(ClientError) as info:
         own.list_objects_v2(Bucket=bucket)
     assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
@@ -220,36 +229,44 @@ def model_fn(model_dir):
     return None
 
 def transform_fn(model, body, content_type, accept):
-    bucket = body.decode() if isinstance(body, bytes) else body
+    bucket, other = (body.decode() if isinstance(body, bytes) else body).split()
     s3 = boto3.client("s3")
     out = {"me": boto3.client("sts").get_caller_identity()["Arn"],
            "read": s3.get_object(Bucket=bucket, Key="data/in.txt")["Body"].read().decode(),
-           "keys": [os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]]}
-    try:
-        s3.list_buckets()
-        out["list_buckets"] = "allowed"
-    except ClientError as exc:
-        out["list_buckets"] = exc.response["Error"]["Code"]
+           "keys": [os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"],
+                    os.environ["AWS_SESSION_TOKEN"]]}
+    for name, call in (("list_buckets", s3.list_buckets),
+                       ("other_bucket", lambda: s3.get_object(Bucket=other, Key="data/in.txt"))):
+        try:
+            call()
+            out[name] = "allowed"
+        except ClientError as exc:
+            out[name] = exc.response["Error"]["Code"]
     return json.dumps(out), "application/json"
 """
 
 
-def test_endpoint_workers_act_for_the_models_execution_role(
-        cove: CoveServer, s3: Any, buckets: tuple[str, str]) -> None:
+def probe_model(sm: Any, s3: Any, bucket: str, role_arn: str, code: bytes = WORKER_PROBE) -> str:
+    """A script-mode model whose inference code is ``code``, acting for ``role_arn``."""
     from tests.hosting.test_endpoints import SK_IMAGE, _tar
 
-    iam, sm = cove.client("iam"), cove.client("sagemaker")
-    runtime = cove.client("sagemaker-runtime")
-    mine, _ = buckets
-    role_arn = narrow_role(iam, mine)
-    account = cove.client("sts").get_caller_identity()["Account"]
-    s3.put_object(Bucket=mine, Key="model/model.tar.gz",
-                  Body=_tar({"code/inference.py": WORKER_PROBE}))
-    model, name = f"m-{uuid.uuid4().hex[:8]}", f"ep-{uuid.uuid4().hex[:8]}"
+    s3.put_object(Bucket=bucket, Key="model/model.tar.gz", Body=_tar({"code/inference.py": code}))
+    model = f"m-{uuid.uuid4().hex[:8]}"
     sm.create_model(ModelName=model, ExecutionRoleArn=role_arn, PrimaryContainer={
-        "Image": SK_IMAGE, "ModelDataUrl": f"s3://{mine}/model/model.tar.gz",
+        "Image": SK_IMAGE, "ModelDataUrl": f"s3://{bucket}/model/model.tar.gz",
         "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
                         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})
+    return model
+
+
+def test_endpoint_workers_act_for_the_models_execution_role(
+        cove: CoveServer, s3: Any, buckets: tuple[str, str]) -> None:
+    iam, sm = cove.client("iam"), cove.client("sagemaker")
+    runtime = cove.client("sagemaker-runtime")
+    mine, other = buckets
+    role_arn = narrow_role(iam, mine)
+    account = cove.client("sts").get_caller_identity()["Account"]
+    model, name = probe_model(sm, s3, mine, role_arn), f"ep-{uuid.uuid4().hex[:8]}"
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
         "InstanceType": "ml.m5.large"}])
@@ -257,15 +274,15 @@ def test_endpoint_workers_act_for_the_models_execution_role(
     sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
                                               WaiterConfig={"Delay": 1, "MaxAttempts": 180})
     reply = json.loads(runtime.invoke_endpoint(EndpointName=name, ContentType="text/plain",
-                                               Body=mine.encode())["Body"].read())
+                                               Body=f"{mine} {other}".encode())["Body"].read())
     assert reply["me"] == f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[1]}/" \
                           f"{model}"
     assert reply["read"] == "secret data" and reply["list_buckets"] == "AccessDenied"
+    assert reply["other_bucket"] == "AccessDenied"
 
+    own = own_client(cove, "s3", *reply["keys"])
+    assert own.get_object(Bucket=mine, Key="data/in.txt")["Body"].read() == b"secret data"
     sm.delete_endpoint(EndpointName=name)
-    key, secret = reply["keys"]
-    own = boto3.session.Session().client("s3", endpoint_url=cove.url, region_name=REGION,
-                                         aws_access_key_id=key, aws_secret_access_key=secret)
     with pytest.raises(ClientError) as info:
         own.get_object(Bucket=mine, Key="data/in.txt")
     assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
@@ -304,3 +321,96 @@ def test_a_notebook_acts_for_its_role(cove: CoveServer, buckets: tuple[str, str]
         assert report == expected(account, role_arn.rsplit("/", 1)[1], name)
     finally:
         sm.stop_notebook_instance(NotebookInstanceName=name)
+
+
+def transform_request(name: str, model: str, bucket: str) -> dict[str, Any]:
+    return {"TransformJobName": name, "ModelName": model,
+            "TransformInput": {"DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/batch/"}},
+                "ContentType": "text/plain", "SplitType": "Line"},
+            "TransformOutput": {"S3OutputPath": f"s3://{bucket}/output/{name}",
+                                "AssembleWith": "Line"},
+            "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
+
+
+def test_transform_workers_act_for_the_models_execution_role(
+        cove: CoveServer, s3: Any, buckets: tuple[str, str]) -> None:
+    from tests.transform.helpers import wait as wait_transform
+
+    iam, sm = cove.client("iam"), cove.client("sagemaker")
+    mine, other = buckets
+    role_arn = narrow_role(iam, mine)
+    account = cove.client("sts").get_caller_identity()["Account"]
+    model, name = probe_model(sm, s3, mine, role_arn), f"tj-{uuid.uuid4().hex[:8]}"
+    s3.put_object(Bucket=mine, Key="batch/in.txt", Body=f"{mine} {other}\n".encode())
+    sm.create_transform_job(**transform_request(name, model, mine))
+    done = wait_transform(sm, name, timeout=240)
+    assert done["TransformJobStatus"] == "Completed", done.get("FailureReason")
+    reply = json.loads(s3.get_object(Bucket=mine, Key=f"output/{name}/in.txt.out")["Body"].read())
+    assert reply["me"] == f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[1]}/" \
+                          f"{model}"
+    assert reply["read"] == "secret data"
+    assert (reply["list_buckets"], reply["other_bucket"]) == ("AccessDenied", "AccessDenied")
+    assert reply["keys"][0] != cove.credentials["access_key_id"]
+    with pytest.raises(ClientError) as info:  # the job ended: so did its workers' key
+        own_client(cove, "s3", *reply["keys"]).get_object(Bucket=mine, Key="data/in.txt")
+    assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+#: Inference code that hands its key to the test (through the bucket) and then keeps the job
+#: running until cove is killed.
+HOLDING_PROBE = b"""
+import json, os, time
+import boto3
+
+def model_fn(model_dir):
+    return None
+
+def transform_fn(model, body, content_type, accept):
+    bucket = (body.decode() if isinstance(body, bytes) else body).split()[0]
+    keys = [os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                    "AWS_SESSION_TOKEN")]
+    boto3.client("s3").put_object(Bucket=bucket, Key="output/keys.json", Body=json.dumps(keys))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+    return "late", "text/plain"
+"""
+
+
+@pytest.mark.parametrize("ending", ["stopped", "killed"])
+def test_transform_worker_keys_die_with_the_job_even_after_kill_9(
+        fresh_cove: CoveServer, ending: str) -> None:
+    s3, sm = fresh_cove.client("s3"), fresh_cove.client("sagemaker")
+    bucket = f"tk-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="data/in.txt", Body=b"secret data")
+    s3.put_object(Bucket=bucket, Key="batch/in.txt", Body=f"{bucket} x\n".encode())
+    role = fresh_cove.client("iam").get_role(RoleName="CoveExecutionRole")["Role"]["Arn"]
+    name = f"tj-{uuid.uuid4().hex[:8]}"
+    sm.create_transform_job(**transform_request(
+        name, probe_model(sm, s3, bucket, role, HOLDING_PROBE), bucket))
+    keys = json.loads(wait_for(lambda: _object(s3, bucket, "output/keys.json"), timeout=180))
+    own = own_client(fresh_cove, "s3", *keys)
+    assert own.get_object(Bucket=bucket, Key="data/in.txt")["Body"].read() == b"secret data"
+
+    if ending == "stopped":
+        sm.stop_transform_job(TransformJobName=name)
+        wait_for(lambda: sm.describe_transform_job(TransformJobName=name)[
+            "TransformJobStatus"] == "Stopped" or None, timeout=120)
+    else:
+        fresh_cove.kill()
+        fresh_cove.start()
+        sm = fresh_cove.client("sagemaker")
+        assert sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == "Failed"
+    own = own_client(fresh_cove, "s3", *keys)
+    with pytest.raises(ClientError) as info:
+        own.get_object(Bucket=bucket, Key="data/in.txt")
+    assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def _object(s3: Any, bucket: str, key: str) -> bytes | None:
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+    except ClientError:
+        return None

@@ -147,7 +147,7 @@ class Verifier:
             raise errors.InvalidArgument(
                 "Unsupported Authorization header: only AWS4-HMAC-SHA256 is accepted.")
         credential, signed, signature = parsed
-        principal = self._principal(credential)
+        principal = self._principal(credential, request.header("x-amz-security-token"))
         amz_date = request.header("x-amz-date") or ""
         issued = _parse_amz_date(amz_date)
         if abs(self.clock() - issued) > MAX_SKEW_SECONDS:
@@ -170,7 +170,8 @@ class Verifier:
             raise errors.AuthorizationQueryParametersError(
                 "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
         credential = Credential.parse(params.get("X-Amz-Credential", ""))
-        principal = self._principal(credential)
+        principal = self._principal(credential, params.get("X-Amz-Security-Token")
+                                    or request.header("x-amz-security-token"))
         amz_date = params.get("X-Amz-Date", "")
         issued = _parse_amz_date(amz_date)
         try:
@@ -197,15 +198,20 @@ class Verifier:
         """S3's query-string authentication (SigV2), what boto3's presigned URLs use by default."""
         params = dict(_query_pairs(request.raw_query))
         credential = Credential(params["AWSAccessKeyId"], "", "", "s3")
-        principal = self._principal(credential)
+        principal = self._principal(credential, params.get("x-amz-security-token")
+                                    or request.header("x-amz-security-token"))
         try:
             expires = int(params.get("Expires", ""))
         except ValueError as exc:
             raise errors.AuthorizationQueryParametersError("Expires must be a number") from exc
         if self.clock() > expires:
             raise errors.RequestExpired("Request has expired", Expires=str(expires))
-        amz_headers = sorted((k, v.strip()) for k, v in request.headers
-                             if k.startswith("x-amz-"))
+        # botocore moves a temporary key's x-amz-security-token into the query, signed as
+        # the header it would have been
+        amz_headers = sorted([(k, v.strip()) for k, v in request.headers
+                              if k.startswith("x-amz-")] + [
+            (k, v.strip()) for k, v in _query_pairs(request.raw_query)
+            if k == "x-amz-security-token"])
         string_to_sign = "\n".join([
             request.method, request.header("content-md5") or "",
             request.header("content-type") or "", str(expires),
@@ -219,12 +225,14 @@ class Verifier:
         return SignedRequest(principal, credential, "", params["Signature"], b"",
                              UNSIGNED_PAYLOAD, presigned=True)
 
-    def _principal(self, credential: Credential) -> Principal:
+    def _principal(self, credential: Credential, token: str | None) -> Principal:
         principal = self.lookup(credential.access_key_id)
         if principal is None:
             raise errors.InvalidAccessKeyId(
                 "The AWS Access Key Id you provided does not exist in our records: use the "
                 "credentials `cove env` prints.", AWSAccessKeyId=credential.access_key_id)
+        if principal.session_token is not None:
+            _check_token(principal, credential, token, self.clock())
         return principal
 
     def _check(self, request: WireRequest, principal: Principal, credential: Credential,
@@ -256,6 +264,29 @@ class Verifier:
         _require_signed_amz_headers(request, signed)
         return SignedRequest(principal, credential, amz_date, signature, key, payload_hash,
                              presigned)
+
+
+def _check_token(principal: Principal, credential: Credential, token: str | None,
+                 now: float) -> None:
+    """A temporary key is only half of its credentials: the session token issued with it must
+    come too, as AWS requires (a token sent with cove's long-term key is ignored: a stale
+    AWS_SESSION_TOKEN in a shell must not break it)."""
+    s3 = credential.service == "s3"
+    if token is None:  # as AWS: without its token, a temporary key is unknown
+        raise errors.InvalidAccessKeyId(
+            ("The AWS Access Key Id you provided does not exist in our records." if s3 else
+             "The security token included in the request is invalid.")
+            + " A temporary key (ASIA...) must be sent with its session token "
+            "(AWS_SESSION_TOKEN; X-Amz-Security-Token on the wire).",
+            AWSAccessKeyId=credential.access_key_id)
+    assert principal.session_token is not None
+    if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"),
+                               principal.session_token.encode()):
+        raise errors.InvalidToken("The provided token is malformed or otherwise invalid." if s3
+                                  else "The security token included in the request is invalid.")
+    if principal.expires is not None and principal.expires < now:
+        raise errors.ExpiredToken("The provided token has expired." if s3
+                                  else "The security token included in the request is expired")
 
 
 #: Covered without being listed: the payload hash is a line of the canonical request itself.

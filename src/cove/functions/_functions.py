@@ -352,6 +352,7 @@ class Functions:
             "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": principal.access_key_id,
             "AWS_SECRET_ACCESS_KEY": principal.secret_access_key,
+            "AWS_SESSION_TOKEN": principal.session_token or "",
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"]),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -363,7 +363,7 @@ class Endpoints:
         owner = f"{WORKER_KEY_PREFIX}{name}/{deployment_id}/{variant['VariantName']}"
         spec = FleetSpec(name, variant["VariantName"], serving.runtime, serving.model_dir,
                          serving.code_dir, serving.entry_point,
-                         {**serving.environment, **self._keys(owner, model)},
+                         {**serving.environment, **self.worker_keys(owner, model)},
                          self.settings.home / "endpoints" / name / deployment_id /
                          variant["VariantName"], (self.settings.home,), python,
                          (self.settings.envs_dir,), variant.get("InstanceType", "ml.m5.large"))
@@ -371,16 +371,17 @@ class Endpoints:
         revoke = (lambda: identity.revoke(owner)) if identity is not None else None
         return Fleet(spec, self.sandbox, log_lines, self.executor, revoke), serving.image
 
-    def _keys(self, owner: str, model: dict[str, Any]) -> dict[str, str]:
-        """The workers' own key pair, acting for the model's ExecutionRoleArn as the model."""
+    def worker_keys(self, owner: str, model: dict[str, Any]) -> dict[str, str]:
+        """The environment that gives a model's workers (an endpoint's or a transform job's) a
+        key of their own, acting for the model's ExecutionRoleArn as the model, owned by
+        ``owner`` (who revokes it)."""
         if self.identity is None:
             return {}
         creds = self.identity.issue(owner, model.get("ExecutionRoleArn", ""),
                                     model["ModelName"])
         region = self.settings.region
         return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": region,
-                "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
-                "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
+                "AWS_DEFAULT_REGION": region, **creds.environment()}
 
     # --- counting ---------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ class Authorizer:
         if self.identity.is_root(call.principal) and not _may_name_a_role(call, service):
             return  # the hot path of cove's own key: nothing to map, nothing to check
         wire = _wire(call, service, body)
-        accesses, role_check = self._accesses(wire, call)
-        self._authorize(call, service, accesses)
+        self._authorize(call, service, actions.accesses(wire))
+        role_check = _role_check(wire)
         if role_check is not None:  # after authorisation: a denied caller learns nothing
             self._check_roles(*role_check)
 
@@ -58,38 +58,6 @@ class Authorizer:
             if decision != "allowed":
                 raise _denied(service, principal.arn, access, decision)
 
-    def _accesses(self, w: Wire, call: Call) -> tuple[
-            list[Access], tuple[str, str, dict[str, Any]] | None]:
-        name = w.signing_name
-        if name == "s3":
-            return actions.s3_accesses(w), None
-        if name == "sagemaker" and "x-amz-target" not in w.headers:
-            return actions.runtime_accesses(w), None
-        if name in ("sagemaker", "logs", "cove"):
-            operation = w.headers.get("x-amz-target", "").partition(".")[2]
-            params = actions.json_params(w.body)
-            if name == "sagemaker":
-                check = ("sagemaker", operation, params) \
-                    if operation in ROLE_FIELDS["sagemaker"] else None
-                return actions.sagemaker_accesses(operation, params, w), check
-            if name == "logs":
-                return actions.logs_accesses(operation, params, w), None
-            return [Access(f"cove:{operation}", "*")], None
-        if name == "lambda":
-            found = actions.route("lambda", w.method, w.path)
-            check = None
-            if found and found[0] in ROLE_FIELDS["lambda"]:
-                check = ("lambda", found[0], actions.json_params(w.body))
-            return actions.lambda_accesses(w), check
-        if name == "apigateway":
-            return actions.apigateway_accesses(w), None
-        params = actions.query_params(w)
-        if name == "sts":
-            return actions.sts_accesses(params, w), None
-        if name == "iam":
-            return actions.iam_accesses(params, w), None
-        return [Access(f"{name}:{w.method}", "*")], None
-
     def _check_roles(self, service: str, operation: str, params: dict[str, Any]) -> None:
         trusted = ROLE_FIELDS[service][operation][1]
         for arn in actions.roles_named(service, operation, params):
@@ -101,6 +69,19 @@ class Authorizer:
                         "The role defined for the function cannot be assumed by Lambda.") \
                         from exc
                 raise
+
+
+def _role_check(w: Wire) -> tuple[str, str, dict[str, Any]] | None:
+    """(service, operation, params) of a request that names a role for what it creates."""
+    if w.signing_name == "sagemaker" and "x-amz-target" in w.headers:
+        operation = w.headers["x-amz-target"].partition(".")[2]
+        if operation in ROLE_FIELDS["sagemaker"]:
+            return "sagemaker", operation, actions.json_params(w.body)
+    elif w.signing_name == "lambda":
+        found = actions.route("lambda", w.method, w.path)
+        if found and found[0] in ROLE_FIELDS["lambda"]:
+            return "lambda", found[0], actions.json_params(w.body)
+    return None
 
 
 def _may_name_a_role(call: Call, service: Service) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -64,7 +63,7 @@ class StsApi:
         arn = self.identity.assumed_arn(role.name, session)
         return ("<Credentials>" + tag("AccessKeyId", creds.access_key_id)
                 + tag("SecretAccessKey", creds.secret_access_key)
-                + tag("SessionToken", secrets.token_urlsafe(96)) + tag("Expiration", iso(expires))
+                + tag("SessionToken", creds.session_token) + tag("Expiration", iso(expires))
                 + "</Credentials><AssumedRoleUser>"
                 + tag("AssumedRoleId", f"{role.role_id}:{session}") + tag("Arn", arn)
                 + "</AssumedRoleUser>" + tag("PackedPolicySize", 0))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cove._notebook_kernel import METADATA_VARIABLE
+from cove.config import Credentials
 from cove.training._contract import base_environment
 from cove.untrusted import ensure_directory, write_beneath
 
@@ -95,7 +96,7 @@ def sdk_config(bucket: str) -> str:
 
 
 def environment(directory: InstanceDirectory, endpoint_url: str, region: str,
-                access_key_id: str, secret_access_key: str, token: str) -> dict[str, str]:
+                credentials: Credentials, token: str) -> dict[str, str]:
     """The JupyterLab server's environment, which its kernels inherit."""
     home = directory.seen("home")
     env = base_environment({
@@ -108,8 +109,7 @@ def environment(directory: InstanceDirectory, endpoint_url: str, region: str,
         # instance's own python3 kernel (cove._notebook_kernel) must win
         "JUPYTER_PREFER_ENV_PATH": "0",
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": access_key_id,
-        "AWS_SECRET_ACCESS_KEY": secret_access_key,
+        **credentials.environment(),
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         # no ~/.aws of the host, no instance metadata service to time out on

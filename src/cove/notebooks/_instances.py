@@ -176,9 +176,8 @@ class NotebookInstances:
         credentials = self.identity.issue(arn, describe.get("RoleArn", ""), name)
         token, _ = self._secrets(name)
         port = _free_port()
-        env = environment.environment(directory, self.endpoint_url, region,
-                                      credentials.access_key_id,
-                                      credentials.secret_access_key, token)
+        env = environment.environment(directory, self.endpoint_url, region, credentials,
+                                      token)
         command = _jupyter_command(directory, port, ipc=self.sandbox.mounts_opt_ml)
         spec = ProcessSpec(command, env, directory.root,
                            directory.seen("SageMaker"), hidden=(self.settings.home,),

@@ -45,7 +45,10 @@ UNSUPPORTED_SUBRESOURCES = ("policy", "cors", "lifecycle", "tagging", "encryptio
                             "ownershipControls", "accelerate",
                             "requestPayment", "inventory", "analytics", "metrics",
                             "intelligent-tiering", "retention", "legal-hold", "torrent",
-                            "restore", "select")
+                            "restore", "select", "policyStatus", "abac", "session",
+                            "annotation", "renameObject", "metadataTable",
+                            "metadataConfiguration", "metadataAnnotationTable",
+                            "metadataInventoryTable", "metadataJournalTable")
 
 
 class S3Service:

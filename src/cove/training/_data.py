@@ -106,6 +106,7 @@ class S3DataPlane:
             region_name=access_env["AWS_REGION"],
             aws_access_key_id=access_env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=access_env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=access_env.get("AWS_SESSION_TOKEN"),
             config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"}))
 
     def fetch_channel(self, channel: dict[str, Any], target: Path,

@@ -382,8 +382,7 @@ class HostedRun(ABC, Generic[J]):
         """What the job's code needs to reach cove: its URL, region, and keys of its own."""
         creds = self.jobs.identity.issue(self.arn, self.job.role_arn, self.name)
         return {"AWS_ENDPOINT_URL": self.jobs.endpoint_url, "AWS_REGION": region,
-                "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": creds.access_key_id,
-                "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
+                "AWS_DEFAULT_REGION": region, **creds.environment()}
 
     # --- logs -------------------------------------------------------------------------------
 

@@ -9,6 +9,10 @@ loop.  Every change is a transaction.
 A job that was running when cove stopped is marked Failed at the next start, saying how far it
 got (its workers died with cove; the ``.out`` objects it wrote are complete, the rest were not
 written); it is not resumed.  One that was being stopped is marked Stopped.
+
+The workers act for the model's ExecutionRoleArn with a key of their own (as an endpoint's
+workers do), revoked before the job's final status is written, and at the next start for every
+job (whatever a crash left behind).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
@@ -47,7 +51,15 @@ from cove.transform._plan import Plan, batch_environment, make_plan, workers_per
 from cove.transform._records import SplitError
 from cove.transform._workers import LocalWorkers
 
+if TYPE_CHECKING:
+    from cove.identity import Identity
+
 log = logging.getLogger("cove.transform")
+
+#: Who holds a transform job's worker keys: this prefix, then the job's name.
+KEY_OWNER_PREFIX = "transform-workers:"
+#: (owner, model's Describe) -> the environment that gives the workers their own key.
+WorkerKeys = Callable[[str, dict[str, Any]], dict[str, str]]
 
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -77,9 +89,11 @@ class TransformJobs:
     def __init__(self, db: Database, objects: LocalObjects, artifacts: ArtifactCache,
                  logs: LogStore, sandbox: Sandbox, settings: TransformSettings,
                  find_model: Callable[[str], dict[str, Any]], envs: Environments,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, identity: Identity | None = None,
+                 worker_keys: WorkerKeys | None = None) -> None:
         self.db, self.objects, self.artifacts, self.logs = db, objects, artifacts, logs
         self.envs = envs
+        self.identity, self.worker_keys = identity, worker_keys
         #: Where the workers run (Ray: actors; splitting and assembly stay here either way).
         self.executor = executor
         self.sandbox, self.settings, self.find_model = sandbox, settings, find_model
@@ -171,6 +185,8 @@ class TransformJobs:
 
     def recover(self) -> None:
         """After a restart: jobs that were running died with cove; say so, and how far they got."""
+        if self.identity is not None:  # their workers died with cove: so do their keys
+            self.identity.revoke_prefix(KEY_OWNER_PREFIX)
         for describe in self.rows.all():
             name, status = describe["TransformJobName"], describe["TransformJobStatus"]
             if status == "Stopping":
@@ -191,6 +207,16 @@ class TransformJobs:
         deadline = time.monotonic() + timeout
         for run in runs:
             run.join(max(0.0, deadline - time.monotonic()))
+
+    def keys(self, name: str, model: dict[str, Any]) -> dict[str, str]:
+        """The environment that gives job ``name``'s workers a key for the model's role."""
+        if self.worker_keys is None:
+            return {}
+        return self.worker_keys(KEY_OWNER_PREFIX + name, model)
+
+    def revoke_keys(self, name: str) -> None:
+        if self.identity is not None:
+            self.identity.revoke(KEY_OWNER_PREFIX + name)
 
     def _finished(self, name: str) -> None:
         with self._lock:
@@ -276,6 +302,7 @@ class TransformRun:
         finally:
             if workers is not None:
                 workers.stop()
+            self.jobs.revoke_keys(self.name)  # before the status says the job has ended
             status, reason = self._outcome(status, reason)
             self._conclude(status, reason, time.monotonic() - started)
             flusher.join()
@@ -283,12 +310,14 @@ class TransformRun:
 
     def _workers(self) -> LocalWorkers:
         d, jobs = self.describe, self.jobs
-        serving = prepare_model(jobs.find_model(d["ModelName"]), jobs.artifacts)
+        model = jobs.find_model(d["ModelName"])
+        serving = prepare_model(model, jobs.artifacts)
         environment = {**serving.environment, **batch_environment(d)}
         count = d["TransformResources"]["InstanceCount"] * workers_per_instance(environment)
         python = serving_python(serving, jobs.envs, self.log)
         spec = FleetSpec(self.name, self.name, serving.runtime, serving.model_dir,
-                         serving.code_dir, serving.entry_point, environment,
+                         serving.code_dir, serving.entry_point,
+                         {**environment, **jobs.keys(self.name, model)},
                          jobs.settings.jobs_dir / self.name, (jobs.settings.home,), python,
                          (jobs.envs.root,), d["TransformResources"]["InstanceType"])
         fleet = Fleet(spec, jobs.sandbox, lambda stream, lines: jobs.logs.put_events(
