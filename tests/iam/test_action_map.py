@@ -9,6 +9,7 @@ each protocol's own shape with AWS's wording, over real HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import tempfile
@@ -44,9 +45,10 @@ NOT_THE_RESOURCE = {"RoleArn", "ExecutionRoleArn"}
 def _served() -> dict[str, set[str]]:
     """botocore model name -> the operations cove's service objects answer."""
     from cove.config import Config
-    from cove.server import Platform, build_app
+    from cove.server import Platform, Runtime, build_app
 
-    platform = Platform.open(Config(home=Path(tempfile.mkdtemp(prefix="cove-actions-"))))
+    platform = Platform.open(Config(home=Path(tempfile.mkdtemp(prefix="cove-actions-"))),
+                             Runtime("http://127.0.0.1:1", asyncio.new_event_loop()))
     try:
         edge, _ = build_app(platform, "http://127.0.0.1:1")
         served: dict[str, set[str]] = {"sagemaker-runtime": {"InvokeEndpoint"}}
@@ -338,7 +340,8 @@ def test_cove_answers_each_s3_subresource_as_the_operation_authorised() -> None:
     (``GET ?policyStatus`` listed the bucket while the role was asked GetBucketPolicyStatus)."""
     from cove.objects._s3api import UNSUPPORTED_SUBRESOURCES
 
-    handled = {"acl", "attributes", "delete", "list-type", "location", "uploads", "versioning",
+    handled = {"acl", "attributes", "delete", "list-type", "location", "publicAccessBlock",
+               "uploads", "versioning",
                "versions", "website", "select-type"}  # (select-type only with ?select)
     model = SESSION.get_service_model("s3")
     literals = {part.partition("=")[0] for name in model.operation_names

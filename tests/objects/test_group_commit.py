@@ -30,7 +30,7 @@ def _names(db: Database) -> set[str]:
 
 
 def test_concurrent_writers_share_transactions(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'cove.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'cove.db'}", migrate=True)
     commits = GroupCommit(db)
     results: dict[str, object] = {}
     gate = threading.Barrier(16)
@@ -58,7 +58,7 @@ def test_concurrent_writers_share_transactions(tmp_path: Path) -> None:
 
 
 def test_a_failed_commit_fails_every_writer_in_it(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'cove.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'cove.db'}", migrate=True)
     commits = GroupCommit(db)
     commits.run(_add("taken"))
 
