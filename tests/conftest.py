@@ -33,13 +33,15 @@ class CoveServer:
     url: str = ""
     #: The console's own origin (its own port).
     console_url: str = ""
+    #: Runs the server under another identity (``setpriv --reuid=...``).
+    prefix: tuple[str, ...] = ()
 
     def start(self, timeout: float = 30.0) -> CoveServer:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.home / "server-test.log", "ab")  # noqa: SIM115
         env = {**os.environ, "COVE_HOME": str(self.home), **self.extra_env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cove", "up", "--port", "0"],
+            [*self.prefix, sys.executable, "-m", "cove", "up", "--port", "0"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

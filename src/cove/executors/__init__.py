@@ -13,6 +13,7 @@ from cove.executors._base import (
     Resources,
 )
 from cove.executors._local import LocalExecutor
+from cove.executors._quotas import Quota, exceeded, quota_for
 from cove.executors._resources import (
     INSTANCE_TYPES,
     describe_resources,
@@ -49,6 +50,6 @@ def open_executor(kind: str, ray_address: str = "", slots: int | None = None,
 
 __all__ = ["INSTANCE_TYPES", "Bubblewrap", "Event", "Executor", "HostLost", "HostRun",
            "HostWork", "LocalExecutor", "MissingSandbox", "PlainProcess", "ProcessSpec",
-           "Reservation", "Resources", "Sandbox", "choose_sandbox", "describe",
-           "describe_resources", "hand_over", "instance_resources", "kill",
-           "map_instance_types", "open_executor", "parse_instance_types"]
+           "Quota", "Reservation", "Resources", "Sandbox", "choose_sandbox", "describe",
+           "describe_resources", "exceeded", "hand_over", "instance_resources", "kill",
+           "map_instance_types", "open_executor", "parse_instance_types", "quota_for"]

@@ -54,12 +54,13 @@ class Confinement:
         spec = self.spec
         args = _identity() + [
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", HOSTNAME,
-                "--die-with-parent", "--proc", "/proc", "--dev", "/dev",
-                # world-writable and sticky, as in a container: the code runs as uid 1000 and
-                # the tmpfs would otherwise belong to the namespace's root
-                "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp",
-                "--perms", "1777", "--tmpfs", "/dev/shm", "--tmpfs", "/run"]
-        args += self._system() + self._etc()
+                "--die-with-parent", "--proc", "/proc", "--dev", "/dev"]
+        for place in ("/tmp", "/var/tmp", "/dev/shm"):
+            # world-writable and sticky, as in a container: the code runs as uid 1000 and the
+            # tmpfs would otherwise belong to the namespace's root; memory, so bounded
+            size = ["--size", str(spec.quota.memory_bytes)] if spec.quota else []
+            args += ["--perms", "1777", *size, "--tmpfs", place]
+        args += ["--tmpfs", "/run", *self._system(), *self._etc()]
         for path in _nested_out(runtime_paths(spec.command[0] if spec.command else "")
                                 + [Path(p) for p in spec.readonly]):
             args += self._bind(path, str(path), writable=False)
@@ -69,7 +70,8 @@ class Confinement:
         for source, inside in spec.mounts:
             args += self._bind(source, f"/opt/ml/{inside}", writable=False)
         args += ["--seccomp", str(self._data(_seccomp.program()))]
-        return [*args, "--chdir", str(spec.cwd), "--", *_become_user(), *spec.command]
+        limits = spec.quota.prefix() if spec.quota else []
+        return [*args, "--chdir", str(spec.cwd), "--", *_become_user(), *limits, *spec.command]
 
     def close(self) -> None:
         for fd in self.fds:

@@ -43,6 +43,10 @@ class Membership:
     def enter(self) -> list[str]:
         """The command prefix that runs the rest in the network's namespaces."""
         joined = [f"--user=/proc/{self.keeper}/ns/user"]
+        if os.geteuid() != 0:
+            # nsenter would setgroups() in the namespace, which an unprivileged keeper has
+            # denied (it must, to map its gid): keep cove's uid, gid and groups as they are
+            joined.append("--preserve-credentials")
         if not self.share_net:
             joined.append(f"--net=/proc/{self.keeper}/task/{self.thread}/ns/net")
         return ["nsenter", *joined, "--"]

@@ -2,10 +2,12 @@
 notebook kernels, requirements builds).
 
 ``Bubblewrap`` is the sandbox: an unprivileged uid in a user namespace, no capabilities,
-seccomp, its own PID/IPC/UTS/mount namespaces and a minimal filesystem (``_confinement.py``),
-and a network whose only way out is cove's API (``_networks.py``).  Where bubblewrap is missing
-or broken, ``MissingSandbox`` refuses to run anything, saying why; ``PlainProcess`` (no
-confinement at all) runs only when ``COVE_SANDBOX=none`` asks for it, and says so.
+seccomp, its own PID/IPC/UTS/mount namespaces and a minimal filesystem (``_confinement.py``)
+with its own writable ``/lib`` (``_scratch.py``), a network whose only way out is cove's API
+(``_networks.py``), and, where the spec names one, its instance type's quota
+(``_quotas.py``).  Where bubblewrap is missing or broken, ``MissingSandbox`` refuses to run
+anything, saying why; ``PlainProcess`` (no confinement at all) runs only when
+``COVE_SANDBOX=none`` asks for it, and says so.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from cove import errors
-from cove.executors import _networks, _scratch
+from cove.executors import _networks, _quotas, _scratch
 from cove.executors._confinement import Confinement
+from cove.executors._quotas import Quota
 
 log = logging.getLogger("cove.sandbox")
 
@@ -56,6 +59,8 @@ class ProcessSpec:
     writable: tuple[Path, ...] = ()  # directories it may write, at their own paths
     #: Descriptors the process inherits at the same numbers (a socket cove bound for it).
     fds: tuple[int, ...] = ()
+    #: What it may use (its instance type's memory and processes); None: no bounds.
+    quota: Quota | None = None
 
 
 def describe(sandbox: Sandbox) -> str:
@@ -144,11 +149,14 @@ class Bubblewrap:
         leases = (membership.lease, *([scratch.lease] if scratch else []))
         try:
             command = [*membership.enter(), self.executable, *self._prepare(spec, arguments)]
-            return _popen(command, spec.env, None, stdout, (*arguments.fds, *leases, *spec.fds))
+            proc = _popen(command, spec.env, None, stdout, (*arguments.fds, *leases, *spec.fds))
         finally:  # the child has its copies; the network and /lib live while the child does
             arguments.close()
             for lease in leases:
                 os.close(lease)
+        if spec.quota is not None:
+            _quotas.watch(proc, spec.quota)
+        return proc
 
     @staticmethod
     def _scratch() -> _scratch.Scratch | None:

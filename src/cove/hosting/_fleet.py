@@ -30,8 +30,10 @@ from cove.executors import (
     HostRun,
     ProcessSpec,
     Sandbox,
+    exceeded,
     instance_resources,
     kill,
+    quota_for,
 )
 from cove.hosting._remote import RemoteWorkerWork, pack, worker_failure
 from cove.hosting._transport import WorkerClient
@@ -209,7 +211,8 @@ class Fleet:
             mounts.append((self.spec.code_dir, "code"))
         spec = ProcessSpec(command, base_environment(dict(self.spec.environment)),
                            worker.directory, root, self.spec.hidden, self.spec.readonly, {},
-                           tuple(mounts), fds=(listener.fileno(),))
+                           tuple(mounts), fds=(listener.fileno(),),
+                           quota=quota_for(self.spec.instance_type))
         worker.tail.clear()
         worker.drained.clear()
         with listener:  # the worker has its copy: a dead worker's socket refuses connections
@@ -272,6 +275,9 @@ class Fleet:
                           f"within {START_TIMEOUT:.0f} s")
 
     def _failure(self, worker: Worker, code: int) -> str:
+        over = exceeded(worker.proc) if worker.proc is not None else ""
+        if over:
+            return f"variant {self.spec.variant}: the model worker was stopped: {over}"
         reason = worker_failure(worker.directory, lambda line: self.log_lines(
             f"{self.spec.variant}/worker-{worker.index}", [line]))
         if reason:
@@ -300,6 +306,8 @@ class Fleet:
         worker.ready = False
         worker.restarts += 1
         how = f"exited with code {code}" if isinstance(code, int) else f"was {code}"
+        over = exceeded(worker.proc) if worker.proc is not None else ""
+        how = f"was stopped: {over}" if over else how
         self.log_lines(stream, [f"cove: worker {how}; restarting it"])
         log.warning("endpoint %s variant %s: worker %d exited (%s); restarting",
                     self.spec.endpoint, self.spec.variant, worker.index, code)

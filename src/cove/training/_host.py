@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from cove import errors
-from cove.executors import Event, ProcessSpec, Sandbox, kill
+from cove.executors import Event, ProcessSpec, Sandbox, exceeded, kill, quota_for
 from cove.training import _contract as contract
 from cove.training._contract import CONTAINER_ROOT, HostPlan
 from cove.training._data import DataPlane
@@ -190,7 +190,8 @@ class TrainingHost:
         spec = ProcessSpec(command, self.environment(), self.setup.job_dir, cwd,
                            self.setup.hidden, self.setup.readonly,
                            {h: "127.0.0.1" for h in self.plan.hosts},
-                           network=f"{kind}-{self.plan.job_name}")
+                           network=f"{kind}-{self.plan.job_name}",
+                           quota=quota_for(self.plan.instance_type))
         with self._lock:
             if self._stop_reason:
                 return -signal.SIGTERM
@@ -214,6 +215,10 @@ class TrainingHost:
         self.events.log(self.plan.host, lines)
 
     def _failure(self, code: int) -> str:
+        over = exceeded(self._proc) if self._proc is not None else ""
+        if over:  # the sandbox was killed for it: whatever the job wrote is beside the point
+            return (f"AlgorithmError: {over}. Last log lines:\n"
+                    + "\n".join(self._tail))[:FAILURE_LIMIT]
         # output/failure is the job's to write: read at most the first KiB, never through a link
         try:
             written = read_capped(self.setup.job_dir, "output/failure", FAILURE_LIMIT)
