@@ -48,13 +48,19 @@ from cove.executors import (
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
-from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
+from cove.hosting import (
+    ArtifactCache,
+    Catalog,
+    Endpoints,
+    HostingApi,
+    HostingSettings,
+    RuntimeService,
+)
 from cove.iam import IamApi, Roles, StsApi
 from cove.iam._authorizer import Authorizer
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
-from cove.meta.tables import models
 from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
@@ -142,17 +148,17 @@ class Platform:
         processing = ProcessingJobs(db, training.data, logs, identity, executor, sandbox,
                                     settings, slots)
         artifacts = ArtifactCache(store, config.home / "artifacts", config.archive_limits)
-        endpoints = Endpoints(db, artifacts, logs, sandbox,
+        tags = Tags(db)
+        endpoints = Endpoints(db, Catalog(db, store, tags), artifacts, logs, sandbox,
                               HostingSettings(config.home, config.region,
                                               config.routing_seed or None,
                                               config.idle_timeout_seconds), executor,
                               identity)
-        tags = Tags(db)
         training_api = TrainingApi(training, tags)
         tuning = TuningJobs(db, training)
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
-                                   lambda name: endpoints.get(models, name, "model"),
+                                   endpoints.catalog.model,
                                    endpoints.envs, executor)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
@@ -197,7 +203,7 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
     tuning_api = TuningApi(platform.tuning, platform.tags)
     search = Search()
     registry_api = RegistryApi(platform.registry, platform.tags, search)
-    hosting_api = HostingApi(platform.endpoints, platform.store, platform.tags,
+    hosting_api = HostingApi(platform.endpoints, platform.tags,
                              registry_api.model_container)
     transform_api = TransformApi(platform.transforms, platform.tags)
     pipelines_api = PipelinesApi(platform.pipelines, platform.tags,
