@@ -38,13 +38,19 @@ from cove.executors import (
 from cove.functions import Functions, FunctionsSettings, LambdaApi, Pool
 from cove.gateway import PREFIX as GATEWAY_PREFIX
 from cove.gateway import Gateway, GatewayApi, GatewayProxy
-from cove.hosting import ArtifactCache, Endpoints, HostingApi, HostingSettings, RuntimeService
+from cove.hosting import (
+    ArtifactCache,
+    Catalog,
+    Endpoints,
+    HostingApi,
+    HostingSettings,
+    RuntimeService,
+)
 from cove.iam import IamApi, Roles, StsApi
 from cove.iam._authorizer import Authorizer
 from cove.identity import Identity
 from cove.logs import LogStore, logs_service
 from cove.meta import Database
-from cove.meta.tables import models
 from cove.notebooks import NotebookApi, NotebookInstances, NotebookSettings
 from cove.objects import LocalObjectStore, S3Service, Websites
 from cove.objects._website import PREFIX as WEBSITE_PREFIX
@@ -134,17 +140,17 @@ class Platform:
         processing = ProcessingJobs(db, training.data, logs, identity, executor, sandbox,
                                     settings, slots)
         artifacts = ArtifactCache(store, config.home / "artifacts", config.archive_limits)
-        endpoints = Endpoints(db, artifacts, logs, sandbox,
+        tags = Tags(db)
+        endpoints = Endpoints(db, Catalog(db, store, tags), artifacts, logs, sandbox,
                               HostingSettings(config.home, runtime.url, config.region,
                                               config.routing_seed or None,
                                               config.idle_timeout_seconds), executor,
                               identity)
-        tags = Tags(db)
         training_api = TrainingApi(training, tags)
         tuning = TuningJobs(db, training)
         transforms = TransformJobs(db, LocalObjects(store), artifacts, logs, sandbox,
                                    TransformSettings(config.home),
-                                   lambda name: endpoints.get(models, name, "model"),
+                                   endpoints.catalog.model,
                                    endpoints.envs, executor, identity, endpoints.worker_keys)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox, runtime)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
@@ -155,7 +161,7 @@ class Platform:
         jobs = {**training_api.operations(),
                 **TuningApi(tuning, tags).operations(),
                 **ProcessingApi(processing, tags).operations(),
-                **HostingApi(endpoints, store, tags, registry_api.model_container).operations(),
+                **HostingApi(endpoints, tags, registry_api.model_container).operations(),
                 **TransformApi(transforms, tags).operations(), **tags.operations(),
                 **registry_api.operations(), **search.operations(),
                 **NotebookApi(notebooks, tags).operations()}

@@ -100,6 +100,7 @@ def test_a_deployment_that_hits_an_unexpected_error_ends_failed(
     deploy path expects.  Before, only CoveError and OSError were caught and the endpoint stayed
     Creating for ever."""
     from cove.config import Config
+    from cove.hosting import EndpointConfig, EndpointStatus
     from cove.server import Platform, Runtime
 
     platform = Platform.open(Config(home=tmp_path / "home"),
@@ -112,13 +113,13 @@ def test_a_deployment_that_hits_an_unexpected_error_ends_failed(
 
         monkeypatch.setattr(endpoints, "build", broken)
         monkeypatch.setattr(endpoints, "_background", lambda target, *args: target(*args))
-        now = time.time()
-        endpoints.create({"EndpointName": "ep", "EndpointArn": "arn:ep", "CreationTime": now,
-                          "LastModifiedTime": now, "EndpointConfigName": "c",
-                          "EndpointStatus": "Creating"})
-        d = endpoints.describe_endpoint("ep")
-        assert d["EndpointStatus"] == "Failed"
-        assert "ZeroDivisionError" in d["FailureReason"] and "injected" in d["FailureReason"]
+        monkeypatch.setattr(endpoints.catalog, "config",
+                            lambda name: EndpointConfig(name, f"arn:{name}", time.time(), ()))
+        endpoints.create("ep", "c", "us-east-1", "000000000000")
+        endpoint = endpoints.endpoint("ep")
+        assert endpoint.status is EndpointStatus.FAILED
+        assert "ZeroDivisionError" in endpoint.failure_reason
+        assert "injected" in endpoint.failure_reason
     finally:
         platform.executor.shutdown()
         platform.db.close()

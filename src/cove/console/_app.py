@@ -38,6 +38,7 @@ from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
 from cove.console._mlops import MlopsPages
 from cove.executors import describe
+from cove.hosting import describe_endpoint
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
 from cove.processing import LOG_GROUP as PROCESSING_LOGS
@@ -45,6 +46,7 @@ from cove.processing import describe_processing_job
 from cove.training import LOG_GROUP as TRAINING_LOGS
 from cove.training import describe_training_job
 from cove.transform import LOG_GROUP as TRANSFORM_LOGS
+from cove.transform import describe_transform_job
 from cove.units import human_size
 
 if TYPE_CHECKING:
@@ -426,26 +428,24 @@ class Console:
     def confirm_delete(self, request: Request) -> Response:
         name = request.path_params["name"]
         return self.render(request, "endpoint_delete.html",
-                           endpoint=self.platform.endpoints.describe_endpoint(name))
+                           endpoint=describe_endpoint(self.platform.endpoints.endpoint(name)))
 
     async def delete_endpoint(self, request: Request) -> Response:
         form = await self._checked_form(request)
         name = request.path_params["name"]
         if form.get("confirm") != name:
             raise errors.ValidationError(f"Type the endpoint's name ({name}) to confirm.")
-        describe = await asyncio.to_thread(self.platform.endpoints.describe_endpoint, name)
-        await asyncio.to_thread(self.platform.endpoints.delete, name)
-        self.platform.tags.forget(describe["EndpointArn"])  # as DeleteEndpoint does
+        await asyncio.to_thread(self.platform.endpoints.delete, name)  # DeleteEndpoint's rules
         return self._back(f"{PREFIX}/endpoints")
 
     def chart_traffic(self, request: Request) -> Response:
         name = request.path_params["name"]
-        self.platform.endpoints.describe_endpoint(name)
+        self.platform.endpoints.endpoint(name)
         return JSONResponse(charts.endpoint_traffic(self.platform, name))
 
     def chart_latency(self, request: Request) -> Response:
         name = request.path_params["name"]
-        self.platform.endpoints.describe_endpoint(name)
+        self.platform.endpoints.endpoint(name)
         return JSONResponse(charts.endpoint_latency(self.platform, name))
 
     # --- batch transform, functions, gateway ----------------------------------------------------
@@ -457,7 +457,7 @@ class Console:
     def transform_job(self, request: Request) -> Response:
         name = request.path_params["name"]
         return self.render(request, "transform.html",
-                           job=self.platform.transforms.describe(name),
+                           job=describe_transform_job(self.platform.transforms.get(name)),
                            progress=self.platform.transforms.progress(name),
                            log=data.log_tail(self.platform.logs, TRANSFORM_LOGS, f"{name}/"))
 
@@ -553,9 +553,9 @@ class Console:
         try:
             async for chunk in request.stream():
                 await asyncio.to_thread(writer.write, chunk)
-            blob = writer.finish()
+            blob = await asyncio.to_thread(writer.finish)  # fsync and rename
         except BaseException:
-            writer.discard()
+            await asyncio.to_thread(writer.discard)
             raise
         content_type = request.headers.get("content-type") or "application/octet-stream"
         info = await asyncio.to_thread(store.put_object, bucket, key, blob,

@@ -14,12 +14,14 @@ from sqlalchemy import select
 
 from cove import errors
 from cove.config import parse_duration
+from cove.hosting import describe_endpoint, describe_endpoint_config, describe_model
 from cove.logs import LogStore
 from cove.logs._store import END, Cursor
-from cove.meta.tables import endpoint_configs, endpoints, models
+from cove.meta.tables import endpoints
 from cove.processing import describe_processing_job
 from cove.sagemaker import matches_filters
 from cove.training import describe_training_job, series
+from cove.transform import transform_job_summary
 
 if TYPE_CHECKING:
     from cove.server import Platform
@@ -129,16 +131,17 @@ def idle_warning_seconds(platform: Platform) -> float:
 def endpoint_rows(platform: Platform) -> list[dict[str, Any]]:
     """Every endpoint's Describe document with its invocation count and last use."""
     with platform.db.read() as conn:
-        rows = conn.execute(select(endpoints.c.describe, endpoints.c.invocations,
-                                   endpoints.c.last_invocation)).all()
+        usage = {name: (calls, last) for name, calls, last in conn.execute(select(
+            endpoints.c.name, endpoints.c.invocations, endpoints.c.last_invocation))}
     now, idle_after = time.time(), idle_warning_seconds(platform)
     result = []
-    for describe, invocations, last in rows:
-        used = max(last or 0.0, describe["LastModifiedTime"])
-        result.append({**describe, "Invocations": invocations or 0, "LastInvocation": last,
-                       "Uptime": now - describe["CreationTime"],
-                       "Idle": describe["EndpointStatus"] == "InService"
-                       and now - used > idle_after, "IdleFor": now - used})
+    for endpoint in platform.endpoints.all():
+        invocations, last = usage.get(endpoint.name, (0, None))
+        used = max(last or 0.0, endpoint.modified)
+        result.append({**describe_endpoint(endpoint), "Invocations": invocations or 0,
+                       "LastInvocation": last, "Uptime": now - endpoint.created,
+                       "Idle": endpoint.status.serves() and now - used > idle_after,
+                       "IdleFor": now - used})
     return sorted(result, key=lambda d: d["CreationTime"], reverse=True)
 
 
@@ -147,16 +150,15 @@ def endpoint(platform: Platform, name: str) -> dict[str, Any]:
     row = next((d for d in endpoint_rows(platform) if d["EndpointName"] == name), None)
     if row is None:
         raise errors.ValidationError(f"Could not find endpoint \"{name}\".")
-    config = platform.endpoints.get(endpoint_configs, row["EndpointConfigName"],
-                                    "endpoint configuration")
+    catalog = platform.endpoints.catalog
+    config = catalog.config(row["EndpointConfigName"])
     model_docs = {}
-    for variant in config["ProductionVariants"]:
+    for model in config.model_names:
         try:
-            model_docs[variant["ModelName"]] = platform.endpoints.get(
-                models, variant["ModelName"], "model")
+            model_docs[model] = describe_model(catalog.model(model))
         except errors.ValidationError:
-            model_docs[variant["ModelName"]] = {}  # deleted since: the page says so
-    return {"endpoint": row, "config": config, "models": model_docs,
+            model_docs[model] = {}  # deleted since: the page says so
+    return {"endpoint": row, "config": describe_endpoint_config(config), "models": model_docs,
             "history": list(reversed(platform.endpoints.history.events(name)))}
 
 
@@ -164,9 +166,9 @@ def endpoint(platform: Platform, name: str) -> dict[str, Any]:
 
 def transform_jobs(platform: Platform) -> list[dict[str, Any]]:
     jobs = []
-    for summary in platform.transforms.summaries({}):
-        name = summary["TransformJobName"]
-        jobs.append({**summary, "Progress": platform.transforms.progress(name)})
+    for job in platform.transforms.summaries({}):
+        jobs.append({**transform_job_summary(job),
+                     "Progress": platform.transforms.progress(job.name)})
     return jobs
 
 

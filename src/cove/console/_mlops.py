@@ -84,16 +84,19 @@ class MlopsPages:
     async def approve(self, request: Request) -> Response:
         form = await self.pages._checked_form(request)
         group = request.path_params["group"]
-        version = request.path_params["version"]
+        change = PackageChange(approval=ApprovalStatus.parse(form.get("status")),
+                               approval_description=form.get("description", ""))
+        # The look-up and the change read and write the database: off the event loop.
+        await asyncio.to_thread(self._approve, group, request.path_params["version"], change)
+        return RedirectResponse(f"{self.prefix}/model-registry/{quote(group)}", 303)
+
+    def _approve(self, group: str, version: int, change: PackageChange) -> None:
         package = next((p for p in self.registry.packages()
                         if p.group == group and p.version == version), None)
         if package is None:
             raise errors.ValidationError(f"Could not find version {version} of model package "
                                          f"group '{group}'.")
-        change = PackageChange(approval=ApprovalStatus.parse(form.get("status")),
-                               approval_description=form.get("description", ""))
-        await asyncio.to_thread(self.registry.update_package, package.arn, change)
-        return RedirectResponse(f"{self.prefix}/model-registry/{quote(group)}", 303)
+        self.registry.update_package(package.arn, change)
 
     # --- pipelines --------------------------------------------------------------------------
 
@@ -124,7 +127,8 @@ class MlopsPages:
 
     async def stop(self, request: Request) -> Response:
         await self.pages._checked_form(request)
-        pipeline = self.pipelines.store.pipeline(request.path_params["name"])
+        pipeline = await asyncio.to_thread(self.pipelines.store.pipeline,
+                                           request.path_params["name"])
         arn = f"{pipeline.arn}/execution/{request.path_params['id']}"
         await asyncio.to_thread(self.pipelines.stop, arn)
         return RedirectResponse(f"{self.prefix}/pipelines/{quote(pipeline.name)}/executions/"

@@ -1,30 +1,28 @@
-"""Models, endpoint configurations and endpoints in the SageMaker API."""
+"""Models, endpoint configurations and endpoints in the SageMaker API: each operation reads
+the request, calls the catalog or the endpoint service, and renders the records (the only
+place DescribeModel / DescribeEndpointConfig / DescribeEndpoint documents are made)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 
-from cove import errors
+from cove.hosting._catalog import PackageResolver
 from cove.hosting._endpoints import Endpoints
+from cove.hosting._records import Endpoint, EndpointConfig, Model
+from cove.hosting._rows import capture_document, variant_document
 from cove.meta.tables import endpoint_configs, endpoints, models
-from cove.objects import LocalObjectStore
-from cove.sagemaker import Tags, arn, paginate, parse_s3_uri, s3_location
-from cove.training._runtimes import resolve_runtime
+from cove.sagemaker import Tags, paginate
 from cove.wire import Call
-
-#: The container a model package deploys, for a ``ModelPackageName`` (the model registry's).
-PackageResolver = Callable[[str], dict[str, Any]]
 
 
 class HostingApi:
-    def __init__(self, endpoints: Endpoints, store: LocalObjectStore, tags: Tags,
+    def __init__(self, endpoints: Endpoints, tags: Tags,
                  resolve_package: PackageResolver) -> None:
-        self.endpoints, self.store, self.tags = endpoints, store, tags
-        self.resolve_package = resolve_package
+        self.endpoints, self.catalog, self.tags = endpoints, endpoints.catalog, tags
+        self.catalog.resolve_package = resolve_package
         self.db = endpoints.db
         tags.register(self._exists)
 
@@ -45,125 +43,57 @@ class HostingApi:
     # --- models -----------------------------------------------------------------------------
 
     def create_model(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        name = params["ModelName"]
-        container = params.get("PrimaryContainer") or (params.get("Containers") or [None])[0]
-        if container is None:
-            raise errors.ValidationError("A model needs a PrimaryContainer (or Containers).")
-        if container.get("ModelPackageName"):
-            container = self._from_package(container)
-        environment = container.get("Environment", {})
-        resolve_runtime(container.get("Image", ""), {"sagemaker_program": "x"}
-                        if environment.get("SAGEMAKER_PROGRAM") else {})
-        if not container.get("ModelDataUrl"):
-            raise errors.ValidationError("cove serves models from an artifact: set "
-                                         "ModelDataUrl to the model.tar.gz a training job wrote.")
-        self._require_object(container["ModelDataUrl"], "ModelDataUrl")
-        model_arn = arn(call.region, call.principal.account_id, "model", name)
-        describe = {"ModelName": name, "ModelArn": model_arn, "CreationTime": time.time(),
-                    "PrimaryContainer": {"Mode": "SingleModel", **container},
-                    "ExecutionRoleArn": params.get("ExecutionRoleArn", ""),
-                    "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation"))}
-        self._insert(models, name, model_arn, describe, "model")
-        self._tag(model_arn, params)
-        return {"ModelArn": model_arn}
+        model = self.catalog.create_model(params, call.region, call.principal.account_id)
+        self._tag(model.arn, params)
+        return {"ModelArn": model.arn}
 
     def describe_model(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return self.endpoints.get(models, params["ModelName"], "model")
+        return describe_model(self.catalog.model(params["ModelName"]))
 
     def list_models(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        items = self._list(models, params, "ModelName")
+        items = _listed(map(describe_model, self.catalog.models()), params, "ModelName")
         page = paginate(items, params)
         return page.response("Models", [
             {k: d[k] for k in ("ModelName", "ModelArn", "CreationTime")} for d in page.items])
 
     def delete_model(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        describe = self.endpoints.get(models, params["ModelName"], "model")
-        self._delete(models, params["ModelName"], describe["ModelArn"])
+        self.catalog.delete_model(params["ModelName"])
         return {}
-
-    def _from_package(self, container: dict[str, Any]) -> dict[str, Any]:
-        """A container naming a model package runs the package's image and artifact, with the
-        container's own Environment over the package's."""
-        package = self.resolve_package(container["ModelPackageName"])
-        environment = {**package.get("Environment", {}), **container.get("Environment", {})}
-        return {**package, **container, "Environment": environment}
 
     # --- endpoint configurations ------------------------------------------------------------
 
     def create_endpoint_config(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        name = params["EndpointConfigName"]
-        variants = params["ProductionVariants"]
-        names = [v["VariantName"] for v in variants]
-        if len(names) != len(set(names)):
-            raise errors.ValidationError("VariantName must be unique within an endpoint "
-                                         "configuration.")
-        for variant in variants:
-            if "ModelName" not in variant:
-                raise errors.ValidationError(f"Variant {variant['VariantName']} names no model.")
-            self.endpoints.get(models, variant["ModelName"], "model")
-        capture = params.get("DataCaptureConfig")
-        if capture:
-            parse_s3_uri(capture["DestinationS3Uri"], "DataCaptureConfig.DestinationS3Uri")
-        config_arn = arn(call.region, call.principal.account_id, "endpoint-config", name)
-        describe = {"EndpointConfigName": name, "EndpointConfigArn": config_arn,
-                    "ProductionVariants": [{"InitialVariantWeight": 1.0, **v} for v in variants],
-                    "CreationTime": time.time()}
-        if capture:
-            describe["DataCaptureConfig"] = capture
-        self._insert(endpoint_configs, name, config_arn, describe, "endpoint configuration")
-        self._tag(config_arn, params)
-        return {"EndpointConfigArn": config_arn}
+        config = self.catalog.create_config(params, call.region, call.principal.account_id)
+        self._tag(config.arn, params)
+        return {"EndpointConfigArn": config.arn}
 
     def describe_endpoint_config(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return self.endpoints.get(endpoint_configs, params["EndpointConfigName"],
-                                  "endpoint configuration")
+        return describe_endpoint_config(self.catalog.config(params["EndpointConfigName"]))
 
     def list_endpoint_configs(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        items = self._list(endpoint_configs, params, "EndpointConfigName")
+        items = _listed(map(describe_endpoint_config, self.catalog.configs()), params,
+                        "EndpointConfigName")
         page = paginate(items, params)
         keys = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
         return page.response("EndpointConfigs", [{k: d[k] for k in keys} for d in page.items])
 
     def delete_endpoint_config(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        name = params["EndpointConfigName"]
-        describe = self.endpoints.get(endpoint_configs, name, "endpoint configuration")
-        with self.db.read() as conn:
-            users = [d["EndpointName"] for (d,) in conn.execute(select(endpoints.c.describe))
-                     if d["EndpointConfigName"] == name and d["EndpointStatus"] in (
-                         "Creating", "Updating")]
-        if users:
-            raise errors.ValidationError(
-                f"Cannot delete endpoint configuration {name}: endpoint {users[0]} is being "
-                "created or updated with it. Wait until it is InService.")
-        self._delete(endpoint_configs, name, describe["EndpointConfigArn"])
+        self.catalog.delete_config(params["EndpointConfigName"])
         return {}
 
     # --- endpoints --------------------------------------------------------------------------
 
     def create_endpoint(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        name, config_name = params["EndpointName"], params["EndpointConfigName"]
-        config = self.endpoints.get(endpoint_configs, config_name, "endpoint configuration")
-        endpoint_arn = arn(call.region, call.principal.account_id, "endpoint", name)
-        now = time.time()
-        describe = {"EndpointName": name, "EndpointArn": endpoint_arn,
-                    "EndpointConfigName": config_name, "EndpointStatus": "Creating",
-                    "CreationTime": now, "LastModifiedTime": now}
-        if config.get("DataCaptureConfig"):
-            capture = config["DataCaptureConfig"]
-            describe["DataCaptureConfig"] = {
-                "EnableCapture": capture.get("EnableCapture", True),
-                "CaptureStatus": "Started" if capture.get("EnableCapture", True) else "Stopped",
-                "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
-                "DestinationS3Uri": capture["DestinationS3Uri"]}
-        self.endpoints.create(describe)
-        self._tag(endpoint_arn, params)
-        return {"EndpointArn": endpoint_arn}
+        endpoint = self.endpoints.create(params["EndpointName"], params["EndpointConfigName"],
+                                         call.region, call.principal.account_id)
+        self._tag(endpoint.arn, params)
+        return {"EndpointArn": endpoint.arn}
 
     def describe_endpoint(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return self.endpoints.describe_endpoint(params["EndpointName"])
+        return describe_endpoint(self.endpoints.endpoint(params["EndpointName"]))
 
     def list_endpoints(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        items = self._list(endpoints, params, "EndpointName")
+        items = _listed(map(describe_endpoint, self.endpoints.all()), params, "EndpointName")
         if params.get("StatusEquals"):
             items = [d for d in items if d["EndpointStatus"] == params["StatusEquals"]]
         page = paginate(items, params)
@@ -172,56 +102,19 @@ class HostingApi:
         return page.response("Endpoints", [{k: d[k] for k in keys} for d in page.items])
 
     def update_endpoint(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        self.endpoints.update(params["EndpointName"], params["EndpointConfigName"])
-        return {"EndpointArn": self.endpoints.describe_endpoint(
-            params["EndpointName"])["EndpointArn"]}
+        endpoint = self.endpoints.update(params["EndpointName"], params["EndpointConfigName"])
+        return {"EndpointArn": endpoint.arn}
 
     def update_weights(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        self.endpoints.update_weights(params["EndpointName"],
-                                      params["DesiredWeightsAndCapacities"])
-        return {"EndpointArn": self.endpoints.describe_endpoint(
-            params["EndpointName"])["EndpointArn"]}
+        endpoint = self.endpoints.update_weights(params["EndpointName"],
+                                                 params["DesiredWeightsAndCapacities"])
+        return {"EndpointArn": endpoint.arn}
 
     def delete_endpoint(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        describe = self.endpoints.describe_endpoint(params["EndpointName"])
         self.endpoints.delete(params["EndpointName"])
-        self.tags.forget(describe["EndpointArn"])
         return {}
 
     # --- shared -----------------------------------------------------------------------------
-
-    def _require_object(self, uri: str, what: str) -> None:
-        bucket, key = s3_location(uri, what)
-        try:
-            self.store.head_object(bucket, key)
-        except (errors.NoSuchKey, errors.NoSuchBucket) as exc:
-            raise errors.ValidationError(f"Could not access model data at {uri}: the object "
-                                         "does not exist.") from exc
-
-    def _insert(self, table: Any, name: str, resource_arn: str, describe: dict[str, Any],
-                kind: str) -> None:
-        with self.db.write() as conn:
-            if conn.execute(select(table.c.name).where(table.c.name == name)).first():
-                raise errors.ValidationError(
-                    f"Cannot create already existing {kind} \"{resource_arn}\".")
-            conn.execute(insert(table).values(name=name, arn=resource_arn,
-                                              creation_time=describe["CreationTime"],
-                                              describe=describe))
-
-    def _delete(self, table: Any, name: str, resource_arn: str) -> None:
-        with self.db.write() as conn:
-            conn.execute(delete(table).where(table.c.name == name))
-        self.tags.forget(resource_arn)
-
-    def _list(self, table: Any, params: dict[str, Any], name_key: str) -> list[dict[str, Any]]:
-        with self.db.read() as conn:
-            items = [dict(d) for (d,) in conn.execute(select(table.c.describe))]
-        if params.get("NameContains"):
-            items = [d for d in items if params["NameContains"].lower() in d[name_key].lower()]
-        key = name_key if params.get("SortBy") == "Name" else "CreationTime"
-        items.sort(key=lambda d: d[key], reverse=params.get("SortOrder", "Descending")
-                   == "Descending")
-        return items
 
     def _tag(self, resource_arn: str, params: dict[str, Any]) -> None:
         if params.get("Tags"):
@@ -231,3 +124,49 @@ class HostingApi:
         with self.db.read() as conn:
             return any(conn.execute(select(t.c.name).where(t.c.arn == resource_arn)).first()
                        for t in (models, endpoint_configs, endpoints))
+
+
+def describe_model(model: Model) -> dict[str, Any]:
+    """DescribeModel's document."""
+    return {"ModelName": model.name, "ModelArn": model.arn, "CreationTime": model.created,
+            "PrimaryContainer": dict(model.container),
+            "ExecutionRoleArn": model.execution_role_arn,
+            "EnableNetworkIsolation": model.network_isolation}
+
+
+def describe_endpoint_config(config: EndpointConfig) -> dict[str, Any]:
+    """DescribeEndpointConfig's document."""
+    d: dict[str, Any] = {"EndpointConfigName": config.name, "EndpointConfigArn": config.arn,
+                         "ProductionVariants": [dict(v) for v in config.variants],
+                         "CreationTime": config.created}
+    if config.data_capture:
+        d["DataCaptureConfig"] = dict(config.data_capture)
+    return d
+
+
+def describe_endpoint(endpoint: Endpoint) -> dict[str, Any]:
+    """DescribeEndpoint's document."""
+    d: dict[str, Any] = {
+        "EndpointName": endpoint.name, "EndpointArn": endpoint.arn,
+        "EndpointConfigName": endpoint.config_name, "EndpointStatus": endpoint.status.value,
+        "CreationTime": endpoint.created, "LastModifiedTime": endpoint.modified}
+    if endpoint.failure_reason:
+        d["FailureReason"] = endpoint.failure_reason
+    if endpoint.pending is not None:
+        d["PendingDeploymentSummary"] = {"EndpointConfigName": endpoint.pending.config_name,
+                                         "StartTime": endpoint.pending.started}
+    if endpoint.variants:
+        d["ProductionVariants"] = [variant_document(v) for v in endpoint.variants]
+    if endpoint.capture is not None:
+        d["DataCaptureConfig"] = capture_document(endpoint.capture)
+    return d
+
+
+def _listed(documents: Any, params: dict[str, Any], name_key: str) -> list[dict[str, Any]]:
+    items = list(documents)
+    if params.get("NameContains"):
+        items = [d for d in items if params["NameContains"].lower() in d[name_key].lower()]
+    key = name_key if params.get("SortBy") == "Name" else "CreationTime"
+    items.sort(key=lambda d: d[key], reverse=params.get("SortOrder", "Descending")
+               == "Descending")
+    return items

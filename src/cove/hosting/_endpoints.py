@@ -1,6 +1,7 @@
-"""Endpoints: their rows in the metadata database and the live fleets that serve them.
+"""Endpoints: their records (``_records.Endpoint``, stored by ``_rows``) and the live fleets
+that serve them.
 
-The row is the truth (what DescribeEndpoint returns); the fleets are derived from it and are
+The record is the truth; the fleets are derived from it and are
 rebuilt from it when cove starts.  A deployment — the fleets of one endpoint configuration —
 is swapped in one assignment, so an update never leaves a request without a fleet: the new
 deployment starts and answers /ping first, traffic moves, the old one drains and stops.
@@ -13,8 +14,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,25 @@ from cove import errors
 from cove.executors import Executor, Sandbox
 from cove.hosting._artifacts import ArtifactCache
 from cove.hosting._capture import CapturePolicy, Capturer
+from cove.hosting._catalog import Catalog
 from cove.hosting._fleet import Fleet, FleetFailed, FleetSpec
 from cove.hosting._history import History
 from cove.hosting._models import prepare_model, serving_python
+from cove.hosting._records import (
+    Capture,
+    DeployedVariant,
+    Endpoint,
+    EndpointStatus,
+    Model,
+    PendingUpdate,
+)
+from cove.hosting._rows import dump_endpoint, load_endpoint
 from cove.hosting._traffic import Traffic
 from cove.identity import Identity
 from cove.logs import LogStore
 from cove.meta import Database
-from cove.meta.tables import endpoint_configs, endpoints, models
+from cove.meta.tables import endpoints
+from cove.sagemaker import arn
 from cove.training._envs import Environments
 
 log = logging.getLogger("cove.hosting")
@@ -100,10 +112,14 @@ class HostingSettings:
 
 
 class Endpoints:
-    def __init__(self, db: Database, artifacts: ArtifactCache, logs: LogStore,
-                 sandbox: Sandbox, settings: HostingSettings,
+    """The endpoint service: CreateEndpoint's, UpdateEndpoint's and DeleteEndpoint's rules, the
+    lifecycle (:class:`EndpointStatus`) and the live fleets."""
+
+    def __init__(self, db: Database, catalog: Catalog, artifacts: ArtifactCache,
+                 logs: LogStore, sandbox: Sandbox, settings: HostingSettings,
                  executor: Executor | None = None, identity: Identity | None = None) -> None:
-        self.db, self.artifacts, self.logs, self.sandbox = db, artifacts, logs, sandbox
+        self.db, self.catalog, self.artifacts = db, catalog, artifacts
+        self.logs, self.sandbox = logs, sandbox
         self.settings = settings
         #: Issues the workers' keys (acting for the model's ExecutionRoleArn); None: no keys.
         self.identity = identity
@@ -124,13 +140,6 @@ class Endpoints:
 
     # --- rows -------------------------------------------------------------------------------
 
-    def get(self, table: Any, name: str, kind: str) -> dict[str, Any]:
-        with self.db.read() as conn:
-            row = conn.execute(select(table.c.describe).where(table.c.name == name)).first()
-        if row is None:
-            raise errors.ValidationError(f"Could not find {kind} \"{name}\".")
-        return dict(row.describe)
-
     def usage(self) -> dict[str, tuple[int, float | None]]:
         """Per endpoint: invocations so far and when the last one came (epoch seconds)."""
         c = endpoints.c
@@ -138,73 +147,88 @@ class Endpoints:
             rows = conn.execute(select(c.name, c.invocations, c.last_invocation)).all()
         return {name: (calls or 0, last) for name, calls, last in rows}
 
-    def describe_endpoint(self, name: str) -> dict[str, Any]:
+    def endpoint(self, name: str) -> Endpoint:
         with self.db.read() as conn:
-            row = conn.execute(select(endpoints).where(endpoints.c.name == name)).first()
+            row = conn.execute(select(endpoints.c.describe).where(
+                endpoints.c.name == name)).first()
         if row is None:
             raise errors.ValidationError(f"Could not find endpoint \"{name}\".")
-        return dict(row.describe)
+        return load_endpoint(dict(row.describe))
 
-    def change(self, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def all(self) -> list[Endpoint]:
+        with self.db.read() as conn:
+            return [load_endpoint(dict(d)) for (d,) in conn.execute(select(endpoints.c.describe))]
+
+    def change(self, name: str, step: Callable[[Endpoint], Endpoint]) -> Endpoint:
+        """Replace an endpoint's record by ``step(record)`` in one transaction."""
         with self.db.write() as conn:
-            row = conn.execute(select(endpoints.c.describe).where(endpoints.c.name == name)).first()
+            row = conn.execute(select(endpoints.c.describe).where(
+                endpoints.c.name == name)).first()
             if row is None:
                 raise errors.ValidationError(f"Could not find endpoint \"{name}\".")
-            describe = dict(row.describe)
-            mutate(describe)
-            describe["LastModifiedTime"] = time.time()
+            endpoint = step(load_endpoint(dict(row.describe))).touched(time.time())
             conn.execute(update(endpoints).where(endpoints.c.name == name).values(
-                describe=describe, status=describe["EndpointStatus"]))
-        return describe
+                describe=dump_endpoint(endpoint), status=endpoint.status.value))
+        return endpoint
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def create(self, describe: dict[str, Any]) -> None:
+    def create(self, name: str, config_name: str, region: str, account: str) -> Endpoint:
+        """CreateEndpoint: the record (Creating) now, the fleets in the background."""
+        config = self.catalog.config(config_name)
+        now = time.time()
+        capture = config.data_capture
+        endpoint = Endpoint(name, arn(region, account, "endpoint", name), config_name,
+                            EndpointStatus.CREATING, now, now, capture=Capture(
+                                bool(capture.get("EnableCapture", True)),
+                                int(capture.get("InitialSamplingPercentage", 100)),
+                                str(capture["DestinationS3Uri"])) if capture else None)
         with self.db.write() as conn:
-            if conn.execute(select(endpoints.c.name).where(
-                    endpoints.c.name == describe["EndpointName"])).first():
+            if conn.execute(select(endpoints.c.name).where(endpoints.c.name == name)).first():
                 raise errors.ValidationError(
-                    f"Cannot create already existing endpoint \"{describe['EndpointArn']}\".")
+                    f"Cannot create already existing endpoint \"{endpoint.arn}\".")
             conn.execute(endpoints.insert().values(
-                name=describe["EndpointName"], arn=describe["EndpointArn"], status="Creating",
-                creation_time=describe["CreationTime"], describe=describe))
-        self._background(self._deploy_new, describe["EndpointName"],
-                         describe["EndpointConfigName"])
+                name=name, arn=endpoint.arn, status=endpoint.status.value,
+                creation_time=now, describe=dump_endpoint(endpoint)))
+        self._background(self._deploy_new, name, config_name)
+        return endpoint
 
-    def update(self, name: str, config_name: str) -> None:
-        current = self.describe_endpoint(name)
-        if current["EndpointStatus"] == "OutOfService":  # stopped when idle: start it again
-            self.get(endpoint_configs, config_name, "endpoint configuration")
-            self.change(name, lambda d: d.update(EndpointStatus="Creating"))
+    def update(self, name: str, config_name: str) -> Endpoint:
+        current = self.endpoint(name)
+        if current.status is EndpointStatus.OUT_OF_SERVICE:  # stopped when idle: start again
+            self.catalog.config(config_name)
+            updated = self.change(name, lambda e: e.moved(EndpointStatus.CREATING))
             self._background(self._deploy_new, name, config_name)
-            return
-        if current["EndpointStatus"] != "InService":
+            return updated
+        if not current.status.serves():
             raise errors.ValidationError(
-                f"Cannot update in-progress endpoint \"{current['EndpointArn']}\": it is "
-                f"{current['EndpointStatus']}.")
-        self.get(endpoint_configs, config_name, "endpoint configuration")
+                f"Cannot update in-progress endpoint \"{current.arn}\": it is "
+                f"{current.status.value}.")
+        self.catalog.config(config_name)
         # The target is in the row before the 200: a crash mid-update resumes it (recover).
-        self.change(name, lambda d: d.update(EndpointStatus="Updating", PendingDeploymentSummary={
-            "EndpointConfigName": config_name, "StartTime": time.time()}))
+        updated = self.change(name, lambda e: e.moved(
+            EndpointStatus.UPDATING, pending=PendingUpdate(config_name, time.time())))
         self._background(self._deploy_update, name, config_name)
+        return updated
 
-    def update_weights(self, name: str, desired: list[dict[str, Any]]) -> None:
-        current = self.describe_endpoint(name)
+    def update_weights(self, name: str, desired: list[dict[str, Any]]) -> Endpoint:
+        current = self.endpoint(name)
         deployment = self.live.get(name)
-        if current["EndpointStatus"] != "InService" or deployment is None:
+        if not current.status.serves() or deployment is None:
             raise errors.ValidationError(f"Cannot update endpoint \"{name}\": it is "
-                                         f"{current['EndpointStatus']}.")
+                                         f"{current.status.value}.")
         for item in desired:
             if item["VariantName"] not in deployment.variants:
                 raise errors.ValidationError(
                     f"The variant(s) \"[{item['VariantName']}]\" is/are not present in the "
                     f"endpoint \"{name}\".")
-        self.change(name, lambda d: d.update(EndpointStatus="Updating"))
+        updated = self.change(name, lambda e: e.moved(EndpointStatus.UPDATING))
         self._background(self._apply_weights, name, desired)
+        return updated
 
     def delete(self, name: str) -> None:
-        self.describe_endpoint(name)
-        self.change(name, lambda d: d.update(EndpointStatus="Deleting"))
+        """DeleteEndpoint: its fleets stop, its row, history, traffic and tags go."""
+        endpoint = self.change(name, lambda e: e.moved(EndpointStatus.DELETING))
         with self._lock:
             deployment = self.live.pop(name, None)
         if deployment is not None:
@@ -213,24 +237,23 @@ class Endpoints:
             conn.execute(delete(endpoints).where(endpoints.c.name == name))
         self.traffic.forget(name)
         self.history.forget(name)
+        self.catalog.tags.forget(endpoint.arn)
 
     def recover(self) -> None:
         """After a restart, bring every endpoint that was serving (or starting) back."""
         if self.identity is not None:  # the workers that held these keys died with cove
             self.identity.revoke_prefix(WORKER_KEY_PREFIX)
-        with self.db.read() as conn:
-            rows = conn.execute(select(endpoints.c.name, endpoints.c.describe)).all()
-        for name, describe in rows:
-            status = describe["EndpointStatus"]
-            if status == "Deleting":
+        for endpoint in self.all():
+            name, status = endpoint.name, endpoint.status
+            if status is EndpointStatus.DELETING:
                 with self.db.write() as conn:
                     conn.execute(delete(endpoints).where(endpoints.c.name == name))
-            elif status == "Updating" and describe.get("PendingDeploymentSummary"):
-                self._background(self._resume_update, name, describe["EndpointConfigName"],
-                                 describe["PendingDeploymentSummary"]["EndpointConfigName"])
-            elif status in ("InService", "Creating", "Updating", "SystemUpdating"):
-                self.change(name, lambda d: d.update(EndpointStatus="Creating"))
-                self._background(self._deploy_new, name, describe["EndpointConfigName"], True)
+            elif status is EndpointStatus.UPDATING and endpoint.pending is not None:
+                self._background(self._resume_update, name, endpoint.config_name,
+                                 endpoint.pending.config_name)
+            elif status.had_fleets():
+                self.change(name, lambda e: e.moved(EndpointStatus.CREATING))
+                self._background(self._deploy_new, name, endpoint.config_name, True)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -247,26 +270,28 @@ class Endpoints:
     def _deploy_new(self, name: str, config_name: str, restored: bool = False) -> None:
         """Deploy ``config_name``; ``restored``: the endpoint served it before a restart, and
         keeps what its FailureReason said (a rolled-back update's, say)."""
-        self.history.record(name, "Creating", config_name)
+        self.history.record(name, EndpointStatus.CREATING.value, config_name)
         try:
             deployment = self.build(name, config_name)
         except Exception as exc:  # noqa: BLE001 - whatever it was, the endpoint ends Failed
             reason = _reason(exc, name)
-            self.change(name, lambda d: d.update(EndpointStatus="Failed", FailureReason=reason))
-            self.history.record(name, "Failed", config_name, reason)
+            self.change(name, lambda e: e.failed(EndpointStatus.FAILED, reason))
+            self.history.record(name, EndpointStatus.FAILED.value, config_name, reason)
             return
         self._go_live(name, deployment, restored)
 
     def _go_live(self, name: str, deployment: Deployment, restored: bool = False) -> None:
         with self._lock:
             self.live[name] = deployment
-        self.change(name, lambda d: _in_service(d, deployment, keep_reason=restored))
-        self.history.record(name, "InService", deployment.config_name, _weights(deployment))
+        self.change(name, lambda e: _in_service(e, deployment, keep_reason=restored))
+        self.history.record(name, EndpointStatus.IN_SERVICE.value, deployment.config_name,
+                            _weights(deployment))
 
     def _resume_update(self, name: str, old_config: str, new_config: str) -> None:
         """After a crash mid-update (nothing is live): finish the acknowledged update, or, if
         the new configuration cannot start, roll back to the old one and say so."""
-        self.history.record(name, "Updating", new_config, "resumed after a restart")
+        self.history.record(name, EndpointStatus.UPDATING.value, new_config,
+                            "resumed after a restart")
         try:
             self._go_live(name, self.build(name, new_config))
             return
@@ -278,27 +303,29 @@ class Endpoints:
         except Exception as exc:  # noqa: BLE001 - neither configuration starts
             both = (f"UpdateRollbackFailed: the update to {new_config} failed ({reason}) and "
                     f"rolling back to {old_config} failed too: {_reason(exc, name)}")
-            self.change(name, lambda d: _failed_update(d, "Failed", both))
-            self.history.record(name, "Failed", old_config, both)
+            self.change(name, lambda e: e.failed(EndpointStatus.FAILED, both))
+            self.history.record(name, EndpointStatus.FAILED.value, old_config, both)
             return
         self._go_live(name, deployment)
-        self.change(name, lambda d: d.update(FailureReason=_rolled_back(new_config, reason)))
+        rolled_back = _rolled_back(new_config, reason)
+        self.change(name, lambda e: replace(e, failure_reason=rolled_back))
 
     def _deploy_update(self, name: str, config_name: str) -> None:
-        self.history.record(name, "Updating", config_name)
+        self.history.record(name, EndpointStatus.UPDATING.value, config_name)
         try:
             deployment = self.build(name, config_name)
         except Exception as exc:  # noqa: BLE001 - whatever it was, the old fleets serve on
             reason = _reason(exc, name)
             self.history.record(name, "UpdateRolledBack", config_name, reason)
-            self.change(name, lambda d: _failed_update(d, "InService",
-                                                       _rolled_back(config_name, reason)))
+            self.change(name, lambda e: e.failed(EndpointStatus.IN_SERVICE,
+                                                 _rolled_back(config_name, reason)))
             return
         with self._lock:
             old = self.live.get(name)
             self.live[name] = deployment  # the switch: new requests go to the new fleets
-        self.change(name, lambda d: _in_service(d, deployment))
-        self.history.record(name, "InService", config_name, _weights(deployment))
+        self.change(name, lambda e: _in_service(e, deployment))
+        self.history.record(name, EndpointStatus.IN_SERVICE.value, config_name,
+                            _weights(deployment))
         if old is not None:
             old.stop(DRAIN_SECONDS)
 
@@ -315,22 +342,21 @@ class Endpoints:
                 except FleetFailed as exc:
                     problem = exc.message
 
-        def mutate(d: dict[str, Any]) -> None:
-            _in_service(d, deployment)
-            if problem:
-                d["FailureReason"] = problem
+        def applied(endpoint: Endpoint) -> Endpoint:
+            serving = _in_service(endpoint, deployment)
+            return replace(serving, failure_reason=problem) if problem else serving
 
-        self.change(name, mutate)
+        self.change(name, applied)
         self.history.record(name, "WeightsChanged", deployment.config_name,
                             "; ".join(filter(None, [_weights(deployment), problem])))
 
     def build(self, name: str, config_name: str) -> Deployment:
         """Start the fleets of ``config_name`` for endpoint ``name``; all or nothing."""
-        config = self.get(endpoint_configs, config_name, "endpoint configuration")
+        config = self.catalog.config(config_name)
         started: list[LiveVariant] = []
         deployment_id = uuid.uuid4().hex[:8]
         try:
-            for variant in config["ProductionVariants"]:
+            for variant in config.variants:
                 fleet, image = self._fleet(name, deployment_id, variant)
                 fleet.start(int(variant.get("InitialInstanceCount", 1)))
                 started.append(LiveVariant(variant["VariantName"], fleet,
@@ -341,11 +367,11 @@ class Endpoints:
                 live.fleet.stop()
             raise
         return Deployment(config_name, {v.name: v for v in started},
-                          CapturePolicy.from_config(config.get("DataCaptureConfig", {})))
+                          CapturePolicy.from_config(dict(config.data_capture or {})))
 
     def _fleet(self, name: str, deployment_id: str,
-               variant: dict[str, Any]) -> tuple[Fleet, str]:
-        model = self.get(models, variant["ModelName"], "model")
+               variant: Mapping[str, Any]) -> tuple[Fleet, str]:
+        model = self.catalog.model(variant["ModelName"])
         serving = prepare_model(model, self.artifacts)
         group = f"/aws/sagemaker/Endpoints/{name}"
 
@@ -371,14 +397,13 @@ class Endpoints:
         revoke = (lambda: identity.revoke(owner)) if identity is not None else None
         return Fleet(spec, self.sandbox, log_lines, self.executor, revoke), serving.image
 
-    def worker_keys(self, owner: str, model: dict[str, Any]) -> dict[str, str]:
+    def worker_keys(self, owner: str, model: Model) -> dict[str, str]:
         """The environment that gives a model's workers (an endpoint's or a transform job's) a
         key of their own, acting for the model's ExecutionRoleArn as the model, owned by
         ``owner`` (who revokes it)."""
         if self.identity is None:
             return {}
-        creds = self.identity.issue(owner, model.get("ExecutionRoleArn", ""),
-                                    model["ModelName"])
+        creds = self.identity.issue(owner, model.execution_role_arn, model.name)
         region = self.settings.region
         return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region, **creds.environment()}
@@ -398,9 +423,10 @@ class Endpoints:
             rows = conn.execute(select(endpoints.c.name, endpoints.c.last_invocation,
                                        endpoints.c.describe)).all()
         for name, last, describe in rows:
+            endpoint = load_endpoint(dict(describe))
             recent = self._counts.get(name, (0, 0.0))[1]
-            used = max(last or 0.0, recent, describe["LastModifiedTime"])
-            if describe["EndpointStatus"] == "InService" and used < cutoff:
+            used = max(last or 0.0, recent, endpoint.modified)
+            if endpoint.status.serves() and used < cutoff:
                 log.warning("endpoint %s was idle for %.0f s: stopped (OutOfService)", name,
                             time.time() - used)
                 self.take_out_of_service(name)
@@ -408,16 +434,16 @@ class Endpoints:
     def take_out_of_service(self, name: str) -> None:
         """Stop an InService endpoint's workers, keeping its row (OutOfService); as an idle
         stop, UpdateEndpoint (or an invocation after ``cove endpoints start``) starts it again."""
-        current = self.describe_endpoint(name)
-        if current["EndpointStatus"] != "InService":
+        current = self.endpoint(name)
+        if not current.status.serves():
             raise errors.ValidationError(f"Cannot stop endpoint \"{name}\": it is "
-                                         f"{current['EndpointStatus']}, not InService.")
+                                         f"{current.status.value}, not InService.")
         with self._lock:
             deployment = self.live.pop(name, None)
         if deployment is not None:
             deployment.stop()
-        self.change(name, lambda d: d.update(EndpointStatus="OutOfService"))
-        self.history.record(name, "OutOfService", current["EndpointConfigName"])
+        self.change(name, lambda e: e.moved(EndpointStatus.OUT_OF_SERVICE))
+        self.history.record(name, EndpointStatus.OUT_OF_SERVICE.value, current.config_name)
 
     def background_work(self) -> dict[str, Callable[[], None]]:
         """What the server runs every second, each turn supervised on its own: one failing
@@ -452,26 +478,13 @@ def _rolled_back(config_name: str, reason: str) -> str:
     return f"The update to {config_name} failed and was rolled back: {reason}"
 
 
-def _failed_update(d: dict[str, Any], status: str, reason: str) -> None:
-    d.update(EndpointStatus=status, FailureReason=reason)
-    d.pop("PendingDeploymentSummary", None)
-
-
-def _in_service(d: dict[str, Any], deployment: Deployment, keep_reason: bool = False) -> None:
+def _in_service(endpoint: Endpoint, deployment: Deployment,
+                keep_reason: bool = False) -> Endpoint:
     now = time.time()
-    d["EndpointStatus"] = "InService"
-    d["EndpointConfigName"] = deployment.config_name
-    if not keep_reason:
-        d.pop("FailureReason", None)
-    d.pop("PendingDeploymentSummary", None)
-    d["ProductionVariants"] = [{
-        "VariantName": v.name,
-        "DeployedImages": [{"SpecifiedImage": v.image, "ResolvedImage": v.image,
-                            "ResolutionTime": now}],
-        "CurrentWeight": v.weight, "DesiredWeight": v.weight,
-        "CurrentInstanceCount": len(v.fleet.ready_workers()),
-        "DesiredInstanceCount": len(v.fleet.workers),
-    } for v in deployment.variants.values()]
+    return endpoint.serving(deployment.config_name, tuple(
+        DeployedVariant(v.name, v.image, now, v.weight, len(v.fleet.ready_workers()),
+                        len(v.fleet.workers)) for v in deployment.variants.values()),
+        keep_reason)
 
 
 def _weights(deployment: Deployment) -> str:

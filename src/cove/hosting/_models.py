@@ -1,4 +1,4 @@
-"""From a model's Describe document to what its workers need: runtime, artifact, code, environment.
+"""From a model's record to what its workers need: runtime, artifact, code, environment.
 
 Endpoints and batch transform jobs both start workers for a model; both get them from here.
 """
@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cove.hosting._artifacts import ArtifactCache
+from cove.hosting._records import Model
 from cove.sagemaker import as_s3_uri
 from cove.training._envs import Environments
 from cove.training._runtimes import resolve_runtime
@@ -33,18 +33,16 @@ class ModelServing:
     environment: dict[str, str]
 
 
-def prepare_model(model: dict[str, Any], artifacts: ArtifactCache) -> ModelServing:
+def prepare_model(model: Model, artifacts: ArtifactCache) -> ModelServing:
     """Extract the model's artifact (and code archive); ValidationError if it cannot be served."""
-    container = model.get("PrimaryContainer") or model["Containers"][0]
-    environment = dict(container.get("Environment", {}))
-    runtime = resolve_runtime(container["Image"], {
+    environment = model.environment
+    runtime = resolve_runtime(model.image, {
         "sagemaker_program": environment["SAGEMAKER_PROGRAM"]}
         if "SAGEMAKER_PROGRAM" in environment else {})
-    model_dir = artifacts.extract(as_s3_uri(container["ModelDataUrl"], "ModelDataUrl"))
+    model_dir = artifacts.extract(as_s3_uri(model.model_data_url, "ModelDataUrl"))
     code_dir, entry = (_code(model_dir, environment, artifacts) if runtime.script_mode
                        else (None, ""))
-    return ModelServing(container["Image"], runtime.kind, model_dir, code_dir, entry,
-                        environment)
+    return ModelServing(model.image, runtime.kind, model_dir, code_dir, entry, environment)
 
 
 def serving_python(serving: ModelServing, envs: Environments,

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from cove import errors
 from cove.hosting._endpoints import Endpoints, LiveVariant
 from cove.hosting._fleet import Worker
+from cove.hosting._records import EndpointStatus
 from cove.hosting._transport import WorkerDropped, WorkerResponse, WorkerUnavailable
 from cove.wire import Call
 
@@ -84,16 +85,16 @@ class RuntimeService:
 
     def _not_serving(self, name: str, account: str) -> errors.CoveError:
         try:
-            status = self.endpoints.describe_endpoint(name)["EndpointStatus"]
+            status = self.endpoints.endpoint(name).status
         except errors.ValidationError:
             return errors.RuntimeValidationError(f"Endpoint {name} of account {account} not "
                                                  "found.")
-        if status == "OutOfService":
+        if status is EndpointStatus.OUT_OF_SERVICE:
             return errors.RuntimeValidationError(
                 f"Endpoint {name} was stopped after being idle; `cove endpoints start {name}` "
                 "starts it again.")
         return errors.RuntimeValidationError(
-            f"Endpoint {name} of account {account} is {status}, not InService: wait for it "
+            f"Endpoint {name} of account {account} is {status.value}, not InService: wait for it "
             "(the endpoint_in_service waiter) or look at its FailureReason.")
 
     async def _send(self, variant: LiveVariant, headers: dict[str, str],

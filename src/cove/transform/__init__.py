@@ -13,10 +13,12 @@ instance whole objects, cove spreads every object's mini-batches over all worker
 are the same; one large object keeps every worker busy).
 """
 
-from cove.transform._api import TransformApi
+from cove.transform._api import TransformApi, describe_transform_job, transform_job_summary
 from cove.transform._engine import Engine, Invoker, TransformFailed
 from cove.transform._inputs import LocalObjects
+from cove.transform._job import TransformJob
 from cove.transform._jobs import LOG_GROUP, TERMINAL, Progress, TransformJobs, TransformSettings
 
 __all__ = ["LOG_GROUP", "TERMINAL", "Engine", "Invoker", "LocalObjects", "Progress",
-           "TransformApi", "TransformFailed", "TransformJobs", "TransformSettings"]
+           "TransformApi", "TransformFailed", "TransformJob", "TransformJobs",
+           "TransformSettings", "describe_transform_job", "transform_job_summary"]

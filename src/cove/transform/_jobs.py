@@ -37,18 +37,21 @@ from cove.hosting import (
     Fleet,
     FleetFailed,
     FleetSpec,
+    Model,
     prepare_model,
     serving_python,
 )
 from cove.logs import LogStore
 from cove.meta import Database
 from cove.meta.tables import transform_jobs
-from cove.sagemaker import DescribedRows, milliseconds
+from cove.sagemaker import JobStatus, RecordRows, milliseconds
 from cove.training._envs import Environments
 from cove.transform._engine import Engine, TransformFailed, count_records
 from cove.transform._inputs import InputError, InputObject, LocalObjects
+from cove.transform._job import KIND, TransformJob, dump, load
 from cove.transform._plan import Plan, batch_environment, make_plan, workers_per_instance
 from cove.transform._records import SplitError
+from cove.transform._requests import TransformRequests
 from cove.transform._workers import LocalWorkers
 
 if TYPE_CHECKING:
@@ -58,11 +61,11 @@ log = logging.getLogger("cove.transform")
 
 #: Who holds a transform job's worker keys: this prefix, then the job's name.
 KEY_OWNER_PREFIX = "transform-workers:"
-#: (owner, model's Describe) -> the environment that gives the workers their own key.
-WorkerKeys = Callable[[str, dict[str, Any]], dict[str, str]]
+#: (owner, model) -> the environment that gives the workers their own key.
+WorkerKeys = Callable[[str, Model], dict[str, str]]
 
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
-TERMINAL = ("Completed", "Failed", "Stopped")
+TERMINAL = tuple(s.value for s in JobStatus if s.is_finished())
 FLUSH_SECONDS = 0.5
 
 
@@ -88,7 +91,7 @@ class Progress:
 class TransformJobs:
     def __init__(self, db: Database, objects: LocalObjects, artifacts: ArtifactCache,
                  logs: LogStore, sandbox: Sandbox, settings: TransformSettings,
-                 find_model: Callable[[str], dict[str, Any]], envs: Environments,
+                 find_model: Callable[[str], Model], envs: Environments,
                  executor: Executor | None = None, identity: Identity | None = None,
                  worker_keys: WorkerKeys | None = None) -> None:
         self.db, self.objects, self.artifacts, self.logs = db, objects, artifacts, logs
@@ -97,8 +100,8 @@ class TransformJobs:
         #: Where the workers run (Ray: actors; splitting and assembly stay here either way).
         self.executor = executor
         self.sandbox, self.settings, self.find_model = sandbox, settings, find_model
-        self.rows = DescribedRows(db, transform_jobs, "transform job", "TransformJob",
-                                  stamp=False)
+        self.rows = RecordRows(db, transform_jobs, KIND, load, dump)
+        self.requests = TransformRequests(objects, find_model, settings.max_workers)
         self._runs: dict[str, TransformRun] = {}
         self._lock = threading.Lock()
         #: Called with a job's name once it has ended (a pipeline's engine listens).
@@ -106,19 +109,21 @@ class TransformJobs:
 
     # --- rows -------------------------------------------------------------------------------
 
-    def create(self, describe: dict[str, Any]) -> None:
-        """Record the job and start it."""
-        self.rows.insert(describe)
-        run = TransformRun(self, describe)
+    def create(self, request: dict[str, Any], region: str, account: str) -> TransformJob:
+        """Validate a CreateTransformJob request, record the job and start it."""
+        job = self.requests.new_job(request, region, account)
+        self.rows.insert(job)
+        run = TransformRun(self, job)
         with self._lock:
             self._runs[run.name] = run
         run.start()
+        return job
 
-    def describe(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> TransformJob:
         return self.rows.get(name)
 
-    def summaries(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """ListTransformJobs' summaries, filtered and sorted as ``params`` ask."""
+    def summaries(self, params: dict[str, Any]) -> list[TransformJob]:
+        """ListTransformJobs' jobs, filtered and sorted as ``params`` ask."""
         c = transform_jobs.c
         query = select(c.describe, c.last_modified)
         if params.get("NameContains"):
@@ -139,7 +144,7 @@ class TransformJobs:
         query = query.order_by(order.desc() if descending else order.asc(), c.name)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-        return [_summary(describe, last_modified) for describe, last_modified in rows]
+        return [replace(load(dict(doc)), modified=last_modified) for doc, last_modified in rows]
 
     def progress_of_all(self) -> dict[str, Progress]:
         """Every job's progress by name (what ``cove transforms ls`` shows)."""
@@ -170,12 +175,12 @@ class TransformJobs:
     # --- lifecycle --------------------------------------------------------------------------
 
     def stop(self, name: str) -> None:
-        def stopping(d: dict[str, Any]) -> None:  # checked in the transaction that changes it
-            if d["TransformJobStatus"] != "InProgress":
+        def stopping(job: TransformJob) -> TransformJob:  # checked where it changes
+            if job.status is not JobStatus.IN_PROGRESS:
                 raise errors.ValidationError(
-                    f"The transform job {name} is {d['TransformJobStatus']}: only an "
-                    "InProgress job can be stopped.")
-            d["TransformJobStatus"] = "Stopping"
+                    f"The transform job {name} is {job.status.value}: only an "
+                    f"{JobStatus.IN_PROGRESS.value} job can be stopped.")
+            return job.stopping()
 
         self.rows.change(name, stopping)
         with self._lock:
@@ -187,16 +192,15 @@ class TransformJobs:
         """After a restart: jobs that were running died with cove; say so, and how far they got."""
         if self.identity is not None:  # their workers died with cove: so do their keys
             self.identity.revoke_prefix(KEY_OWNER_PREFIX)
-        for describe in self.rows.all():
-            name, status = describe["TransformJobName"], describe["TransformJobStatus"]
-            if status == "Stopping":
-                self.rows.change(name, lambda d: _finish(d, "Stopped"))
-            elif status == "InProgress":
-                done = self.progress(name)
+        for job in self.rows.all():
+            if job.status is JobStatus.STOPPING:
+                self.rows.change(job.name, lambda j: j.finished(JobStatus.STOPPED, time.time()))
+            elif job.status is JobStatus.IN_PROGRESS:
+                done = self.progress(job.name)
                 reason = (f"InternalServerError: cove was restarted while this transform job "
                           f"was running; its workers ended with the server. "
                           f"{_how_far(done)} Start a new job to transform the rest.")
-                self.rows.change(name, partial(_finish, status="Failed", reason=reason))
+                self.rows.change(job.name, partial(_failed, reason=reason))
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop every running job (they end Failed: cove is going away) and wait for them."""
@@ -208,7 +212,7 @@ class TransformJobs:
         for run in runs:
             run.join(max(0.0, deadline - time.monotonic()))
 
-    def keys(self, name: str, model: dict[str, Any]) -> dict[str, str]:
+    def keys(self, name: str, model: Model) -> dict[str, str]:
         """The environment that gives job ``name``'s workers a key for the model's role."""
         if self.worker_keys is None:
             return {}
@@ -228,9 +232,9 @@ class TransformJobs:
 class TransformRun:
     """One job's run: its workers, its engine, its log stream and progress, its final status."""
 
-    def __init__(self, jobs: TransformJobs, describe: dict[str, Any]) -> None:
-        self.jobs, self.describe = jobs, describe
-        self.name: str = describe["TransformJobName"]
+    def __init__(self, jobs: TransformJobs, job: TransformJob) -> None:
+        self.jobs, self.job = jobs, job
+        self.name = job.name
         self.progress = Progress()
         self._stopping = threading.Event()
         self._shutting_down = False
@@ -284,9 +288,9 @@ class TransformRun:
         flusher.start()
         workers: LocalWorkers | None = None
         started = time.monotonic()
-        status, reason = "Failed", ""
+        status, reason = JobStatus.FAILED, ""
         try:
-            self.jobs.rows.change(self.name, lambda d: d.update(TransformStartTime=time.time()))
+            self.jobs.rows.change(self.name, lambda j: j.began(time.time()))
             workers = self._workers()
             status = self._transform(workers)
         except TransformFailed as exc:
@@ -309,37 +313,36 @@ class TransformRun:
             self.jobs._finished(self.name)
 
     def _workers(self) -> LocalWorkers:
-        d, jobs = self.describe, self.jobs
-        model = jobs.find_model(d["ModelName"])
+        job, jobs = self.job, self.jobs
+        model = jobs.find_model(job.model_name)
         serving = prepare_model(model, jobs.artifacts)
-        environment = {**serving.environment, **batch_environment(d)}
-        count = d["TransformResources"]["InstanceCount"] * workers_per_instance(environment)
+        environment = {**serving.environment, **batch_environment(job.request())}
+        count = job.instance_count * workers_per_instance(environment)
         python = serving_python(serving, jobs.envs, self.log)
         spec = FleetSpec(self.name, self.name, serving.runtime, serving.model_dir,
                          serving.code_dir, serving.entry_point,
                          {**environment, **jobs.keys(self.name, model)},
                          jobs.settings.jobs_dir / self.name, (jobs.settings.home,), python,
-                         (jobs.envs.root,), d["TransformResources"]["InstanceType"])
+                         (jobs.envs.root,), job.instance_type)
         fleet = Fleet(spec, jobs.sandbox, lambda stream, lines: jobs.logs.put_events(
             LOG_GROUP, stream, [(int(time.time() * 1000), line) for line in lines]),
                       jobs.executor)
-        self.log(f"Starting {count} worker(s) for model {d['ModelName']} ({serving.runtime}, "
+        self.log(f"Starting {count} worker(s) for model {job.model_name} ({serving.runtime}, "
                  f"{serving.image})")
         return LocalWorkers(fleet, count)
 
-    def _transform(self, workers: LocalWorkers) -> str:
-        d = self.describe
-        items = self.jobs.objects.inputs(d["TransformInput"]["DataSource"]["S3DataSource"])
+    def _transform(self, workers: LocalWorkers) -> JobStatus:
+        job = self.job
+        items = self.jobs.objects.inputs(job.source)
         self._advance(objects_total=len(items))
-        self.log(f"{len(items)} input object(s) under "
-                 f"{d['TransformInput']['DataSource']['S3DataSource']['S3Uri']}")
+        self.log(f"{len(items)} input object(s) under {job.source['S3Uri']}")
         # How records are split does not depend on the container's execution-parameters:
         # count them while the workers start.
-        threading.Thread(target=self._count, args=(items, make_plan(d, None)), daemon=True,
-                         name=f"cove-transform-count-{self.name}").start()
+        threading.Thread(target=self._count, args=(items, make_plan(job.request(), None)),
+                         daemon=True, name=f"cove-transform-count-{self.name}").start()
         workers.start()
         if self._stopping.is_set():
-            return "Stopped"
+            return JobStatus.STOPPED
         try:
             import uvloop
         except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
@@ -352,15 +355,15 @@ class TransformRun:
             except asyncio.CancelledError:
                 if not self._stopping.is_set():
                     raise
-                return "Stopped"
-        return "Completed"
+                return JobStatus.STOPPED
+        return JobStatus.COMPLETED
 
     async def _drive(self, workers: LocalWorkers, items: list[InputObject]) -> None:
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         if self._stopping.is_set():
             raise asyncio.CancelledError
         try:
-            plan = make_plan(self.describe, await workers.execution_parameters())
+            plan = make_plan(self.job.request(), await workers.execution_parameters())
             self.log("Mini-batches: " + ", ".join(
                 f"{key} {value} ({origin})" for key, (value, origin) in plan.settings.items()))
             await Engine(plan, items, self.jobs.objects, workers, self).run()
@@ -379,26 +382,26 @@ class TransformRun:
                 return  # the engine meets the same problem in this object and fails the job
         self._advance(records_total=total)
 
-    def _outcome(self, status: str, reason: str) -> tuple[str, str]:
-        if self._shutting_down and status != "Completed":
-            return "Failed", ("InternalServerError: cove shut down while the job was running. "
-                              f"{_how_far(self.progress)}")
-        if self._stopping.is_set() and status != "Completed":
-            return "Stopped", ""
+    def _outcome(self, status: JobStatus, reason: str) -> tuple[JobStatus, str]:
+        if self._shutting_down and status is not JobStatus.COMPLETED:
+            return JobStatus.FAILED, ("InternalServerError: cove shut down while the job was "
+                                      f"running. {_how_far(self.progress)}")
+        if self._stopping.is_set() and status is not JobStatus.COMPLETED:
+            return JobStatus.STOPPED, ""
         return status, reason
 
-    def _conclude(self, status: str, reason: str, seconds: float) -> None:
+    def _conclude(self, status: JobStatus, reason: str, seconds: float) -> None:
         done = self.progress
-        if status == "Completed":
+        if status is JobStatus.COMPLETED:
             self.log(f"Completed: {done.records_done:,} record(s) in {done.objects_done} "
                      f"object(s) in {seconds:.1f} s")
-        elif status == "Failed":
+        elif status is JobStatus.FAILED:
             self.log(f"Failed: {reason}")
         else:
             self.log(f"Stopped. {_how_far(done)}")
         self._done.set()
         self._flush()
-        self.jobs.rows.change(self.name, lambda d: _finish(d, status, reason))
+        self.jobs.rows.change(self.name, lambda j: j.finished(status, time.time(), reason))
 
     # --- progress and log -------------------------------------------------------------------
 
@@ -414,12 +417,8 @@ class TransformRun:
             self.jobs.logs.put_events(LOG_GROUP, f"{self.name}/data-log", pending)
 
 
-def _finish(d: dict[str, Any], status: str, reason: str = "") -> None:
-    d["TransformJobStatus"] = status
-    d["TransformEndTime"] = time.time()
-    d.setdefault("TransformStartTime", d["TransformEndTime"])
-    if reason:
-        d["FailureReason"] = reason[:1024]
+def _failed(job: TransformJob, reason: str) -> TransformJob:
+    return job.finished(JobStatus.FAILED, time.time(), reason)
 
 
 def _how_far(progress: Progress) -> str:
@@ -427,12 +426,6 @@ def _how_far(progress: Progress) -> str:
     return (f"{progress.objects_done}{total} input object(s) were transformed and their .out "
             f"objects written ({progress.records_done:,} records); no partial output was "
             "written for the others.")
-
-
-def _summary(describe: dict[str, Any], last_modified: float) -> dict[str, Any]:
-    keys = ("TransformJobName", "TransformJobArn", "CreationTime", "TransformEndTime",
-            "TransformJobStatus", "FailureReason")
-    return {**{k: describe[k] for k in keys if k in describe}, "LastModifiedTime": last_modified}
 
 
 __all__ = ["LOG_GROUP", "TERMINAL", "Progress", "TransformJobs", "TransformRun",

@@ -1,0 +1,166 @@
+"""Models, endpoint configurations and endpoints as frozen records, and the endpoint lifecycle.
+
+An endpoint moves only along ``_NEXT`` (:meth:`EndpointStatus.can_become`); the service asks
+a status what it may become instead of comparing strings, and :meth:`Endpoint.moved` refuses
+any other move.  What DescribeModel / DescribeEndpointConfig / DescribeEndpoint return is
+rendered from these records in ``_api.py``; ``_rows.py`` keeps them in the layout earlier
+versions stored.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cove import errors
+
+
+class EndpointStatus(enum.Enum):
+    OUT_OF_SERVICE = "OutOfService"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SYSTEM_UPDATING = "SystemUpdating"
+    ROLLING_BACK = "RollingBack"
+    IN_SERVICE = "InService"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
+
+    def is_changing(self) -> bool:
+        """Being created or updated: its configuration is in use and may not be deleted."""
+        return self in (EndpointStatus.CREATING, EndpointStatus.UPDATING)
+
+    def had_fleets(self) -> bool:
+        """Serving, or starting fleets: after a restart such an endpoint deploys again."""
+        return self in (EndpointStatus.IN_SERVICE, EndpointStatus.CREATING,
+                        EndpointStatus.UPDATING, EndpointStatus.SYSTEM_UPDATING)
+
+    def serves(self) -> bool:
+        return self is EndpointStatus.IN_SERVICE
+
+    def can_become(self, other: EndpointStatus) -> bool:
+        return other in _NEXT[self]
+
+
+_S = EndpointStatus
+_NEXT: dict[EndpointStatus, frozenset[EndpointStatus]] = {
+    # Deployed or failed; after a restart, whatever was serving deploys again (Creating).
+    _S.CREATING: frozenset({_S.IN_SERVICE, _S.FAILED, _S.DELETING}),
+    _S.IN_SERVICE: frozenset({_S.UPDATING, _S.OUT_OF_SERVICE, _S.DELETING, _S.CREATING}),
+    # An update ends in service (done or rolled back) or failed (the rollback failed too).
+    _S.UPDATING: frozenset({_S.IN_SERVICE, _S.FAILED, _S.DELETING, _S.CREATING}),
+    _S.SYSTEM_UPDATING: frozenset({_S.IN_SERVICE, _S.CREATING, _S.DELETING}),
+    _S.ROLLING_BACK: frozenset({_S.IN_SERVICE, _S.FAILED, _S.DELETING}),
+    # Stopped when idle: UpdateEndpoint (or ``cove endpoints start``) starts it again.
+    _S.OUT_OF_SERVICE: frozenset({_S.CREATING, _S.DELETING}),
+    _S.FAILED: frozenset({_S.DELETING}),
+    _S.UPDATE_ROLLBACK_FAILED: frozenset({_S.DELETING}),
+    _S.DELETING: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    arn: str
+    created: float
+    #: The PrimaryContainer as served (Image, ModelDataUrl, Environment, Mode, ...).
+    container: Mapping[str, Any]
+    execution_role_arn: str = ""
+    network_isolation: bool = False
+
+    @property
+    def image(self) -> str:
+        return str(self.container.get("Image", ""))
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.container.get("Environment", {}))
+
+    @property
+    def model_data_url(self) -> str:
+        return str(self.container.get("ModelDataUrl", ""))
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    arn: str
+    created: float
+    variants: tuple[Mapping[str, Any], ...]  # ProductionVariants, InitialVariantWeight set
+    data_capture: Mapping[str, Any] | None = None
+
+    @property
+    def model_names(self) -> list[str]:
+        return [str(v["ModelName"]) for v in self.variants]
+
+
+@dataclass(frozen=True)
+class DeployedVariant:
+    """A variant as it serves: what DescribeEndpoint's ProductionVariants show."""
+
+    name: str
+    image: str
+    resolved: float
+    weight: float
+    current_instances: int
+    desired_instances: int
+
+
+@dataclass(frozen=True)
+class Capture:
+    """The endpoint's DataCaptureConfig summary."""
+
+    enabled: bool
+    sampling: int
+    destination: str
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    """UpdateEndpoint's target, stored before the 200 so a crash mid-update resumes it."""
+
+    config_name: str
+    started: float
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    arn: str
+    config_name: str
+    status: EndpointStatus
+    created: float
+    modified: float
+    failure_reason: str = ""
+    pending: PendingUpdate | None = None
+    variants: tuple[DeployedVariant, ...] = ()
+    capture: Capture | None = None
+
+    @property
+    def status_value(self) -> str:
+        return self.status.value
+
+    def touched(self, now: float) -> Endpoint:
+        return replace(self, modified=now)
+
+    def moved(self, status: EndpointStatus, **changes: Any) -> Endpoint:
+        """The endpoint in ``status`` (staying is always allowed); ValidationException if its
+        lifecycle forbids the move."""
+        if status is not self.status and not self.status.can_become(status):
+            raise errors.ValidationError(
+                f"Endpoint \"{self.arn}\" is {self.status.value}; it cannot become "
+                f"{status.value}.")
+        return replace(self, status=status, **changes)
+
+    def serving(self, config_name: str, variants: tuple[DeployedVariant, ...],
+                keep_reason: bool = False) -> Endpoint:
+        """InService on ``config_name``'s fleets."""
+        return self.moved(EndpointStatus.IN_SERVICE, config_name=config_name, variants=variants,
+                          pending=None,
+                          failure_reason=self.failure_reason if keep_reason else "")
+
+    def failed(self, status: EndpointStatus, reason: str) -> Endpoint:
+        return self.moved(status, failure_reason=reason, pending=None)
