@@ -16,6 +16,7 @@ from tests.conftest import (  # noqa: F401 - fixtures, found by pytest through t
     _isolated_aws_environment,
     bucket,
     cove,
+    fresh_cove,
     s3,
 )
 
@@ -24,14 +25,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     import sagemaker.core  # noqa: F401 - this suite needs v3; v2 has no sagemaker.core
 
 
+def exported_env(server: CoveServer) -> dict[str, str]:
+    """What `cove env` prints for ``server``, as a dictionary."""
+    out = subprocess.run([sys.executable, "-m", "cove", "env"], text=True, timeout=120,
+                         capture_output=True, env={**os.environ, "COVE_HOME": str(server.home)})
+    assert out.returncode == 0, out.stderr
+    return dict(line.removeprefix("export ").split("=", 1)
+                for line in out.stdout.splitlines() if line.startswith("export "))
+
+
 @pytest.fixture
 def cove_env(cove: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # noqa: F811
     """What `eval "$(cove env)"` exports, in this process's environment."""
-    out = subprocess.run([sys.executable, "-m", "cove", "env"], text=True, timeout=120,
-                         capture_output=True, env={**os.environ, "COVE_HOME": str(cove.home)})
-    assert out.returncode == 0, out.stderr
-    exported = dict(line.removeprefix("export ").split("=", 1)
-                    for line in out.stdout.splitlines() if line.startswith("export "))
+    exported = exported_env(cove)
     for name, value in exported.items():
         monkeypatch.setenv(name, value)
     return exported

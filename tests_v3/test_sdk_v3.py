@@ -4,10 +4,13 @@ session from `cove env`'s exports, `cove.sagemaker_session()`, and a ScriptProce
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.processing.helpers import ROLE, SKLEARN_IMAGE, objects, unique
 
@@ -71,12 +74,26 @@ def test_script_processor(cove: Any, cove_env: dict[str, str], bucket: str,
     assert objects(s3, bucket, f"v3-out/{name}") == {"count.txt": b"3"}
 
 
-def test_readme_v3_example(cove: Any, cove_env: dict[str, str], tmp_path: Path) -> None:
-    from tests.test_readme import block
+def _readme_v3_blocks() -> list[str]:
+    from tests.test_readme import README
 
+    return [body for body in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+            if "from sagemaker.core" in body]
+
+
+#: what each v3 block of the README prints last (the main suite skips them: v2 has no
+#: sagemaker.core)
+README_V3_OUTPUT = [r"b'hello from v3'", r"b'\[2[01]\.\d*\]'"]
+
+
+@pytest.mark.parametrize("index", range(len(README_V3_OUTPUT)))
+def test_readme_v3_blocks_run_as_printed(cove: Any, cove_env: dict[str, str], tmp_path: Path,
+                                         index: int) -> None:
+    blocks = _readme_v3_blocks()
+    assert len(blocks) == len(README_V3_OUTPUT), "a v3 README block without its expected output"
     script = tmp_path / "example.py"
-    script.write_text(block("python", "sagemaker.core.processing import ScriptProcessor"))
+    script.write_text(blocks[index])
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, text=True,
                          capture_output=True, timeout=600, env=dict(os.environ))
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "b'hello from v3'", out.stdout
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert re.fullmatch(README_V3_OUTPUT[index], out.stdout.strip().splitlines()[-1]), out.stdout

@@ -8,6 +8,7 @@ from typing import Any
 
 from cove import errors
 from cove.sagemaker import Tags, arn, matches_filters, paginate
+from cove.tuning._autotune import apply_autotune
 from cove.tuning._jobs import DEFINITION_ONLY, TuningJobs, resource_config
 from cove.tuning._search import hyperband_resources
 from cove.tuning._space import SearchSpace
@@ -35,6 +36,7 @@ class TuningApi:
         tuning_arn = arn(call.region, call.principal.account_id, "hyper-parameter-tuning-job",
                          name)
         config = copy.deepcopy(params["HyperParameterTuningJobConfig"])
+        apply_autotune(params, config, params.get("TrainingJobDefinition") or {})
         definition = self._definition(params, config)
         space = self._check_config(config, definition)
         self._check_training(definition, config, space, call, tuning_arn)
@@ -50,6 +52,8 @@ class TuningApi:
                                           "NonRetryableError": 0, "Stopped": 0},
             "ObjectiveStatusCounters": {"Succeeded": 0, "Pending": 0, "Failed": 0},
         }
+        if params.get("Autotune"):
+            describe["Autotune"] = params["Autotune"]
         if params.get("WarmStartConfig"):
             self._check_warm_start(params["WarmStartConfig"], config, definition)
             describe["WarmStartConfig"] = params["WarmStartConfig"]
