@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.functions.conftest import zip_of
 from tests.pipelines.helpers import create, start, steps, wait
-from tests.training.helpers import ROLE, unique
+from tests.training.helpers import ROLE, unique, wait_for
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
@@ -86,7 +86,7 @@ def test_property_file_elsewhere_is_denied(cove: Any, buckets: tuple[str, str]) 
     _denied(step, role, execution, "s3:GetObject")
     assert secret in step["FailureReason"]
     execution_id = execution["PipelineExecutionArn"].rsplit("/", 1)[-1]
-    assert live_keys(cove, f"pipeline-execution/{execution_id}") == 0  # ended with it
+    wait_for(lambda: live_keys(cove, f"pipeline-execution/{execution_id}") == 0)  # ends too
 
     execution, step = run(sm, role, peek(f"s3://{own}/metrics.json"))  # its own: read
     assert (execution["PipelineExecutionStatus"], step["Metadata"]["Condition"]) == \
