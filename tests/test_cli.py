@@ -159,6 +159,7 @@ def test_env_run_and_cli_errors_against_a_running_cove(tmp_path: Path) -> None:
         assert "TelemetryOptOut: true" in config
         assert f"DefaultS3Bucket: sagemaker-us-east-1-{account}" in config
         assert f"RoleArn: arn:aws:iam::{account}:role/" in config
+        assert env["SAGEMAKER_SUPPRESS_V2_WARNING"] == "1"  # no six-line notices per class
         # cove run: the command gets cove's environment (not the caller's AWS keys), and its
         # exit code is cove run's
         script = ("import os, sys, boto3; print(os.environ['AWS_ENDPOINT_URL'], "

@@ -130,4 +130,7 @@ def client_environment(home: Path | None = None) -> dict[str, str]:
     return {"AWS_ENDPOINT_URL": str(url), "AWS_ACCESS_KEY_ID": creds.access_key_id,
             "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
             "AWS_DEFAULT_REGION": config.region, "AWS_REGION": config.region,
-            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(sdk_file)}
+            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(sdk_file),
+            # SDK v2 warns, in six lines, at each class a README example uses: the first
+            # hour's reader takes them for errors (v3 works too: see the README)
+            "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}

@@ -46,6 +46,7 @@ def run_demo(config: Config, console: Console, data: str | None = None, download
     from cove.examples.sentiment import data as reviews_data
     from cove.examples.sentiment.pipeline import EVERYDAY_HYPERPARAMETERS, SentimentApp
 
+    _quiet_sdk()
     try:
         import sagemaker  # noqa: F401 - the demo trains through the SDK, as users do
     except ImportError:
@@ -116,8 +117,14 @@ def _point_clients_at(config: Config, url: str) -> None:
     from cove._sdk import client_environment
 
     os.environ.update(client_environment(config.home))
-    os.environ.update({"AWS_ENDPOINT_URL": url, "SAGEMAKER_SUPPRESS_V2_WARNING": "1"})
+    os.environ["AWS_ENDPOINT_URL"] = url
     os.environ.pop("AWS_SESSION_TOKEN", None)
+
+
+def _quiet_sdk() -> None:
+    """Before the SDK's import: it would print v2's deprecation and each config file it did
+    not find, twice, above the demo's own output."""
+    os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
     for name in ("sagemaker", "sagemaker.config", "botocore", "boto3"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

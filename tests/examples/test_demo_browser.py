@@ -99,6 +99,9 @@ def test_demo_serves_a_page_that_reads_reviews(tmp_path: Path) -> None:
                          .replace(",", ""))
         assert "everyday reviews generated from the VADER sentiment lexicon" in "".join(
             demo.output)
+        # none of the SDK's import-time notes above the demo's own lines
+        assert "DeprecationWarning" not in "".join(demo.output)
+        assert "Not applying SDK defaults" not in "".join(demo.output)
         # the everyday reviews, through the HTTP API as the printed curl line calls it
         reviews = everyday_reviews()
         wrong = []
