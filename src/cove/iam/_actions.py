@@ -103,6 +103,9 @@ def _s3_object_action(w: Wire) -> str:
     if "uploadId" in w.query:
         return {"GET": "ListMultipartUploadParts", "DELETE": "AbortMultipartUpload"}.get(
             w.method, "PutObject")
+    if "versionId" in w.query:  # a version by id is its own permission, as on S3
+        return {"GET": "GetObjectVersion", "HEAD": "GetObjectVersion",
+                "DELETE": "DeleteObjectVersion"}.get(w.method, "PutObject")
     return {"GET": "GetObject", "HEAD": "GetObject", "DELETE": "DeleteObject"}.get(
         w.method, "PutObject")
 
