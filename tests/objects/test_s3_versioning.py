@@ -157,3 +157,37 @@ def test_versions_survive_a_restart(fresh_cove: Any) -> None:
     s3 = fresh_cove.client("s3")
     assert s3.get_object(Bucket="kept", Key="k", VersionId=v1)["Body"].read() == b"old bytes"
     assert s3.get_bucket_versioning(Bucket="kept")["Status"] == "Enabled"
+
+
+def test_a_database_from_before_versioning_is_upgraded_with_its_objects(tmp_path: Any) -> None:
+    """The objects table of an older cove has no version_id: the migration adds it ("null")
+    and keeps every row."""
+    from sqlalchemy import delete, insert, select, text
+
+    from cove.meta import Database
+    from cove.meta import tables as t
+
+    url = f"sqlite:///{tmp_path / 'cove.db'}"
+    db = Database(url)
+    with db.write() as conn:  # rebuild objects as it was, with one object in it
+        conn.execute(text("DROP TABLE objects"))
+        conn.execute(text(
+            "CREATE TABLE objects (bucket VARCHAR(63), key TEXT, size BIGINT, etag VARCHAR(64),"
+            " last_modified FLOAT, content_type TEXT, headers JSON, user_metadata JSON,"
+            " checksum JSON, parts JSON, PRIMARY KEY (bucket, key))"))
+        conn.execute(text(
+            "INSERT INTO objects VALUES ('b', 'k', 1, '\"e\"', 1.0, 'text/plain', '{}', '{}',"
+            " '{}', '[[\"blob\", 1]]')"))
+        for table in (t.bucket_settings, t.object_versions):
+            conn.execute(text(f"DROP TABLE {table.name}"))
+        conn.execute(delete(t.schema_version).where(t.schema_version.c.version >= 9))
+    db.close()
+    db = Database(url)
+    with db.read() as conn:
+        row = conn.execute(select(t.objects)).one()
+    assert (row.key, row.version_id, row.parts) == ("k", "null", [["blob", 1]])
+    with db.write() as conn:
+        conn.execute(insert(t.object_versions).values(
+            bucket="b", key="k", version_id="v", seq=1, delete_marker=True, size=0, etag="",
+            last_modified=0.0, content_type="", headers={}, user_metadata={}, checksum={},
+            parts=[]))
