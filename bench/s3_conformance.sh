@@ -77,8 +77,8 @@ api_name = us-west-2
 access_key = $access
 secret_key = $secret
 
-# cove has one account: the alt and tenant users reuse it, and the selection below
-# excludes every test that needs a second one.
+# cove has one account: the alt and tenant users reuse its key, so the tests that need a
+# second account fail (bench/README.md lists them).
 [s3 alt]
 display_name = cove
 user_id = cove

@@ -354,6 +354,11 @@ class NoSuchWebsiteConfiguration(S3Error):
     status = 404
 
 
+class NoSuchVersion(S3Error):
+    code = "NoSuchVersion"
+    status = 404
+
+
 class NoSuchPublicAccessBlockConfiguration(S3Error):
     code = "NoSuchPublicAccessBlockConfiguration"
     status = 404

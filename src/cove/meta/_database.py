@@ -62,9 +62,15 @@ def _v8_iam_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-def _v9_bucket_public_access(conn: Connection) -> None:
-    """S3 PublicAccessBlock configurations: a new table only."""
-    tables.bucket_public_access.create(conn, checkfirst=True)
+def _v9_bucket_settings_and_versions(conn: Connection) -> None:
+    """S3 bucket settings (versioning, PublicAccessBlock) and object versions: new tables, and
+    each current object's version id (all "null" until now)."""
+    for table in (tables.bucket_settings, tables.object_versions):
+        table.create(conn, checkfirst=True)
+    columns = {c["name"] for c in inspect(conn).get_columns("objects")}
+    if "version_id" not in columns:
+        conn.exec_driver_sql(
+            "ALTER TABLE objects ADD COLUMN version_id VARCHAR(64) NOT NULL DEFAULT 'null'")
 
 
 #: version -> step that brings a database of ``version - 1`` up to ``version``.
@@ -76,7 +82,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v6_pipelines,
     7: _v7_processing_jobs,
     8: _v8_iam_tables,
-    9: _v9_bucket_public_access,  # issue 21 (assigned 13: renumber at merge)
+    9: _v9_bucket_settings_and_versions,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -60,6 +61,8 @@ objects = Table(
     Column("user_metadata", JSON, nullable=False),
     Column("checksum", JSON, nullable=False),  # {"algorithm": ..., "value": ..., "type": ...}
     Column("parts", JSON, nullable=False),
+    # "null" unless written while the bucket's versioning was enabled
+    Column("version_id", String(64), nullable=False, server_default="null"),
     sqlite_with_rowid=False,
 )
 
@@ -268,13 +271,36 @@ bucket_websites = Table(
     Column("error_document", Text),
 )
 
-#: A bucket's PublicAccessBlock configuration (PutPublicAccessBlock), one row per bucket that
-#: has one: the four flags as S3 names them.
-bucket_public_access = Table(
-    "bucket_public_access",
+#: A bucket's settings beyond its name and region, one row per setting it has: ``versioning``
+#: ("Enabled" / "Suspended"; no row: never enabled), ``publicAccessBlock`` (the four flags).
+bucket_settings = Table(
+    "bucket_settings",
     metadata,
     Column("bucket", String(63), primary_key=True),
-    Column("configuration", JSON, nullable=False),
+    Column("name", String(32), primary_key=True),
+    Column("value", JSON, nullable=False),
+)
+
+#: The noncurrent versions and delete markers of objects in buckets that have had versioning
+#: enabled (the current version stays in ``objects``); ``seq`` orders a key's versions, the
+#: highest being the newest.
+object_versions = Table(
+    "object_versions",
+    metadata,
+    Column("bucket", String(63), primary_key=True),
+    Column("key", KeyText, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("delete_marker", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("etag", String(64), nullable=False),
+    Column("last_modified", Float, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("user_metadata", JSON, nullable=False),
+    Column("checksum", JSON, nullable=False),
+    Column("parts", JSON, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 #: Lambda functions: ``configuration`` is what GetFunctionConfiguration returns; the code is

@@ -62,6 +62,7 @@ class ObjectInfo:
     attributes: ObjectAttributes
     checksum: Checksum
     parts: tuple[tuple[str, int], ...]  # (blob id, size) in order
+    version_id: str = "null"  # "null" unless written while the bucket's versioning was on
 
 
 @dataclass(frozen=True)

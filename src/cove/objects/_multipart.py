@@ -98,7 +98,7 @@ class MultipartUploads:
             self._upload(conn, upload.bucket, upload.key, upload.upload_id)
             self._forget(conn, upload.upload_id)
 
-        self.store.publish(info, new_blobs=[], conn_hook=consume, condition=condition)
+        info = self.store.publish(info, new_blobs=[], conn_hook=consume, condition=condition)
         self.blobs.delete(unused)
         return info
 

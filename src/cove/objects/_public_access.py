@@ -9,14 +9,14 @@ are kept and returned as set.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select
 from starlette.responses import Response
 
 from cove import errors
 from cove.meta import Database
-from cove.meta.tables import bucket_public_access
 from cove.objects._s3wire import el, parse_xml, xml_response
 from cove.objects._store import LocalObjectStore
+
+SETTING = "publicAccessBlock"
 
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -26,19 +26,10 @@ class PublicAccessBlocks:
         self.db, self.store = db, store
 
     def put(self, bucket: str, body: bytes) -> None:
-        configuration = parse_configuration(body)
-        with self.db.write() as conn:
-            self.store.require_bucket(conn, bucket)
-            conn.execute(delete(bucket_public_access)
-                         .where(bucket_public_access.c.bucket == bucket))
-            conn.execute(insert(bucket_public_access).values(bucket=bucket,
-                                                             configuration=configuration))
+        self.store.put_setting(bucket, SETTING, parse_configuration(body))
 
     def get(self, bucket: str) -> dict[str, bool]:
-        with self.db.read() as conn:
-            self.store.require_bucket(conn, bucket)
-            stored = conn.execute(select(bucket_public_access.c.configuration).where(
-                bucket_public_access.c.bucket == bucket)).scalar()
+        stored = self.store.setting(bucket, SETTING)
         if stored is None:
             raise errors.NoSuchPublicAccessBlockConfiguration(
                 "The public access block configuration was not found", BucketName=bucket)
@@ -49,16 +40,11 @@ class PublicAccessBlocks:
         return xml_response("PublicAccessBlockConfiguration", inner)
 
     def delete(self, bucket: str) -> None:
-        with self.db.write() as conn:
-            self.store.require_bucket(conn, bucket)
-            conn.execute(delete(bucket_public_access)
-                         .where(bucket_public_access.c.bucket == bucket))
+        self.store.put_setting(bucket, SETTING, None)
 
     def restricts(self, bucket: str) -> bool:
         """Whether the bucket's configuration forbids public access to it (its website)."""
-        with self.db.read() as conn:
-            stored = conn.execute(select(bucket_public_access.c.configuration).where(
-                bucket_public_access.c.bucket == bucket)).scalar()
+        stored = self.store.setting(bucket, SETTING)
         return stored is not None and bool(stored.get("RestrictPublicBuckets"))
 
 

@@ -35,6 +35,7 @@ from cove.objects._s3wire import (
     xml_response,
 )
 from cove.objects._store import LocalObjectStore
+from cove.objects._versions import Version
 from cove.objects._website import Websites
 from cove.wire import Call
 
@@ -93,7 +94,7 @@ class S3Service:
             return await self._public_access_block(call, method, bucket)
         if method == "PUT":
             if "versioning" in query:
-                raise errors.NotImplementedByCove("cove does not implement bucket versioning.")
+                return await self.put_bucket_versioning(call, bucket)
             return await self.create_bucket(call, bucket)
         if method == "HEAD":
             info = await run_in_threadpool(self.store.get_bucket, bucket)
@@ -109,8 +110,9 @@ class S3Service:
                 region = "" if info.region == "us-east-1" else info.region
                 return xml_response("LocationConstraint", region)
             if "versioning" in query:
-                await run_in_threadpool(self.store.get_bucket, bucket)
-                return xml_response("VersioningConfiguration", "")
+                status = await run_in_threadpool(self.store.setting, bucket, "versioning")
+                return xml_response("VersioningConfiguration",
+                                    el("Status", status) if status else "")
             if "uploads" in query:
                 return await object_api.list_multipart_uploads(self.store, call, bucket)
             if "versions" in query:
@@ -134,6 +136,19 @@ class S3Service:
             return Response(b"", 204)
         raise errors.MethodNotAllowed("The specified method is not allowed against this "
                                       "resource.")
+
+    async def put_bucket_versioning(self, call: Call, bucket: str) -> Response:
+        body = await call.body.read(MAX_XML_BODY)
+        verify_small_body(call.request.headers, body)
+        root = parse_xml(body)
+        status = child_text(root, "Status")
+        if root.tag != "VersioningConfiguration" or status not in ("Enabled", "Suspended"):
+            raise errors.MalformedXML("A VersioningConfiguration needs a Status of Enabled or "
+                                      "Suspended.")
+        if child_text(root, "MfaDelete") == "Enabled":
+            raise errors.NotImplementedByCove("cove does not implement MFA delete.")
+        await run_in_threadpool(self.store.put_setting, bucket, "versioning", status)
+        return Response(b"", 200)
 
     async def _public_access_block(self, call: Call, method: str, bucket: str) -> Response:
         blocks = self.websites.public_access
@@ -205,30 +220,36 @@ class S3Service:
         if not targets or len(targets) > 1000:
             raise errors.MalformedXML("A Delete request names between 1 and 1000 objects.")
         await run_in_threadpool(self.store.get_bucket, bucket)
-        results = []
-        for key, versioned, version_id in targets:
-            results.append(await self._delete_one(bucket, key, versioned, version_id, quiet))
+        results = [await run_in_threadpool(self._delete_one, bucket, key, versioned, version_id,
+                                           quiet) for key, versioned, version_id in targets]
         return xml_response("DeleteResult", "".join(results))
 
-    async def _delete_one(self, bucket: str, key: str, versioned: bool, version_id: str,
-                          quiet: bool) -> str:
+    def _delete_one(self, bucket: str, key: str, versioned: bool, version_id: str,
+                    quiet: bool) -> str:
         """One DeleteObjects entry: a <Deleted> (unless quiet) or an <Error>."""
         version = el("VersionId", version_id) if versioned else ""
         try:
             check_key(key)
             if versioned:
                 check_version_id(version_id)
-            await run_in_threadpool(self.store.delete_object, bucket, key)
+                marker = self.store.delete_version(bucket, key, version_id)
+                made = el("DeleteMarker", True) if marker else ""
+            else:
+                marker_id = self.store.delete_object(bucket, key)
+                made = (el("DeleteMarker", True) + el("DeleteMarkerVersionId", marker_id)
+                        if marker_id else "")
         except errors.S3Error as exc:
             return (f"<Error>{el('Key', key)}{version}{el('Code', exc.code)}"
                     f"{el('Message', str(exc))}</Error>")
-        return "" if quiet else f"<Deleted>{el('Key', key)}{version}</Deleted>"
+        return "" if quiet else f"<Deleted>{el('Key', key)}{version}{made}</Deleted>"
 
     async def list_object_versions(self, call: Call, bucket: str) -> Response:
         """ListObjectVersions of a bucket without versioning: each object is its one version,
         "null", so this is a key listing in the versions shape."""
         q = call.request.query_params
         key_marker = version_markers(q)
+        if await run_in_threadpool(self.store.versioning, bucket) is not None:
+            return await self._list_versions(call, bucket, key_marker)
         listing, prefix, delimiter, max_keys = await self._list(call, bucket, key_marker)
         encode = _encoder(q.get("encoding-type"))
         parts = [el("Name", bucket), el("Prefix", encode(prefix)),
@@ -246,6 +267,31 @@ class S3Service:
                                 _checksum_algorithm(o), encode) for o in listing.objects]
         parts += [f"<CommonPrefixes>{el('Prefix', encode(p))}</CommonPrefixes>"
                   for p in listing.common_prefixes]
+        return xml_response("ListVersionsResult", "".join(parts))
+
+    async def _list_versions(self, call: Call, bucket: str, key_marker: str) -> Response:
+        q = call.request.query_params
+        prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+        max_keys = _max_keys(q.get("max-keys", "1000"))
+        version_marker = q.get("version-id-marker", "")
+        listing = await run_in_threadpool(self.store.list_versions, bucket, prefix, delimiter,
+                                          key_marker, version_marker, max_keys)
+        encode = _encoder(q.get("encoding-type"))
+        parts = [el("Name", bucket), el("Prefix", encode(prefix)),
+                 el("KeyMarker", encode(key_marker)), el("VersionIdMarker", version_marker),
+                 el("MaxKeys", max_keys), el("IsTruncated", listing.is_truncated)]
+        if delimiter:
+            parts.append(el("Delimiter", encode(delimiter)))
+        if q.get("encoding-type"):
+            parts.append(el("EncodingType", "url"))
+        if listing.is_truncated:
+            parts.append(el("NextKeyMarker", encode(listing.next_key_marker)))
+            parts.append(el("NextVersionIdMarker", listing.next_version_marker))
+        for entry in listing.entries:
+            if isinstance(entry, str):
+                parts.append(f"<CommonPrefixes>{el('Prefix', encode(entry))}</CommonPrefixes>")
+            else:
+                parts.append(_version_element(entry, encode))
         return xml_response("ListVersionsResult", "".join(parts))
 
     async def list_objects_v2(self, call: Call, bucket: str) -> Response:
@@ -298,16 +344,31 @@ class S3Service:
                     marker: str) -> tuple[Listing, str, str, int]:
         q = call.request.query_params
         prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
-        try:
-            max_keys = int(q.get("max-keys", "1000"))
-        except ValueError as exc:
-            raise errors.InvalidArgument("max-keys must be an integer.") from exc
-        if max_keys < 0:
-            raise errors.InvalidArgument("max-keys must not be negative.")
-        max_keys = min(max_keys, 1000)
+        max_keys = _max_keys(q.get("max-keys", "1000"))
         listing = await run_in_threadpool(self.store.list_objects, bucket, prefix, delimiter,
                                           marker, max_keys)
         return listing, prefix, delimiter, max_keys
+
+
+def _max_keys(text: str) -> int:
+    try:
+        max_keys = int(text)
+    except ValueError as exc:
+        raise errors.InvalidArgument("max-keys must be an integer.") from exc
+    if max_keys < 0:
+        raise errors.InvalidArgument("max-keys must not be negative.")
+    return min(max_keys, 1000)
+
+
+def _version_element(version: Version, encode: Callable[[str], str]) -> str:
+    info = version.info
+    common = (f"{el('Key', encode(info.key))}{el('VersionId', info.version_id)}"
+              f"{el('IsLatest', version.is_latest)}"
+              f"{el('LastModified', iso_date(info.last_modified))}")
+    if version.delete_marker:
+        return f"<DeleteMarker>{common}{OWNER}</DeleteMarker>"
+    return (f"<Version>{common}{el('ETag', info.etag)}{el('Size', info.size)}"
+            f"{el('StorageClass', 'STANDARD')}{_checksum_algorithm(info)}{OWNER}</Version>")
 
 
 def _checksum_algorithm(info: ObjectInfo) -> str:

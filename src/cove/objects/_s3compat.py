@@ -5,6 +5,7 @@ the owner has FULL_CONTROL of everything, and only ACLs that say exactly that ar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from cove import errors
@@ -19,11 +20,13 @@ GRANT_HEADERS = ("x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-re
                  "x-amz-grant-write", "x-amz-grant-write-acp")
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 MAX_ACL_BODY = 256 * 1024
+_VERSION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def check_version_id(version_id: str | None) -> None:
-    """Only "null" names a version in a bucket that never had versioning enabled."""
-    if version_id is not None and version_id != NULL_VERSION:
+    """A version id is "null" or one cove made (32 hex digits); anything else is malformed."""
+    if version_id is not None and version_id != NULL_VERSION and not _VERSION_ID.fullmatch(
+            version_id):
         raise errors.InvalidArgument("Invalid version id specified",
                                      ArgumentName="versionId", ArgumentValue=version_id)
 

@@ -19,6 +19,7 @@ from cove.objects._base import Checksum, ObjectInfo, UploadInfo
 from cove.objects._blobs import BlobStore, BlobWriter, WrittenBlob
 from cove.objects._multipart import MAX_PART_NUMBER
 from cove.objects._s3compat import (
+    NULL_VERSION,
     OWNER,
     check_acl_headers,
     check_version_id,
@@ -81,9 +82,8 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     if method == "DELETE":
         if "uploadId" in query:
             await run_in_threadpool(store.uploads.abort, bucket, key, query["uploadId"])
-        else:
-            await run_in_threadpool(store.delete_object, bucket, key)
-        return Response(b"", 204)
+            return Response(b"", 204)
+        return await delete_object(store, bucket, key, query.get("versionId"))
     if method == "POST" and "uploads" in query:
         check_acl_headers(headers)
         return await create_multipart_upload(store, call, bucket, key)
@@ -92,6 +92,24 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     if method == "GET":
         return await list_parts(store, call, bucket, key)
     raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
+
+
+async def delete_object(store: LocalObjectStore, bucket: str, key: str,
+                        version_id: str | None) -> Response:
+    headers = {}
+    if version_id is not None:
+        if await run_in_threadpool(store.delete_version, bucket, key, version_id):
+            headers["x-amz-delete-marker"] = "true"
+        headers["x-amz-version-id"] = version_id
+    else:
+        marker = await run_in_threadpool(store.delete_object, bucket, key)
+        if marker is not None:
+            headers = {"x-amz-delete-marker": "true", "x-amz-version-id": marker}
+    return Response(b"", 204, headers=headers)
+
+
+def version_headers(info: ObjectInfo) -> dict[str, str]:
+    return {"x-amz-version-id": info.version_id} if info.version_id != NULL_VERSION else {}
 
 
 async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: str,
@@ -202,7 +220,8 @@ async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str)
         return store.put_object(bucket, key, blob, attributes, checksum, condition)
 
     info = await receive_blob(call, store.blobs, wanted, wanted, declared, publish)
-    return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(info.checksum)})
+    return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(info.checksum),
+                                       **version_headers(info)})
 
 
 async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
@@ -222,16 +241,23 @@ async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str
         attributes = attributes_from(headers)
     info = await run_in_threadpool(store.copy_object, source, bucket, key, attributes)
     inner = el("LastModified", iso_date(info.last_modified)) + el("ETag", info.etag)
-    return xml_response("CopyObjectResult", inner)
+    extra = version_headers(info)
+    if source.version_id != NULL_VERSION:
+        extra["x-amz-copy-source-version-id"] = source.version_id
+    return xml_response("CopyObjectResult", inner, extra)
 
 
 async def _copy_source(store: LocalObjectStore, headers: Mapping[str, str]) -> ObjectInfo:
-    raw = unquote(headers["x-amz-copy-source"]).split("?versionId=")[0].lstrip("/")
-    bucket, _, key = raw.partition("/")
+    path, _, version = headers["x-amz-copy-source"].partition("?versionId=")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
     if not bucket or not key:
         raise errors.InvalidArgument("Copy Source must mention the source bucket and key: "
                                      "sourcebucket/sourcekey")
-    source = await run_in_threadpool(store.head_object, bucket, key)
+    if version:
+        check_version_id(unquote(version))
+        source = await run_in_threadpool(store.head_version, bucket, key, unquote(version))
+    else:
+        source = await run_in_threadpool(store.head_object, bucket, key)
     status = check_conditions(headers, source.etag, source.last_modified,
                               prefix="x-amz-copy-source-")
     if status is not None:
@@ -246,10 +272,11 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                      head: bool) -> Response:
     request = call.request
     inline = not head and "partNumber" not in request.query_params
-    info, whole = await run_in_threadpool(_head_and_read, store, bucket, key, inline)
+    info, whole = await run_in_threadpool(_head_and_read, store, bucket, key, inline,
+                                          request.query_params.get("versionId"))
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
-               **attribute_headers(info.attributes)}
+               **attribute_headers(info.attributes), **version_headers(info)}
     status = check_conditions(request.headers, info.etag, info.last_modified)
     if status == 304:
         return Response(b"", 304, headers={k: headers[k] for k in ("ETag", "Last-Modified")})
@@ -299,7 +326,8 @@ async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str
         raise errors.InvalidArgument(f"x-amz-object-attributes must list some of "
                                      f"{', '.join(OBJECT_ATTRIBUTES)}.",
                                      ArgumentName="x-amz-object-attributes")
-    info = await run_in_threadpool(store.head_object, bucket, key)
+    info = await run_in_threadpool(find_object, store, bucket, key,
+                                   call.request.query_params.get("versionId"))
     inner = el("ETag", info.etag.strip('"')) if "ETag" in wanted else ""
     if "Checksum" in wanted and info.checksum.algorithm:
         inner += (f"<Checksum>{el(f'Checksum{info.checksum.algorithm}', info.checksum.value)}"
@@ -311,7 +339,8 @@ async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str
     if "ObjectSize" in wanted:
         inner += el("ObjectSize", info.size)
     return xml_response("GetObjectAttributesResponse", inner,
-                        {"Last-Modified": http_date(info.last_modified)})
+                        {"Last-Modified": http_date(info.last_modified),
+                         **version_headers(info)})
 
 
 def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
@@ -330,14 +359,22 @@ def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
             f"{items}</ObjectParts>")
 
 
+def find_object(store: LocalObjectStore, bucket: str, key: str,
+                version_id: str | None = None) -> ObjectInfo:
+    """The current object, or the version ``version_id`` names ("null" included)."""
+    if version_id is None:
+        return store.head_object(bucket, key)
+    return store.head_version(bucket, key, version_id)
+
+
 def _part_checksum_element(checksum: Checksum) -> str:
     return el(f"Checksum{checksum.algorithm}", checksum.value) if checksum.algorithm else ""
 
 
-def _head_and_read(store: LocalObjectStore, bucket: str, key: str,
-                   inline: bool) -> tuple[ObjectInfo, bytes | None]:
+def _head_and_read(store: LocalObjectStore, bucket: str, key: str, inline: bool,
+                   version_id: str | None = None) -> tuple[ObjectInfo, bytes | None]:
     """The object's metadata and, when it is small, its bytes: one thread hop for both."""
-    info = store.head_object(bucket, key)
+    info = find_object(store, bucket, key, version_id)
     if inline and info.size <= INLINE_READ:
         return info, store.read(info, 0, info.size)
     return info, None
@@ -474,7 +511,7 @@ def _completed(bucket: str, key: str, info: ObjectInfo) -> Response:
     if info.checksum.algorithm:
         inner += (el(f"Checksum{info.checksum.algorithm}", info.checksum.value)
                   + el("ChecksumType", info.checksum.type))
-    return xml_response("CompleteMultipartUploadResult", inner)
+    return xml_response("CompleteMultipartUploadResult", inner, version_headers(info))
 
 
 def _completed_as(store: LocalObjectStore, bucket: str, key: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import os
@@ -18,13 +19,14 @@ from sqlalchemy import Connection, and_, delete, func, insert, select
 from cove import errors
 from cove.meta import Database
 from cove.meta.tables import (
-    bucket_public_access,
+    bucket_settings,
     bucket_websites,
     buckets,
     multipart_parts,
     multipart_uploads,
     objects,
 )
+from cove.objects import _versions
 from cove.objects._base import (
     NO_CONDITION,
     BucketInfo,
@@ -50,6 +52,7 @@ class LocalObjectStore:
         self.blobs = BlobStore(root / "blobs")
         self.commits = GroupCommit(db)
         self._infos = _InfoCache()
+        self._versioning: dict[str, str | None] = {}
         self.uploads = MultipartUploads(self)
         # Bucket names, derived from the table and kept in step by create/delete below (this
         # process is the only writer): a PUT checks its bucket without a transaction.
@@ -84,15 +87,16 @@ class LocalObjectStore:
     def delete_bucket(self, name: str) -> None:
         with self.db.write() as conn:
             self.require_bucket(conn, name)
-            if conn.execute(select(objects.c.key).where(objects.c.bucket == name).limit(1)).first():
+            if conn.execute(select(objects.c.key).where(objects.c.bucket == name).limit(1)
+                            ).first() or _versions.has_versions(conn, name):
                 raise errors.BucketNotEmpty("The bucket you tried to delete is not empty",
                                             BucketName=name)
             stale = self.uploads.forget_bucket(conn, name)
             conn.execute(delete(bucket_websites).where(bucket_websites.c.bucket == name))
-            conn.execute(delete(bucket_public_access)
-                         .where(bucket_public_access.c.bucket == name))
+            conn.execute(delete(bucket_settings).where(bucket_settings.c.bucket == name))
             conn.execute(delete(buckets).where(buckets.c.name == name))
         self._bucket_names = None
+        self._versioning.pop(name, None)
         self.blobs.delete(stale)
 
     def require_bucket_cached(self, name: str) -> None:
@@ -122,24 +126,26 @@ class LocalObjectStore:
                    checksum: Checksum, condition: WriteCondition = NO_CONDITION) -> ObjectInfo:
         info = ObjectInfo(bucket, key, blob.size, f'"{blob.md5.hex()}"', time.time(), attributes,
                           checksum, ((blob.blob_id, blob.size),))
-        self.publish(info, new_blobs=[blob.blob_id], condition=condition)
-        return info
+        return self.publish(info, new_blobs=[blob.blob_id], condition=condition)
 
     def publish(self, info: ObjectInfo, new_blobs: list[str],
                 conn_hook: Callable[[Connection], None] | None = None,
-                condition: WriteCondition = NO_CONDITION) -> None:
+                condition: WriteCondition = NO_CONDITION) -> ObjectInfo:
         """Make ``info`` the object at its key, atomically; frees the bytes it replaces.
 
         ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
         drop the upload).  On any error the new blobs are deleted and nothing changes.
         """
+        status = self.versioning(info.bucket)
+        info = dataclasses.replace(info, version_id=_versions.new_version_id(status))
+
         def write(conn: Connection) -> list[str]:
             self.require_bucket(conn, info.bucket)
             if condition != NO_CONDITION:
                 _check_condition(conn, info.bucket, info.key, condition)
             if conn_hook is not None:
                 conn_hook(conn)
-            replaced = self._delete_row(conn, info.bucket, info.key)
+            replaced = _versions.make_room(conn, info.bucket, info.key, status)
             conn.execute(insert(objects).values(**_row_values(info)))
             return replaced
 
@@ -151,6 +157,7 @@ class LocalObjectStore:
         finally:
             self._infos.forget(info.bucket, info.key)  # before the writer is answered
         self.blobs.delete(replaced)
+        return info
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
         cached, generation = self._infos.get(bucket, key)
@@ -182,14 +189,77 @@ class LocalObjectStore:
                 length -= take
             offset += size
 
-    def delete_object(self, bucket: str, key: str) -> None:
+    def delete_object(self, bucket: str, key: str) -> str | None:
+        """Delete the key's current version; with versioning on, a delete marker takes its
+        place (its version id is returned; None when versioning never was enabled)."""
+        status = self.versioning(bucket)
+        marker = None
         try:
             with self.db.write() as conn:
                 self.require_bucket(conn, bucket)
-                freed = self._delete_row(conn, bucket, key)
+                freed = _versions.make_room(conn, bucket, key, status)
+                if status is not None:
+                    marker = _versions.add_delete_marker(conn, bucket, key, status)
         finally:
             self._infos.forget(bucket, key)
         self.blobs.delete(freed)
+        return marker
+
+    def delete_version(self, bucket: str, key: str, version_id: str) -> bool:
+        """Delete one version for good; returns whether it was a delete marker."""
+        try:
+            with self.db.write() as conn:
+                self.require_bucket(conn, bucket)
+                freed, marker = _versions.delete_version(conn, bucket, key, version_id)
+        finally:
+            self._infos.forget(bucket, key)
+        self.blobs.delete(freed)
+        return marker
+
+    def head_version(self, bucket: str, key: str, version_id: str) -> ObjectInfo:
+        """A version by id: MethodNotAllowed for a delete marker (as S3 answers a GET of one),
+        NoSuchVersion for an id the key does not have."""
+        with self.db.read() as conn:
+            current = conn.execute(select(objects).where(
+                and_(objects.c.bucket == bucket, objects.c.key == key))).first()
+            if current is None:
+                self.require_bucket(conn, bucket)
+            row, marker = _versions.find_version(conn, bucket, key, version_id, current)
+        if marker:
+            raise errors.MethodNotAllowed("The specified method is not allowed against this "
+                                          "resource (the version is a delete marker).")
+        return _info_from_row(row)
+
+    # --- bucket settings --------------------------------------------------------------------
+
+    def versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning status (None: never enabled), cached: this process is the
+        only writer of settings."""
+        if bucket not in self._versioning:
+            try:
+                self._versioning[bucket] = self.setting(bucket, "versioning")
+            except errors.NoSuchBucket:
+                return None  # the write's own transaction reports the missing bucket
+        return self._versioning[bucket]
+
+    def setting(self, bucket: str, name: str) -> Any:
+        with self.db.read() as conn:
+            self.require_bucket(conn, bucket)
+            return conn.execute(select(bucket_settings.c.value).where(and_(
+                bucket_settings.c.bucket == bucket, bucket_settings.c.name == name))).scalar()
+
+    def put_setting(self, bucket: str, name: str, value: Any) -> None:
+        """Set (or with None, remove) one of a bucket's settings."""
+        where = and_(bucket_settings.c.bucket == bucket, bucket_settings.c.name == name)
+        try:
+            with self.db.write() as conn:
+                self.require_bucket(conn, bucket)
+                conn.execute(delete(bucket_settings).where(where))
+                if value is not None:
+                    conn.execute(insert(bucket_settings).values(bucket=bucket, name=name,
+                                                                value=value))
+        finally:
+            self._versioning.pop(bucket, None)
 
     def copy_object(self, source: ObjectInfo, bucket: str, key: str,
                     attributes: ObjectAttributes) -> ObjectInfo:
@@ -197,17 +267,7 @@ class LocalObjectStore:
         linked = [(self.blobs.link(blob_id), size) for blob_id, size in source.parts]
         info = ObjectInfo(bucket, key, source.size, source.etag, time.time(), attributes,
                           source.checksum, tuple(linked))
-        self.publish(info, new_blobs=[blob_id for blob_id, _ in linked])
-        return info
-
-    @staticmethod
-    def _delete_row(conn: Connection, bucket: str, key: str) -> list[str]:
-        where = and_(objects.c.bucket == bucket, objects.c.key == key)
-        row = conn.execute(select(objects.c.parts).where(where)).first()
-        if row is None:
-            return []
-        conn.execute(delete(objects).where(where))
-        return [blob_id for blob_id, _ in row.parts]
+        return self.publish(info, new_blobs=[blob_id for blob_id, _ in linked])
 
     # --- listing ----------------------------------------------------------------------------
 
@@ -255,6 +315,22 @@ class LocalObjectStore:
             next_marker=(last if isinstance(last, str) else last.key) if truncated else "",
         )
 
+    def list_versions(self, bucket: str, prefix: str, delimiter: str, key_marker: str,
+                      version_marker: str, max_keys: int) -> VersionListing:
+        """ListObjectVersions of a bucket that has had versioning enabled: every version and
+        delete marker under ``prefix``, by key then newest first, after the markers.
+
+        This reads every row under the prefix after ``key_marker`` (buckets that never had
+        versioning are listed by ``list_objects``' index scan instead)."""
+        with self.db.read() as conn:
+            self.require_bucket(conn, bucket)
+            start = max(prefix, key_marker)
+            currents = conn.execute(select(objects).where(and_(
+                objects.c.bucket == bucket, objects.c.key >= start)).order_by(objects.c.key)).all()
+            others = _versions.versions_under(conn, bucket, prefix, key_marker)
+        flat = _merge_versions([r for r in currents if r.key.startswith(prefix)], others)
+        return _page_versions(flat, prefix, delimiter, key_marker, version_marker, max_keys)
+
     # --- for jobs on this machine -----------------------------------------------------------
 
     def walk(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
@@ -301,6 +377,7 @@ class LocalObjectStore:
             referenced = {blob_id for (parts,) in conn.execute(select(objects.c.parts))
                           for blob_id, _ in parts}
             referenced.update(conn.execute(select(multipart_parts.c.blob_id)).scalars())
+            referenced |= _versions.referenced_blobs(conn)
         return self.blobs.sweep(referenced)
 
     def stats(self) -> dict[str, int]:
@@ -313,6 +390,58 @@ class LocalObjectStore:
                 "uploads": conn.execute(select(func.count()).select_from(multipart_uploads))
                 .scalar_one(),
             }
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionListing:
+    entries: list[_versions.Version | str]  # versions and common prefixes, in order
+    is_truncated: bool
+    next_key_marker: str
+    next_version_marker: str
+
+
+def _merge_versions(currents: list[Any], others: list[Any]) -> list[_versions.Version]:
+    """Each key's versions newest first: the current one, then the others by ``seq``."""
+    by_key: dict[str, list[_versions.Version]] = {}
+    for row in currents:
+        by_key[row.key] = [_versions.Version(_info_from_row(row), False, True)]
+    for row in others:
+        listed = by_key.setdefault(row.key, [])
+        listed.append(_versions.Version(_info_from_row(row), bool(row.delete_marker),
+                                        not listed))
+    return [v for key in sorted(by_key) for v in by_key[key]]
+
+
+def _page_versions(flat: list[_versions.Version], prefix: str, delimiter: str,
+                   key_marker: str, version_marker: str, max_keys: int) -> VersionListing:
+    entries: list[_versions.Version | str] = []
+    skipping = bool(version_marker)  # within key_marker's versions, up to the marker
+    rolled_marker = _rolled_prefix(key_marker, prefix, delimiter) if key_marker else ""
+    for version in flat:
+        key = version.info.key
+        if key < key_marker or (rolled_marker and key.startswith(rolled_marker)):
+            continue
+        if key == key_marker:
+            if skipping and version.info.version_id == version_marker:
+                skipping = False
+                continue
+            if skipping or not version_marker:
+                continue
+        rolled = _rolled_prefix(key, prefix, delimiter)
+        if not rolled:
+            entries.append(version)
+        elif not entries or entries[-1] != rolled:
+            entries.append(rolled)
+        if len(entries) > max_keys:
+            break
+    truncated = len(entries) > max_keys
+    entries = entries[:max_keys]
+    last = entries[-1] if entries and truncated else None
+    if isinstance(last, str):
+        return VersionListing(entries, True, last, "")
+    if last is not None:
+        return VersionListing(entries, True, last.info.key, last.info.version_id)
+    return VersionListing(entries, False, "", "")
 
 
 class _InfoCache:
@@ -380,6 +509,7 @@ def _row_values(info: ObjectInfo) -> dict[str, Any]:
         "last_modified": info.last_modified, "content_type": info.attributes.content_type,
         "headers": info.attributes.headers, "user_metadata": info.attributes.user_metadata,
         "checksum": info.checksum.as_dict(), "parts": [list(p) for p in info.parts],
+        "version_id": info.version_id,
     }
 
 
@@ -390,6 +520,7 @@ def _info_from_row(row: Any) -> ObjectInfo:
         attributes=ObjectAttributes(row.content_type, dict(row.headers), dict(row.user_metadata)),
         checksum=Checksum.from_dict(row.checksum),
         parts=tuple((blob_id, size) for blob_id, size in row.parts),
+        version_id=row.version_id,
     )
 
 
