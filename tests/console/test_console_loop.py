@@ -17,14 +17,15 @@ import pytest
 
 from cove.config import Config
 from cove.console import PREFIX, Console, console_app
-from cove.server import Platform
+from cove.server import Platform, Runtime
 
 SLOW = 2.0
 
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    platform = Platform.open(Config(home=tmp_path / "home"))
+    platform = Platform.open(Config(home=tmp_path / "home"),
+                             Runtime("http://127.0.0.1:1", asyncio.new_event_loop()))
     try:
         yield platform
     finally:

@@ -4,6 +4,7 @@ the service the API and the console both call."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from types import MappingProxyType
@@ -54,9 +55,10 @@ def test_delete_endpoint_forgets_its_tags_in_the_service(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The console deletes through this same service call: no copy of the rule elsewhere."""
     from cove.config import Config
-    from cove.server import Platform
+    from cove.server import Platform, Runtime
 
-    platform = Platform.open(Config(home=tmp_path / "home"))
+    platform = Platform.open(Config(home=tmp_path / "home"),
+                             Runtime("http://127.0.0.1:1", asyncio.new_event_loop()))
     try:
         endpoints = platform.endpoints
 
