@@ -18,6 +18,7 @@ from cove.hosting import describe_endpoint, describe_endpoint_config, describe_m
 from cove.logs import LogStore
 from cove.logs._store import END, Cursor
 from cove.meta.tables import endpoints
+from cove.notebooks import NotebookInstanceStatus
 from cove.processing import describe_processing_job
 from cove.sagemaker import matches_filters
 from cove.training import describe_training_job, series
@@ -201,8 +202,8 @@ def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
         "InProgress", "Stopping")]
     transforms = [d for d in transform_jobs(platform) if d["TransformJobStatus"] in (
         "InProgress", "Stopping")]
-    notebooks = [d for d in platform.notebooks.all() if d["NotebookInstanceStatus"] in (
-        "Pending", "InService", "Stopping")]
+    notebooks = [d for d in platform.notebooks.all()
+                 if NotebookInstanceStatus(d["NotebookInstanceStatus"]).runs()]
     return {"training": training, "tuning": tuning, "transforms": transforms,
             "notebooks": notebooks}
 

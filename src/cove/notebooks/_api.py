@@ -9,6 +9,7 @@ from typing import Any
 from cove import errors
 from cove.edge import Call
 from cove.notebooks._instances import NotebookInstances
+from cove.notebooks._lifecycle import NotebookInstanceStatus
 from cove.sagemaker import Tags, arn, matches_filters, paginate
 
 #: Create parameters kept in the Describe document as given.
@@ -43,7 +44,7 @@ class NotebookApi:
             "NotebookInstanceName": name,
             "NotebookInstanceArn": arn(call.region, call.principal.account_id,
                                        "notebook-instance", name),
-            "NotebookInstanceStatus": "Pending",
+            "NotebookInstanceStatus": NotebookInstanceStatus.PENDING.value,
             "DirectInternetAccess": params.get("DirectInternetAccess", "Enabled"),
             "VolumeSizeInGB": params.get("VolumeSizeInGB", 5),
             "RootAccess": params.get("RootAccess", "Enabled"),
