@@ -18,8 +18,9 @@ from cove.hosting import describe_endpoint, describe_endpoint_config, describe_m
 from cove.logs import LogStore
 from cove.logs._store import END, Cursor
 from cove.meta.tables import endpoints
+from cove.notebooks import NotebookInstanceStatus
 from cove.processing import describe_processing_job
-from cove.sagemaker import matches_filters
+from cove.sagemaker import JobStatus, matches_filters
 from cove.training import describe_training_job, series
 from cove.transform import transform_job_summary
 
@@ -197,12 +198,12 @@ def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
     notebook instances that run (a JupyterLab each)."""
     training = [describe_training_job(j) for j in platform.training.all()
                 if not j.status.is_finished()]
-    tuning = [d for d in platform.tuning.all() if d["HyperParameterTuningJobStatus"] in (
-        "InProgress", "Stopping")]
-    transforms = [d for d in transform_jobs(platform) if d["TransformJobStatus"] in (
-        "InProgress", "Stopping")]
-    notebooks = [d for d in platform.notebooks.all() if d["NotebookInstanceStatus"] in (
-        "Pending", "InService", "Stopping")]
+    tuning = [d for d in platform.tuning.all()
+              if JobStatus(d["HyperParameterTuningJobStatus"]).is_running()]
+    transforms = [d for d in transform_jobs(platform)
+                  if JobStatus(d["TransformJobStatus"]).is_running()]
+    notebooks = [d for d in platform.notebooks.all()
+                 if NotebookInstanceStatus(d["NotebookInstanceStatus"]).runs()]
     return {"training": training, "tuning": tuning, "transforms": transforms,
             "notebooks": notebooks}
 

@@ -9,7 +9,9 @@ from cove.notebooks._instances import (
     NotebookSettings,
     jupyter_missing,
 )
+from cove.notebooks._lifecycle import NotebookInstanceStatus
 from cove.notebooks._runner import Run, results, run_notebook
 
-__all__ = ["INSTALL_HINT", "LOG_GROUP", "NotebookApi", "NotebookInstances", "NotebookSettings",
-           "Run", "jupyter_missing", "results", "run_notebook"]
+__all__ = ["INSTALL_HINT", "LOG_GROUP", "NotebookApi", "NotebookInstanceStatus",
+           "NotebookInstances", "NotebookSettings", "Run", "jupyter_missing", "results",
+           "run_notebook"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from cove import errors
 from cove.notebooks._instances import NotebookInstances
+from cove.notebooks._lifecycle import NotebookInstanceStatus
 from cove.sagemaker import Tags, arn, matches_filters, paginate
 from cove.wire import Call
 
@@ -43,7 +44,7 @@ class NotebookApi:
             "NotebookInstanceName": name,
             "NotebookInstanceArn": arn(call.region, call.principal.account_id,
                                        "notebook-instance", name),
-            "NotebookInstanceStatus": "Pending",
+            "NotebookInstanceStatus": NotebookInstanceStatus.PENDING.value,
             "DirectInternetAccess": params.get("DirectInternetAccess", "Enabled"),
             "VolumeSizeInGB": params.get("VolumeSizeInGB", 5),
             "RootAccess": params.get("RootAccess", "Enabled"),

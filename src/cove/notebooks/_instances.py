@@ -1,10 +1,7 @@
 """Notebook instances: rows in ``notebook_instances`` and the JupyterLab server of each.
 
-Lifecycle (as SageMaker's)::
-
-    Create / Start → Pending ──(JupyterLab answers)──→ InService ──Stop──→ Stopping → Stopped
-                        └──(it does not)──→ Failed
-    Delete (from Stopped or Failed) → Deleting → gone
+Their lifecycle is :class:`~cove.notebooks._lifecycle.NotebookInstanceStatus`: every change of
+status goes through its allowed transitions.
 
 An instance's JupyterLab runs in the sandbox like a job: cove's home hidden, the instance's
 directory at ``/opt/ml``, a key pair of its own (issued at each start, revoked at stop), bound to
@@ -46,6 +43,8 @@ from cove.meta import Database
 from cove.meta.tables import notebook_instances
 from cove.notebooks import _environment as environment
 from cove.notebooks._environment import InstanceDirectory
+from cove.notebooks._lifecycle import DELETE_FROM, START_FROM, STOP_FROM
+from cove.notebooks._lifecycle import NotebookInstanceStatus as Status
 from cove.sagemaker import DescribedRows
 
 log = logging.getLogger("cove.notebooks")
@@ -101,7 +100,7 @@ class NotebookInstances:
                                            f"({describe['NotebookInstanceName']})")
             conn.execute(insert(notebook_instances).values(
                 name=describe["NotebookInstanceName"], arn=describe["NotebookInstanceArn"],
-                status="Pending", creation_time=describe["CreationTime"],
+                status=Status.PENDING.value, creation_time=describe["CreationTime"],
                 last_modified=describe["LastModifiedTime"], describe=describe,
                 token=secrets.token_urlsafe(32)))
         self._in_background(self._launch, describe["NotebookInstanceName"])
@@ -114,23 +113,23 @@ class NotebookInstances:
 
     def start(self, name: str) -> None:
         _require_jupyter()
-        self._transition(name, ("Stopped", "Failed"), "Pending")
+        self._transition(name, START_FROM, Status.PENDING)
         self._in_background(self._launch, name)
 
     def stop(self, name: str) -> None:
-        self._transition(name, ("InService",), "Stopping")
+        self._transition(name, STOP_FROM, Status.STOPPING)
         self._in_background(self._halt, name)
 
     def delete(self, name: str) -> None:
-        self._transition(name, ("Stopped", "Failed"), "Deleting")
+        self._transition(name, DELETE_FROM, Status.DELETING)
         self._in_background(self._remove, name)
 
     def authorized_url(self, name: str) -> str:
         """The URL that logs a browser into the instance's JupyterLab."""
         describe = self.rows.get(name)
-        if describe["NotebookInstanceStatus"] != "InService":
+        if _status(describe) is not Status.IN_SERVICE:
             raise errors.ValidationError(
-                f"Notebook Instance {name} is {describe['NotebookInstanceStatus']}: a URL can "
+                f"Notebook Instance {name} is {_status(describe).value}: a URL can "
                 "be made only for an InService instance (start it first).")
         token, port = self._secrets(name)
         return f"http://127.0.0.1:{port}/lab?token={token}"
@@ -144,15 +143,15 @@ class NotebookInstances:
     def recover(self) -> None:
         """After a restart: start again what was running, finish what was half done."""
         for describe in self.rows.all():
-            name, status = describe["NotebookInstanceName"], describe["NotebookInstanceStatus"]
+            name, status = describe["NotebookInstanceName"], _status(describe)
             self._end_leftover(name)
-            if status in ("Pending", "InService"):
-                self._set(name, "Pending")
+            if status in (Status.PENDING, Status.IN_SERVICE):  # it ran: run it again
+                self._set(name, Status.PENDING)
                 self._in_background(self._launch, name)
-            elif status == "Stopping":
+            elif status is Status.STOPPING:
                 self.identity.revoke(describe["NotebookInstanceArn"])
-                self._set(name, "Stopped")
-            elif status == "Deleting":
+                self._set(name, Status.STOPPED)
+            elif status is Status.DELETING:
                 self._in_background(self._remove, name)
 
     def shutdown(self) -> None:
@@ -194,14 +193,14 @@ class NotebookInstances:
         supervisor.start()
         failure = self._wait_ready(proc, port, token)
         if failure is None:
-            self._set(name, "InService", Url=f"127.0.0.1:{port}")
+            self._set(name, Status.IN_SERVICE, Url=f"127.0.0.1:{port}")
             return
         self._end(proc)
         supervisor.join(5)  # its output is read to the end: the last line says why
         if last_lines:
             failure += f"; it last said: {last_lines[-1][:300]}"
         self.identity.revoke(arn)
-        self._set(name, "Failed", FailureReason=failure)
+        self._set(name, Status.FAILED, FailureReason=failure)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, token: str) -> str | None:
         """None once JupyterLab answers with the token; else why it never will."""
@@ -236,9 +235,9 @@ class NotebookInstances:
             describe = self.rows.get(name)
         except errors.CoveError:
             return
-        if describe["NotebookInstanceStatus"] == "InService":
+        if _status(describe) is Status.IN_SERVICE:
             self.identity.revoke(describe["NotebookInstanceArn"])
-            self._set(name, "Failed", FailureReason=f"JupyterLab exited with code {code}; its "
+            self._set(name, Status.FAILED, FailureReason=f"JupyterLab exited with code {code}; its "
                                                     f"log is in {LOG_GROUP}")
 
     def _halt(self, name: str) -> None:
@@ -247,7 +246,7 @@ class NotebookInstances:
         if proc is not None:
             self._end(proc)
         self.identity.revoke(self.rows.get(name)["NotebookInstanceArn"])
-        self._set(name, "Stopped")
+        self._set(name, Status.STOPPED)
         self._clear_process(name)
 
     def _remove(self, name: str) -> None:
@@ -287,24 +286,22 @@ class NotebookInstances:
 
     # --- rows -------------------------------------------------------------------------------
 
-    def _transition(self, name: str, allowed: tuple[str, ...], to: str) -> None:
+    def _transition(self, name: str, allowed: tuple[Status, ...], to: Status) -> None:
+        """A request moves the instance: only from ``allowed``, only along its lifecycle."""
         def mutate(describe: dict[str, Any]) -> None:
-            status = describe["NotebookInstanceStatus"]
-            if status not in allowed:
-                raise errors.ValidationError(
-                    f"Status ({status}) not in ([{', '.join(allowed)}]). Unable to transition "
-                    f"to ({to}) for Notebook Instance ({describe['NotebookInstanceArn']}).")
-            describe["NotebookInstanceStatus"] = to
+            _status(describe).check(to, describe["NotebookInstanceArn"], allowed)
+            describe["NotebookInstanceStatus"] = to.value
             describe.pop("FailureReason", None)
-            if to != "InService":
-                describe.pop("Url", None)
+            describe.pop("Url", None)  # no move a request makes is to InService
 
         self.rows.change(name, mutate)
 
-    def _set(self, name: str, status: str, **fields: Any) -> None:
+    def _set(self, name: str, status: Status, **fields: Any) -> None:
+        """cove's own work moves the instance, along its lifecycle (an illegal move raises)."""
         def mutate(describe: dict[str, Any]) -> None:
-            describe["NotebookInstanceStatus"] = status
-            if status != "InService":
+            _status(describe).check(status, describe["NotebookInstanceArn"])
+            describe["NotebookInstanceStatus"] = status.value
+            if status is not Status.IN_SERVICE:
                 describe.pop("Url", None)
             describe.update(fields)
 
@@ -331,12 +328,16 @@ class NotebookInstances:
                 log.exception("notebook instance %s: %s failed", name, work.__name__)
                 reason = exc.message if isinstance(exc, errors.CoveError) else repr(exc)
                 try:
-                    self._set(name, "Failed", FailureReason=f"cove could not {_verb(work)} "
+                    self._set(name, Status.FAILED, FailureReason=f"cove could not {_verb(work)} "
                                                             f"the instance: {reason}")
                 except errors.CoveError:
                     log.exception("notebook instance %s: cannot record the failure", name)
 
         threading.Thread(target=run, daemon=True, name=f"cove-notebook-{name}").start()
+
+
+def _status(describe: dict[str, Any]) -> Status:
+    return Status(describe["NotebookInstanceStatus"])
 
 
 def _verb(work: Callable[[str], None]) -> str:

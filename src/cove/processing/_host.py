@@ -36,6 +36,7 @@ from cove.training import (
     HostResult,
     HostSetup,
     Runtime,
+    SecondaryStatus,
     TrainingHost,
     base_environment,
 )
@@ -86,7 +87,7 @@ class ProcessingHost(TrainingHost):
         host = self.plan.host
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
-        self.events.phase(host, "Downloading", "Downloading inputs")
+        self.events.phase(host, SecondaryStatus.DOWNLOADING.value, "Downloading inputs")
         if self.runtime.gpu:
             self._log([self.runtime.gpu_note()])
         if not self.sandbox.mounts_opt_ml:
@@ -101,7 +102,7 @@ class ProcessingHost(TrainingHost):
         message = self._exit_message()
         failure = "" if code == 0 or self._stop_reason else self._failure(code)
         if code == 0 and not self._stop_reason:
-            self.events.phase(host, "Uploading", "Uploading outputs")
+            self.events.phase(host, SecondaryStatus.UPLOADING.value, "Uploading outputs")
             self._upload_outputs()
         return HostResult(host, code, failure, self._stop_reason, message)
 

@@ -27,6 +27,7 @@ from cove.training import (
     HostSetup,
     HostSlots,
     Runtime,
+    SecondaryStatus,
     TrainingSettings,
     image_kind,
     local_cpus,
@@ -85,7 +86,7 @@ class ProcessingRun(HostedRun[ProcessingJob]):
         super().__init__(jobs, job, LOG_GROUP)
 
     def phase(self, host: str, status: str, message: str) -> None:
-        if host == "algo-1" and status == "Downloading":
+        if host == "algo-1" and status == SecondaryStatus.DOWNLOADING.value:
             self.jobs.change(self.name, lambda j: j.began(time.time()))
 
     def failed_inside_cove(self, reason: str) -> None:
@@ -124,7 +125,7 @@ class ProcessingRun(HostedRun[ProcessingJob]):
 
         def end(job: ProcessingJob) -> ProcessingJob:
             now = time.time()
-            if stopped == "MaxRuntimeExceeded" and not shutting_down:
+            if stopped == SecondaryStatus.MAX_RUNTIME_EXCEEDED.value and not shutting_down:
                 return job.finished(JobStatus.STOPPED, now, (
                     f"MaxRuntimeExceeded: the job ran longer than its MaxRuntimeInSeconds "
                     f"({limit:.0f} s) and was stopped."), message)

@@ -26,6 +26,7 @@ from cove.training import _contract as contract
 from cove.training._contract import CONTAINER_ROOT, HostPlan
 from cove.training._data import DataPlane
 from cove.training._envs import Environments
+from cove.training._records import SecondaryStatus
 from cove.training._runtimes import Runtime
 from cove.untrusted import ArchiveLimits, Unsafe, extract_tar, pack_tree, read_capped
 
@@ -80,7 +81,7 @@ class TrainingHost:
 
     # --- control ----------------------------------------------------------------------------
 
-    def stop(self, reason: str = "Stopped") -> None:
+    def stop(self, reason: str = SecondaryStatus.STOPPED.value) -> None:
         """SIGTERM the process group now, SIGKILL it after the grace period."""
         with self._lock:
             self._stop_reason = self._stop_reason or reason
@@ -99,7 +100,7 @@ class TrainingHost:
             self._log([self.sandbox.warning])
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
-        self.events.phase(host, "Downloading", "Downloading input data")
+        self.events.phase(host, SecondaryStatus.DOWNLOADING.value, "Downloading input data")
         if self.runtime.gpu:
             self._log([self.runtime.gpu_note()])
         try:
@@ -109,12 +110,13 @@ class TrainingHost:
             return HostResult(host, None, f"ClientError: {exc.message}"[:FAILURE_LIMIT], "")
         if self._stopped_early():
             return HostResult(host, None, "", self._stop_reason)
-        self.events.phase(host, "Training", "Training image download completed. Training in "
-                                            "progress.")
+        self.events.phase(host, SecondaryStatus.TRAINING.value,
+                          "Training image download completed. Training in progress.")
         code = self._execute(command, cwd)
         failure = "" if code == 0 or self._stop_reason else self._failure(code)
         if self.plan.is_master and (code == 0 or self._stop_reason):
-            self.events.phase(host, "Uploading", "Uploading generated training model")
+            self.events.phase(host, SecondaryStatus.UPLOADING.value,
+                              "Uploading generated training model")
             self._upload()
         return HostResult(host, code, failure, self._stop_reason)
 

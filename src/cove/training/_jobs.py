@@ -173,7 +173,7 @@ class JobRun(HostedRun[TrainingJob]):
             now = time.time()
             if stopped and not shutting_down:
                 return job.finished(JobStatus.STOPPED, SecondaryStatus(stopped), (
-                    "Training job stopped" if stopped == "Stopped"
+                    "Training job stopped" if stopped == SecondaryStatus.STOPPED.value
                     else "The job reached its MaxRuntimeInSeconds and was stopped"), now)
             if failed is not None or shutting_down:
                 reason = failed.failure if failed else (

@@ -47,6 +47,7 @@ from cove.training._host import (
     LocalHostWork,
     RemoteHostWork,
 )
+from cove.training._records import SecondaryStatus
 
 log = logging.getLogger("cove.training")
 
@@ -173,7 +174,7 @@ class HostedJobs(ABC, Generic[J]):
             run = self._runs.get(name)
         self.change(name, lambda j: self.stopping(j, time.time()))
         if run is not None:
-            run.stop("Stopped")
+            run.stop(SecondaryStatus.STOPPED.value)
         else:  # still queued: nothing ran, nothing to upload
             self.change(name, lambda j: self.stopped_before_start(j, time.time()))
             self._finished(name)
@@ -206,7 +207,7 @@ class HostedJobs(ABC, Generic[J]):
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
-            run.stop("Stopped", shutting_down=True)
+            run.stop(SecondaryStatus.STOPPED.value, shutting_down=True)
 
     def _finished(self, name: str) -> None:
         with self._lock:
@@ -335,7 +336,8 @@ class HostedRun(ABC, Generic[J]):
         works = self.build_hosts()
         resources = self._placeable(len(works))
         reservation = executor.reserve([resources] * len(works)) if len(works) > 1 else None
-        timer = threading.Timer(self.max_runtime, self.stop, ("MaxRuntimeExceeded",)) \
+        timer = threading.Timer(self.max_runtime, self.stop,
+                                (SecondaryStatus.MAX_RUNTIME_EXCEEDED.value,)) \
             if self.max_runtime else None
         if timer:
             timer.daemon = True

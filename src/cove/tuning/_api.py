@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from cove import errors
-from cove.sagemaker import Tags, arn, matches_filters, paginate
+from cove.sagemaker import JobStatus, Tags, arn, matches_filters, paginate
 from cove.tuning._autotune import apply_autotune
 from cove.tuning._jobs import DEFINITION_ONLY, TuningJobs, resource_config
 from cove.tuning._search import hyperband_resources
@@ -46,7 +46,7 @@ class TuningApi:
             "HyperParameterTuningJobArn": tuning_arn,
             "HyperParameterTuningJobConfig": config,
             "TrainingJobDefinition": definition,
-            "HyperParameterTuningJobStatus": "InProgress",
+            "HyperParameterTuningJobStatus": JobStatus.IN_PROGRESS.value,
             "CreationTime": now, "LastModifiedTime": now,
             "TrainingJobStatusCounters": {"Completed": 0, "InProgress": 0, "RetryableError": 0,
                                           "NonRetryableError": 0, "Stopped": 0},
@@ -174,7 +174,7 @@ class TuningApi:
             except errors.ResourceNotFound as exc:
                 raise errors.ValidationError(
                     f"WarmStartConfig: the parent tuning job {pname!r} does not exist.") from exc
-            if d["HyperParameterTuningJobStatus"] not in ("Completed", "Stopped", "Failed"):
+            if not JobStatus(d["HyperParameterTuningJobStatus"]).is_finished():
                 raise errors.ValidationError(
                     f"WarmStartConfig: the parent tuning job {pname!r} is "
                     f"{d['HyperParameterTuningJobStatus']}; a parent must have finished.")

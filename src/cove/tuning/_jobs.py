@@ -39,7 +39,8 @@ from cove.tuning._space import SearchSpace
 
 log = logging.getLogger("cove.tuning")
 
-TERMINAL = ("Completed", "Failed", "Stopped")
+TERMINAL = tuple(s.value for s in JobStatus if s.is_finished())
+KIND = "hyperparameter tuning job"
 #: Keys of a TrainingJobDefinition that describe the tuning, not the training job.
 DEFINITION_ONLY = ("DefinitionName", "TuningObjective", "HyperParameterRanges",
                    "StaticHyperParameters", "HyperParameterTuningResourceConfig")
@@ -108,12 +109,11 @@ class TuningJobs:
 
     def stop(self, name: str) -> None:
         def mutate(d: dict[str, Any]) -> None:
-            if d["HyperParameterTuningJobStatus"] != "InProgress":
+            if _status(d) is not JobStatus.IN_PROGRESS:
                 raise errors.ValidationError(
-                    f"The hyperparameter tuning job {name!r} is "
-                    f"{d['HyperParameterTuningJobStatus']}; only an InProgress job can be "
-                    "stopped.")
-            d["HyperParameterTuningJobStatus"] = "Stopping"
+                    f"The hyperparameter tuning job {name!r} is {_status(d).value}; only an "
+                    f"{JobStatus.IN_PROGRESS.value} job can be stopped.")
+            _move(d, JobStatus.STOPPING)
         self.change(name, mutate)
         self._wake.set()
 
@@ -134,7 +134,8 @@ class TuningJobs:
             self._wake.clear()
             with self.db.read() as conn:
                 active = [r.name for r in conn.execute(select(tuning_jobs.c.name).where(
-                    tuning_jobs.c.status.in_(("InProgress", "Stopping"))).order_by(
+                    tuning_jobs.c.status.in_([s.value for s in JobStatus if s.is_running()])
+                ).order_by(
                     tuning_jobs.c.creation_time))]
             for name in active:
                 if self._closing:
@@ -145,7 +146,7 @@ class TuningJobs:
                     log.exception("tuning job %s failed inside cove", name)
                     self._searches.pop(name, None)
                     self.change(name, lambda d, e=exc: _end(  # type: ignore[misc]
-                        d, "Failed", f"InternalServerError: {type(e).__name__}: {e}"))
+                        d, JobStatus.FAILED, f"InternalServerError: {type(e).__name__}: {e}"))
 
     # --- one step of one tuning job ---------------------------------------------------------
 
@@ -164,22 +165,22 @@ class TuningJobs:
                 self._reconcile(name, d, search, trial, jobs[trial.training_job], metric,
                                 minimize, trials)
 
-        status = d["HyperParameterTuningJobStatus"]
+        status = _status(d)
         trials = self.trials(name)
         running = [t for t in trials if _in_progress(jobs.get(t.training_job)) or (
             t.state == "running")]
         metric_of = {t.number: _objective(jobs.get(t.training_job), metric) for t in trials
                      if t.state == "complete"}
-        reason = "" if status == "Stopping" else ending_reason(
+        reason = "" if status is JobStatus.STOPPING else ending_reason(
             d, trials, metric_of, _max_jobs(d["HyperParameterTuningJobConfig"], search),
             time.time())
-        if status == "Stopping" or reason:
+        if status is JobStatus.STOPPING or reason:
             for t in running:
                 self._stop_training(t.training_job)
             jobs = {t.training_job: self._training(t.training_job) for t in trials}
             if not any(_in_progress(jobs.get(t.training_job)) for t in trials):
-                final = "Stopped" if status == "Stopping" else _final_status(reason, trials,
-                                                                             jobs, metric)
+                final = JobStatus.STOPPED if status is JobStatus.STOPPING else _final_status(
+                    reason, trials, jobs, metric)
                 self._publish(name, trials, jobs, search, lambda d: _end(d, final, reason))
                 self._searches.pop(name, None)
                 return
@@ -493,18 +494,27 @@ def _max_jobs(config: dict[str, Any], search: Search) -> int:
 
 
 def _final_status(reason: str, trials: list[Trial], jobs: dict[str, TrainingJob | None],
-                  metric: str) -> str:
+                  metric: str) -> JobStatus:
     if reason == "MaxRuntimeInSeconds":
-        return "Stopped"
+        return JobStatus.STOPPED
     succeeded = any(_objective(jobs.get(t.training_job), metric) is not None for t in trials)
-    return "Completed" if succeeded else "Failed"
+    return JobStatus.COMPLETED if succeeded else JobStatus.FAILED
 
 
-def _end(d: dict[str, Any], status: str, reason: str) -> None:
-    d["HyperParameterTuningJobStatus"] = status
+def _status(d: dict[str, Any]) -> JobStatus:
+    return JobStatus(d["HyperParameterTuningJobStatus"])
+
+
+def _move(d: dict[str, Any], status: JobStatus) -> None:
+    """The tuning job in ``status``: only along the job lifecycle (ValidationException)."""
+    d["HyperParameterTuningJobStatus"] = _status(d).check(status, KIND).value
+
+
+def _end(d: dict[str, Any], status: JobStatus, reason: str) -> None:
+    _move(d, status)
     d["HyperParameterTuningEndTime"] = time.time()
     d["ConsumedResources"] = {"RuntimeInSeconds": int(time.time() - d["CreationTime"])}
-    if status == "Failed":
+    if status is JobStatus.FAILED:
         metric = d["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"][
             "MetricName"]
         d["FailureReason"] = reason if reason.startswith("InternalServerError") else (
