@@ -348,3 +348,34 @@ def test_cove_answers_each_s3_subresource_as_the_operation_authorised() -> None:
                 for part in model.operation_model(name).http["requestUri"].partition("?")[2]
                 .split("&") if part}
     assert literals - handled - set(UNSUPPORTED_SUBRESOURCES) == set()
+
+
+@pytest.mark.parametrize("identifier", [
+    "/secret", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/secret",
+    f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/secret:*"])
+def test_a_log_group_named_by_its_identifier_is_that_group(identifier: str) -> None:
+    """GetLogEvents takes logGroupIdentifier (a name or an ARN) instead of logGroupName: a Deny
+    on the group must hold either way."""
+    w = wire_of("logs", "GetLogEvents", {"logGroupIdentifier": identifier, "logStreamName": "s"})
+    assert accesses(w) == [Access("logs:GetLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:"
+                                                       "log-group:/secret:log-stream:s")]
+
+
+@pytest.mark.parametrize("function", [
+    "secret", f"{ACCOUNT}:function:secret", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret",
+    "arn:aws:lambda:eu-west-1:999999999999:function:secret",
+    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret:$LATEST"])
+def test_a_function_named_any_way_is_that_function(function: str) -> None:
+    """cove's Lambda finds a function by its name however FunctionName spells it (partial or
+    full ARN, any account or region, $LATEST): the permission asked is for that function."""
+    w = wire_of("lambda", "GetFunction", {"FunctionName": function})
+    assert accesses(w) == [Access("lambda:GetFunction",
+                                  f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret")]
+
+
+def test_a_sagemaker_arn_of_another_account_or_region_is_cove_s_own() -> None:
+    w = wire_of("sagemaker", "DescribeModelPackageGroup", {
+        "ModelPackageGroupName": "arn:aws:sagemaker:eu-west-1:999999999999:"
+                                 "model-package-group/Secret"})
+    assert accesses(w)[0].resource == (
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/secret")

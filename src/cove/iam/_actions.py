@@ -401,19 +401,32 @@ def _sagemaker_resource(operation: str, params: Mapping[str, Any], w: Wire) -> s
     for noun in sorted((n for n in _SAGEMAKER_NOUNS if n in operation), key=len, reverse=True):
         arn, name = params.get(noun + "Arn"), params.get(noun + "Name")
         if isinstance(arn, str) and arn:
-            return arn
+            return _own_arn(arn, w)
         if isinstance(name, str) and name:
-            return name if name.startswith("arn:") else (
+            return _own_arn(name, w) if name.startswith("arn:") else (
                 f"arn:aws:sagemaker:{w.region}:{w.account}:{_SAGEMAKER_NOUNS[noun]}/"
                 f"{name.lower()}")
     execution = params.get("PipelineExecutionArn")  # ...ForExecution: the execution's
-    return execution if isinstance(execution, str) and execution else "*"
+    return _own_arn(execution, w) if isinstance(execution, str) and execution else "*"
+
+
+def _own_arn(arn: str, w: Wire) -> str:
+    """A SageMaker ARN as cove resolves it: cove has one account and one region and finds a
+    resource by the rest, so a policy about its own ARN must hold whatever account or region
+    (or case) the caller wrote."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return arn
+    return f"arn:aws:sagemaker:{w.region}:{w.account}:{parts[5].lower()}"
 
 
 def logs_accesses(operation: str, params: Mapping[str, Any], w: Wire) -> list[Access]:
-    group = params.get("logGroupName")
+    # logGroupIdentifier names the group as well (a name or its ARN): the same permission
+    group = params.get("logGroupName") or params.get("logGroupIdentifier")
     if not isinstance(group, str) or not group:
         return [Access("logs:" + operation, "*")]
+    if group.startswith("arn:"):
+        group = group.split(":log-group:", 1)[-1].removesuffix(":*")
     arn = f"arn:aws:logs:{w.region}:{w.account}:log-group:{group}"
     stream = params.get("logStreamName")
     if isinstance(stream, str) and stream:
@@ -451,15 +464,24 @@ def lambda_accesses(w: Wire) -> list[Access]:
         return [Access("lambda:" + w.method, "*")]
     operation, path_params = found
     params = {**json_params(w.body), **path_params}
-    name = str(params.get("FunctionName", ""))
-    resource = (name if name.startswith("arn:") else
-                f"arn:aws:lambda:{w.region}:{w.account}:function:{name}") if name else "*"
+    name = _function_name(str(params.get("FunctionName", "")))
+    resource = f"arn:aws:lambda:{w.region}:{w.account}:function:{name}" if name else "*"
     action = "lambda:" + {"Invoke": "InvokeFunction"}.get(operation, operation)
     accesses = [Access(action, resource)]
     for role in roles_named("lambda", operation, params):
         accesses.append(Access("iam:PassRole", role,
                                {"iam:PassedToService": ["lambda.amazonaws.com"]}))
     return accesses
+
+
+def _function_name(value: str) -> str:
+    """The function a FunctionName means, as cove's Lambda reads it: a name, a partial ARN
+    (``ACCOUNT:function:NAME``) or a full one, whatever account, region or qualifier it
+    names (cove has one account and region, and refuses qualifiers other than $LATEST)."""
+    if value.startswith("arn:"):
+        parts = value.split(":")
+        return parts[6] if len(parts) >= 7 else value
+    return value.split(":")[-1] if ":" in value else value
 
 
 def apigateway_accesses(w: Wire) -> list[Access]:
