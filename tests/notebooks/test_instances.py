@@ -197,7 +197,8 @@ print(json.dumps({
     "role": get_execution_role(), "bucket": session.default_bucket(),
     "region": session.boto_region_name,
     "buckets": [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]],
-    "key": os.environ["AWS_ACCESS_KEY_ID"], "cwd": os.getcwd(),
+    "key": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+    "token": os.environ.get("AWS_SESSION_TOKEN"), "cwd": os.getcwd(),
     "sees_home": os.path.exists(%r),
 }))
 """
@@ -237,14 +238,19 @@ def test_the_sdk_in_a_kernel_reaches_cove_with_no_set_up(sandbox: str, tmp_path:
         assert seen["key"] != server.credentials["access_key_id"]  # its own key, not cove's
         if sandbox == "auto":
             assert seen["cwd"] == "/opt/ml/SageMaker" and not seen["sees_home"]
+        import boto3
+
+        def kernels_s3() -> Any:  # the kernel's own key, secret and session token
+            return boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
+                                aws_access_key_id=seen["key"],
+                                aws_secret_access_key=seen["secret"],
+                                aws_session_token=seen["token"])
+
+        kernels_s3().list_buckets()  # it works while the instance runs
         sm.stop_notebook_instance(NotebookInstanceName="env")
         wait_stopped(sm, "env")
         with pytest.raises(ClientError):  # the instance's key was revoked with the stop
-            import boto3
-
-            boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
-                         aws_access_key_id=seen["key"],
-                         aws_secret_access_key="x").list_buckets()
+            kernels_s3().list_buckets()
     finally:
         server.stop()
 
