@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cove.hosting._catalog import PackageResolver
 from cove.hosting._endpoints import Endpoints
 from cove.hosting._records import Endpoint, EndpointConfig, Model
-from cove.hosting._rows import capture_document, variant_document
+from cove.hosting._rows import dump_endpoint
 from cove.meta.tables import endpoint_configs, endpoints, models
 from cove.sagemaker import Tags, paginate
 from cove.wire import Call
@@ -145,21 +145,9 @@ def describe_endpoint_config(config: EndpointConfig) -> dict[str, Any]:
 
 
 def describe_endpoint(endpoint: Endpoint) -> dict[str, Any]:
-    """DescribeEndpoint's document."""
-    d: dict[str, Any] = {
-        "EndpointName": endpoint.name, "EndpointArn": endpoint.arn,
-        "EndpointConfigName": endpoint.config_name, "EndpointStatus": endpoint.status.value,
-        "CreationTime": endpoint.created, "LastModifiedTime": endpoint.modified}
-    if endpoint.failure_reason:
-        d["FailureReason"] = endpoint.failure_reason
-    if endpoint.pending is not None:
-        d["PendingDeploymentSummary"] = {"EndpointConfigName": endpoint.pending.config_name,
-                                         "StartTime": endpoint.pending.started}
-    if endpoint.variants:
-        d["ProductionVariants"] = [variant_document(v) for v in endpoint.variants]
-    if endpoint.capture is not None:
-        d["DataCaptureConfig"] = capture_document(endpoint.capture)
-    return d
+    """DescribeEndpoint's document: what is stored (endpoints kept the Describe document as
+    their stored layout when they became records, so one function writes both)."""
+    return dump_endpoint(endpoint)
 
 
 def _listed(documents: Any, params: dict[str, Any], name_key: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from cove.processing._jobs import ProcessingJobs
-from cove.processing._records import ProcessingJob
+from cove.processing._records import ProcessingJob, dump
 from cove.sagemaker import Tags, matches_filters, paginate
 from cove.wire import Call
 
@@ -47,15 +47,9 @@ class ProcessingApi:
 
 
 def describe_processing_job(job: ProcessingJob) -> dict[str, Any]:
-    """DescribeProcessingJob's document for ``job``."""
-    d: dict[str, Any] = {
-        **job.config, "ProcessingJobName": job.name, "ProcessingJobArn": job.arn,
-        "ProcessingJobStatus": job.status.value, "CreationTime": job.created,
-        "LastModifiedTime": job.modified}
-    optional = {"ProcessingStartTime": job.started, "ProcessingEndTime": job.ended,
-                "FailureReason": job.failure_reason, "ExitMessage": job.exit_message}
-    d.update({k: v for k, v in optional.items() if v})
-    return d
+    """DescribeProcessingJob's document for ``job``: what is stored (jobs kept the Describe
+    document as their stored layout when they became records, so one function writes both)."""
+    return dump(job)
 
 
 def _summary(d: dict[str, Any]) -> dict[str, Any]:
