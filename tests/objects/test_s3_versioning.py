@@ -168,7 +168,7 @@ def test_a_database_from_before_versioning_is_upgraded_with_its_objects(tmp_path
     from cove.meta import tables as t
 
     url = f"sqlite:///{tmp_path / 'cove.db'}"
-    db = Database(url)
+    db = Database(url, migrate=True)
     with db.write() as conn:  # rebuild objects as it was, with one object in it
         conn.execute(text("DROP TABLE objects"))
         conn.execute(text(
@@ -182,7 +182,7 @@ def test_a_database_from_before_versioning_is_upgraded_with_its_objects(tmp_path
             conn.execute(text(f"DROP TABLE {table.name}"))
         conn.execute(delete(t.schema_version).where(t.schema_version.c.version >= 9))
     db.close()
-    db = Database(url)
+    db = Database(url, migrate=True)  # the server does this at start
     with db.read() as conn:
         row = conn.execute(select(t.objects)).one()
     assert (row.key, row.version_id, row.parts) == ("k", "null", [["blob", 1]])
