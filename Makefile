@@ -47,7 +47,7 @@ $(VENV3)/.installed: pyproject.toml
 	touch $@
 
 test: $(VENV)/.test-installed $(VENV3)/.installed
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=20 $(PYTEST_ARGS)
 	$(PY3) -m pytest -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider tests_v3 \
 		$(PYTEST_ARGS)
 
