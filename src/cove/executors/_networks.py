@@ -71,11 +71,12 @@ def registry_base(key: str, api_port: int, share_net: bool = False) -> Path:
 
 
 def join(key: str, api_port: int, publish: tuple[int, ...] = (),
-         share_net: bool = False) -> Membership:
+         share_net: bool = False, spares: bool = True) -> Membership:
     """Join the network ``key`` (giving it a keeper if it has none: a spare one when there is,
-    as starting one is most of a sandbox's start-up time)."""
+    as starting one is most of a sandbox's start-up time).  ``spares=False``: the port is
+    used once (a build's index proxy), so no spare is kept ready for it."""
     base = registry_base(key, api_port, share_net)
-    plain = not publish and not share_net
+    plain = not publish and not share_net and spares
     with _locked(base.with_suffix(".lock")):
         record = base.with_suffix(".keeper")
         found = _alive(record)

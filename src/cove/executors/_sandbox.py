@@ -4,10 +4,11 @@ notebook kernels, requirements builds).
 ``Bubblewrap`` is the sandbox: an unprivileged uid in a user namespace, no capabilities,
 seccomp, its own PID/IPC/UTS/mount namespaces and a minimal filesystem (``_confinement.py``)
 with its own writable ``/lib`` (``_scratch.py``), a network whose only way out is cove's API
-(``_networks.py``), and, where the spec names one, its instance type's quota
-(``_quotas.py``).  Where bubblewrap is missing or broken, ``MissingSandbox`` refuses to run
-anything, saying why; ``PlainProcess`` (no confinement at all) runs only when
-``COVE_SANDBOX=none`` asks for it, and says so.
+(``_networks.py``) or, for a requirements build, its index proxy (``ProcessSpec.exit_port``),
+and, where the spec names one, its instance type's quota (``_quotas.py``).  Where bubblewrap
+is missing or broken, ``MissingSandbox`` refuses to run anything, saying why;
+``PlainProcess`` (no confinement at all) runs only when ``COVE_SANDBOX=none`` asks for it, and
+says so.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ class ProcessSpec:
     network: str = ""
     #: Ports on the machine's loopback forwarded to the same port inside (a notebook's server).
     ports: tuple[int, ...] = ()
-    #: The machine's network instead of one whose only way out is cove's API (a requirements
-    #: build whose package index is on the internet).
-    online: bool = False
+    #: The port on the machine's loopback that the network's only way out leads to, at the
+    #: same port inside, instead of cove's API (a requirements build's index proxy); 0: the API.
+    exit_port: int = 0
     writable: tuple[Path, ...] = ()  # directories it may write, at their own paths
     #: Descriptors the process inherits at the same numbers (a socket cove bound for it).
     fds: tuple[int, ...] = ()
@@ -143,7 +144,8 @@ class Bubblewrap:
 
     def spawn(self, spec: ProcessSpec, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
         membership = _networks.join(spec.network or f"private-{uuid.uuid4().hex}",
-                                    _api_port(spec.env), spec.ports, spec.online)
+                                    spec.exit_port or _api_port(spec.env), spec.ports,
+                                    spares=not spec.exit_port)
         scratch = self._scratch()
         arguments = Confinement(spec, scratch.lib if scratch else None)
         leases = (membership.lease, *([scratch.lease] if scratch else []))

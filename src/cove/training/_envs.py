@@ -7,6 +7,7 @@ relative path in the file (``./vendored/pkg``) means a path in the source direct
 from __future__ import annotations
 
 import configparser
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -16,11 +17,12 @@ import stat
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cove import errors
 from cove.executors import ProcessSpec, Sandbox, hand_over
+from cove.training import _indexproxy
 
 
 class Environments:
@@ -52,26 +54,25 @@ class Environments:
         log(f"Installing requirements.txt into {env_dir.name} (cached for later jobs).")
         shutil.rmtree(env_dir, ignore_errors=True)  # a build that died half-way
         env_dir.mkdir(parents=True)
-        local, online = package_index()
-        if online:
-            log("The package index is on the network: this build (only) has the machine's "
-                "network.")
+        local, hosts = package_index()
         code = requirements.parent.resolve()
         command = [sys.executable, "-m", "cove.training._envbuild", str(env_dir),
                    str(requirements.resolve()), *site.getsitepackages()]
-        spec = ProcessSpec(command, _build_environment(), code, code, readonly=local,
-                           online=online, writable=(code, env_dir))
         try:
-            _run(self.sandbox, spec, log)
+            with _way_out(hosts, log) as (env, exit_port):
+                _run(self.sandbox, ProcessSpec(command, env, code, code, readonly=local,
+                                               exit_port=exit_port, writable=(code, env_dir)),
+                     log)
         finally:
             if os.geteuid() == 0:  # cove's again: later sandboxes read it, none writes it
                 hand_over(env_dir, 0, 0)
                 hand_over(code, 0, 0)
 
 
-def package_index() -> tuple[tuple[Path, ...], bool]:
-    """The local directories pip's configuration names (to mount read-only), and whether it
-    names an index on the network — PyPI unless ``no-index`` or an ``index-url`` says otherwise."""
+def package_index() -> tuple[tuple[Path, ...], frozenset[tuple[str, int]]]:
+    """The local directories pip's configuration names (to mount read-only), and the hosts and
+    ports of the indexes it names on the network — PyPI unless ``no-index`` or an
+    ``index-url`` says otherwise."""
     settings = _pip_settings()
     locations = []
     for key in ("index-url", "extra-index-url", "find-links"):
@@ -79,12 +80,12 @@ def package_index() -> tuple[tuple[Path, ...], bool]:
     if "index-url" not in settings and settings.get("no-index", "").lower() not in (
             "1", "true", "yes", "on"):
         locations.append("https://pypi.org/simple")
-    online = any(loc.startswith(("http://", "https://")) for loc in locations)
+    hosts = _indexproxy.allowed_hosts(locations)
     paths = [Path(urllib.parse.urlsplit(loc).path if loc.startswith("file:") else loc)
              for loc in locations if not loc.startswith(("http://", "https://"))]
     for key in ("constraint", "requirement"):
         paths += [Path(p) for p in settings.get(key, "").split()]
-    return tuple(p for p in paths if p.is_absolute() and p.exists()), online
+    return tuple(p for p in paths if p.is_absolute() and p.exists()), hosts
 
 
 def _pip_settings() -> dict[str, str]:
@@ -111,6 +112,24 @@ def _build_environment() -> dict[str, str]:
             if name.startswith("PIP_") or name in ("LANG", "LC_ALL", "PIP_CONFIG_FILE")}
     return {**keep, "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
             "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+@contextlib.contextmanager
+def _way_out(hosts: frozenset[tuple[str, int]],
+             log: Callable[[str], None]) -> Iterator[tuple[dict[str, str], int]]:
+    """The build's environment and the port its network leads to: with an index on the
+    network, an index proxy for the build's lifetime (0: cove's API, as for any sandbox)."""
+    if not hosts:
+        yield _build_environment(), 0
+        return
+    with _indexproxy.running(hosts) as proxy:
+        log(f"The package index is on the network: this build reaches only: "
+            f"{_indexproxy.describe(hosts)} (through cove's index proxy).")
+        # pip and whatever a build backend runs, relayed to the same port inside the build's
+        # network; nothing bypasses it (loopback included)
+        url = f"http://127.0.0.1:{proxy.port}"
+        yield {**_build_environment(), "PIP_PROXY": url, "HTTPS_PROXY": url, "HTTP_PROXY": url,
+               "https_proxy": url, "http_proxy": url, "NO_PROXY": "", "no_proxy": ""}, proxy.port
 
 
 def _fingerprint(requirements: Path) -> str:
