@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cove.hosting._catalog import PackageResolver
 from cove.hosting._endpoints import Endpoints
 from cove.hosting._records import Endpoint, EndpointConfig, Model
-from cove.hosting._rows import dump_endpoint
+from cove.hosting._rows import dump_config, dump_endpoint, dump_model
 from cove.meta.tables import endpoint_configs, endpoints, models
 from cove.sagemaker import Tags, paginate
 from cove.wire import Call
@@ -127,21 +127,13 @@ class HostingApi:
 
 
 def describe_model(model: Model) -> dict[str, Any]:
-    """DescribeModel's document."""
-    return {"ModelName": model.name, "ModelArn": model.arn, "CreationTime": model.created,
-            "PrimaryContainer": dict(model.container),
-            "ExecutionRoleArn": model.execution_role_arn,
-            "EnableNetworkIsolation": model.network_isolation}
+    """DescribeModel's document: the stored one (see ``describe_endpoint``)."""
+    return dump_model(model)
 
 
 def describe_endpoint_config(config: EndpointConfig) -> dict[str, Any]:
-    """DescribeEndpointConfig's document."""
-    d: dict[str, Any] = {"EndpointConfigName": config.name, "EndpointConfigArn": config.arn,
-                         "ProductionVariants": [dict(v) for v in config.variants],
-                         "CreationTime": config.created}
-    if config.data_capture:
-        d["DataCaptureConfig"] = dict(config.data_capture)
-    return d
+    """DescribeEndpointConfig's document: the stored one (see ``describe_endpoint``)."""
+    return dump_config(config)
 
 
 def describe_endpoint(endpoint: Endpoint) -> dict[str, Any]:
