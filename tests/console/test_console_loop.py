@@ -7,6 +7,7 @@ event-loop test is)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,7 +104,10 @@ def test_a_slow_database_call_does_not_hold_up_another_request(
     asked for meanwhile is answered at once, not after the slow call."""
     packages = platform.registry.packages
 
+    entered = threading.Event()
+
     def slow_packages() -> Any:
+        entered.set()
         time.sleep(SLOW)
         return packages()
 
@@ -117,7 +121,9 @@ def test_a_slow_database_call_does_not_hold_up_another_request(
             approve = asyncio.create_task(client.post(
                 f"{PREFIX}/model-registry/g/1/approval",
                 data={"csrf": csrf, "status": "Approved"}))
-            await asyncio.sleep(0.2)  # let the approval reach its slow look-up
+            # wait until the approval is inside its slow look-up (a loop blocked there would
+            # also block this wait's completion, so the page below is asked for only then)
+            assert await asyncio.to_thread(entered.wait, 60), "the approval never looked up"
             page = await client.get(f"{PREFIX}/training-jobs")
             assert page.status_code == 200
             page_done = time.monotonic() - started
