@@ -211,11 +211,14 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     page = sign_in(browser, server)
     page.goto(f"{server.console_url}/ui/endpoints")
     page.get_by_role("link", name=endpoint).click()
-    # the chart polls; wait until it has every request (flushed each second) of both variants
+    page.wait_for_url(f"**/ui/endpoints/{endpoint}")
+    # the chart polls; wait until it has every request (flushed each second) of both variants.
+    # Null-safe: the predicate may run while the chart element is not drawn yet.
     page.wait_for_function(
-        "([a, b]) => { const d = document.getElementById('traffic-chart').data; "
+        "([a, b]) => { const d = (document.getElementById('traffic-chart') || {}).data; "
+        "if (!d) return false; "
         "const sum = n => (d.find(t => t.name === n) || {y: []}).y.reduce((x, y) => x + y, 0);"
-        " return d && sum('A requests') === a && sum('B requests') === b; }",
+        " return sum('A requests') === a && sum('B requests') === b; }",
         arg=[hits.count("A"), hits.count("B")], timeout=30_000)
     served = page.evaluate("() => Object.fromEntries(document.getElementById('traffic-chart')"
                            ".data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)]))")
@@ -251,8 +254,9 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
             and time.monotonic() < deadline:
         time.sleep(0.1)
     assert set(invoke(runtime, endpoint, body, 100)) == {"A"}
-    page.wait_for_function("() => document.querySelector('#variants tbody tr:nth-child(2) "
-                           ".weight').textContent.trim() === '0.0'", timeout=30_000)
+    page.wait_for_function("() => (document.querySelector('#variants tbody tr:nth-child(2) "
+                           ".weight') || {textContent: ''}).textContent.trim() === '0.0'",
+                           timeout=30_000)
     events = page.locator("#history tbody tr")
     assert "WeightsChanged" in (events.first.text_content() or "")
     assert "B: weight 0" in (events.first.text_content() or "")
