@@ -80,7 +80,7 @@ def _log_messages(lam: Any, name: str, stream: str) -> list[str]:
         "logs", endpoint_url=logs, region_name="us-east-1",
         aws_access_key_id=lam._request_signer._credentials.access_key,
         aws_secret_access_key=lam._request_signer._credentials.secret_key)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while True:
         try:  # lines are written in batches: the group may not be there yet
             events = client.get_log_events(logGroupName=f"/aws/lambda/{name}",
