@@ -68,6 +68,7 @@ def browser() -> Iterator[Any]:
 
 def sign_in(browser: Any, server: CoveServer, width: int = 1280) -> Any:
     page = browser.new_page(viewport={"width": width, "height": 900})
+    page.set_default_timeout(60_000)  # Playwright's 30 s is short for a loaded 2-core machine
     page.goto(server.console_url + "/ui/")
     assert page.get_by_role("heading", name="Sign in to cove").is_visible()
     page.get_by_label("Access key ID").fill(server.credentials["access_key_id"])
@@ -249,7 +250,7 @@ def test_endpoint_traffic_weights_delete_and_objects(server: CoveServer, browser
     page.get_by_label("Weight of B").fill("0")
     with page.expect_navigation():
         page.get_by_role("button", name="Apply weights").click()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] != "InService" \
             and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -116,6 +116,7 @@ def test_choose_columns_keep_them_sort_and_compare(server: CoveServer, browser: 
 
     # the choice stays: the list opened from the menu shows the same columns
     page.get_by_role("link", name="Dashboard").click()
+    page.wait_for_url("**/ui/")  # (the menu's link is on both pages: click the new one)
     page.get_by_role("navigation").get_by_role("link", name="Training").click()
     page.wait_for_url("**/ui/training-jobs?*col=*")
     assert headers(page) == chosen

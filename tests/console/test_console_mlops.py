@@ -37,12 +37,18 @@ def test_registry_approve_and_reject(server: Any, browser: Any) -> None:  # noqa
     assert forged.status_code == 401
     page = sign_in(browser, server)
     page.get_by_role("link", name="Registry").click()
+    page.wait_for_url("**/ui/model-registry")
     page.get_by_role("link", name="churn").click()
+    page.wait_for_url("**/ui/model-registry/churn")
     assert_labelled(page)
     row = page.locator("#v1")
     row.get_by_label("Note").fill("best so far")
-    row.get_by_role("button", name="Approve").click()
-    page.locator("#v2").get_by_role("button", name="Reject").click()
+    # each button posts a form and the page comes back: the next click waits for the new page
+    # (a click on the page being left could be lost to the navigation)
+    with page.expect_navigation():
+        row.get_by_role("button", name="Approve").click()
+    with page.expect_navigation():
+        page.locator("#v2").get_by_role("button", name="Reject").click()
     page.wait_for_url("**/ui/model-registry/churn")
     assert "Approved" in page.locator("#v1").inner_text()
     assert "Rejected" in page.locator("#v2").inner_text()
@@ -77,6 +83,7 @@ def test_pipeline_graph_links_and_stop(server: Any, browser: Any,  # noqa: F811
 
     page = sign_in(browser, server)
     page.get_by_role("link", name="Pipelines", exact=True).click()
+    page.wait_for_url("**/ui/pipelines")
     page.get_by_role("link", name="graph", exact=True).click()
     page.locator(".pipeline-graph").first.wait_for()
     page.goto(f"{server.console_url}/ui/pipelines/graph/executions/{done.rsplit('/', 1)[-1]}")
@@ -88,5 +95,6 @@ def test_pipeline_graph_links_and_stop(server: Any, browser: Any,  # noqa: F811
     page.wait_for_url("**/ui/training-jobs/pipelines-*")
 
     page.goto(f"{server.console_url}/ui/pipelines/slow/executions/{running.rsplit('/', 1)[-1]}")
-    page.get_by_role("button", name="Stop execution").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Stop execution").click()
     assert wait_execution(sm, running)["PipelineExecutionStatus"] == "Stopped"
