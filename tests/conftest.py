@@ -36,7 +36,7 @@ class CoveServer:
     #: Runs the server under another identity (``setpriv --reuid=...``).
     prefix: tuple[str, ...] = ()
 
-    def start(self, timeout: float = 30.0) -> CoveServer:
+    def start(self, timeout: float = 120.0) -> CoveServer:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.home / "server-test.log", "ab")  # noqa: SIM115
         env = {**os.environ, "COVE_HOME": str(self.home), **self.extra_env}
@@ -54,7 +54,7 @@ class CoveServer:
             time.sleep(0.02)
         raise RuntimeError(f"cove did not start: {self.log_tail()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

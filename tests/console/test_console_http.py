@@ -197,7 +197,7 @@ def test_transform_function_and_gateway_pages(cove: CoveServer) -> None:
     page = session.get(f"{cove.console_url}/ui/transform-jobs/{transform}", timeout=30).text
     assert "Completed" in page and "2 / 2" in page and "records 20" in page
     assert transform in session.get(f"{cove.console_url}/ui/transform-jobs", timeout=30).text
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # function logs are flushed in batches
         page = session.get(f"{cove.console_url}/ui/functions/{function}", timeout=30).text
         if "3 invocations and 1 errors" in page:

@@ -92,10 +92,10 @@ def test_demo_serves_a_page_that_reads_reviews(tmp_path: Path) -> None:
     try:
         page_url = demo.wait_for(r"Open the page:\s*(\S+)", timeout=480).group(1)
         # the curl line is printed plain, on a line of its own (no box around it)
-        api_url = demo.wait_for(r"\ncurl -X POST --data '[^']*' (\S+)\n", timeout=5).group(1)
-        accuracy = float(demo.wait_for(r"Test accuracy:\s*([0-9.]+)", timeout=5).group(1))
+        api_url = demo.wait_for(r"\ncurl -X POST --data '[^']*' (\S+)\n", timeout=30).group(1)
+        accuracy = float(demo.wait_for(r"Test accuracy:\s*([0-9.]+)", timeout=30).group(1))
         assert accuracy > 0.75
-        vocabulary = int(demo.wait_for(r"vocabulary: ([0-9,]+) words", timeout=5).group(1)
+        vocabulary = int(demo.wait_for(r"vocabulary: ([0-9,]+) words", timeout=30).group(1)
                          .replace(",", ""))
         assert "everyday reviews generated from the VADER sentiment lexicon" in "".join(
             demo.output)
