@@ -73,7 +73,10 @@ def test_kill_during_single_put_leaves_nothing(fresh_cove: Any) -> None:
     sock = fresh_cove.send_signed_head("PUT", "/half/partial", {
         "Content-Length": str(size), "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     sock.sendall(os.urandom(size // 2))  # half the body, then the crash
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60  # once the server is writing it (not a guessed 0.5 s)
+    while not _blob_files(fresh_cove.home) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _blob_files(fresh_cove.home), "the server never began writing the body"
     fresh_cove.kill()
     sock.close()
     fresh_cove.start()
