@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 # No idle worker processes started ahead of need: on a small machine they cost seconds of CPU.
 os.environ["RAY_enable_worker_prestart"] = "0"  # noqa: SIM112 - Ray spells it so
 os.environ["RAY_prestart_worker_first_driver"] = "0"  # noqa: SIM112
+# The raylet's own wait to find itself in the GCS (its side of _patient_node_lookup below):
+# a loaded 2-core machine needs more than Ray's 30 s.
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")  # noqa: SIM112
 
 
 def free_port() -> int:
@@ -37,11 +41,40 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: How long a starting node may take to register with the head (Ray allows 30 s).
+REGISTER_SECONDS = 300.0
+
+
+def _patient_node_lookup(seconds: float) -> None:
+    """Ray gives a starting node a fixed 30 s to register with the GCS (``ray._private.node``;
+    no setting changes it in Ray 2.x), and then fails the whole start with "... or the GCS has
+    become overloaded": a loaded 2-core machine needs longer.  Its wait loop asks
+    ``services.get_node`` until that stops raising RuntimeError; the lookup put in its place
+    keeps asking for ``seconds`` before it gives Ray that answer, so the 30 s become
+    ``seconds``.  A node that really failed still fails, only later."""
+    from ray._private import services
+
+    lookup = services.get_node
+
+    def patient(gcs_address: Any, node_id: Any) -> Any:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return lookup(gcs_address, node_id)  # type: ignore[no-untyped-call]
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    services.get_node = patient
+
+
 def run(temp_dir: Path, port: int, head: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
     try:
         from ray.cluster_utils import Cluster
     except ImportError as exc:
         raise SystemExit("the loopback cluster needs Ray: pip install 'cove[ray]'") from exc
+    _patient_node_lookup(REGISTER_SECONDS)
     temp_dir.mkdir(parents=True, exist_ok=True)
     os.environ["RAY_TMPDIR"] = str(temp_dir)  # where Ray notes its "current cluster"
     (temp_dir / "ray").mkdir(exist_ok=True)
