@@ -235,7 +235,8 @@ def test_stop_mid_job(cove: Any, s3: Any, bucket: str) -> None:
     sm = cove.client("sagemaker")
     model, _ = sklearn_model(sm, s3, bucket)
     X = np.random.default_rng(8).normal(size=(60, 3))
-    for part in range(4):
+    parts = 12  # ample work left after the first part lands (~13 s), so the stop finds it
+    for part in range(parts):  # running even on a loaded machine (it stops after one or two)
         s3.put_object(Bucket=bucket, Key=f"slow/{part}.csv", Body=csv_rows(X))
     name = unique("stop")
     sm.create_transform_job(**job_request(
@@ -248,10 +249,10 @@ def test_stop_mid_job(cove: Any, s3: Any, bucket: str) -> None:
     sm.stop_transform_job(TransformJobName=name)
     assert sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] in (
         "Stopping", "Stopped")
-    d = wait(sm, name, timeout=30)
+    d = wait(sm, name, timeout=60)
     assert d["TransformJobStatus"] == "Stopped" and "FailureReason" not in d
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="slow-out/")["Contents"]]
-    assert 1 <= len(keys) < 4
+    assert 1 <= len(keys) < parts
     for key in keys:  # whatever was written is whole
         assert len(read(s3, bucket, key).splitlines()) == 60
     with pytest.raises(ClientError) as err:
