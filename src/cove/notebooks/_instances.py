@@ -62,8 +62,9 @@ class NotebookSettings:
     endpoint_url: str
     region: str
     account: str
-    #: How long JupyterLab may take to answer before the instance is Failed.
-    start_timeout: float = 120.0
+    #: How long JupyterLab may take to answer before the instance is Failed (generous: a
+    #: loaded machine takes minutes to import it; AWS takes minutes to start one anyway).
+    start_timeout: float = 300.0
     stop_grace: float = 10.0
 
 

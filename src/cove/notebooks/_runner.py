@@ -26,6 +26,9 @@ from typing import Any, cast
 from cove import errors
 from cove.untrusted import Unsafe, move_beneath, read_capped, write_beneath
 
+#: How long a kernel may take to answer its first request (a loaded machine imports IPython
+#: slowly; a kernel that dies is restarted by JupyterLab and answers then).
+STARTUP_TIMEOUT = 180.0
 #: Code run before the first cell, like ``%env NAME=value`` typed into the notebook.
 _SET_ENV = "import os as _os; _os.environ.update({!r}); del _os"
 
@@ -146,7 +149,8 @@ def run_notebook(source: Path, authorized_url: str, work_dir: Path, runtime_dir:
     kernel = _ServerKernel(server, kernel_id, runtime_dir,
                            lambda: _connection_info(base, runtime, kernel_id))
     client = NotebookClient(notebook, km=cast(Any, kernel), timeout=cell_timeout,
-                            kernel_name=kernel_name, allow_errors=False, record_timing=True)
+                            kernel_name=kernel_name, allow_errors=False, record_timing=True,
+                            startup_timeout=STARTUP_TIMEOUT)
     started = time.monotonic()
     error = None
     try:
@@ -184,12 +188,15 @@ def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> An
     """A started kernel client, the run's environment variables already set in the kernel."""
     from jupyter_core.utils import run_sync
 
-    _wait_started(kernel, client.startup_timeout)
     kc = kernel.client()
 
     async def start() -> None:
         # no heartbeat channel: it calls a kernel dead after 1 s without a beat, which a kernel
-        # still starting on a busy machine is not; the server's REST API says if it is alive
+        # still starting on a busy machine is not.  The wait is for the kernel's answer to
+        # kernel_info (asked each second).  Not for JupyterLab's execution_state to leave
+        # "starting": the server learns the state from status messages, and the one a starting
+        # kernel sends goes out before the server listens, so the state stays "starting" until
+        # a request (a wait on it took its whole timeout, 60 s, on every run).
         kc.start_channels(hb=False)
         await kc.wait_for_ready(timeout=client.startup_timeout)
         if env:
@@ -202,17 +209,6 @@ def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> An
     run_sync(start)()
     kc.allow_stdin = False
     return kc
-
-
-def _wait_started(kernel: _ServerKernel, timeout: float) -> None:
-    """Until JupyterLab has heard from the kernel: a client's heartbeat gives up after one
-    second, less than a kernel takes to import IPython on a busy machine."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = kernel.server.call("GET", f"/api/kernels/{kernel.kernel_id}")
-        if state is None or state.get("execution_state") not in ("starting", None):
-            return  # up, or gone (the client's own checks say so next)
-        time.sleep(0.1)
 
 
 def _place(source: Path, extra: Iterable[Path], base: Path, work: str) -> Any:
