@@ -38,6 +38,7 @@ from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
 from cove.console._mlops import MlopsPages
 from cove.executors import describe
+from cove.functions import configuration
 from cove.hosting import describe_endpoint
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
 from cove.objects import Checksum, ObjectAttributes
@@ -468,11 +469,12 @@ class Console:
         return self._back(f"{PREFIX}/transform-jobs/{quote(name)}")
 
     def function_list(self, request: Request) -> Response:
-        return self.render(request, "functions.html", functions=self.platform.functions.all())
+        return self.render(request, "functions.html", functions=[
+            configuration(f) for f in self.platform.functions.all()])
 
     def function(self, request: Request) -> Response:
         name = request.path_params["name"]
-        config = self.platform.functions.get(name)
+        config = configuration(self.platform.functions.get(name))
         log = data.log_tail(self.platform.logs, f"/aws/lambda/{name}", "", 500)
         calls, failed = data.function_invocations(log)
         return self.render(request, "function.html", function=config, log=log[-200:],
