@@ -18,7 +18,7 @@ from cove.hosting import describe_endpoint, describe_endpoint_config, describe_m
 from cove.logs import LogStore
 from cove.logs._store import END, Cursor
 from cove.meta.tables import endpoints
-from cove.notebooks import NotebookInstanceStatus
+from cove.notebooks import describe_notebook_instance
 from cove.processing import describe_processing_job
 from cove.sagemaker import JobStatus, matches_filters
 from cove.training import describe_training_job, series
@@ -202,8 +202,8 @@ def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
     tuning = [describe_tuning_job(j) for j in platform.tuning.all() if j.status.is_running()]
     transforms = [d for d in transform_jobs(platform)
                   if JobStatus(d["TransformJobStatus"]).is_running()]
-    notebooks = [d for d in platform.notebooks.all()
-                 if NotebookInstanceStatus(d["NotebookInstanceStatus"]).runs()]
+    notebooks = [describe_notebook_instance(n) for n in platform.notebooks.all()
+                 if n.status.runs()]
     return {"training": training, "tuning": tuning, "transforms": transforms,
             "notebooks": notebooks}
 
