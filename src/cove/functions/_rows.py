@@ -58,8 +58,8 @@ def load(row: Row[Any]) -> Function:
         code_size=int(doc["CodeSize"]), code_key=row.code_sha,
         access_key_id=row.access_key_id, created=row.created,
         variables=MappingProxyType(dict((doc.get("Environment") or {}).get("Variables") or {})),
-        state=FunctionState(doc.get("State", "Active")),
-        update_status=UpdateStatus(doc.get("LastUpdateStatus", "Successful")),
+        state=FunctionState(doc.get("State", FunctionState.ACTIVE.value)),
+        update_status=UpdateStatus(doc.get("LastUpdateStatus", UpdateStatus.SUCCESSFUL.value)),
         policy=tuple(MappingProxyType(dict(s)) for s in row.policy or ()))
 
 

@@ -37,7 +37,13 @@ from cove.sagemaker import JobStatus, RecordRows
 from cove.training import TrainingJob, TrainingJobs
 from cove.training import _metrics as metrics
 from cove.tuning import _requests as requests
-from cove.tuning._records import ObjectiveStatus, Trial, TrialState, TuningJob
+from cove.tuning._records import (
+    ObjectiveStatus,
+    Trial,
+    TrialState,
+    TuningJob,
+    training_counters,
+)
 from cove.tuning._rows import dump, load
 from cove.tuning._search import new_study, worse_than_median
 from cove.tuning._space import SearchSpace
@@ -432,15 +438,14 @@ def summary(tuning: TuningJob, trial: Trial, job: TrainingJob | None,
 
 def status_counters(trials: list[Trial], jobs: dict[str, TrainingJob | None]
                     ) -> dict[str, int]:
-    counts = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0,
-              "Stopped": 0}
+    counts = training_counters()
     for t in trials:
         job = jobs.get(t.training_job)
         status = job.status if job else JobStatus.FAILED
         if t.state is _T.RETRIED:
             counts["RetryableError"] += 1
         elif not status.is_finished():
-            counts["InProgress"] += 1
+            counts[JobStatus.IN_PROGRESS.value] += 1
         elif status is JobStatus.FAILED:
             counts["NonRetryableError"] += 1
         else:

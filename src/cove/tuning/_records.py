@@ -70,8 +70,11 @@ class Trial:
     state: TrialState
 
 
-def _empty() -> Mapping[str, Any]:
-    return MappingProxyType({})
+def training_counters() -> dict[str, int]:
+    """TrainingJobStatusCounters, all zero: a failed trial counts as a retryable or a
+    non-retryable error, any other by its training job's status."""
+    return {JobStatus.COMPLETED.value: 0, JobStatus.IN_PROGRESS.value: 0, "RetryableError": 0,
+            "NonRetryableError": 0, JobStatus.STOPPED.value: 0}
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,10 @@ class TuningJob:
     #: HyperParameterTuningJobConfig and TrainingJobDefinition, as validated.
     config: Mapping[str, Any]
     definition: Mapping[str, Any]
-    training_counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({
-        "Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0,
-        "Stopped": 0}))
-    objective_counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({
-        "Succeeded": 0, "Pending": 0, "Failed": 0}))
+    training_counters: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType(training_counters()))
+    objective_counters: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({s.value: 0 for s in ObjectiveStatus}))
     ended: float | None = None
     failure_reason: str = ""
     #: HyperParameterTrainingJobSummary documents of the best trial, here and with parents.
