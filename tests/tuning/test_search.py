@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 from typing import Any
 
 import optuna
 import pytest
 
 from cove.errors import ValidationError
-from cove.tuning._jobs import Trial, ending_reason
+from cove.sagemaker import JobStatus
+from cove.tuning import Trial, TrialState, TuningJob
+from cove.tuning._jobs import ending_reason
 from cove.tuning._search import hyperband_resources, new_study, worse_than_median
 from cove.tuning._space import SearchSpace
 
@@ -102,16 +105,16 @@ def test_hyperband_max_resource_from_static_epochs() -> None:
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
 
 
-def _tuning(**config: Any) -> dict[str, Any]:
-    return {"CreationTime": 1000.0, "HyperParameterTuningJobConfig": {
+def _tuning(**config: Any) -> TuningJob:
+    return TuningJob("t", "arn:t", JobStatus.IN_PROGRESS, 1000.0, 1000.0, MappingProxyType({
         "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
         "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1,
-                           "MaxRuntimeInSeconds": 300}, **config}}
+                           "MaxRuntimeInSeconds": 300}, **config}), MappingProxyType({}))
 
 
 def test_ending_reasons() -> None:
-    done = [Trial(n, f"j{n}", {}, "complete") for n in (1, 2, 3)]
-    running = [*done, Trial(4, "j4", {}, "running")]
+    done = [Trial(n, f"j{n}", {}, TrialState.COMPLETE) for n in (1, 2, 3)]
+    running = [*done, Trial(4, "j4", {}, TrialState.RUNNING)]
     values = {1: 5.0, 2: 4.0, 3: 4.5}
     assert ending_reason(_tuning(), running, values, 5, 1100) == ""
     assert ending_reason(_tuning(), running, values, 5, 1300) == "MaxRuntimeInSeconds"

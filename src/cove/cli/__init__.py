@@ -24,6 +24,8 @@ from rich.table import Table
 from cove import __version__
 from cove.config import Config, load_config, read_server_file
 from cove.errors import CoveError
+from cove.lifecycles import EndpointStatus
+from cove.lifecycles import NotebookInstanceStatus as Notebook
 from cove.units import human_size
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -246,7 +248,7 @@ def _warn_live_endpoints(home: Path) -> None:
 
     try:
         live = [e["EndpointName"] for e in client("sagemaker", home).list_endpoints(
-            StatusEquals="InService", MaxResults=100)["Endpoints"]]
+            StatusEquals=EndpointStatus.IN_SERVICE.value, MaxResults=100)["Endpoints"]]
     except (CoveError, botocore.exceptions.BotoCoreError,
             botocore.exceptions.ClientError) as exc:
         err_console.print(f"[yellow]could not list endpoints: {exc}[/]")
@@ -263,7 +265,8 @@ def _warn_notebooks(home: Path, then: str) -> None:
 
     try:
         live = [n["NotebookInstanceName"] for n in client("sagemaker", home)
-                .list_notebook_instances(StatusEquals="InService", MaxResults=100)[
+                .list_notebook_instances(StatusEquals=Notebook.IN_SERVICE.value,
+                                         MaxResults=100)[
                     "NotebookInstances"]]
     except (CoveError, botocore.exceptions.BotoCoreError,
             botocore.exceptions.ClientError) as exc:
@@ -319,7 +322,7 @@ def _notebook_row(table: Table, home: Path | None) -> None:
     instances = client("sagemaker", home).list_notebook_instances(MaxResults=100)[
         "NotebookInstances"]
     running = [n["NotebookInstanceName"] for n in instances
-               if n["NotebookInstanceStatus"] in ("Pending", "InService")]
+               if Notebook(n["NotebookInstanceStatus"]) in (Notebook.PENDING, Notebook.IN_SERVICE)]
     table.add_row("notebooks", f"{len(running)} running ({', '.join(running)})" if running
                   else f"none running ({len(instances)} in all)")
 

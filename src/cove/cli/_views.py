@@ -13,12 +13,17 @@ import typer
 from rich.console import Console, RenderableType
 from rich.live import Live
 
+from cove.lifecycles import JobStatus
+
 console = Console()
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory (default: ~/.cove).")]
 WatchOption = Annotated[bool, typer.Option("--watch", "-w", help="Refresh until it ends.")]
-STATUS_STYLE = {"Completed": "green", "Failed": "red", "Stopped": "yellow",
-                "InProgress": "cyan", "Stopping": "yellow"}
+STATUS_STYLE = {JobStatus.COMPLETED.value: "green", JobStatus.FAILED.value: "red",
+                JobStatus.STOPPED.value: "yellow", JobStatus.IN_PROGRESS.value: "cyan",
+                JobStatus.STOPPING.value: "yellow"}
+#: A job's status value (training, processing, transform, tuning) that it ends in.
+TERMINAL = tuple(s.value for s in JobStatus if s.is_finished())
 
 
 def status(value: str) -> str:

@@ -12,10 +12,13 @@ from rich.table import Table
 
 from cove.cli._client import client, cove_call
 from cove.cli._views import HomeOption, console
+from cove.lifecycles import EndpointStatus
 
 app = typer.Typer(no_args_is_help=True, help="Endpoints: list, describe, start, delete (rm).")
-STYLE = {"InService": "green", "Failed": "red", "Creating": "cyan", "Updating": "cyan",
-         "Deleting": "yellow", "OutOfService": "yellow"}
+STYLE = {s.value: colour for s, colour in (
+    (EndpointStatus.IN_SERVICE, "green"), (EndpointStatus.FAILED, "red"),
+    (EndpointStatus.CREATING, "cyan"), (EndpointStatus.UPDATING, "cyan"),
+    (EndpointStatus.DELETING, "yellow"), (EndpointStatus.OUT_OF_SERVICE, "yellow"))}
 
 
 def usage(home: Path | None) -> dict[str, tuple[int, float | None]]:
@@ -68,7 +71,7 @@ def start(name: str, home: HomeOption = None) -> None:
     sm.update_endpoint(EndpointName=name, EndpointConfigName=config)
     with console.status(f"starting {name}…"):
         while (status := sm.describe_endpoint(EndpointName=name)["EndpointStatus"]) in (
-                "Creating", "Updating"):
+                EndpointStatus.CREATING.value, EndpointStatus.UPDATING.value):
             time.sleep(0.25)
     console.print(f"{name}: {status}")
 

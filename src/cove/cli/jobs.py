@@ -11,7 +11,7 @@ from rich.console import Group
 from rich.table import Table
 
 from cove.cli._client import client
-from cove.cli._views import HomeOption, WatchOption, console, show, status, when
+from cove.cli._views import TERMINAL, HomeOption, WatchOption, console, show, status, when
 
 app = typer.Typer(no_args_is_help=True, help="Training jobs: list, describe, logs, stop.")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -46,8 +46,7 @@ def describe(name: str, home: HomeOption = None, watch: WatchOption = False) -> 
 
     def render() -> tuple[Group, bool]:
         job = sm.describe_training_job(TrainingJobName=name)
-        return _describe_view(job), job["TrainingJobStatus"] in ("Completed", "Failed",
-                                                                  "Stopped")
+        return _describe_view(job), job["TrainingJobStatus"] in TERMINAL
     show(render, watch)
 
 
@@ -97,7 +96,7 @@ def follow_log(cw: Any, name: str, group: str, follow: bool,
         if not follow:
             return
         ended = status()
-        if ended in ("Completed", "Failed", "Stopped") and not printed:
+        if ended in TERMINAL and not printed:
             console.print(f"[dim]-- job {ended} --[/]")
             return
         time.sleep(0.5)
@@ -136,7 +135,7 @@ def stop(name: str, home: HomeOption = None) -> None:
     with console.status(f"stopping {name}…"):
         while True:
             job = sm.describe_training_job(TrainingJobName=name)
-            if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+            if job["TrainingJobStatus"] in TERMINAL:
                 break
             time.sleep(0.5)
     console.print(f"{name}: {status(job['TrainingJobStatus'])}")

@@ -19,10 +19,13 @@ from typer.core import TyperGroup
 from cove.cli._client import client, running_config
 from cove.cli._views import HomeOption, console, when
 from cove.errors import CoveError
+from cove.lifecycles import START_FROM
+from cove.lifecycles import NotebookInstanceStatus as Status
 
 DEFAULT_NAME = "cove"
-STYLE = {"InService": "green", "Failed": "red", "Pending": "cyan", "Stopping": "yellow",
-         "Stopped": "yellow", "Deleting": "yellow"}
+STYLE = {s.value: colour for s, colour in (
+    (Status.IN_SERVICE, "green"), (Status.FAILED, "red"), (Status.PENDING, "cyan"),
+    (Status.STOPPING, "yellow"), (Status.STOPPED, "yellow"), (Status.DELETING, "yellow"))}
 
 
 class _OpenByDefault(TyperGroup):
@@ -79,7 +82,7 @@ def stop(name: str, home: HomeOption = None) -> None:
     """Stop an instance's JupyterLab (its files stay; `cove notebook NAME` starts it again)."""
     sm = client("sagemaker", home)
     sm.stop_notebook_instance(NotebookInstanceName=name)
-    _wait(sm, name, ("Stopping",), f"stopping {name}…")
+    _wait(sm, name, (Status.STOPPING,), f"stopping {name}…")
     console.print(f"{name}: stopped")
 
 
@@ -87,12 +90,13 @@ def stop(name: str, home: HomeOption = None) -> None:
 def rm(name: str, home: HomeOption = None) -> None:
     """Delete an instance and its files (stopping it first if it runs)."""
     sm = client("sagemaker", home)
-    status = sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"]
-    if status in ("Pending", "InService", "Stopping"):
-        status = _wait(sm, name, ("Pending",), f"waiting for {name} to start…")
-        if status == "InService":
+    status = Status(sm.describe_notebook_instance(NotebookInstanceName=name)[
+        "NotebookInstanceStatus"])
+    if status.runs():
+        status = _wait(sm, name, (Status.PENDING,), f"waiting for {name} to start…")
+        if status is Status.IN_SERVICE:
             sm.stop_notebook_instance(NotebookInstanceName=name)
-        _wait(sm, name, ("Stopping",), f"stopping {name}…")
+        _wait(sm, name, (Status.STOPPING,), f"stopping {name}…")
     sm.delete_notebook_instance(NotebookInstanceName=name)
     with console.status(f"deleting {name}…"):
         sm.get_waiter("notebook_instance_deleted").wait(
@@ -141,34 +145,32 @@ def ensure_in_service(name: str, instance_type: str, home: Path | None) -> str:
 
     sm = client("sagemaker", home)
     try:
-        status = sm.describe_notebook_instance(NotebookInstanceName=name)[
-            "NotebookInstanceStatus"]
+        sm.describe_notebook_instance(NotebookInstanceName=name)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ValidationException":
             raise
         config, _ = running_config(home)
         sm.create_notebook_instance(NotebookInstanceName=name, InstanceType=instance_type,
                                     RoleArn=execution_role(config.home))
-        status = "Pending"
-    status = _wait(sm, name, ("Stopping", "Deleting"), f"waiting for {name}…")
-    if status in ("Stopped", "Failed"):
+    status = _wait(sm, name, (Status.STOPPING, Status.DELETING), f"waiting for {name}…")
+    if status in START_FROM:
         sm.start_notebook_instance(NotebookInstanceName=name)
-    status = _wait(sm, name, ("Pending",), f"starting JupyterLab for {name}…")
-    if status != "InService":
+    status = _wait(sm, name, (Status.PENDING,), f"starting JupyterLab for {name}…")
+    if status is not Status.IN_SERVICE:
         reason = sm.describe_notebook_instance(NotebookInstanceName=name).get(
             "FailureReason", "")
-        raise NotebookFailed(f"{name} is {status}: {reason}")
+        raise NotebookFailed(f"{name} is {status.value}: {reason}")
     return str(sm.create_presigned_notebook_instance_url(
         NotebookInstanceName=name)["AuthorizedUrl"])
 
 
-def _wait(sm: Any, name: str, passing: tuple[str, ...], message: str,
-          timeout: float = 300) -> str:
+def _wait(sm: Any, name: str, passing: tuple[Status, ...], message: str,
+          timeout: float = 300) -> Status:
     """Wait (with a spinner) while the instance's status is one of ``passing``."""
     deadline = time.monotonic() + timeout
     with console.status(message):
         while True:
-            status = str(sm.describe_notebook_instance(NotebookInstanceName=name)[
+            status = Status(sm.describe_notebook_instance(NotebookInstanceName=name)[
                 "NotebookInstanceStatus"])
             if status not in passing or time.monotonic() > deadline:
                 return status

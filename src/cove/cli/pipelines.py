@@ -13,10 +13,11 @@ from rich.table import Table
 
 from cove.cli._client import client
 from cove.cli._views import HomeOption, WatchOption, console, show, status, when
+from cove.lifecycles import ExecutionStatus
 
 app = typer.Typer(no_args_is_help=True,
                   help="Pipelines: list, describe, executions, start, stop.")
-_DONE = ("Succeeded", "Failed", "Stopped")
+_DONE = tuple(s.value for s in ExecutionStatus if s.is_finished())
 
 
 @app.command("ls")

@@ -10,12 +10,11 @@ from rich.console import Group
 from rich.table import Table
 
 from cove.cli._client import client
-from cove.cli._views import HomeOption, WatchOption, console, show, status, when
+from cove.cli._views import TERMINAL, HomeOption, WatchOption, console, show, status, when
 from cove.cli.jobs import follow_log
 
 app = typer.Typer(no_args_is_help=True, help="Processing jobs: list, describe, logs, stop.")
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
-TERMINAL = ("Completed", "Failed", "Stopped")
 
 
 @app.command("ls")

@@ -12,12 +12,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from cove.cli._client import client, cove_call
-from cove.cli._views import HomeOption, WatchOption, console, show, status, when
+from cove.cli._views import TERMINAL, HomeOption, WatchOption, console, show, status, when
 from cove.cli.jobs import follow_log
 
 app = typer.Typer(no_args_is_help=True, help="Batch transform jobs: list, describe, logs, stop.")
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
-TERMINAL = ("Completed", "Failed", "Stopped")
 
 #: name -> (records done, records total, objects done, objects total); totals None until known
 Progress = tuple[int, int | None, int, int | None]

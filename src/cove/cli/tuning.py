@@ -10,10 +10,10 @@ from rich.console import Group
 from rich.table import Table
 
 from cove.cli._client import client
-from cove.cli._views import HomeOption, WatchOption, console, show, status, when
+from cove.cli._views import TERMINAL, HomeOption, WatchOption, console, show, status, when
+from cove.lifecycles import JobStatus
 
 app = typer.Typer(no_args_is_help=True, help="Hyperparameter tuning jobs: list, describe, stop.")
-TERMINAL = ("Completed", "Failed", "Stopped")
 
 
 @app.command("ls")
@@ -33,11 +33,13 @@ def list_tuning_jobs(home: HomeOption = None,
                   "created")
     for job in jobs:
         counts = job["TrainingJobStatusCounters"]
-        done = counts["Completed"] + counts["Stopped"] + counts["NonRetryableError"]
+        # the counters are named for the trials' JobStatus (and the errors' kinds)
+        done = (counts[JobStatus.COMPLETED.value] + counts[JobStatus.STOPPED.value]
+                + counts["NonRetryableError"])
         limit_jobs = job.get("ResourceLimits", {}).get("MaxNumberOfTrainingJobs", "grid")
         table.add_row(job["HyperParameterTuningJobName"],
                       status(job["HyperParameterTuningJobStatus"]), job["Strategy"],
-                      f"{done} / {limit_jobs}", str(counts["InProgress"]),
+                      f"{done} / {limit_jobs}", str(counts[JobStatus.IN_PROGRESS.value]),
                       str(counts["NonRetryableError"]), when(job["CreationTime"]))
     console.print(table if jobs else "No tuning jobs yet.")
 

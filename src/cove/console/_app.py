@@ -38,8 +38,10 @@ from cove.console import _data as data
 from cove.console._auth import COOKIE, SESSION_SECONDS, Forbidden, Session, Sessions, SignInFailed
 from cove.console._mlops import MlopsPages
 from cove.executors import describe
+from cove.functions import configuration
 from cove.hosting import describe_endpoint
 from cove.notebooks import LOG_GROUP as NOTEBOOK_LOGS
+from cove.notebooks import describe_notebook_instance
 from cove.objects import Checksum, ObjectAttributes
 from cove.processing import LOG_GROUP as PROCESSING_LOGS
 from cove.processing import describe_processing_job
@@ -468,11 +470,12 @@ class Console:
         return self._back(f"{PREFIX}/transform-jobs/{quote(name)}")
 
     def function_list(self, request: Request) -> Response:
-        return self.render(request, "functions.html", functions=self.platform.functions.all())
+        return self.render(request, "functions.html", functions=[
+            configuration(f) for f in self.platform.functions.all()])
 
     def function(self, request: Request) -> Response:
         name = request.path_params["name"]
-        config = self.platform.functions.get(name)
+        config = configuration(self.platform.functions.get(name))
         log = data.log_tail(self.platform.logs, f"/aws/lambda/{name}", "", 500)
         calls, failed = data.function_invocations(log)
         return self.render(request, "function.html", function=config, log=log[-200:],
@@ -488,11 +491,13 @@ class Console:
     # --- notebook instances -------------------------------------------------------------------
 
     def notebook_list(self, request: Request) -> Response:
-        return self.render(request, "notebooks.html", instances=self.platform.notebooks.all())
+        return self.render(request, "notebooks.html", instances=[
+            describe_notebook_instance(n) for n in self.platform.notebooks.all()])
 
     def notebook(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return self.render(request, "notebook.html", nb=self.platform.notebooks.describe(name),
+        return self.render(request, "notebook.html",
+                           nb=describe_notebook_instance(self.platform.notebooks.get(name)),
                            log=data.log_tail(self.platform.logs, NOTEBOOK_LOGS, f"{name}/"))
 
     def open_notebook(self, request: Request) -> Response:

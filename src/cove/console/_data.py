@@ -18,11 +18,12 @@ from cove.hosting import describe_endpoint, describe_endpoint_config, describe_m
 from cove.logs import LogStore
 from cove.logs._store import END, Cursor
 from cove.meta.tables import endpoints
-from cove.notebooks import NotebookInstanceStatus
+from cove.notebooks import describe_notebook_instance
 from cove.processing import describe_processing_job
 from cove.sagemaker import JobStatus, matches_filters
 from cove.training import describe_training_job, series
 from cove.transform import transform_job_summary
+from cove.tuning import describe_tuning_job
 
 if TYPE_CHECKING:
     from cove.server import Platform
@@ -98,22 +99,22 @@ def artifacts(platform: Platform, describe: dict[str, Any]) -> list[str]:
 # --- tuning -----------------------------------------------------------------------------------
 
 def tuning_jobs(platform: Platform) -> list[dict[str, Any]]:
-    return sorted(platform.tuning.all(), key=lambda d: d["CreationTime"], reverse=True)
+    return [describe_tuning_job(j) for j in sorted(platform.tuning.all(),
+                                                   key=lambda j: j.created, reverse=True)]
 
 
 def trials(platform: Platform, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The tuning job and its trials' summaries, best objective first (then the rest)."""
-    describe = platform.tuning.describe(name)
-    summaries = platform.tuning.summaries(describe)
-    kind = describe["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"]
-    sign = 1 if kind == "Minimize" else -1
+    job = platform.tuning.get(name)
+    summaries = platform.tuning.summaries(job)
+    sign = 1 if job.minimize else -1
 
     def key(s: dict[str, Any]) -> tuple[int, float, str]:
         value = s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
         return (0, sign * value, s["TrainingJobName"]) if value is not None else \
             (1, 0.0, s["TrainingJobName"])
 
-    return describe, sorted(summaries, key=key)
+    return describe_tuning_job(job), sorted(summaries, key=key)
 
 
 def tuned_names(describe: dict[str, Any]) -> list[str]:
@@ -198,12 +199,11 @@ def running(platform: Platform) -> dict[str, list[dict[str, Any]]]:
     notebook instances that run (a JupyterLab each)."""
     training = [describe_training_job(j) for j in platform.training.all()
                 if not j.status.is_finished()]
-    tuning = [d for d in platform.tuning.all()
-              if JobStatus(d["HyperParameterTuningJobStatus"]).is_running()]
+    tuning = [describe_tuning_job(j) for j in platform.tuning.all() if j.status.is_running()]
     transforms = [d for d in transform_jobs(platform)
                   if JobStatus(d["TransformJobStatus"]).is_running()]
-    notebooks = [d for d in platform.notebooks.all()
-                 if NotebookInstanceStatus(d["NotebookInstanceStatus"]).runs()]
+    notebooks = [describe_notebook_instance(n) for n in platform.notebooks.all()
+                 if n.status.runs()]
     return {"training": training, "tuning": tuning, "transforms": transforms,
             "notebooks": notebooks}
 

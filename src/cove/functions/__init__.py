@@ -2,6 +2,9 @@
 
 from cove.functions._api import LambdaApi
 from cove.functions._functions import Functions, FunctionsSettings, Outcome
+from cove.functions._records import Function, FunctionState, UpdateStatus
+from cove.functions._rows import configuration
 from cove.functions._workers import Pool
 
-__all__ = ["Functions", "FunctionsSettings", "LambdaApi", "Outcome", "Pool"]
+__all__ = ["Function", "FunctionState", "Functions", "FunctionsSettings", "LambdaApi", "Outcome",
+           "Pool", "UpdateStatus", "configuration"]

@@ -1,5 +1,6 @@
 """The Lambda API (rest-json, ``/2015-03-31/functions...``): the operations boto3's ``lambda``
-client uses to deploy and invoke functions."""
+client uses to deploy and invoke functions.  Each reads the request and calls the service;
+FunctionConfiguration documents are rendered from the records by ``_rows.configuration``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from cove import errors
 from cove.functions._functions import Functions, tail
+from cove.functions._rows import configuration
 from cove.sagemaker._common import paginate
 from cove.wire import Call, RestJsonService
 
@@ -35,28 +37,29 @@ class LambdaApi:
         }, errors.InvalidParameterValue)
 
     def create_function(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return self.functions.create(params)
+        return configuration(self.functions.create(params))
 
     def get_function(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         name = self._name(params)
-        return {"Configuration": self.functions.get(name),
+        return {"Configuration": configuration(self.functions.get(name)),
                 "Code": {"RepositoryType": "S3"}}
 
     def get_function_configuration(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return self.functions.get(self._name(params))
+        return configuration(self.functions.get(self._name(params)))
 
     def list_functions(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        page = paginate(self.functions.all(), {"NextToken": params.get("Marker"),
-                                                "MaxResults": params.get("MaxItems")},
+        documents = [configuration(f) for f in self.functions.all()]
+        page = paginate(documents, {"NextToken": params.get("Marker"),
+                                    "MaxResults": params.get("MaxItems")},
                         default_max=50, limit=10000)
         return page.response("Functions", token_key="NextMarker")
 
     def update_function_code(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return self.functions.update_code(params)
+        return configuration(self.functions.update_code(params))
 
     def update_function_configuration(self, params: dict[str, Any],
                                       call: Call) -> dict[str, Any]:
-        return self.functions.update_configuration(params)
+        return configuration(self.functions.update_configuration(params))
 
     def delete_function(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         self.functions.delete(self._name(params))
@@ -109,7 +112,7 @@ class LambdaApi:
         statements = self.functions.policy(name)
         policy = {"Version": "2012-10-17", "Id": "default", "Statement": statements}
         return {"Policy": json.dumps(policy),
-                "RevisionId": self.functions.get(self.functions.name_of(name))["RevisionId"]}
+                "RevisionId": self.functions.get(name).revision_id}
 
     def _name(self, params: dict[str, Any]) -> str:
         name = self.functions.name_of(params["FunctionName"])

@@ -17,22 +17,20 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
-
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from cove import errors
 from cove.functions._logbuffer import LogBuffer
+from cove.functions._records import Function
+from cove.functions._rows import FunctionRows, last_modified
 from cove.functions._workers import Pool, Worker, WorkerDied, WorkerSpec
 from cove.identity import Identity
 from cove.logs import LogStore
 from cove.meta import Database
-from cove.meta.tables import functions as functions_table
 from cove.training._contract import base_environment
 from cove.untrusted import ArchiveLimits, ArchiveRefused, check_zip, extract_zip
 
@@ -70,11 +68,6 @@ class Outcome:
     log: str
 
 
-def last_modified(stamp: float) -> str:
-    """Lambda's LastModified: ``2026-11-24T05:40:00.123+0000``."""
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
-
-
 class Functions:
     """The functions of this server: records, code, workers and invocations."""
 
@@ -84,6 +77,7 @@ class Functions:
         """``loop`` is the server's event loop (invocations run there, whatever thread asks);
         ``read_object(bucket, key)`` reads code a CreateFunction names in S3."""
         self.db, self.identity, self.logs, self.pool = db, identity, logs, pool
+        self.rows = FunctionRows(db, self._missing)
         self.settings = settings
         self.endpoint_url = settings.endpoint_url
         self._loop = loop
@@ -92,7 +86,7 @@ class Functions:
         self.worker_root = settings.home / "functions" / "workers"
         self._logs = LogBuffer(logs.put_events)
         #: Worker specs by function (read on every invocation), dropped on any change.
-        self._specs: dict[str, tuple[WorkerSpec, dict[str, Any]]] = {}
+        self._specs: dict[str, tuple[WorkerSpec, Function]] = {}
         self._generation = 0
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -101,86 +95,65 @@ class Functions:
 
     # --- records ----------------------------------------------------------------------------
 
-    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+    def create(self, params: dict[str, Any]) -> Function:
         name = self.name_of(params["FunctionName"])
         zipped = self.code_from(params["Code"])
-        config = self._configuration(name, params, {})
-        with self.db.read() as conn:
-            exists = conn.execute(select(functions_table.c.name).where(
-                functions_table.c.name == name)).first() is not None
-        if exists:
+        settings = _settings(params, None)
+        if self.rows.exists(name):
             raise errors.ResourceConflictException(f"Function already exist: {name}",
                                                    Type="User")
-        sha = self._store_code(zipped)
-        config.update(_code_fields(zipped))
-        creds = self.identity.issue(config["FunctionArn"], config.get("Role", ""), name)
-        try:
-            with self.db.write() as conn:
-                conn.execute(insert(functions_table).values(
-                    name=name, configuration=config, code_sha=sha,
-                    access_key_id=creds.access_key_id, policy=[], created=time.time()))
-        except IntegrityError as exc:  # created by a concurrent request since the check
-            raise errors.ResourceConflictException(f"Function already exist: {name}",
-                                                   Type="User") from exc
-        return config
+        key = self._store_code(zipped)
+        arn = self.arn(name)
+        creds = self.identity.issue(arn, settings["role"], name)
+        now = time.time()
+        fn = Function(name=name, arn=arn, modified=now, revision_id=str(uuid.uuid4()),
+                      code_key=key, access_key_id=creds.access_key_id, created=now,
+                      **_code_fields(zipped), **settings)
+        self.rows.insert(fn)
+        return fn
 
-    def get(self, name: str) -> dict[str, Any]:
-        row = self._row(name)
-        config: dict[str, Any] = row.configuration
-        return config
+    def get(self, name: str) -> Function:
+        return self.rows.get(name)
 
-    def all(self) -> list[dict[str, Any]]:
-        with self.db.read() as conn:
-            rows = conn.execute(select(functions_table.c.configuration).order_by(
-                functions_table.c.name)).all()
-        return [row.configuration for row in rows]
+    def all(self) -> list[Function]:
+        return self.rows.all()
 
-    def update_code(self, params: dict[str, Any]) -> dict[str, Any]:
+    def update_code(self, params: dict[str, Any]) -> Function:
         name = self.name_of(params["FunctionName"])
-        old = self._row(name).code_sha
+        old = self.rows.get(name).code_key
         zipped = self.code_from(params)
-        sha = self._store_code(zipped)
-        config = self._update(name, _code_fields(zipped), sha)
-        if sha != old:
+        key = self._store_code(zipped)
+        fn = self._update(name, code_key=key, **_code_fields(zipped))
+        if key != old:
             self._drop_code(old)
-        return config
+        return fn
 
-    def update_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
+    def update_configuration(self, params: dict[str, Any]) -> Function:
         name = self.name_of(params["FunctionName"])
-        current = self.get(name)
-        config = self._configuration(name, params, current)
-        if config.get("Role") != current.get("Role"):  # its workers now act for the new role
-            self.identity.rebind(current["FunctionArn"], config.get("Role", ""))
-        return self._update(name, {"Environment": None, **config})  # None: variables cleared
+        current = self.rows.get(name)
+        settings = _settings(params, current)
+        if settings["role"] != current.role:  # its workers now act for the new role
+            self.identity.rebind(current.arn, settings["role"])
+        return self._update(name, **settings)
 
     def delete(self, name: str) -> None:
         name = self.name_of(name)
-        row = self._row(name)
-        with self.db.write() as conn:
-            conn.execute(delete(functions_table).where(functions_table.c.name == name))
-        self.identity.revoke(row.configuration["FunctionArn"])
+        fn = self.rows.get(name)
+        self.rows.delete(name)
+        self.identity.revoke(fn.arn)
         self.pool_retire(name)
-        self._drop_code(row.code_sha)
+        self._drop_code(fn.code_key)
 
     def add_permission(self, name: str, statement: dict[str, Any]) -> dict[str, Any]:
-        row = self._row(self.name_of(name))
-        policy = list(row.policy)
-        if any(s["Sid"] == statement["Sid"] for s in policy):
-            raise errors.ResourceConflictException(
-                f"The statement id ({statement['Sid']}) provided already exists. Please provide "
-                "a new statement id, or remove the existing statement.")
-        policy.append(statement)
-        with self.db.write() as conn:
-            conn.execute(update(functions_table).where(
-                functions_table.c.name == row.name).values(policy=policy))
+        self.rows.change(self.name_of(name), lambda fn: fn.permitted(statement))
         return statement
 
     def policy(self, name: str) -> list[dict[str, Any]]:
-        row = self._row(self.name_of(name))
-        if not row.policy:
+        fn = self.rows.get(self.name_of(name))
+        if not fn.policy:
             raise errors.ResourceNotFoundException(
                 "The resource you requested does not exist.", Type="User")
-        return list(row.policy)
+        return [dict(s) for s in fn.policy]
 
     def name_of(self, value: str) -> str:
         """A function name from a name, a partial ARN or a full ARN (qualifiers refused)."""
@@ -192,87 +165,21 @@ class Functions:
             return parts[6] if len(parts) >= 7 else value
         return value.split(":")[-1] if ":" in value else value
 
-    def _row(self, name: str) -> Any:
-        with self.db.read() as conn:
-            row = conn.execute(select(functions_table).where(
-                functions_table.c.name == name)).first()
-        if row is None:
-            raise errors.ResourceNotFoundException(
-                f"Function not found: {self.arn(name)}", Type="User")
-        return row
+    def _missing(self, name: str) -> errors.CoveError:
+        return errors.ResourceNotFoundException(f"Function not found: {self.arn(name)}",
+                                                Type="User")
 
-    def _update(self, name: str, changes: dict[str, Any], sha: str | None = None) -> dict[str, Any]:
-        with self.db.write() as conn:
-            row = conn.execute(select(functions_table).where(
-                functions_table.c.name == name)).first()
-            if row is None:
-                raise errors.ResourceNotFoundException(f"Function not found: {self.arn(name)}")
-            merged = {**row.configuration, **changes,
-                      "LastModified": last_modified(time.time()), "RevisionId": str(uuid.uuid4())}
-            config = {k: v for k, v in merged.items() if v is not None}
-            values: dict[str, Any] = {"configuration": config}
-            if sha is not None:
-                values["code_sha"] = sha
-            conn.execute(update(functions_table).where(
-                functions_table.c.name == name).values(**values))
+    def _update(self, name: str, **changes: Any) -> Function:
+        fn = self.rows.change(name, lambda fn: fn.updated(time.time(), str(uuid.uuid4()),
+                                                          **changes))
         self.pool_retire(name)
-        return config
+        return fn
 
     def pool_retire(self, name: str) -> None:
         """Idle workers of ``name`` run old code or settings: end them (from any thread)."""
         self._generation += 1
         self._specs.pop(name, None)
         self._loop.call_soon_threadsafe(self.pool.retire, f"{name}\0")
-
-    def _configuration(self, name: str, params: dict[str, Any],
-                       current: dict[str, Any]) -> dict[str, Any]:
-        runtime = params.get("Runtime", current.get("Runtime"))
-        if params.get("PackageType", "Zip") != "Zip":
-            raise errors.InvalidParameterValue("cove runs Zip functions only (no images).")
-        if runtime is None or not RUNTIME_PATTERN.fullmatch(runtime):
-            raise errors.InvalidParameterValue(
-                f"Runtime {runtime!r} is not supported by cove: use python3.x (functions run "
-                f"on cove's own Python).")
-        timeout = params.get("Timeout", current.get("Timeout", 3))
-        memory = params.get("MemorySize", current.get("MemorySize", 128))
-        if not 1 <= timeout <= 900:
-            raise errors.InvalidParameterValue(
-                f"Timeout is {timeout} s: it must be between 1 and 900 seconds.")
-        if not 128 <= memory <= 10240:
-            raise errors.InvalidParameterValue(
-                f"MemorySize is {memory} MB: it must be between 128 and 10240 MB.")
-        handler = params.get("Handler", current.get("Handler"))
-        if not handler or "." not in handler:
-            raise errors.InvalidParameterValue(
-                f"Handler {handler!r} must be module.function, e.g. lambda_function.handler.")
-        if params.get("Layers"):
-            raise errors.InvalidParameterValue("cove has no layers: put the packages in the "
-                                               "function's zip.")
-        environment = params["Environment"] if "Environment" in params else current.get(
-            "Environment", {})
-        variables = (environment or {}).get("Variables") or {}
-        reserved = sorted(set(variables) & RESERVED)
-        if reserved:
-            raise errors.InvalidParameterValue(
-                "Lambda was unable to configure your environment variables because the "
-                "environment variables you have provided contains reserved keys that are "
-                f"currently not supported for modification. Reserved keys used in this request: "
-                f"{', '.join(reserved)}")
-        current = {k: v for k, v in current.items() if k != "Environment"}
-        config = {
-            **current, "FunctionName": name, "FunctionArn": self.arn(name), "Runtime": runtime,
-            "Role": params.get("Role", current.get("Role")), "Handler": handler,
-            "Description": params.get("Description", current.get("Description", "")),
-            "Timeout": timeout, "MemorySize": memory,
-            "LastModified": last_modified(time.time()), "Version": "$LATEST",
-            "TracingConfig": {"Mode": "PassThrough"}, "RevisionId": str(uuid.uuid4()),
-            "State": "Active", "LastUpdateStatus": "Successful", "PackageType": "Zip",
-            "Architectures": ["x86_64"], "EphemeralStorage": {"Size": 512},
-            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
-        }
-        if variables:
-            config["Environment"] = {"Variables": dict(variables)}
-        return config
 
     # --- code -------------------------------------------------------------------------------
 
@@ -314,10 +221,7 @@ class Functions:
 
     def _drop_code(self, sha: str) -> None:
         """Remove a zip (and its unpacked copy) no function uses any more."""
-        with self.db.read() as conn:
-            used = conn.execute(select(functions_table.c.name).where(
-                functions_table.c.code_sha == sha)).first() is not None
-        if not used:
+        if not self.rows.uses_code(sha):
             (self.code_root / f"{sha}.zip").unlink(missing_ok=True)
             shutil.rmtree(self.code_root / sha, ignore_errors=True)
 
@@ -336,32 +240,31 @@ class Functions:
         return target
 
     def code_zip(self, name: str) -> bytes:
-        return (self.code_root / f"{self._row(name).code_sha}.zip").read_bytes()
+        return (self.code_root / f"{self.rows.get(name).code_key}.zip").read_bytes()
 
     # --- running ----------------------------------------------------------------------------
 
-    def worker_spec(self, name: str) -> tuple[WorkerSpec, dict[str, Any]]:
-        row = self._row(name)
-        config = row.configuration
-        principal = self.identity.lookup(row.access_key_id)
+    def worker_spec(self, name: str) -> tuple[WorkerSpec, Function]:
+        fn = self.rows.get(name)
+        principal = self.identity.lookup(fn.access_key_id)
         if principal is None:
             raise errors.ServerError(f"the key pair of function {name} is missing")
         region = self.settings.region
         env = base_environment({
-            **config.get("Environment", {}).get("Variables", {}),
+            **fn.variables,
             "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": principal.access_key_id,
             "AWS_SECRET_ACCESS_KEY": principal.secret_access_key,
             "AWS_SESSION_TOKEN": principal.session_token or "",
             "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"]),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{config['Runtime']}",
-            "_HANDLER": config["Handler"], "TZ": ":UTC"})
-        spec = WorkerSpec(f"{name}\0{config['RevisionId']}", self.code_dir(row.code_sha), env,
+            "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime}",
+            "_HANDLER": fn.handler, "TZ": ":UTC"})
+        spec = WorkerSpec(f"{name}\0{fn.revision_id}", self.code_dir(fn.code_key), env,
                           self.worker_root, (self.settings.home,))
-        return spec, config
+        return spec, fn
 
     async def invoke(self, name: str, payload: bytes, wait: bool) -> Outcome:
         """Run one invocation; ``wait`` queues it for a slot (Event) instead of refusing."""
@@ -371,10 +274,14 @@ class Functions:
             cached = await asyncio.to_thread(self.worker_spec, name)
             if generation == self._generation:  # no update raced with the read
                 self._specs[name] = cached
-        spec, config = cached
+        spec, fn = cached
+        if not fn.state.is_invocable():
+            raise errors.ResourceConflictException(
+                f"The operation cannot be performed at this time. The function is currently in "
+                f"the following state: {fn.state.value}", Type="User")
         await self.pool.acquire(wait)
         try:
-            return await self._run(spec, config, payload)
+            return await self._run(spec, fn, payload)
         finally:
             await self.pool.release()
 
@@ -396,9 +303,9 @@ class Functions:
         if not task.cancelled() and task.exception() is not None:
             log.warning("an asynchronous invocation failed: %s", task.exception())
 
-    async def _run(self, spec: WorkerSpec, config: dict[str, Any], payload: bytes) -> Outcome:
+    async def _run(self, spec: WorkerSpec, fn: Function, payload: bytes) -> Outcome:
         request_id = str(uuid.uuid4())
-        timeout = float(config["Timeout"])
+        timeout = float(fn.timeout)
         started = time.perf_counter()
         begun_ms = int(time.time() * 1000)
         worker: Worker | None = None
@@ -407,7 +314,7 @@ class Functions:
             stream = worker.stream
             answer = await worker.invoke({
                 "request_id": request_id, "payload": payload.decode("utf-8"),
-                "deadline": time.time() + timeout, "arn": config["FunctionArn"]}, timeout)
+                "deadline": time.time() + timeout, "arn": fn.arn}, timeout)
         except TimeoutError:
             answer = {"error": {"errorType": "Sandbox.Timedout", "errorMessage":
                                 f"RequestId: {request_id} Error: Task timed out after "
@@ -425,8 +332,8 @@ class Functions:
         else:
             self.pool.checkin(worker)
         duration = (time.perf_counter() - started) * 1000
-        text = _log_text(request_id, config, answer, duration, cold)
-        self._write_log(config["FunctionName"], stream, begun_ms, text)
+        text = _log_text(request_id, fn.memory, answer, duration, cold)
+        self._write_log(fn.name, stream, begun_ms, text)
         if "error" in answer:
             error = {**answer["error"], "requestId": request_id}
             return Outcome(_json(error), True, text)
@@ -448,8 +355,8 @@ class Functions:
 
 
 def _code_fields(zipped: bytes) -> dict[str, Any]:
-    return {"CodeSha256": base64.b64encode(hashlib.sha256(zipped).digest()).decode(),
-            "CodeSize": len(zipped)}
+    return {"code_sha256": base64.b64encode(hashlib.sha256(zipped).digest()).decode(),
+            "code_size": len(zipped)}
 
 
 def _json(value: Any) -> bytes:
@@ -458,13 +365,13 @@ def _json(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
-def _log_text(request_id: str, config: dict[str, Any], answer: dict[str, Any],
+def _log_text(request_id: str, memory: int, answer: dict[str, Any],
               duration: float, cold: bool) -> str:
     """START, the invocation's output, END and REPORT, as Lambda writes them."""
     used = max(1, int(answer.get("max_rss_kb", 0)) // 1024)
     report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
               f"Billed Duration: {max(1, int(duration + 0.999))} ms\t"
-              f"Memory Size: {config['MemorySize']} MB\tMax Memory Used: {used} MB\t")
+              f"Memory Size: {memory} MB\tMax Memory Used: {used} MB\t")
     if cold and answer.get("init_ms") is not None:
         report += f"Init Duration: {answer['init_ms']:.2f} ms\t"
     output = answer.get("log", "")
@@ -479,4 +386,56 @@ def tail(text: str) -> str:
     return base64.b64encode(text.encode()[-TAIL_BYTES:]).decode()
 
 
-__all__ = ["Functions", "FunctionsSettings", "Outcome", "Pool", "tail"]
+__all__ = ["Function", "Functions", "FunctionsSettings", "Outcome", "Pool", "tail"]
+
+
+def _settings(params: dict[str, Any], current: Function | None) -> dict[str, Any]:
+    """The record fields a CreateFunction or UpdateFunctionConfiguration request sets,
+    validated; members it leaves out keep ``current``'s values (or Lambda's defaults)."""
+    if params.get("PackageType", "Zip") != "Zip":
+        raise errors.InvalidParameterValue("cove runs Zip functions only (no images).")
+    runtime = params.get("Runtime", current.runtime if current else None)
+    if runtime is None or not RUNTIME_PATTERN.fullmatch(runtime):
+        raise errors.InvalidParameterValue(
+            f"Runtime {runtime!r} is not supported by cove: use python3.x (functions run "
+            f"on cove's own Python).")
+    timeout = params.get("Timeout", current.timeout if current else 3)
+    memory = params.get("MemorySize", current.memory if current else 128)
+    _check_limits(timeout, memory)
+    handler = params.get("Handler", current.handler if current else None)
+    if not handler or "." not in handler:
+        raise errors.InvalidParameterValue(
+            f"Handler {handler!r} must be module.function, e.g. lambda_function.handler.")
+    if params.get("Layers"):
+        raise errors.InvalidParameterValue("cove has no layers: put the packages in the "
+                                           "function's zip.")
+    return {"runtime": runtime, "handler": handler, "timeout": timeout, "memory": memory,
+            "role": params.get("Role", current.role if current else "") or "",
+            "description": params.get("Description", current.description if current else ""),
+            "variables": _variables(params, current)}
+
+
+def _check_limits(timeout: int, memory: int) -> None:
+    if not 1 <= timeout <= 900:
+        raise errors.InvalidParameterValue(
+            f"Timeout is {timeout} s: it must be between 1 and 900 seconds.")
+    if not 128 <= memory <= 10240:
+        raise errors.InvalidParameterValue(
+            f"MemorySize is {memory} MB: it must be between 128 and 10240 MB.")
+
+
+def _variables(params: dict[str, Any], current: Function | None) -> Mapping[str, str]:
+    """Environment.Variables: the request's (an empty Environment clears them) or the
+    current ones; Lambda's own names refused."""
+    if "Environment" in params:
+        variables = dict((params["Environment"] or {}).get("Variables") or {})
+    else:
+        variables = dict(current.variables) if current else {}
+    reserved = sorted(set(variables) & RESERVED)
+    if reserved:
+        raise errors.InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided contains reserved keys that are "
+            f"currently not supported for modification. Reserved keys used in this request: "
+            f"{', '.join(reserved)}")
+    return MappingProxyType(variables)

@@ -9,56 +9,12 @@ versions stored.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from cove import errors
-
-
-class EndpointStatus(enum.Enum):
-    OUT_OF_SERVICE = "OutOfService"
-    CREATING = "Creating"
-    UPDATING = "Updating"
-    SYSTEM_UPDATING = "SystemUpdating"
-    ROLLING_BACK = "RollingBack"
-    IN_SERVICE = "InService"
-    DELETING = "Deleting"
-    FAILED = "Failed"
-    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
-
-    def is_changing(self) -> bool:
-        """Being created or updated: its configuration is in use and may not be deleted."""
-        return self in (EndpointStatus.CREATING, EndpointStatus.UPDATING)
-
-    def had_fleets(self) -> bool:
-        """Serving, or starting fleets: after a restart such an endpoint deploys again."""
-        return self in (EndpointStatus.IN_SERVICE, EndpointStatus.CREATING,
-                        EndpointStatus.UPDATING, EndpointStatus.SYSTEM_UPDATING)
-
-    def serves(self) -> bool:
-        return self is EndpointStatus.IN_SERVICE
-
-    def can_become(self, other: EndpointStatus) -> bool:
-        return other in _NEXT[self]
-
-
-_S = EndpointStatus
-_NEXT: dict[EndpointStatus, frozenset[EndpointStatus]] = {
-    # Deployed or failed; after a restart, whatever was serving deploys again (Creating).
-    _S.CREATING: frozenset({_S.IN_SERVICE, _S.FAILED, _S.DELETING}),
-    _S.IN_SERVICE: frozenset({_S.UPDATING, _S.OUT_OF_SERVICE, _S.DELETING, _S.CREATING}),
-    # An update ends in service (done or rolled back) or failed (the rollback failed too).
-    _S.UPDATING: frozenset({_S.IN_SERVICE, _S.FAILED, _S.DELETING, _S.CREATING}),
-    _S.SYSTEM_UPDATING: frozenset({_S.IN_SERVICE, _S.CREATING, _S.DELETING}),
-    _S.ROLLING_BACK: frozenset({_S.IN_SERVICE, _S.FAILED, _S.DELETING}),
-    # Stopped when idle: UpdateEndpoint (or ``cove endpoints start``) starts it again.
-    _S.OUT_OF_SERVICE: frozenset({_S.CREATING, _S.DELETING}),
-    _S.FAILED: frozenset({_S.DELETING}),
-    _S.UPDATE_ROLLBACK_FAILED: frozenset({_S.DELETING}),
-    _S.DELETING: frozenset(),
-}
+from cove.lifecycles import EndpointStatus as EndpointStatus  # its home; re-exported
 
 
 @dataclass(frozen=True)

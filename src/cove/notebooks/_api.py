@@ -1,20 +1,18 @@
-"""The notebook-instance operations of the SageMaker API."""
+"""The notebook-instance operations of the SageMaker API: each reads the request and calls
+the service; Describe documents are rendered from the records by
+:func:`describe_notebook_instance`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from cove import errors
 from cove.notebooks._instances import NotebookInstances
-from cove.notebooks._lifecycle import NotebookInstanceStatus
-from cove.sagemaker import Tags, arn, matches_filters, paginate
+from cove.notebooks._records import NotebookInstance
+from cove.notebooks._rows import dump
+from cove.sagemaker import Tags, matches_filters, paginate
 from cove.wire import Call
 
-#: Create parameters kept in the Describe document as given.
-ECHOED = ("InstanceType", "RoleArn", "KmsKeyId", "SubnetId", "IpAddressType",
-          "AcceleratorTypes", "AdditionalCodeRepositories", "InstanceMetadataServiceConfiguration")
 SUMMARY = ("NotebookInstanceName", "NotebookInstanceArn", "NotebookInstanceStatus", "Url",
            "InstanceType", "CreationTime", "LastModifiedTime")
 SORT_KEYS = {"Name": "NotebookInstanceName", "CreationTime": "CreationTime",
@@ -36,36 +34,20 @@ class NotebookApi:
                 "CreatePresignedNotebookInstanceUrl": self.presigned_url}
 
     def create(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        _check_supported(params)
-        name = params["NotebookInstanceName"]
-        now = time.time()
-        describe: dict[str, Any] = {k: params[k] for k in ECHOED if k in params}
-        describe.update({
-            "NotebookInstanceName": name,
-            "NotebookInstanceArn": arn(call.region, call.principal.account_id,
-                                       "notebook-instance", name),
-            "NotebookInstanceStatus": NotebookInstanceStatus.PENDING.value,
-            "DirectInternetAccess": params.get("DirectInternetAccess", "Enabled"),
-            "VolumeSizeInGB": params.get("VolumeSizeInGB", 5),
-            "RootAccess": params.get("RootAccess", "Enabled"),
-            "PlatformIdentifier": params.get("PlatformIdentifier", "notebook-al2-v3"),
-            "SecurityGroups": params.get("SecurityGroupIds", []),
-            "CreationTime": now, "LastModifiedTime": now,
-        })
-        self.instances.create(describe)
+        instance = self.instances.create(params, call.region, call.principal.account_id)
         if params.get("Tags"):
-            self.tags.set(describe["NotebookInstanceArn"], params["Tags"])
-        return {"NotebookInstanceArn": describe["NotebookInstanceArn"]}
+            self.tags.set(instance.arn, params["Tags"])
+        return {"NotebookInstanceArn": instance.arn}
 
     def describe(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
-        return self.instances.describe(params["NotebookInstanceName"])
+        return describe_notebook_instance(self.instances.get(params["NotebookInstanceName"]))
 
     def list(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         for unsupported in ("NotebookInstanceLifecycleConfigNameContains",
                             "DefaultCodeRepositoryContains"):
             if params.get(unsupported):  # cove has neither: nothing can match
                 return {"NotebookInstances": []}
-        found = [d for d in self.instances.all()
+        found = [d for d in map(describe_notebook_instance, self.instances.all())
                  if matches_filters(d, params, "NotebookInstanceName", "NotebookInstanceStatus")
                  and params.get("AdditionalCodeRepositoryEquals") in
                  (None, *d.get("AdditionalCodeRepositories", []))]
@@ -91,12 +73,6 @@ class NotebookApi:
         return {"AuthorizedUrl": self.instances.authorized_url(params["NotebookInstanceName"])}
 
 
-def _check_supported(params: dict[str, Any]) -> None:
-    if params.get("LifecycleConfigName"):
-        raise errors.ValidationError(
-            "Notebook instance lifecycle configurations are not supported by cove; leave "
-            "LifecycleConfigName out and run set-up code from the notebook.")
-    if params.get("DefaultCodeRepository"):
-        raise errors.ValidationError(
-            "DefaultCodeRepository is not supported by cove (an instance starts empty); leave "
-            "it out and clone the repository from a terminal in JupyterLab.")
+def describe_notebook_instance(instance: NotebookInstance) -> dict[str, Any]:
+    """DescribeNotebookInstance's document: the stored one (one writer, ``_rows``)."""
+    return dump(instance)

@@ -1,7 +1,8 @@
 """Notebook instances: rows in ``notebook_instances`` and the JupyterLab server of each.
 
-Their lifecycle is :class:`~cove.notebooks._lifecycle.NotebookInstanceStatus`: every change of
-status goes through its allowed transitions.
+Each is a :class:`~cove.notebooks._records.NotebookInstance` record whose lifecycle is
+:class:`~cove.notebooks._lifecycle.NotebookInstanceStatus`: every change of status goes through
+its allowed transitions.
 
 An instance's JupyterLab runs in the sandbox like a job: cove's home hidden, the instance's
 directory at ``/opt/ml``, a key pair of its own (issued at each start, revoked at stop), bound to
@@ -45,7 +46,9 @@ from cove.notebooks import _environment as environment
 from cove.notebooks._environment import InstanceDirectory
 from cove.notebooks._lifecycle import DELETE_FROM, START_FROM, STOP_FROM
 from cove.notebooks._lifecycle import NotebookInstanceStatus as Status
-from cove.sagemaker import DescribedRows
+from cove.notebooks._records import NotebookInstance, new_instance
+from cove.notebooks._rows import dump, load
+from cove.sagemaker import RecordRows
 
 log = logging.getLogger("cove.notebooks")
 
@@ -80,8 +83,8 @@ class NotebookInstances:
                  settings: NotebookSettings) -> None:
         self.db, self.identity, self.logs = db, identity, logs
         self.sandbox, self.settings = sandbox, settings
-        self.rows = DescribedRows(db, notebook_instances, "notebook instance",
-                                  "NotebookInstance", missing=_missing)
+        self.rows: RecordRows[NotebookInstance] = RecordRows(
+            db, notebook_instances, "notebook instance", load, dump, missing=_missing)
         #: Where cove listens, once it does: what the instances' boto3 talks to.
         self.endpoint_url = settings.endpoint_url
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -90,26 +93,26 @@ class NotebookInstances:
 
     # --- the API's operations ---------------------------------------------------------------
 
-    def create(self, describe: dict[str, Any]) -> None:
+    def create(self, params: dict[str, Any], region: str, account: str) -> NotebookInstance:
         """Record a new instance (Pending) and start its JupyterLab in the background."""
+        instance = new_instance(params, region, account)
         _require_jupyter()
         c = notebook_instances.c
         with self.db.write() as conn:
-            if conn.execute(select(c.name).where(c.name == describe["NotebookInstanceName"])
-                            ).first():
+            if conn.execute(select(c.name).where(c.name == instance.name)).first():
                 raise errors.ResourceInUse("Cannot create a duplicate Notebook Instance "
-                                           f"({describe['NotebookInstanceName']})")
+                                           f"({instance.name})")
             conn.execute(insert(notebook_instances).values(
-                name=describe["NotebookInstanceName"], arn=describe["NotebookInstanceArn"],
-                status=Status.PENDING.value, creation_time=describe["CreationTime"],
-                last_modified=describe["LastModifiedTime"], describe=describe,
-                token=secrets.token_urlsafe(32)))
-        self._in_background(self._launch, describe["NotebookInstanceName"])
+                name=instance.name, arn=instance.arn, status=instance.status_value,
+                creation_time=instance.created, last_modified=instance.modified,
+                describe=dump(instance), token=secrets.token_urlsafe(32)))
+        self._in_background(self._launch, instance.name)
+        return instance
 
-    def describe(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> NotebookInstance:
         return self.rows.get(name)
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[NotebookInstance]:
         return self.rows.all()
 
     def start(self, name: str) -> None:
@@ -127,10 +130,10 @@ class NotebookInstances:
 
     def authorized_url(self, name: str) -> str:
         """The URL that logs a browser into the instance's JupyterLab."""
-        describe = self.rows.get(name)
-        if _status(describe) is not Status.IN_SERVICE:
+        instance = self.rows.get(name)
+        if instance.status is not Status.IN_SERVICE:
             raise errors.ValidationError(
-                f"Notebook Instance {name} is {_status(describe).value}: a URL can "
+                f"Notebook Instance {name} is {instance.status.value}: a URL can "
                 "be made only for an InService instance (start it first).")
         token, port = self._secrets(name)
         return f"http://127.0.0.1:{port}/lab?token={token}"
@@ -143,14 +146,14 @@ class NotebookInstances:
 
     def recover(self) -> None:
         """After a restart: start again what was running, finish what was half done."""
-        for describe in self.rows.all():
-            name, status = describe["NotebookInstanceName"], _status(describe)
+        for instance in self.rows.all():
+            name, status = instance.name, instance.status
             self._end_leftover(name)
             if status in (Status.PENDING, Status.IN_SERVICE):  # it ran: run it again
                 self._set(name, Status.PENDING)
                 self._in_background(self._launch, name)
             elif status is Status.STOPPING:
-                self.identity.revoke(describe["NotebookInstanceArn"])
+                self.identity.revoke(instance.arn)
                 self._set(name, Status.STOPPED)
             elif status is Status.DELETING:
                 self._in_background(self._remove, name)
@@ -166,14 +169,14 @@ class NotebookInstances:
     # --- the work behind the operations -----------------------------------------------------
 
     def _launch(self, name: str) -> None:
-        describe = self.rows.get(name)
-        arn = describe["NotebookInstanceArn"]
+        instance = self.rows.get(name)
+        arn = instance.arn
         directory = self.directory(name)
         region, account = self.settings.region, self.settings.account
         environment.prepare(directory, name, arn, region,
                             environment.default_bucket(region, account))
         self.identity.revoke(arn)
-        credentials = self.identity.issue(arn, describe.get("RoleArn", ""), name)
+        credentials = self.identity.issue(arn, instance.role_arn, name)
         token, _ = self._secrets(name)
         port = _free_port()
         env = environment.environment(directory, self.endpoint_url, region, credentials,
@@ -194,14 +197,14 @@ class NotebookInstances:
         supervisor.start()
         failure = self._wait_ready(proc, port, token)
         if failure is None:
-            self._set(name, Status.IN_SERVICE, Url=f"127.0.0.1:{port}")
+            self._set(name, Status.IN_SERVICE, url=f"127.0.0.1:{port}")
             return
         self._end(proc)
         supervisor.join(5)  # its output is read to the end: the last line says why
         if last_lines:
             failure += f"; it last said: {last_lines[-1][:300]}"
         self.identity.revoke(arn)
-        self._set(name, Status.FAILED, FailureReason=failure)
+        self._set(name, Status.FAILED, failure=failure)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, token: str) -> str | None:
         """None once JupyterLab answers with the token; else why it never will."""
@@ -233,25 +236,25 @@ class NotebookInstances:
         if not mine or closing:
             return
         try:  # it ended on its own (not by Stop): say so rather than claim InService
-            describe = self.rows.get(name)
+            instance = self.rows.get(name)
         except errors.CoveError:
             return
-        if _status(describe) is Status.IN_SERVICE:
-            self.identity.revoke(describe["NotebookInstanceArn"])
-            self._set(name, Status.FAILED, FailureReason=f"JupyterLab exited with code {code}; its "
-                                                    f"log is in {LOG_GROUP}")
+        if instance.status is Status.IN_SERVICE:
+            self.identity.revoke(instance.arn)
+            self._set(name, Status.FAILED, failure=f"JupyterLab exited with code {code}; its "
+                                                   f"log is in {LOG_GROUP}")
 
     def _halt(self, name: str) -> None:
         with self._lock:
             proc = self._procs.pop(name, None)
         if proc is not None:
             self._end(proc)
-        self.identity.revoke(self.rows.get(name)["NotebookInstanceArn"])
+        self.identity.revoke(self.rows.get(name).arn)
         self._set(name, Status.STOPPED)
         self._clear_process(name)
 
     def _remove(self, name: str) -> None:
-        arn = self.rows.get(name)["NotebookInstanceArn"]
+        arn = self.rows.get(name).arn
         self.identity.revoke(arn)
         root = self.directory(name).root
         if root.exists():
@@ -289,24 +292,12 @@ class NotebookInstances:
 
     def _transition(self, name: str, allowed: tuple[Status, ...], to: Status) -> None:
         """A request moves the instance: only from ``allowed``, only along its lifecycle."""
-        def mutate(describe: dict[str, Any]) -> None:
-            _status(describe).check(to, describe["NotebookInstanceArn"], allowed)
-            describe["NotebookInstanceStatus"] = to.value
-            describe.pop("FailureReason", None)
-            describe.pop("Url", None)  # no move a request makes is to InService
+        self.rows.change(name, lambda instance: instance.requested(to, allowed))
 
-        self.rows.change(name, mutate)
-
-    def _set(self, name: str, status: Status, **fields: Any) -> None:
+    def _set(self, name: str, status: Status, url: str | None = None,
+             failure: str | None = None) -> None:
         """cove's own work moves the instance, along its lifecycle (an illegal move raises)."""
-        def mutate(describe: dict[str, Any]) -> None:
-            _status(describe).check(status, describe["NotebookInstanceArn"])
-            describe["NotebookInstanceStatus"] = status.value
-            if status is not Status.IN_SERVICE:
-                describe.pop("Url", None)
-            describe.update(fields)
-
-        self.rows.change(name, mutate)
+        self.rows.change(name, lambda instance: instance.moved(status, url, failure))
 
     def _secrets(self, name: str) -> tuple[str, int | None]:
         with self.db.read() as conn:
@@ -329,16 +320,12 @@ class NotebookInstances:
                 log.exception("notebook instance %s: %s failed", name, work.__name__)
                 reason = exc.message if isinstance(exc, errors.CoveError) else repr(exc)
                 try:
-                    self._set(name, Status.FAILED, FailureReason=f"cove could not {_verb(work)} "
-                                                            f"the instance: {reason}")
+                    self._set(name, Status.FAILED, failure=f"cove could not {_verb(work)} "
+                                                           f"the instance: {reason}")
                 except errors.CoveError:
                     log.exception("notebook instance %s: cannot record the failure", name)
 
         threading.Thread(target=run, daemon=True, name=f"cove-notebook-{name}").start()
-
-
-def _status(describe: dict[str, Any]) -> Status:
-    return Status(describe["NotebookInstanceStatus"])
 
 
 def _verb(work: Callable[[str], None]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cove import errors
 from cove.pipelines._pipelines import ExecutionSpec, Pipelines, PipelineSpec
-from cove.pipelines._records import Execution, Pipeline, StepRun
+from cove.pipelines._records import Execution, Pipeline, PipelineStatus, StepRun
 from cove.sagemaker import Tags, milliseconds, paginate
 from cove.wire import Call
 
@@ -54,7 +54,7 @@ class PipelinesApi:
         pipeline = self.store.pipeline(params["PipelineName"])
         version = pipeline.version(params.get("PipelineVersionId"))
         return {**_summary(pipeline), "PipelineDefinition": version.definition,
-                "PipelineStatus": "Active", **_parallelism(pipeline.parallelism)}
+                "PipelineStatus": PipelineStatus.ACTIVE.value, **_parallelism(pipeline.parallelism)}
 
     def list_versions(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         pipeline = self.store.pipeline(params["PipelineName"])

@@ -6,51 +6,16 @@ engine asks a status what it may become instead of comparing strings.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cove import errors
 
-
-class ExecutionStatus(enum.Enum):
-    EXECUTING = "Executing"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-    FAILED = "Failed"
-    SUCCEEDED = "Succeeded"
-
-    def is_finished(self) -> bool:
-        return self in (ExecutionStatus.STOPPED, ExecutionStatus.FAILED,
-                        ExecutionStatus.SUCCEEDED)
-
-    def can_become(self, other: ExecutionStatus) -> bool:
-        return other in _EXECUTION_NEXT[self]
-
-
-_EXECUTION_NEXT: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
-    ExecutionStatus.EXECUTING: frozenset({ExecutionStatus.STOPPING, ExecutionStatus.FAILED,
-                                          ExecutionStatus.SUCCEEDED}),
-    ExecutionStatus.STOPPING: frozenset({ExecutionStatus.STOPPED, ExecutionStatus.FAILED,
-                                         ExecutionStatus.SUCCEEDED}),
-    # RetryPipelineExecution runs a failed or stopped execution's unfinished steps again.
-    ExecutionStatus.FAILED: frozenset({ExecutionStatus.EXECUTING}),
-    ExecutionStatus.STOPPED: frozenset({ExecutionStatus.EXECUTING}),
-    ExecutionStatus.SUCCEEDED: frozenset(),
-}
-
-
-class StepStatus(enum.Enum):
-    STARTING = "Starting"
-    EXECUTING = "Executing"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-    FAILED = "Failed"
-    SUCCEEDED = "Succeeded"
-
-    def is_finished(self) -> bool:
-        return self in (StepStatus.STOPPED, StepStatus.FAILED, StepStatus.SUCCEEDED)
+# The lifecycles' home is cove.lifecycles (the CLI reads them there); re-exported here.
+from cove.lifecycles import ExecutionStatus as ExecutionStatus
+from cove.lifecycles import PipelineStatus as PipelineStatus
+from cove.lifecycles import StepStatus as StepStatus
 
 
 @dataclass(frozen=True)

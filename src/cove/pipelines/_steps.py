@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cove import errors
+from cove.lifecycles import JobStatus
 from cove.pipelines._records import StepStatus
 
 #: ``(operation, request) -> response``: the SageMaker API, called from inside cove.
@@ -62,9 +63,12 @@ JOBS = {
                       "StopHyperParameterTuningJob", "HyperParameterTuningJob", "TuningJob", 32),
 }
 
-_JOB_STATUS = {"InProgress": StepStatus.EXECUTING, "Stopping": StepStatus.STOPPING,
-               "Completed": StepStatus.SUCCEEDED, "Failed": StepStatus.FAILED,
-               "Stopped": StepStatus.STOPPED}
+#: The step's status for each status of its job (Describe's ``<Prefix>Status``).
+_JOB_STATUS = {JobStatus.IN_PROGRESS.value: StepStatus.EXECUTING,
+               JobStatus.STOPPING.value: StepStatus.STOPPING,
+               JobStatus.COMPLETED.value: StepStatus.SUCCEEDED,
+               JobStatus.FAILED.value: StepStatus.FAILED,
+               JobStatus.STOPPED.value: StepStatus.STOPPED}
 
 
 def client_token(execution_id: str, step: str, attempt: int) -> str:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -24,7 +25,7 @@ EARLY_STOPPING_MIN_TRIALS = 2
 EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 
 
-def new_study(config: dict[str, Any], static: dict[str, str], max_jobs: int) -> optuna.Study:
+def new_study(config: Mapping[str, Any], static: Mapping[str, str], max_jobs: int) -> optuna.Study:
     strategy = config["Strategy"]
     seed = config.get("RandomSeed")
     minimize = config["HyperParameterTuningJobObjective"]["Type"] == "Minimize"
@@ -43,7 +44,7 @@ def new_study(config: dict[str, Any], static: dict[str, str], max_jobs: int) -> 
                                sampler=sampler, pruner=pruner)
 
 
-def hyperband_resources(config: dict[str, Any], static: dict[str, str]) -> tuple[int, int]:
+def hyperband_resources(config: Mapping[str, Any], static: Mapping[str, str]) -> tuple[int, int]:
     """(MinResource, MaxResource); MaxResource falls back to an epochs hyperparameter."""
     hb = config.get("StrategyConfig", {}).get("HyperbandStrategyConfig", {})
     low = int(hb.get("MinResource", 1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ class SearchSpace:
     parameters: tuple[Parameter, ...]
 
     @classmethod
-    def from_ranges(cls, ranges: dict[str, Any]) -> SearchSpace:
+    def from_ranges(cls, ranges: Mapping[str, Any]) -> SearchSpace:
         parameters: list[Parameter] = []
         for r in ranges.get("IntegerParameterRanges", []):
             parameters.append(_numeric(r, "Integer"))
@@ -104,7 +105,7 @@ class SearchSpace:
     def hyperparameters(self, params: dict[str, Any]) -> dict[str, str]:
         return {p.name: p.hyperparameter(params[p.name]) for p in self.parameters}
 
-    def internal(self, hyperparameters: dict[str, str]) -> dict[str, Any] | None:
+    def internal(self, hyperparameters: Mapping[str, str]) -> dict[str, Any] | None:
         """Internal values for a parent trial's hyperparameters (warm start), or None."""
         found: dict[str, Any] = {}
         for p in self.parameters:
