@@ -184,12 +184,13 @@ def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> An
     """A started kernel client, the run's environment variables already set in the kernel."""
     from jupyter_core.utils import run_sync
 
-    _wait_started(kernel, client.startup_timeout)
     kc = kernel.client()
 
     async def start() -> None:
         # no heartbeat channel: it calls a kernel dead after 1 s without a beat, which a kernel
-        # still starting on a busy machine is not; the server's REST API says if it is alive
+        # still starting on a busy machine is not.  Ready is the kernel's own kernel_info reply:
+        # JupyterLab's execution_state says "starting" until a client asks the kernel something
+        # (a REST-only caller waiting for it to change waited out the whole startup timeout)
         kc.start_channels(hb=False)
         await kc.wait_for_ready(timeout=client.startup_timeout)
         if env:
@@ -202,17 +203,6 @@ def _ready_client(client: Any, kernel: _ServerKernel, env: dict[str, str]) -> An
     run_sync(start)()
     kc.allow_stdin = False
     return kc
-
-
-def _wait_started(kernel: _ServerKernel, timeout: float) -> None:
-    """Until JupyterLab has heard from the kernel: a client's heartbeat gives up after one
-    second, less than a kernel takes to import IPython on a busy machine."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = kernel.server.call("GET", f"/api/kernels/{kernel.kernel_id}")
-        if state is None or state.get("execution_state") not in ("starting", None):
-            return  # up, or gone (the client's own checks say so next)
-        time.sleep(0.1)
 
 
 def _place(source: Path, extra: Iterable[Path], base: Path, work: str) -> Any:
