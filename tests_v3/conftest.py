@@ -78,9 +78,13 @@ def create_instance(server: CoveServer, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def v3_notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
-    """One cove and one InService notebook instance, ``v3``, for the tests of the group
-    ``v3-notebook`` (each JupyterLab start costs seconds the suite does not have)."""
-    server = platform_cove(tmp_path_factory.mktemp("v3-notebook") / "home")
+    """One cove and one InService notebook instance, ``v3``, per test worker, for the
+    tutorials it runs (each JupyterLab start costs seconds).  This cove
+    runs on the v3 environment itself: the handler ModelBuilder generates for an
+    ``InferenceSpec`` imports ``sagemaker.serve`` in the model worker, which runs cove's
+    environment (see the README's SDK v3 section)."""
+    server = CoveServer(tmp_path_factory.mktemp("v3-notebook") / "home",
+                        {"COVE_SDK_V3_PYTHON": sys.executable}).start()
     try:
         create_instance(server, "v3")
         yield server

@@ -83,11 +83,18 @@ def _check_reached_cove(seen: dict[str, Any], server: CoveServer) -> None:
     assert seen["key"] != server.credentials["access_key_id"]  # the instance's own key
 
 
-@pytest.mark.xdist_group("v3-notebook")
 @pytest.mark.timeout(600)
-def test_the_v3_kernel_runs_the_docs_first_cell_with_no_set_up(v3_notebook: CoveServer,
-                                                               tmp_path: Path) -> None:
-    server = v3_notebook
+def test_the_v3_kernel_runs_the_docs_first_cell_with_no_set_up(tmp_path: Path) -> None:
+    """cove on its own environment (SDK v2), the v3 kernel on the suite's."""
+    server = platform_cove(tmp_path / "home")
+    try:
+        _first_cell_on_both_kernels(server, tmp_path)
+    finally:
+        server.stop()
+
+
+def _first_cell_on_both_kernels(server: CoveServer, tmp_path: Path) -> None:
+    create_instance(server, "v3")
     assert _kernelspecs(server, "v3") == {"python3": "Python 3 (cove)",
                                           V3_KERNEL: "Python 3 (SageMaker SDK v3)"}
     seen = _probe(server, "v3", tmp_path,
