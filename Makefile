@@ -39,17 +39,21 @@ $(VENV)/.test-installed: $(PY) pyproject.toml $(TOOLKITS)
 demo: $(VENV)/.installed
 	$(VENV)/bin/cove demo
 
-$(VENV3)/.installed: pyproject.toml
+# ipykernel: notebook instances run it as their "Python 3 (SageMaker SDK v3)" kernel
+# (COVE_SDK_V3_PYTHON); nbclient: the v3 suite drives those kernels; JupyterLab: the v3
+# tutorials' cove runs here (ModelBuilder's handler needs SDK v3 in cove's environment).  No
+# PyTorch: the Torchrun test runs cove on its own environment ($(VENV)), where torch is.
+$(VENV3)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV3)
 	$(PY3) -m pip install --quiet --upgrade pip
 	$(PY3) -m pip install --quiet -e . "sagemaker>=3,<4" "pytest>=8" "pytest-xdist>=3.5" \
-		"pytest-timeout>=2.3"
+		"pytest-timeout>=2.3" "jupyterlab>=4" "ipykernel>=6.29" "nbclient>=0.10"
 	touch $@
 
 test: $(VENV)/.test-installed $(VENV3)/.installed
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=20 $(PYTEST_ARGS)
-	$(PY3) -m pytest -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider tests_v3 \
-		$(PYTEST_ARGS)
+	COVE_TEST_SERVER_PYTHON=$(abspath $(PY)) $(PY3) -m pytest -n $(TEST_WORKERS) \
+		--dist loadgroup -p no:cacheprovider tests_v3 $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(PIP) install --quiet -e ".[bench]"

@@ -4,7 +4,8 @@ SageMaker's SDK finds the notebook instance it runs in (and so ``get_execution_r
 ``/opt/ml/metadata/resource-metadata.json``.  In cove's bubblewrap sandbox the instance's
 directory is mounted at ``/opt/ml`` and the file is there.  Without the sandbox nothing can be
 mounted, so this launcher points the SDK's ``NOTEBOOK_METADATA_FILE`` at the instance's own
-copy as ``sagemaker.session`` is imported — the notebook's code stays exactly as on SageMaker.
+copy as the module that reads it is imported (v2's ``sagemaker.session``, v3's
+``sagemaker.core.helper.session_helper``) — the notebook's code stays exactly as on SageMaker.
 
 It lives outside ``cove.notebooks`` and imports nothing of cove's: a kernel must answer its
 first heartbeat quickly, and the package pulls in the server's dependencies.
@@ -24,17 +25,19 @@ from typing import Any
 METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
 #: Where the instance's copy is, when the sandbox could not mount it at METADATA_FILE.
 METADATA_VARIABLE = "COVE_NOTEBOOK_METADATA_FILE"
+#: The SDK modules that read METADATA_FILE for ``get_execution_role()``: v2's, v3's.
+METADATA_READERS = frozenset({"sagemaker.session", "sagemaker.core.helper.session_helper"})
 
 
 class _MetadataFileFinder(importlib.abc.MetaPathFinder):
-    """Finds ``sagemaker.session`` as usual, and sets its metadata path once it has loaded."""
+    """Finds the SDK's metadata readers as usual, and sets their metadata path once loaded."""
 
     def __init__(self, path: str) -> None:
         self.path = path
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "sagemaker.session":
+        if fullname not in METADATA_READERS:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.loader is None:

@@ -83,6 +83,10 @@ class Config:
     routing_seed: int = 0
     #: Stop endpoints idle this long ("90s", "30m", "2h"; "" or "0": never).
     endpoint_idle_timeout: str = ""
+    #: The Python of an environment with SageMaker SDK v3 (``sagemaker>=3``) and ipykernel
+    #: (e.g. ``/path/to/.venv-v3/bin/python``): notebook instances then offer a second kernel,
+    #: "Python 3 (SageMaker SDK v3)", beside cove's own (SDK v2; v2 and v3 cannot share one).
+    sdk_v3_python: str = ""
     #: Function invocations in flight at once, over all functions (Lambda's concurrency
     #: limit): one more synchronous invocation gets TooManyRequestsException.
     function_concurrency: int = 10

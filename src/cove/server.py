@@ -154,7 +154,8 @@ class Platform:
                                    endpoints.envs, executor, identity, endpoints.worker_keys)
         functions = _functions(config, credentials, db, store, logs, identity, sandbox, runtime)
         notebooks = NotebookInstances(db, identity, logs, sandbox, NotebookSettings(
-            config.home, runtime.url, config.region, credentials.account_id))
+            config.home, runtime.url, config.region, credentials.account_id,
+            sdk_v3_python=config.sdk_v3_python))
         registry = ModelRegistry(db, artifact_check(store))
         search = Search()
         registry_api = RegistryApi(registry, tags, search)

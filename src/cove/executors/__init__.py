@@ -12,6 +12,7 @@ from cove.executors._base import (
     Reservation,
     Resources,
 )
+from cove.executors._confinement import runtime_paths
 from cove.executors._local import LocalExecutor
 from cove.executors._quotas import Quota, exceeded, quota_for
 from cove.executors._resources import (
@@ -52,4 +53,5 @@ __all__ = ["INSTANCE_TYPES", "Bubblewrap", "Event", "Executor", "HostLost", "Hos
            "HostWork", "LocalExecutor", "MissingSandbox", "PlainProcess", "ProcessSpec",
            "Quota", "Reservation", "Resources", "Sandbox", "choose_sandbox", "describe",
            "describe_resources", "exceeded", "hand_over", "instance_resources", "kill",
-           "map_instance_types", "open_executor", "parse_instance_types", "quota_for"]
+           "map_instance_types", "open_executor", "parse_instance_types", "quota_for",
+           "runtime_paths"]

@@ -7,7 +7,8 @@ The layout of ``$COVE_HOME/notebooks/<name>/`` (kept across stop and start)::
     metadata/resource-metadata.json     the instance's name and ARN, as SageMaker writes it
     home/                               $HOME: Jupyter's and IPython's state, the SDK config
       .config/sagemaker/config.yaml     TelemetryOptOut, DefaultS3Bucket
-      .local/share/jupyter/kernels/python3/kernel.json
+      .local/share/jupyter/kernels/python3/kernel.json          cove's Python (SDK v2)
+      .local/share/jupyter/kernels/sagemaker-sdk-v3/kernel.json an SDK v3 Python, if configured
 
 In the bubblewrap sandbox the directory is mounted at ``/opt/ml``, so the metadata file is at
 the path the SageMaker SDK reads (``/opt/ml/metadata/resource-metadata.json``) and
@@ -20,17 +21,22 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+import shutil
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cove._notebook_kernel import METADATA_VARIABLE
 from cove.config import Credentials
+from cove.notebooks._kernels import V3_KERNEL, Kernel
 from cove.training._contract import base_environment
 from cove.untrusted import ensure_directory, write_beneath
 
 #: Jupyter's runtime directory (kernels' connection files), relative to the instance's
 RUNTIME = "home/.local/share/jupyter/runtime"
+#: The user's kernelspecs, relative to the instance's directory: cove writes its own there
+KERNELS = "home/.local/share/jupyter/kernels"
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,9 @@ def default_bucket(region: str, account: str) -> str:
 
 
 def prepare(directory: InstanceDirectory, name: str, arn: str, region: str,
-            bucket: str) -> None:
+            bucket: str, kernels: Sequence[Kernel]) -> None:
     """Write the files the instance's processes read (again at every start: cove may have
-    moved, the kernel's interpreter may have changed)."""
+    moved, the kernels' interpreters may have changed; a kernel cove no longer offers goes)."""
     # The instance's code may have replaced any of these with links since the last start:
     # each is written beneath the instance's directory without following them.
     directory.root.mkdir(parents=True, exist_ok=True)
@@ -76,11 +82,25 @@ def prepare(directory: InstanceDirectory, name: str, arn: str, region: str,
                   json.dumps({"ResourceArn": arn, "ResourceName": name}).encode())
     write_beneath(directory.root, "home/.config/sagemaker/config.yaml",
                   sdk_config(bucket).encode())
-    spec = {"argv": [sys.executable, "-m", "cove._notebook_kernel", "-f", "{connection_file}"],
-            "display_name": "Python 3 (cove)", "language": "python",
-            "metadata": {"debugger": True}}
-    write_beneath(directory.root, "home/.local/share/jupyter/kernels/python3/kernel.json",
-                  json.dumps(spec, indent=1).encode())
+    for kernel in kernels:
+        write_beneath(directory.root, f"{KERNELS}/{kernel.name}/kernel.json", kernel.json())
+    if V3_KERNEL not in {kernel.name for kernel in kernels}:
+        _remove_beneath(directory.root, KERNELS, V3_KERNEL)
+
+
+def _remove_beneath(base: Path, parent: str, name: str) -> None:
+    """Remove ``base/parent/name`` (a directory, file or link), following no link."""
+    fd = ensure_directory(base, parent)
+    try:
+        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(name, dir_fd=fd)
+        else:
+            os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def sdk_config(bucket: str) -> str:

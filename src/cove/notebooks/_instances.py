@@ -44,6 +44,14 @@ from cove.meta import Database
 from cove.meta.tables import notebook_instances
 from cove.notebooks import _environment as environment
 from cove.notebooks._environment import InstanceDirectory
+from cove.notebooks._kernels import (
+    V3_DISPLAY_NAME,
+    Kernel,
+    readable,
+    sdk_v3_problem,
+    v2_kernel,
+    v3_kernel,
+)
 from cove.notebooks._lifecycle import DELETE_FROM, START_FROM, STOP_FROM
 from cove.notebooks._lifecycle import NotebookInstanceStatus as Status
 from cove.notebooks._records import NotebookInstance, new_instance
@@ -69,6 +77,8 @@ class NotebookSettings:
     #: loaded machine takes minutes to import it; AWS takes minutes to start one anyway).
     start_timeout: float = 300.0
     stop_grace: float = 10.0
+    #: An SDK v3 environment's Python ("" for none): a second kernel (``_kernels.py``).
+    sdk_v3_python: str = ""
 
 
 def jupyter_missing() -> list[str]:
@@ -173,8 +183,9 @@ class NotebookInstances:
         arn = instance.arn
         directory = self.directory(name)
         region, account = self.settings.region, self.settings.account
+        kernels, readable = self._kernels(name)
         environment.prepare(directory, name, arn, region,
-                            environment.default_bucket(region, account))
+                            environment.default_bucket(region, account), kernels)
         self.identity.revoke(arn)
         credentials = self.identity.issue(arn, instance.role_arn, name)
         token, _ = self._secrets(name)
@@ -184,7 +195,7 @@ class NotebookInstances:
         command = _jupyter_command(directory, port, ipc=self.sandbox.mounts_opt_ml)
         spec = ProcessSpec(command, env, directory.root,
                            directory.seen("SageMaker"), hidden=(self.settings.home,),
-                           ports=(port,))
+                           readonly=readable, ports=(port,))
         proc = self.sandbox.spawn(spec, subprocess.PIPE)
         with self._lock:
             self._procs[name] = proc
@@ -205,6 +216,22 @@ class NotebookInstances:
             failure += f"; it last said: {last_lines[-1][:300]}"
         self.identity.revoke(arn)
         self._set(name, Status.FAILED, failure=failure)
+
+    def _kernels(self, name: str) -> tuple[list[Kernel], tuple[Path, ...]]:
+        """The kernels the instance offers, and what its sandbox must show to run them; an SDK
+        v3 Python that cannot run one is said in the instance's log, not offered."""
+        kernels = [v2_kernel(sys.executable)]
+        python = self.settings.sdk_v3_python
+        if not python:
+            return kernels, ()
+        problem = sdk_v3_problem(python)
+        if problem is not None:
+            line = f"cove: no {V3_DISPLAY_NAME} kernel: {problem}"
+            log.warning("notebook instance %s: %s", name, line)
+            self.logs.put_events(LOG_GROUP, f"{name}/jupyter.log",
+                                 [(int(time.time() * 1000), line)])
+            return kernels, ()
+        return [*kernels, v3_kernel(python)], readable(python)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, token: str) -> str | None:
         """None once JupyterLab answers with the token; else why it never will."""
