@@ -108,8 +108,13 @@ async def delete_object(store: LocalObjectStore, bucket: str, key: str,
     return Response(b"", 204, headers=headers)
 
 
-def version_headers(info: ObjectInfo) -> dict[str, str]:
-    return {"x-amz-version-id": info.version_id} if info.version_id != NULL_VERSION else {}
+def version_headers(store: LocalObjectStore, info: ObjectInfo) -> dict[str, str]:
+    """x-amz-version-id: every object of a bucket that has had versioning has one ("null"
+    when written while it was suspended, or before it was enabled); other buckets' have none.
+    The bucket's status is cached by then (the read or write that made ``info`` asked)."""
+    if info.version_id == NULL_VERSION and store.versioning(info.bucket) is None:
+        return {}
+    return {"x-amz-version-id": info.version_id}
 
 
 async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: str,
@@ -221,7 +226,7 @@ async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str)
 
     info = await receive_blob(call, store.blobs, wanted, wanted, declared, publish)
     return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(info.checksum),
-                                       **version_headers(info)})
+                                       **version_headers(store, info)})
 
 
 async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
@@ -241,7 +246,7 @@ async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str
         attributes = attributes_from(headers)
     info = await run_in_threadpool(store.copy_object, source, bucket, key, attributes)
     inner = el("LastModified", iso_date(info.last_modified)) + el("ETag", info.etag)
-    extra = version_headers(info)
+    extra = version_headers(store, info)
     if source.version_id != NULL_VERSION:
         extra["x-amz-copy-source-version-id"] = source.version_id
     return xml_response("CopyObjectResult", inner, extra)
@@ -276,7 +281,7 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                                           request.query_params.get("versionId"))
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
-               **attribute_headers(info.attributes), **version_headers(info)}
+               **attribute_headers(info.attributes), **version_headers(store, info)}
     status = check_conditions(request.headers, info.etag, info.last_modified)
     if status == 304:
         return Response(b"", 304, headers={k: headers[k] for k in ("ETag", "Last-Modified")})
@@ -328,6 +333,7 @@ async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str
                                      ArgumentName="x-amz-object-attributes")
     info = await run_in_threadpool(find_object, store, bucket, key,
                                    call.request.query_params.get("versionId"))
+    await run_in_threadpool(store.versioning, bucket)  # cached for x-amz-version-id
     inner = el("ETag", info.etag.strip('"')) if "ETag" in wanted else ""
     if "Checksum" in wanted and info.checksum.algorithm:
         inner += (f"<Checksum>{el(f'Checksum{info.checksum.algorithm}', info.checksum.value)}"
@@ -340,7 +346,7 @@ async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str
         inner += el("ObjectSize", info.size)
     return xml_response("GetObjectAttributesResponse", inner,
                         {"Last-Modified": http_date(info.last_modified),
-                         **version_headers(info)})
+                         **version_headers(store, info)})
 
 
 def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
@@ -375,6 +381,7 @@ def _head_and_read(store: LocalObjectStore, bucket: str, key: str, inline: bool,
                    version_id: str | None = None) -> tuple[ObjectInfo, bytes | None]:
     """The object's metadata and, when it is small, its bytes: one thread hop for both."""
     info = find_object(store, bucket, key, version_id)
+    store.versioning(bucket)  # cached for the answer's x-amz-version-id
     if inline and info.size <= INLINE_READ:
         return info, store.read(info, 0, info.size)
     return info, None
@@ -490,7 +497,7 @@ async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket:
     except errors.NoSuchUpload:
         # A retried Complete whose first attempt succeeded answers as that one did.
         info = await run_in_threadpool(_completed_as, store, bucket, key, requested)
-        return _completed(bucket, key, info)
+        return _completed(store, bucket, key, info)
     parts, _ = await run_in_threadpool(store.uploads.list_parts, upload, 0, MAX_PART_NUMBER)
     stored = {p.part_number: p.checksum for p in parts}
     for number, given in checks.items():
@@ -502,16 +509,16 @@ async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket:
         expected = headers.get(f"x-amz-checksum-{upload.checksum_algorithm.lower()}", "")
     info = await run_in_threadpool(store.uploads.complete, upload, requested, expected,
                                    write_condition(headers))
-    return _completed(bucket, key, info)
+    return _completed(store, bucket, key, info)
 
 
-def _completed(bucket: str, key: str, info: ObjectInfo) -> Response:
+def _completed(store: LocalObjectStore, bucket: str, key: str, info: ObjectInfo) -> Response:
     inner = (el("Location", f"/{bucket}/{key}") + el("Bucket", bucket) + el("Key", key)
              + el("ETag", info.etag))
     if info.checksum.algorithm:
         inner += (el(f"Checksum{info.checksum.algorithm}", info.checksum.value)
                   + el("ChecksumType", info.checksum.type))
-    return xml_response("CompleteMultipartUploadResult", inner, version_headers(info))
+    return xml_response("CompleteMultipartUploadResult", inner, version_headers(store, info))
 
 
 def _completed_as(store: LocalObjectStore, bucket: str, key: str,

@@ -39,6 +39,7 @@ from cove.objects._base import (
 from cove.objects._blobs import BlobStore, WrittenBlob
 from cove.objects._commits import GroupCommit
 from cove.objects._multipart import MultipartUploads
+from cove.objects._s3wire import http_date
 
 MAX_LIST_KEYS = 1000
 LEGACY_REGION = "us-east-1"
@@ -168,7 +169,9 @@ class LocalObjectStore:
                 and_(objects.c.bucket == bucket, objects.c.key == key))).first()
             if row is None:
                 self.require_bucket(conn, bucket)
-                raise errors.NoSuchKey("The specified key does not exist.", Key=key)
+                marker = _versions.latest_is_marker(conn, bucket, key)
+                raise errors.NoSuchKey("The specified key does not exist.", Key=key,
+                                       headers=_marker_headers(marker) if marker else None)
         info = _info_from_row(row)
         self._infos.put(info, generation)
         return info
@@ -226,8 +229,11 @@ class LocalObjectStore:
                 self.require_bucket(conn, bucket)
             row, marker = _versions.find_version(conn, bucket, key, version_id, current)
         if marker:
-            raise errors.MethodNotAllowed("The specified method is not allowed against this "
-                                          "resource (the version is a delete marker).")
+            raise errors.MethodNotAllowed(
+                "The specified method is not allowed against this resource (the version is a "
+                "delete marker).", Method="GET", ResourceType="DeleteMarker",
+                headers={**_marker_headers(version_id),
+                         "Last-Modified": http_date(row.last_modified)})
         return _info_from_row(row)
 
     # --- bucket settings --------------------------------------------------------------------
@@ -477,6 +483,11 @@ class _InfoCache:
         with self._lock:
             self._generation += 1
             self._items.pop((bucket, key), None)
+
+
+def _marker_headers(version_id: str) -> dict[str, str]:
+    """What S3 answers with a read of a delete marker (404 or, by version id, 405)."""
+    return {"x-amz-delete-marker": "true", "x-amz-version-id": version_id}
 
 
 def _check_condition(conn: Connection, bucket: str, key: str, condition: WriteCondition) -> None:
