@@ -367,6 +367,19 @@ class NoSuchPublicAccessBlockConfiguration(S3Error):
     status = 404
 
 
+class OwnershipControlsNotFoundError(S3Error):
+    code = "OwnershipControlsNotFoundError"
+    status = 404
+
+
+class UnresolvableGrantByEmailAddress(S3Error):
+    code = "UnresolvableGrantByEmailAddress"
+
+
+class UnexpectedContent(S3Error):
+    code = "UnexpectedContent"
+
+
 # --- Lambda and API Gateway (rest-json: the code travels in x-amzn-ErrorType) -----------------
 
 

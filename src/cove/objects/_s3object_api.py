@@ -21,10 +21,7 @@ from cove.objects._multipart import MAX_PART_NUMBER
 from cove.objects._s3compat import (
     NULL_VERSION,
     OWNER,
-    check_acl_headers,
     check_version_id,
-    owner_acl_xml,
-    put_acl,
 )
 from cove.objects._s3wire import (
     attribute_headers,
@@ -59,13 +56,13 @@ MAX_XML_BODY = 2 * 1024 * 1024
 
 
 async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str,
-                   key: str) -> Response:
+                   key: str, acl: dict[str, Any] | None = None) -> Response:
+    """An object operation; ``acl`` is the owner and ACL a write gives the object (None: the
+    bucket owner's, private), decided by the caller from the bucket's ownership."""
     check_key(key)
     query = call.request.query_params
     headers = call.request.headers
     check_version_id(query.get("versionId"))
-    if "acl" in query:
-        return await object_acl(store, call, method, bucket, key)
     if "attributes" in query and method == "GET":
         return await get_object_attributes(store, call, bucket, key)
     if method in ("GET", "HEAD") and "uploadId" not in query:
@@ -75,18 +72,16 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     if method == "PUT":
         if "partNumber" in query or "uploadId" in query:
             return await upload_part(store, call, bucket, key)
-        check_acl_headers(headers)
         if "x-amz-copy-source" in headers:
-            return await copy_object(store, call, bucket, key)
-        return await put_object(store, call, bucket, key)
+            return await copy_object(store, call, bucket, key, acl)
+        return await put_object(store, call, bucket, key, acl)
     if method == "DELETE":
         if "uploadId" in query:
             await run_in_threadpool(store.uploads.abort, bucket, key, query["uploadId"])
             return Response(b"", 204)
         return await delete_object(store, bucket, key, query.get("versionId"))
     if method == "POST" and "uploads" in query:
-        check_acl_headers(headers)
-        return await create_multipart_upload(store, call, bucket, key)
+        return await create_multipart_upload(store, call, bucket, key, acl)
     if method == "POST" and "uploadId" in query:
         return await complete_multipart_upload(store, call, bucket, key)
     if method == "GET":
@@ -115,19 +110,6 @@ def version_headers(store: LocalObjectStore, info: ObjectInfo) -> dict[str, str]
     if info.version_id == NULL_VERSION and store.versioning(info.bucket) is None:
         return {}
     return {"x-amz-version-id": info.version_id}
-
-
-async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: str,
-                     key: str) -> Response:
-    """Object ACLs as on a new AWS bucket: disabled, the bucket owner has FULL_CONTROL."""
-    if method == "GET":
-        await run_in_threadpool(store.head_object, bucket, key)
-        return xml_response("AccessControlPolicy", owner_acl_xml())
-    if method == "PUT":
-        await put_acl(call)
-        await run_in_threadpool(store.head_object, bucket, key)
-        return Response(b"", 200)
-    raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -209,7 +191,8 @@ def _checksum_headers(checksum: Checksum) -> dict[str, str]:
             "x-amz-checksum-type": checksum.type}
 
 
-async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
+async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
+                     acl: dict[str, Any] | None = None) -> Response:
     headers = call.request.headers
     declared = declared_length(headers)
     wanted = requested_checksums(headers)
@@ -222,14 +205,15 @@ async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str)
         if wanted:
             algorithm = next(iter(wanted))
             checksum = Checksum(algorithm, blob.checksums[algorithm], "FULL_OBJECT")
-        return store.put_object(bucket, key, blob, attributes, checksum, condition)
+        return store.put_object(bucket, key, blob, attributes, checksum, condition, acl)
 
     info = await receive_blob(call, store.blobs, wanted, wanted, declared, publish)
     return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(info.checksum),
                                        **version_headers(store, info)})
 
 
-async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
+async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
+                      acl: dict[str, Any] | None = None) -> Response:
     headers = call.request.headers
     source = await _copy_source(store, headers)
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
@@ -244,7 +228,7 @@ async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str
                 "location or encryption attributes.")
     else:
         attributes = attributes_from(headers)
-    info = await run_in_threadpool(store.copy_object, source, bucket, key, attributes)
+    info = await run_in_threadpool(store.copy_object, source, bucket, key, attributes, acl)
     inner = el("LastModified", iso_date(info.last_modified)) + el("ETag", info.etag)
     extra = version_headers(store, info)
     if source.version_id != NULL_VERSION:
@@ -408,7 +392,7 @@ def _bodiless(status: int, headers: dict[str, str]) -> Response:
 # --- multipart --------------------------------------------------------------------------------
 
 async def create_multipart_upload(store: LocalObjectStore, call: Call, bucket: str,
-                                  key: str) -> Response:
+                                  key: str, acl: dict[str, Any] | None = None) -> Response:
     headers = call.request.headers
     algorithm = headers.get("x-amz-checksum-algorithm", "").upper()
     kind = headers.get("x-amz-checksum-type", "").upper()
@@ -420,7 +404,7 @@ async def create_multipart_upload(store: LocalObjectStore, call: Call, bucket: s
         raise errors.InvalidRequest(f"The FULL_OBJECT checksum type is not supported with "
                                     f"{algorithm}.")
     upload = await run_in_threadpool(store.uploads.create, bucket, key,
-                                     attributes_from(headers), algorithm, kind)
+                                     attributes_from(headers), algorithm, kind, acl)
     extra = {}
     if upload.checksum_algorithm:
         extra = {"x-amz-checksum-algorithm": upload.checksum_algorithm,
@@ -581,7 +565,9 @@ async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str)
     return xml_response("ListPartsResult", inner)
 
 
-async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: str) -> Response:
+async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: str,
+                                 owner_xml: Callable[[dict[str, Any] | None], str]) -> Response:
+    """ListMultipartUploads; ``owner_xml(acl)`` renders an upload's initiator and owner."""
     query = call.request.query_params
     max_uploads = min(_int_param(query.get("max-uploads", "1000"), "max-uploads"), 1000)
     key_marker = query.get("key-marker", "")
@@ -591,7 +577,7 @@ async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: st
         max_uploads)
     items = "".join(
         f"<Upload>{el('Key', u.key)}{el('UploadId', u.upload_id)}"
-        f"<Initiator><ID>cove</ID><DisplayName>cove</DisplayName></Initiator>{OWNER}"
+        f"{owner_xml(u.acl).replace('Owner>', 'Initiator>')}{owner_xml(u.acl)}"
         f"{el('StorageClass', 'STANDARD')}{el('Initiated', iso_date(u.initiated))}</Upload>"
         for u in uploads)
     last = uploads[-1] if uploads else None
