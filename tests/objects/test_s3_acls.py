@@ -199,9 +199,16 @@ def test_another_account(cove: CoveServer, s3: Any) -> None:
                   lambda: s3.get_object(Bucket=theirs, Key="anything"),
                   lambda: s3.list_objects_v2(Bucket=theirs)):
         assert code(reach) == "AccessDenied"
-    assert code(lambda: other.list_objects_v2(Bucket=bucket,
-                                              ExpectedBucketOwner=made["AccountId"])) == \
+    assert code(lambda: s3.list_objects_v2(Bucket=bucket,
+                                           ExpectedBucketOwner=made["AccountId"])) == \
         "AccessDenied"
+    ours = cove.client("sts").get_caller_identity()["Account"]
+    source = {"Bucket": bucket, "Key": "k"}
+    assert code(lambda: s3.copy_object(Bucket=bucket, Key="c", CopySource=source,
+                                       ExpectedSourceBucketOwner=made["AccountId"])) == \
+        "AccessDenied"
+    s3.copy_object(Bucket=bucket, Key="c", CopySource=source, ExpectedSourceBucketOwner=ours,
+                   ExpectedBucketOwner=ours)
     # it may use S3 only
     sagemaker = boto3.session.Session().client(
         "sagemaker", endpoint_url=cove.url, region_name=REGION,
@@ -274,3 +281,23 @@ def test_acls_and_accounts_survive_a_restart(fresh_cove: CoveServer) -> None:
         aws_access_key_id=made["AccessKeyId"], aws_secret_access_key=made["SecretAccessKey"],
         config=BotoConfig(s3={"addressing_style": "path"})), None
     assert [b["Name"] for b in other.list_buckets()["Buckets"]] == ["theirs-after-restart"]
+
+
+def test_a_bad_signature_is_refused_not_taken_as_anonymous(cove: CoveServer, s3: Any) -> None:
+    import requests
+
+    bucket = acl_bucket(s3)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"public", ACL="public-read")
+    url = f"{cove.url}/{bucket}/k"
+    assert requests.get(url, timeout=30).content == b"public"  # unsigned: as everyone
+    for attempt in ({"headers": {"Authorization": "AWS AKIAFAKE:c2lnbmF0dXJl"}},
+                    {"params": {"X-Amz-Credential": "garbage", "X-Amz-Signature": "00"}},
+                    {"params": {"AWSAccessKeyId": "AKIAFAKE", "Signature": "x",
+                                "Expires": "9999999999"}}):
+        answer = requests.get(url, timeout=30, **attempt)  # type: ignore[arg-type]
+        assert answer.status_code in (400, 403) and b"public" not in answer.content
+    # unsigned requests for the other services are refused as before
+    answer = requests.post(cove.url + "/", data=b"{}", timeout=30, headers={
+        "X-Amz-Target": "SageMaker.ListTrainingJobs",
+        "Content-Type": "application/x-amz-json-1.1"})
+    assert answer.status_code in (400, 403) and "TrainingJobSummaries" not in answer.text

@@ -105,7 +105,7 @@ class Edge:
 
     def _service_for(self, request: Request, wire: WireRequest) -> Service:
         credential = credential_of(wire)
-        if credential is None and _guess_protocol(request) == "rest-xml":
+        if _unsigned(wire) and _guess_protocol(request) == "rest-xml":
             # an unsigned S3 request: anonymous, it may do only what an ACL grants everyone
             return next(s for s in self.services if s.signing_name == "s3")
         if credential is None:
@@ -124,7 +124,7 @@ class Edge:
                             request_id: str) -> Call:
         raw: bytes | None = None
         principal, region = ANONYMOUS, ""
-        if service.signing_name == "s3" and credential_of(wire) is None:
+        if service.signing_name == "s3" and _unsigned(wire):
             body = _anonymous_body(request)
             if request.method == "POST" and "delete" in request.query_params:
                 raw = await body.read(MAX_DELETE_OBJECTS_BODY)
@@ -197,6 +197,16 @@ def _s3_body(request: Request, signed: SignedRequest) -> Body:
             f"x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or the hex SHA-256 "
             f"of the payload, not {declared!r}.")
     return Body(stream, expected_sha256=declared)
+
+
+def _unsigned(wire: WireRequest) -> bool:
+    """No signature at all, not even a malformed one (which is refused, not taken as
+    anonymous)."""
+    if wire.header("authorization"):
+        return False
+    names = {pair.partition("=")[0] for pair in wire.raw_query.split("&")}
+    return not names & {"X-Amz-Credential", "X-Amz-Signature", "X-Amz-Algorithm",
+                        "AWSAccessKeyId", "Signature"}
 
 
 def _anonymous_body(request: Request) -> Body:

@@ -153,6 +153,7 @@ class AccessGate:
         if not bucket or not key:
             return  # the copy itself answers the malformed source
         view = await self.view(bucket)
+        self._check_expected_owner(call, view, "x-amz-source-expected-bucket-owner")
         if requester == view.owner and not view.acls_enabled:
             return
         await run_in_threadpool(self._check_object, view, requester, key,
@@ -176,16 +177,17 @@ class AccessGate:
         stored = self.store.object_acl(info)
         return Acl.from_dict(stored) if stored else _acl.private(view.owner)
 
-    def _check_expected_owner(self, call: Call, view: BucketView) -> None:
-        """ExpectedBucketOwner (and the copy source's, checked against this bucket's owner
-        too, as every bucket a request names here is checked)."""
+    def _check_expected_owner(self, call: Call, view: BucketView,
+                              header: str = "x-amz-expected-bucket-owner") -> None:
+        """ExpectedBucketOwner (or, for a copy's source, ExpectedSourceBucketOwner)."""
+        expected = call.request.headers.get(header)
+        if expected is None:
+            return
         account = next((a.account_id for a in self.requesters.accounts()
                         if a.canonical_id == view.owner), "")
-        for header in ("x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"):
-            expected = call.request.headers.get(header)
-            if expected is not None and expected != account:
-                raise errors.S3AccessDenied(f"Access Denied: the bucket is not owned by account "
-                                            f"{expected} ({header}).")
+        if expected != account:
+            raise errors.S3AccessDenied(f"Access Denied: the bucket is not owned by account "
+                                        f"{expected} ({header}).")
 
     def new_object_acl(self, view: BucketView, requester: str | None,
                        headers: Mapping[str, str]) -> dict[str, Any] | None:
