@@ -301,3 +301,29 @@ def test_a_bad_signature_is_refused_not_taken_as_anonymous(cove: CoveServer, s3:
         "X-Amz-Target": "SageMaker.ListTrainingJobs",
         "Content-Type": "application/x-amz-json-1.1"})
     assert answer.status_code in (400, 403) and "TrainingJobSummaries" not in answer.text
+
+
+def test_cli_creates_and_lists_accounts(cove: CoveServer) -> None:
+    cove_bin = str(__import__("pathlib").Path(AWS).with_name("cove"))
+    env = {**os.environ, "COVE_HOME": str(cove.home)}
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    made = subprocess.run([cove_bin, "accounts", "create", name], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    keys = dict(line.removeprefix("export ").split("=", 1) for line in made.stdout.splitlines()
+                if line.startswith("export "))
+    other = boto3.session.Session().client(
+        "s3", endpoint_url=cove.url, region_name=REGION,
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        config=BotoConfig(s3={"addressing_style": "path"}))
+    assert other.list_buckets()["Buckets"] == []
+    listed = subprocess.run([cove_bin, "accounts", "ls"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert listed.returncode == 0 and name in listed.stdout and "cove" in listed.stdout
+    again = subprocess.run([cove_bin, "accounts", "create", name], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "exists already" in again.stdout + again.stderr
+    hostile = subprocess.run([cove_bin, "accounts", "create", "../x;rm -rf"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert hostile.returncode != 0 and "account name" in hostile.stdout + hostile.stderr
