@@ -9,6 +9,7 @@ from typing import Any
 
 from cove.executors import Executor, Sandbox, describe
 from cove.hosting import Endpoints
+from cove.identity import Account, Identity
 from cove.objects import LocalObjectStore
 from cove.transform import TransformJobs
 from cove.wire import Call, Handler, JsonService
@@ -16,9 +17,10 @@ from cove.wire import Call, Handler, JsonService
 
 class AdminApi:
     def __init__(self, executor: Executor, sandbox: Sandbox, store: LocalObjectStore,
-                 endpoints: Endpoints, transforms: TransformJobs) -> None:
+                 endpoints: Endpoints, transforms: TransformJobs, identity: Identity) -> None:
         self.executor, self.sandbox, self.store = executor, sandbox, store
         self.endpoints, self.transforms = endpoints, transforms
+        self.identity = identity
 
     def service(self) -> JsonService:
         return JsonService("cove", "Cove", self.operations())
@@ -27,7 +29,18 @@ class AdminApi:
         return {"DescribeExecutor": self.describe_executor,
                 "DescribeObjectStore": self.describe_object_store,
                 "ListEndpointUsage": self.list_endpoint_usage,
-                "ListTransformProgress": self.list_transform_progress}
+                "ListTransformProgress": self.list_transform_progress,
+                "CreateAccount": self.create_account,
+                "ListAccounts": self.list_accounts}
+
+    def create_account(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Another account that may sign S3 requests only (the key's secret is shown once)."""
+        account, creds = self.identity.create_account(str(params.get("Name", "")))
+        return {**_account(account), "AccessKeyId": creds.access_key_id,
+                "SecretAccessKey": creds.secret_access_key}
+
+    def list_accounts(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
+        return {"Accounts": [_account(a) for a in self.identity.accounts()]}
 
     def describe_executor(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         """The executor and, on Ray, its nodes; the sandbox.  Not in the unsigned health
@@ -52,3 +65,8 @@ class AdminApi:
              "RecordsTotal": p.records_total, "ObjectsDone": p.objects_done,
              "ObjectsTotal": p.objects_total}
             for name, p in sorted(self.transforms.progress_of_all().items())]}
+
+
+def _account(account: Account) -> dict[str, Any]:
+    return {"Name": account.name, "AccountId": account.account_id,
+            "CanonicalUserId": account.canonical_id}

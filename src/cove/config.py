@@ -124,6 +124,10 @@ class Config:
     function_unzipped_limit: str = "250MiB"
     #: How many members (files, directories, links) any of those archives may have.
     archive_member_limit: int = 100_000
+    #: The Object Ownership of an S3 bucket created without one: BucketOwnerEnforced (AWS's
+    #: default since April 2023: ACLs off), or ObjectWriter (the earlier default: ACLs on,
+    #: which clients written for it, such as the Ceph S3 conformance suite, expect).
+    s3_object_ownership: str = "BucketOwnerEnforced"
 
     @property
     def archive_limits(self) -> ArchiveLimits:

@@ -52,11 +52,14 @@ class CoveError(Exception):
     #: Statuses that replace ``status`` under a given protocol.
     protocol_statuses: ClassVar[dict[str, int]] = {}
 
-    def __init__(self, message: str = "", **details: Any) -> None:
+    def __init__(self, message: str = "", *, headers: dict[str, str] | None = None,
+                 **details: Any) -> None:
         super().__init__(message or self.code)
         self.message = message or self.code
         #: Extra fields rendered next to Code/Message (S3 puts e.g. BucketName, Key there).
         self.details = details
+        #: Response headers the error carries (S3's x-amz-delete-marker on a 404, say).
+        self.headers = dict(headers or {})
 
     def code_for(self, protocol: str) -> str:
         return self.protocol_codes.get(protocol, self.code)
@@ -362,6 +365,19 @@ class NoSuchVersion(S3Error):
 class NoSuchPublicAccessBlockConfiguration(S3Error):
     code = "NoSuchPublicAccessBlockConfiguration"
     status = 404
+
+
+class OwnershipControlsNotFoundError(S3Error):
+    code = "OwnershipControlsNotFoundError"
+    status = 404
+
+
+class UnresolvableGrantByEmailAddress(S3Error):
+    code = "UnresolvableGrantByEmailAddress"
+
+
+class UnexpectedContent(S3Error):
+    code = "UnexpectedContent"
 
 
 # --- Lambda and API Gateway (rest-json: the code travels in x-amzn-ErrorType) -----------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import time
@@ -27,7 +28,7 @@ from cove import errors
 from cove.config import Credentials
 from cove.iam import DEFAULT_ROLE_NAME, Role, Roles, role_name_of, trusts
 from cove.meta import Database
-from cove.meta.tables import access_key_roles, access_keys
+from cove.meta.tables import access_key_roles, access_keys, s3_accounts
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,21 @@ class Principal:
     expires: float | None = None
 
 
+#: Who sends an unsigned S3 request: it may do only what an ACL grants everyone.
+ANONYMOUS = Principal("", "", "", "anonymous")
+#: The canonical user id of cove's own account (S3's Owner/ID of what it owns).
+MAIN_CANONICAL_ID = "cove"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An AWS account as S3 sees it: its id, its canonical user id and a display name."""
+
+    name: str
+    account_id: str
+    canonical_id: str
+
+
 @dataclass(frozen=True)
 class _Scoped:
     principal: Principal
@@ -59,13 +75,77 @@ class Identity:
         self.roles = roles
         self._root_principal = Principal(root.access_key_id, root.secret_access_key,
                                          root.account_id, root.caller_arn)
+        self.main = Account("cove", root.account_id, MAIN_CANONICAL_ID)
+        # other accounts by access key id, loaded once, kept in step by create_account
+        self._others: dict[str, tuple[Account, Principal]] | None = None
 
     def lookup(self, access_key_id: str) -> Principal | None:
         """Who signs with ``access_key_id`` (an expired key too: the verifier says it expired)."""
         if access_key_id == self.root.access_key_id:
             return self._root_principal
         scoped = self._scoped(access_key_id)
-        return scoped.principal if scoped else None
+        if scoped is not None:
+            return scoped.principal
+        other = self._other_accounts().get(access_key_id)
+        return other[1] if other else None
+
+    # --- other accounts (S3 only) -----------------------------------------------------------
+
+    def create_account(self, name: str) -> tuple[Account, Credentials]:
+        """Another account, with a long-term key pair, that may sign S3 requests only: it owns
+        the buckets it creates and reaches others' through their ACLs."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+            raise errors.ValidationError("An account name has 1-64 letters, digits, '_', '.' "
+                                         "and '-', and begins with a letter or digit.")
+        account = Account(name, _random(string.digits, 12), secrets.token_hex(32))
+        creds = Credentials("AKIA" + _random(string.ascii_uppercase + string.digits, 16),
+                            _random(string.ascii_letters + string.digits, 40),
+                            account.account_id)
+        with self.db.write() as conn:
+            if conn.execute(select(s3_accounts.c.name).where(s3_accounts.c.name == name)
+                            ).first() is not None:
+                raise errors.ResourceInUse(f"An account named {name!r} exists already.")
+            conn.execute(insert(s3_accounts).values(
+                name=name, account_id=account.account_id, canonical_id=account.canonical_id,
+                access_key_id=creds.access_key_id, secret_access_key=creds.secret_access_key,
+                created=time.time()))
+        self._others = None
+        return account, creds
+
+    def accounts(self) -> list[Account]:
+        """cove's own account, then the others by name."""
+        others = sorted((a for a, _ in self._other_accounts().values()), key=lambda a: a.name)
+        return [self.main, *others]
+
+    def account_of(self, principal: Principal) -> Account | None:
+        """The account a principal acts for (None: anonymous)."""
+        if principal is ANONYMOUS:
+            return None
+        other = self._other_accounts().get(principal.access_key_id)
+        return other[0] if other and other[1] == principal else self.main
+
+    def canonical_of(self, principal: Principal) -> str | None:
+        account = self.account_of(principal)
+        return account.canonical_id if account else None
+
+    def display_name(self, canonical_id: str) -> str | None:
+        """An account's name by its canonical user id (None: no account has that id)."""
+        return next((a.name for a in self.accounts() if a.canonical_id == canonical_id), None)
+
+    def is_other_account(self, principal: Principal) -> bool:
+        return principal.access_key_id in self._other_accounts()
+
+    def _other_accounts(self) -> dict[str, tuple[Account, Principal]]:
+        others = self._others
+        if others is None:
+            with self.db.read() as conn:
+                rows = conn.execute(select(s3_accounts)).all()
+            others = {r.access_key_id: (
+                Account(r.name, r.account_id, r.canonical_id),
+                Principal(r.access_key_id, r.secret_access_key, r.account_id,
+                          f"arn:aws:iam::{r.account_id}:root")) for r in rows}
+            self._others = others
+        return others
 
     def is_root(self, principal: Principal) -> bool:
         return principal.access_key_id == self.root.access_key_id

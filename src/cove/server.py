@@ -228,11 +228,12 @@ def build_app(platform: Platform, console_url: str) -> tuple[Edge, ASGIApp]:
 
     return Edge(
         verifier,
-        [S3Service(platform.store, platform.config.region, websites), sagemaker,
+        [S3Service(platform.store, platform.config.region, websites, platform.identity,
+                   platform.config.s3_object_ownership), sagemaker,
          RuntimeService(platform.endpoints), logs_service(platform.logs),
          LambdaApi(platform.functions).service(), GatewayApi(platform.gateway).service(),
          AdminApi(platform.executor, platform.training.sandbox, platform.store,
-                  platform.endpoints, platform.transforms).service(),
+                  platform.endpoints, platform.transforms, platform.identity).service(),
          StsApi(platform.identity, platform.roles).service(),
          IamApi(platform.roles).service()],
         public={"/_cove/health": public_json(platform.health), WEBSITE_PREFIX: websites,

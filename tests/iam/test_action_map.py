@@ -341,6 +341,7 @@ def test_cove_answers_each_s3_subresource_as_the_operation_authorised() -> None:
     from cove.objects._s3api import UNSUPPORTED_SUBRESOURCES
 
     handled = {"acl", "attributes", "delete", "list-type", "location", "publicAccessBlock",
+               "ownershipControls",
                "uploads", "versioning",
                "versions", "website", "select-type"}  # (select-type only with ?select)
     model = SESSION.get_service_model("s3")

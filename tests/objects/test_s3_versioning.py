@@ -41,12 +41,25 @@ def test_versions_and_delete_markers(s3: Any, bucket: str) -> None:
     deleted = s3.delete_object(Bucket=bucket, Key="k")
     assert deleted["DeleteMarker"] is True
     marker = deleted["VersionId"]
-    with pytest.raises(ClientError) as err:
-        s3.get_object(Bucket=bucket, Key="k")
-    assert error_code(err) == "NoSuchKey"
-    with pytest.raises(ClientError) as err:  # a delete marker has no bytes
-        s3.get_object(Bucket=bucket, Key="k", VersionId=marker)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 405
+    for read in (s3.get_object, s3.head_object):  # the latest version is a marker: 404
+        with pytest.raises(ClientError) as err:
+            read(Bucket=bucket, Key="k")
+        meta = err.value.response["ResponseMetadata"]
+        assert meta["HTTPStatusCode"] == 404
+        assert meta["HTTPHeaders"]["x-amz-delete-marker"] == "true"
+        assert meta["HTTPHeaders"]["x-amz-version-id"] == marker
+    assert error_code(err) in ("NoSuchKey", "404")
+    for read in (s3.get_object, s3.head_object):  # a delete marker has no bytes: 405
+        with pytest.raises(ClientError) as err:
+            read(Bucket=bucket, Key="k", VersionId=marker)
+        meta = err.value.response["ResponseMetadata"]
+        assert meta["HTTPStatusCode"] == 405
+        assert meta["HTTPHeaders"]["x-amz-delete-marker"] == "true"
+        assert meta["HTTPHeaders"]["x-amz-version-id"] == marker
+        assert "last-modified" in meta["HTTPHeaders"]
+    with pytest.raises(ClientError) as err:  # a key that never existed: no marker header
+        s3.get_object(Bucket=bucket, Key="never")
+    assert "x-amz-delete-marker" not in err.value.response["ResponseMetadata"]["HTTPHeaders"]
     assert ("k", marker, True, True) in _versions(s3, bucket)
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
@@ -118,10 +131,14 @@ def test_suspended_versioning_overwrites_the_null_version(s3: Any, bucket: str) 
     assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"before"
     _enable(s3, bucket, "Suspended")
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
-    s3.put_object(Bucket=bucket, Key="k", Body=b"suspended 1")
-    s3.put_object(Bucket=bucket, Key="k", Body=b"suspended 2")
+    assert s3.put_object(Bucket=bucket, Key="k", Body=b"suspended 1")["VersionId"] == "null"
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"suspended 2")
+    assert put["ResponseMetadata"]["HTTPHeaders"]["x-amz-version-id"] == "null"
+    assert s3.head_object(Bucket=bucket, Key="k")["VersionId"] == "null"
     listed = _versions(s3, bucket)
     assert [(v, latest) for _, v, latest, _ in listed] == [("null", True), (kept, False)]
+    deleted = s3.delete_object(Bucket=bucket, Key="other")
+    assert (deleted["DeleteMarker"], deleted["VersionId"]) == (True, "null")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"suspended 2"
     assert s3.get_object(Bucket=bucket, Key="k", VersionId=kept)["Body"].read() == b"enabled"
 

@@ -36,6 +36,7 @@ err_console = Console(stderr=True)
 
 def _register_groups() -> None:
     from cove.cli import (
+        accounts,
         endpoints,
         functions,
         gateway,
@@ -56,6 +57,7 @@ def _register_groups() -> None:
     app.add_typer(gateway.app, name="gateway")
     app.add_typer(notebook.app, name="notebook")
     app.add_typer(pipelines.app, name="pipelines")
+    app.add_typer(accounts.app, name="accounts")
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="COVE_HOME",
                                                  help="Data directory (default: ~/.cove).")]

@@ -23,6 +23,7 @@ from cove.edge._sigv4 import (
     WireRequest,
     credential_of,
 )
+from cove.identity import ANONYMOUS
 from cove.wire import MAX_JSON_BODY, SANDBOX_CSP, Body, Call, Service, render_error
 
 log = logging.getLogger("cove.edge")
@@ -104,6 +105,9 @@ class Edge:
 
     def _service_for(self, request: Request, wire: WireRequest) -> Service:
         credential = credential_of(wire)
+        if _unsigned(wire) and _guess_protocol(request) == "rest-xml":
+            # an unsigned S3 request: anonymous, it may do only what an ACL grants everyone
+            return next(s for s in self.services if s.signing_name == "s3")
         if credential is None:
             raise errors.MissingAuthentication(
                 "Request is not signed: sign it with SigV4 (set the variables `cove env` "
@@ -119,8 +123,15 @@ class Edge:
     async def _authenticate(self, request: Request, wire: WireRequest, service: Service,
                             request_id: str) -> Call:
         raw: bytes | None = None
-        if service.signing_name == "s3":
+        principal, region = ANONYMOUS, ""
+        if service.signing_name == "s3" and _unsigned(wire):
+            body = _anonymous_body(request)
+            if request.method == "POST" and "delete" in request.query_params:
+                raw = await body.read(MAX_DELETE_OBJECTS_BODY)
+                body = Body.of(raw)
+        elif service.signing_name == "s3":
             signed = self.verifier.verify(wire, lambda: UNSIGNED_PAYLOAD)
+            principal, region = signed.principal, signed.credential.region
             body = _s3_body(request, signed)
             if request.method == "POST" and "delete" in request.query_params:
                 # DeleteObjects names its keys in its body: each is authorised
@@ -129,8 +140,9 @@ class Edge:
         else:
             raw = await _read_capped(request, MAX_JSON_BODY)
             signed = self.verifier.verify(wire, lambda: _sha256(raw))
+            principal, region = signed.principal, signed.credential.region
             body = Body.of(raw)
-        call = Call(request, signed.principal, signed.credential.region, request_id, body)
+        call = Call(request, principal, region, request_id, body)
         if self.authorize is not None:
             self.authorize(call, service, raw)
         return call
@@ -185,6 +197,25 @@ def _s3_body(request: Request, signed: SignedRequest) -> Body:
             f"x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or the hex SHA-256 "
             f"of the payload, not {declared!r}.")
     return Body(stream, expected_sha256=declared)
+
+
+def _unsigned(wire: WireRequest) -> bool:
+    """No signature at all, not even a malformed one (which is refused, not taken as
+    anonymous)."""
+    if wire.header("authorization"):
+        return False
+    names = {pair.partition("=")[0] for pair in wire.raw_query.split("&")}
+    return not names & {"X-Amz-Credential", "X-Amz-Signature", "X-Amz-Algorithm",
+                        "AWSAccessKeyId", "Signature"}
+
+
+def _anonymous_body(request: Request) -> Body:
+    """An unsigned request's body; aws-chunked framing (with trailing checksums) is decoded."""
+    if request.headers.get("x-amz-content-sha256") == STREAMING_UNSIGNED:
+        decoded = request.headers.get("x-amz-decoded-content-length")
+        return Body(request.stream(), chunked=ChunkDecoder(None),
+                    decoded_length=int(decoded) if decoded and decoded.isdigit() else None)
+    return Body(request.stream())
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

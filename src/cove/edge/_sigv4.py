@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, unquote
 
 from cove import errors
@@ -182,9 +183,9 @@ class Verifier:
         _check_expires(expires)
         now = self.clock()
         if now > issued + expires:
-            raise errors.RequestExpired(
-                "Request has expired", **{"X-Amz-Expires": str(expires)},
-                Expires=_iso(issued + expires), ServerTime=_iso(now))
+            details: dict[str, Any] = {"X-Amz-Expires": str(expires)}
+            raise errors.RequestExpired("Request has expired", **details,
+                                        Expires=_iso(issued + expires), ServerTime=_iso(now))
         if issued - now > MAX_SKEW_SECONDS:
             raise errors.RequestTimeTooSkewed("Request is not valid yet")
         signed = params.get("X-Amz-SignedHeaders", "host").split(";")

@@ -16,6 +16,7 @@ from cove.iam import _actions as actions
 from cove.iam._actions import ROLE_FIELDS, Access, Wire
 from cove.iam._policy import evaluate
 from cove.iam._roles import Roles
+from cove.identity import ANONYMOUS
 from cove.wire import Call, Service
 
 if TYPE_CHECKING:
@@ -30,6 +31,12 @@ class Authorizer:
     def __call__(self, call: Call, service: Service, body: bytes | None) -> None:
         if self.identity.is_root(call.principal) and not _may_name_a_role(call, service):
             return  # the hot path of cove's own key: nothing to map, nothing to check
+        if call.principal is ANONYMOUS or self.identity.is_other_account(call.principal):
+            # IAM has no say over them: S3 decides by bucket ownership and ACLs, and they
+            # may use nothing else
+            if service.signing_name != "s3":
+                raise _other_account_refused(service, call.principal.arn)
+            return
         wire = _wire(call, service, body)
         self._authorize(call, service, actions.accesses(wire))
         role_check = _role_check(wire)
@@ -97,6 +104,14 @@ def _wire(call: Call, service: Service, body: bytes | None) -> Wire:
     return Wire(service.signing_name, request.method, request.scope["path"],
                 request.query_params, request.headers, body, call.region,
                 call.principal.account_id)
+
+
+def _other_account_refused(service: Service, arn: str) -> errors.AccessDenied:
+    message = (f"{arn} may use only S3 in cove: {service.signing_name} belongs to cove's own "
+               f"account.")
+    if service.protocol == "json":
+        return errors.AccessDeniedJson(message)
+    return errors.AccessDenied(message)
 
 
 def _denied(service: Service, arn: str, access: Access, decision: str) -> errors.AccessDenied:

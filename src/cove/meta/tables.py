@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 11
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -78,6 +78,9 @@ multipart_uploads = Table(
     Column("user_metadata", JSON, nullable=False),
     Column("checksum_algorithm", String(16), nullable=False),
     Column("checksum_type", String(16), nullable=False),
+    #: who initiated the upload and the ACL the object gets ({"owner": ..., "grants": ...});
+    #: NULL: the bucket owner, private (every upload before schema 11)
+    Column("acl", JSON, nullable=True),
 )
 
 multipart_parts = Table(
@@ -279,6 +282,32 @@ bucket_settings = Table(
     Column("bucket", String(63), primary_key=True),
     Column("name", String(32), primary_key=True),
     Column("value", JSON, nullable=False),
+)
+
+#: An object version's owner and ACL when they are not the default (the bucket owner, private):
+#: only buckets whose Object Ownership lets ACLs apply have rows.  Every write of a version
+#: replaces its row in the write's own transaction.
+object_acls = Table(
+    "object_acls",
+    metadata,
+    Column("bucket", String(63), primary_key=True),
+    Column("key", KeyText, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("acl", JSON, nullable=False),  # {"owner": canonical id, "grants": [[grantee, perm]]}
+    sqlite_with_rowid=False,
+)
+
+#: Other AWS accounts that may sign S3 requests (and only S3 requests): each owns the buckets
+#: it creates, and reaches others' only through their ACLs, as a second AWS account does.
+s3_accounts = Table(
+    "s3_accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False, unique=True),
+    Column("canonical_id", String(64), nullable=False, unique=True),
+    Column("access_key_id", String(32), nullable=False, unique=True),
+    Column("secret_access_key", String(64), nullable=False),
+    Column("created", Float, nullable=False),
 )
 
 #: The noncurrent versions and delete markers of objects in buckets that have had versioning

@@ -110,6 +110,8 @@ class UploadInfo:
     attributes: ObjectAttributes
     checksum_algorithm: str
     checksum_type: str
+    #: the object's owner and ACL to be (None: the bucket owner's, private)
+    acl: dict[str, Any] | None = None
 
 
 class ObjectStore(Protocol):

@@ -37,18 +37,21 @@ class MultipartUploads:
         self.blobs = store.blobs
 
     def create(self, bucket: str, key: str, attributes: ObjectAttributes,
-               checksum_algorithm: str = "", checksum_type: str = "") -> UploadInfo:
+               checksum_algorithm: str = "", checksum_type: str = "",
+               acl: dict[str, Any] | None = None) -> UploadInfo:
+        """A new upload; ``acl`` is the object's owner and ACL to be (None: the bucket
+        owner's, private), its owner the upload's initiator."""
         if checksum_algorithm and not checksum_type:
             checksum_type = "FULL_OBJECT" if checksum_algorithm == "CRC64NVME" else "COMPOSITE"
         info = UploadInfo(uuid.uuid4().hex, bucket, key, time.time(), attributes,
-                          checksum_algorithm, checksum_type)
+                          checksum_algorithm, checksum_type, acl)
         with self.db.write() as conn:
             self.store.require_bucket(conn, bucket)
             conn.execute(insert(multipart_uploads).values(
                 upload_id=info.upload_id, bucket=bucket, key=key, initiated=info.initiated,
                 content_type=attributes.content_type, headers=attributes.headers,
                 user_metadata=attributes.user_metadata, checksum_algorithm=checksum_algorithm,
-                checksum_type=checksum_type))
+                checksum_type=checksum_type, acl=acl))
         return info
 
     def get(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
@@ -98,7 +101,8 @@ class MultipartUploads:
             self._upload(conn, upload.bucket, upload.key, upload.upload_id)
             self._forget(conn, upload.upload_id)
 
-        info = self.store.publish(info, new_blobs=[], conn_hook=consume, condition=condition)
+        info = self.store.publish(info, new_blobs=[], conn_hook=consume, condition=condition,
+                                  acl=upload.acl)
         self.blobs.delete(unused)
         return info
 
@@ -169,7 +173,7 @@ def _upload_info(row: Any) -> UploadInfo:
     return UploadInfo(row.upload_id, row.bucket, row.key, row.initiated,
                       ObjectAttributes(row.content_type, dict(row.headers),
                                        dict(row.user_metadata)),
-                      row.checksum_algorithm, row.checksum_type)
+                      row.checksum_algorithm, row.checksum_type, row.acl)
 
 
 def _check_parts(requested: list[tuple[int, str]], stored: dict[int, Any]) -> list[Any]:

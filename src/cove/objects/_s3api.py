@@ -5,21 +5,28 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cove import errors
+from cove.objects import _acl
 from cove.objects import _s3object_api as object_api
+from cove.objects._access import (
+    ACL_SETTING,
+    OWNERSHIP_SETTING,
+    AccessGate,
+    BucketView,
+    Requesters,
+)
+from cove.objects._acl import ENFORCED
 from cove.objects._base import Listing, ObjectInfo
 from cove.objects._s3compat import (
     NULL_VERSION,
     OWNER,
-    check_acl_headers,
     check_version_id,
-    owner_acl_xml,
-    put_acl,
     version_entry,
     version_markers,
 )
@@ -41,9 +48,12 @@ from cove.wire import Call
 
 MAX_XML_BODY = 2 * 1024 * 1024
 MAX_BUCKETS_PAGE = 10_000
+MAX_ACL_BODY = 256 * 1024
+#: Bucket subresources a PUT sets (a PUT without one of them creates the bucket).
+BUCKET_SETTINGS = ("website", "acl", "publicAccessBlock", "versioning", "ownershipControls")
 UNSUPPORTED_SUBRESOURCES = ("policy", "cors", "lifecycle", "tagging", "encryption",
                             "logging", "notification", "replication", "object-lock",
-                            "ownershipControls", "accelerate",
+                            "accelerate",
                             "requestPayment", "inventory", "analytics", "metrics",
                             "intelligent-tiering", "retention", "legal-hold", "torrent",
                             "restore", "select", "policyStatus", "abac", "session",
@@ -58,10 +68,15 @@ class S3Service:
     signing_name = "s3"
     protocol = "rest-xml"
 
-    def __init__(self, store: LocalObjectStore, region: str, websites: Websites) -> None:
+    def __init__(self, store: LocalObjectStore, region: str, websites: Websites,
+                 requesters: Requesters, default_ownership: str = ENFORCED) -> None:
         self.store = store
         self.region = region
         self.websites = websites
+        self.gate = AccessGate(store, requesters)
+        #: the Object Ownership of a bucket created without one (AWS's default since April
+        #: 2023 is BucketOwnerEnforced: ACLs off)
+        self.default_ownership = _acl.check_ownership(default_ownership)
 
     def matches(self, request: Request) -> bool:
         return True
@@ -73,29 +88,43 @@ class S3Service:
         if unsupported:
             raise errors.NotImplementedByCove(
                 f"cove does not implement the S3 ?{unsupported[0]} subresource.")
-        _check_expected_owner(call)
         method = call.request.method
+        requester = self.gate.requester(call.principal)
         if not bucket:
             if method != "GET":
                 raise errors.MethodNotAllowed("The specified method is not allowed against "
                                               "this resource.")
-            return await self.list_buckets(call)
+            return await self.list_buckets(call, requester)
+        if not key and method == "PUT" and not any(name in query for name in BUCKET_SETTINGS):
+            return await self.create_bucket(call, bucket, requester)
+        if key:
+            check_key(key)
+            check_version_id(query.get("versionId"))
+        view = await self.gate.view(bucket)
+        await self.gate.check(call, requester, view, key)
+        if "acl" in query:
+            return await self._acl_operation(call, method, view, key)
         if not key:
-            return await self._bucket_operation(call, method, bucket)
-        return await object_api.dispatch(self.store, call, method, bucket, key)
+            return await self._bucket_operation(call, method, view)
+        if method == "PUT" and "x-amz-copy-source" in call.request.headers:
+            await self.gate.check_copy_source(call, requester)
+        acl = None
+        if (method == "PUT" and "uploadId" not in query) or (method == "POST"
+                                                             and "uploads" in query):
+            acl = self.gate.new_object_acl(view, requester, call.request.headers)
+        return await object_api.dispatch(self.store, call, method, bucket, key, acl)
 
-    async def _bucket_operation(self, call: Call, method: str, bucket: str) -> Response:
+    async def _bucket_operation(self, call: Call, method: str, view: BucketView) -> Response:
         query = call.request.query_params
+        bucket = view.name
         if "website" in query:
             return await self._website(call, method, bucket)
-        if "acl" in query:
-            return await self._acl(call, method, bucket)
         if "publicAccessBlock" in query:
             return await self._public_access_block(call, method, bucket)
+        if "ownershipControls" in query:
+            return await self._ownership_controls(call, method, view)
         if method == "PUT":
-            if "versioning" in query:
-                return await self.put_bucket_versioning(call, bucket)
-            return await self.create_bucket(call, bucket)
+            return await self.put_bucket_versioning(call, bucket)
         if method == "HEAD":
             info = await run_in_threadpool(self.store.get_bucket, bucket)
             return Response(b"", 200, headers={"x-amz-bucket-region": info.region})
@@ -114,7 +143,9 @@ class S3Service:
                 return xml_response("VersioningConfiguration",
                                     el("Status", status) if status else "")
             if "uploads" in query:
-                return await object_api.list_multipart_uploads(self.store, call, bucket)
+                return await object_api.list_multipart_uploads(
+                    self.store, call, bucket,
+                    lambda acl: self._owner_xml(acl["owner"] if acl else view.owner))
             if "versions" in query:
                 return await self.list_object_versions(call, bucket)
             if query.get("list-type") == "2":
@@ -165,20 +196,86 @@ class S3Service:
         raise errors.MethodNotAllowed("The specified method is not allowed against this "
                                       "resource.")
 
-    async def _acl(self, call: Call, method: str, bucket: str) -> Response:
-        """Bucket ACLs as AWS has them by default: disabled, the owner has FULL_CONTROL."""
-        if method == "GET":
-            await run_in_threadpool(self.store.get_bucket, bucket)
-            return xml_response("AccessControlPolicy", owner_acl_xml())
+    async def _ownership_controls(self, call: Call, method: str, view: BucketView) -> Response:
         if method == "PUT":
-            await put_acl(call)
-            await run_in_threadpool(self.store.get_bucket, bucket)
+            body = await call.body.read(MAX_XML_BODY)
+            verify_small_body(call.request.headers, body)
+            root = parse_xml(body)
+            rules = root.findall("Rule")
+            if root.tag != "OwnershipControls" or len(rules) != 1:
+                raise errors.MalformedXML("OwnershipControls needs exactly one Rule.")
+            ownership = _acl.check_ownership(child_text(rules[0], "ObjectOwnership"))
+            await run_in_threadpool(self.store.put_setting, view.name, OWNERSHIP_SETTING,
+                                    ownership)
             return Response(b"", 200)
+        if method == "GET":
+            if view.ownership is None:
+                raise errors.OwnershipControlsNotFoundError(
+                    "The bucket ownership controls were not found", BucketName=view.name)
+            rule = el("ObjectOwnership", view.ownership)
+            return xml_response("OwnershipControls", f"<Rule>{rule}</Rule>")
+        if method == "DELETE":  # no controls: ACLs apply, as under ObjectWriter
+            await run_in_threadpool(self.store.put_setting, view.name, OWNERSHIP_SETTING, "")
+            return Response(b"", 204)
         raise errors.MethodNotAllowed("The specified method is not allowed against this "
                                       "resource.")
 
-    async def list_buckets(self, call: Call) -> Response:
-        """ListBuckets, paged by name: MaxBuckets, ContinuationToken, Prefix, BucketRegion."""
+    async def _acl_operation(self, call: Call, method: str, view: BucketView,
+                             key: str) -> Response:
+        """Get/Put of a bucket's or an object's ACL (the gate checked READ_ACP / WRITE_ACP)."""
+        info = None
+        if key:
+            info = await run_in_threadpool(object_api.find_object, self.store, view.name, key,
+                                           call.request.query_params.get("versionId"))
+        current = _acl.private(view.owner)
+        if view.acls_enabled:
+            current = (await run_in_threadpool(self.gate.object_acl, view, info) if info
+                       else view.acl)
+        if method == "GET":
+            return xml_response("AccessControlPolicy", current.xml(self.gate.name_of))
+        if method != "PUT":
+            raise errors.MethodNotAllowed("The specified method is not allowed against this "
+                                          "resource.")
+        names = self.gate.name_of if view.acls_enabled else _acl.any_name
+        acl = await self._requested_acl(call, current.owner, view.owner, names)
+        if not view.acls_enabled:
+            _acl.refuse_under_enforced(acl, view.owner)
+            return Response(b"", 200)
+        self.gate.check_public(view, acl)
+        stored = None if acl == _acl.private(view.owner) else acl.as_dict()
+        if info is not None:
+            await run_in_threadpool(self.store.put_object_acl, info, stored)
+        else:
+            await run_in_threadpool(self.store.put_setting, view.name, ACL_SETTING, stored)
+        return Response(b"", 200)
+
+    async def _requested_acl(self, call: Call, owner: str, bucket_owner: str,
+                             names: _acl.Names) -> _acl.Acl:
+        """The ACL a Put*Acl asks for: by header (canned or grants) or by document."""
+        headers = call.request.headers
+        acl = _acl.requested(headers, owner, bucket_owner, names)
+        body = await call.body.read(MAX_ACL_BODY)
+        if acl is not None and body.strip():
+            raise errors.UnexpectedContent("This request does not support content: send an "
+                                           "ACL by header or by document, not both.")
+        if acl is not None:
+            return acl
+        if not body.strip():
+            raise errors.MalformedACLError("An ACL needs a body, an x-amz-acl header or a "
+                                           "grant header.")
+        verify_small_body(headers, body)
+        return _acl.from_document(body, owner, names)
+
+    def _owner_xml(self, canonical_id: str) -> str:
+        return (f"<Owner>{el('ID', canonical_id)}"
+                f"{el('DisplayName', self.gate.name_of(canonical_id) or '')}</Owner>")
+
+    async def list_buckets(self, call: Call, requester: str | None) -> Response:
+        """ListBuckets, paged by name: MaxBuckets, ContinuationToken, Prefix, BucketRegion;
+        each account sees the buckets it owns."""
+        if requester is None:
+            raise errors.S3AccessDenied("Access Denied: listing buckets needs a signed "
+                                        "request.")
         q = call.request.query_params
         limit = _int_param(q.get("max-buckets", str(MAX_BUCKETS_PAGE)), "max-buckets")
         if not 1 <= limit <= MAX_BUCKETS_PAGE:
@@ -186,9 +283,11 @@ class S3Service:
                                          ArgumentName="max-buckets", ArgumentValue=str(limit))
         token, prefix = q.get("continuation-token"), q.get("prefix", "")
         after = _decode_token(token) if token else ""
-        found = [b for b in await run_in_threadpool(self.store.list_buckets)
-                 if b.name.startswith(prefix) and b.name > after
-                 and q.get("bucket-region", b.region) == b.region]
+        every, owners = await run_in_threadpool(self.store.list_buckets_and_owners)
+        mine = "" if requester == self.gate.main() else requester
+        found = [b for b in every if b.name.startswith(prefix) and b.name > after
+                 and q.get("bucket-region", b.region) == b.region
+                 and owners.get(b.name, "") == mine]
         page = found[:limit]
         inner = "".join(f"<Bucket>{el('Name', b.name)}{el('CreationDate', iso_date(b.created))}"
                         f"{el('BucketRegion', b.region)}</Bucket>" for b in page)
@@ -197,17 +296,32 @@ class S3Service:
         if "prefix" in q:
             extra += el("Prefix", prefix)
         return xml_response("ListAllMyBucketsResult",
-                            f"{OWNER}<Buckets>{inner}</Buckets>{extra}")
+                            f"{self._owner_xml(requester)}<Buckets>{inner}</Buckets>{extra}")
 
-    async def create_bucket(self, call: Call, bucket: str) -> Response:
+    async def create_bucket(self, call: Call, bucket: str, requester: str | None) -> Response:
+        if requester is None:
+            raise errors.S3AccessDenied("Access Denied: creating a bucket needs a signed "
+                                        "request.")
         check_bucket_name(bucket)
-        check_acl_headers(call.request.headers)
+        headers = call.request.headers
+        ownership = _acl.check_ownership(headers.get("x-amz-object-ownership",
+                                                     self.default_ownership))
+        names = _acl.any_name if ownership == ENFORCED else self.gate.name_of
+        acl = _acl.requested(headers, requester, requester, names)
+        settings: dict[str, Any] = {}
+        if ownership == ENFORCED:
+            _acl.refuse_under_enforced(acl, requester)
+        else:
+            settings[OWNERSHIP_SETTING] = ownership
+            if acl is not None and acl != _acl.private(requester):
+                settings[ACL_SETTING] = acl.as_dict()
         body = await call.body.read(MAX_XML_BODY)
         region = self.region
         if body.strip():
             location = child_text(parse_xml(body), "LocationConstraint")
             region = location or region
-        await run_in_threadpool(self.store.create_bucket, bucket, region)
+        owner = "" if requester == self.gate.main() else requester
+        await run_in_threadpool(self.store.create_bucket, bucket, region, owner, settings)
         return Response(b"", 200, headers={"Location": f"/{bucket}"})
 
     async def delete_objects(self, call: Call, bucket: str) -> Response:
@@ -410,12 +524,3 @@ def _int_param(text: str, name: str) -> int:
     except ValueError as exc:
         raise errors.InvalidArgument(f"{name} must be an integer.", ArgumentName=name,
                                      ArgumentValue=text) from exc
-
-
-def _check_expected_owner(call: Call) -> None:
-    """ExpectedBucketOwner (and the copy source's): the account that owns every bucket here."""
-    for header in ("x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"):
-        expected = call.request.headers.get(header)
-        if expected is not None and expected != call.principal.account_id:
-            raise errors.S3AccessDenied(f"Access Denied: the bucket is not owned by account "
-                                        f"{expected} ({header}).")

@@ -21,10 +21,7 @@ from cove.objects._multipart import MAX_PART_NUMBER
 from cove.objects._s3compat import (
     NULL_VERSION,
     OWNER,
-    check_acl_headers,
     check_version_id,
-    owner_acl_xml,
-    put_acl,
 )
 from cove.objects._s3wire import (
     attribute_headers,
@@ -59,13 +56,13 @@ MAX_XML_BODY = 2 * 1024 * 1024
 
 
 async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str,
-                   key: str) -> Response:
+                   key: str, acl: dict[str, Any] | None = None) -> Response:
+    """An object operation; ``acl`` is the owner and ACL a write gives the object (None: the
+    bucket owner's, private), decided by the caller from the bucket's ownership."""
     check_key(key)
     query = call.request.query_params
     headers = call.request.headers
     check_version_id(query.get("versionId"))
-    if "acl" in query:
-        return await object_acl(store, call, method, bucket, key)
     if "attributes" in query and method == "GET":
         return await get_object_attributes(store, call, bucket, key)
     if method in ("GET", "HEAD") and "uploadId" not in query:
@@ -75,18 +72,16 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
     if method == "PUT":
         if "partNumber" in query or "uploadId" in query:
             return await upload_part(store, call, bucket, key)
-        check_acl_headers(headers)
         if "x-amz-copy-source" in headers:
-            return await copy_object(store, call, bucket, key)
-        return await put_object(store, call, bucket, key)
+            return await copy_object(store, call, bucket, key, acl)
+        return await put_object(store, call, bucket, key, acl)
     if method == "DELETE":
         if "uploadId" in query:
             await run_in_threadpool(store.uploads.abort, bucket, key, query["uploadId"])
             return Response(b"", 204)
         return await delete_object(store, bucket, key, query.get("versionId"))
     if method == "POST" and "uploads" in query:
-        check_acl_headers(headers)
-        return await create_multipart_upload(store, call, bucket, key)
+        return await create_multipart_upload(store, call, bucket, key, acl)
     if method == "POST" and "uploadId" in query:
         return await complete_multipart_upload(store, call, bucket, key)
     if method == "GET":
@@ -108,21 +103,13 @@ async def delete_object(store: LocalObjectStore, bucket: str, key: str,
     return Response(b"", 204, headers=headers)
 
 
-def version_headers(info: ObjectInfo) -> dict[str, str]:
-    return {"x-amz-version-id": info.version_id} if info.version_id != NULL_VERSION else {}
-
-
-async def object_acl(store: LocalObjectStore, call: Call, method: str, bucket: str,
-                     key: str) -> Response:
-    """Object ACLs as on a new AWS bucket: disabled, the bucket owner has FULL_CONTROL."""
-    if method == "GET":
-        await run_in_threadpool(store.head_object, bucket, key)
-        return xml_response("AccessControlPolicy", owner_acl_xml())
-    if method == "PUT":
-        await put_acl(call)
-        await run_in_threadpool(store.head_object, bucket, key)
-        return Response(b"", 200)
-    raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
+def version_headers(store: LocalObjectStore, info: ObjectInfo) -> dict[str, str]:
+    """x-amz-version-id: every object of a bucket that has had versioning has one ("null"
+    when written while it was suspended, or before it was enabled); other buckets' have none.
+    The bucket's status is cached by then (the read or write that made ``info`` asked)."""
+    if info.version_id == NULL_VERSION and store.versioning(info.bucket) is None:
+        return {}
+    return {"x-amz-version-id": info.version_id}
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -204,7 +191,8 @@ def _checksum_headers(checksum: Checksum) -> dict[str, str]:
             "x-amz-checksum-type": checksum.type}
 
 
-async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
+async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
+                     acl: dict[str, Any] | None = None) -> Response:
     headers = call.request.headers
     declared = declared_length(headers)
     wanted = requested_checksums(headers)
@@ -217,14 +205,15 @@ async def put_object(store: LocalObjectStore, call: Call, bucket: str, key: str)
         if wanted:
             algorithm = next(iter(wanted))
             checksum = Checksum(algorithm, blob.checksums[algorithm], "FULL_OBJECT")
-        return store.put_object(bucket, key, blob, attributes, checksum, condition)
+        return store.put_object(bucket, key, blob, attributes, checksum, condition, acl)
 
     info = await receive_blob(call, store.blobs, wanted, wanted, declared, publish)
     return Response(b"", 200, headers={"ETag": info.etag, **_checksum_headers(info.checksum),
-                                       **version_headers(info)})
+                                       **version_headers(store, info)})
 
 
-async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
+async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
+                      acl: dict[str, Any] | None = None) -> Response:
     headers = call.request.headers
     source = await _copy_source(store, headers)
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
@@ -239,9 +228,9 @@ async def copy_object(store: LocalObjectStore, call: Call, bucket: str, key: str
                 "location or encryption attributes.")
     else:
         attributes = attributes_from(headers)
-    info = await run_in_threadpool(store.copy_object, source, bucket, key, attributes)
+    info = await run_in_threadpool(store.copy_object, source, bucket, key, attributes, acl)
     inner = el("LastModified", iso_date(info.last_modified)) + el("ETag", info.etag)
-    extra = version_headers(info)
+    extra = version_headers(store, info)
     if source.version_id != NULL_VERSION:
         extra["x-amz-copy-source-version-id"] = source.version_id
     return xml_response("CopyObjectResult", inner, extra)
@@ -276,7 +265,7 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                                           request.query_params.get("versionId"))
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
-               **attribute_headers(info.attributes), **version_headers(info)}
+               **attribute_headers(info.attributes), **version_headers(store, info)}
     status = check_conditions(request.headers, info.etag, info.last_modified)
     if status == 304:
         return Response(b"", 304, headers={k: headers[k] for k in ("ETag", "Last-Modified")})
@@ -328,6 +317,7 @@ async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str
                                      ArgumentName="x-amz-object-attributes")
     info = await run_in_threadpool(find_object, store, bucket, key,
                                    call.request.query_params.get("versionId"))
+    await run_in_threadpool(store.versioning, bucket)  # cached for x-amz-version-id
     inner = el("ETag", info.etag.strip('"')) if "ETag" in wanted else ""
     if "Checksum" in wanted and info.checksum.algorithm:
         inner += (f"<Checksum>{el(f'Checksum{info.checksum.algorithm}', info.checksum.value)}"
@@ -340,7 +330,7 @@ async def get_object_attributes(store: LocalObjectStore, call: Call, bucket: str
         inner += el("ObjectSize", info.size)
     return xml_response("GetObjectAttributesResponse", inner,
                         {"Last-Modified": http_date(info.last_modified),
-                         **version_headers(info)})
+                         **version_headers(store, info)})
 
 
 def _object_parts(info: ObjectInfo, headers: Mapping[str, str]) -> str:
@@ -375,6 +365,7 @@ def _head_and_read(store: LocalObjectStore, bucket: str, key: str, inline: bool,
                    version_id: str | None = None) -> tuple[ObjectInfo, bytes | None]:
     """The object's metadata and, when it is small, its bytes: one thread hop for both."""
     info = find_object(store, bucket, key, version_id)
+    store.versioning(bucket)  # cached for the answer's x-amz-version-id
     if inline and info.size <= INLINE_READ:
         return info, store.read(info, 0, info.size)
     return info, None
@@ -401,7 +392,7 @@ def _bodiless(status: int, headers: dict[str, str]) -> Response:
 # --- multipart --------------------------------------------------------------------------------
 
 async def create_multipart_upload(store: LocalObjectStore, call: Call, bucket: str,
-                                  key: str) -> Response:
+                                  key: str, acl: dict[str, Any] | None = None) -> Response:
     headers = call.request.headers
     algorithm = headers.get("x-amz-checksum-algorithm", "").upper()
     kind = headers.get("x-amz-checksum-type", "").upper()
@@ -413,7 +404,7 @@ async def create_multipart_upload(store: LocalObjectStore, call: Call, bucket: s
         raise errors.InvalidRequest(f"The FULL_OBJECT checksum type is not supported with "
                                     f"{algorithm}.")
     upload = await run_in_threadpool(store.uploads.create, bucket, key,
-                                     attributes_from(headers), algorithm, kind)
+                                     attributes_from(headers), algorithm, kind, acl)
     extra = {}
     if upload.checksum_algorithm:
         extra = {"x-amz-checksum-algorithm": upload.checksum_algorithm,
@@ -490,7 +481,7 @@ async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket:
     except errors.NoSuchUpload:
         # A retried Complete whose first attempt succeeded answers as that one did.
         info = await run_in_threadpool(_completed_as, store, bucket, key, requested)
-        return _completed(bucket, key, info)
+        return _completed(store, bucket, key, info)
     parts, _ = await run_in_threadpool(store.uploads.list_parts, upload, 0, MAX_PART_NUMBER)
     stored = {p.part_number: p.checksum for p in parts}
     for number, given in checks.items():
@@ -502,16 +493,16 @@ async def complete_multipart_upload(store: LocalObjectStore, call: Call, bucket:
         expected = headers.get(f"x-amz-checksum-{upload.checksum_algorithm.lower()}", "")
     info = await run_in_threadpool(store.uploads.complete, upload, requested, expected,
                                    write_condition(headers))
-    return _completed(bucket, key, info)
+    return _completed(store, bucket, key, info)
 
 
-def _completed(bucket: str, key: str, info: ObjectInfo) -> Response:
+def _completed(store: LocalObjectStore, bucket: str, key: str, info: ObjectInfo) -> Response:
     inner = (el("Location", f"/{bucket}/{key}") + el("Bucket", bucket) + el("Key", key)
              + el("ETag", info.etag))
     if info.checksum.algorithm:
         inner += (el(f"Checksum{info.checksum.algorithm}", info.checksum.value)
                   + el("ChecksumType", info.checksum.type))
-    return xml_response("CompleteMultipartUploadResult", inner, version_headers(info))
+    return xml_response("CompleteMultipartUploadResult", inner, version_headers(store, info))
 
 
 def _completed_as(store: LocalObjectStore, bucket: str, key: str,
@@ -574,7 +565,9 @@ async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str)
     return xml_response("ListPartsResult", inner)
 
 
-async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: str) -> Response:
+async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: str,
+                                 owner_xml: Callable[[dict[str, Any] | None], str]) -> Response:
+    """ListMultipartUploads; ``owner_xml(acl)`` renders an upload's initiator and owner."""
     query = call.request.query_params
     max_uploads = min(_int_param(query.get("max-uploads", "1000"), "max-uploads"), 1000)
     key_marker = query.get("key-marker", "")
@@ -584,7 +577,7 @@ async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: st
         max_uploads)
     items = "".join(
         f"<Upload>{el('Key', u.key)}{el('UploadId', u.upload_id)}"
-        f"<Initiator><ID>cove</ID><DisplayName>cove</DisplayName></Initiator>{OWNER}"
+        f"{owner_xml(u.acl).replace('Owner>', 'Initiator>')}{owner_xml(u.acl)}"
         f"{el('StorageClass', 'STANDARD')}{el('Initiated', iso_date(u.initiated))}</Upload>"
         for u in uploads)
     last = uploads[-1] if uploads else None

@@ -24,6 +24,7 @@ from cove.meta.tables import (
     buckets,
     multipart_parts,
     multipart_uploads,
+    object_acls,
     objects,
 )
 from cove.objects import _versions
@@ -39,8 +40,11 @@ from cove.objects._base import (
 from cove.objects._blobs import BlobStore, WrittenBlob
 from cove.objects._commits import GroupCommit
 from cove.objects._multipart import MultipartUploads
+from cove.objects._s3wire import http_date
 
 MAX_LIST_KEYS = 1000
+#: The bucket setting that names its owner's canonical user id (absent: cove's own account).
+OWNER_SETTING = "owner"
 LEGACY_REGION = "us-east-1"
 
 
@@ -53,6 +57,10 @@ class LocalObjectStore:
         self.commits = GroupCommit(db)
         self._infos = _InfoCache()
         self._versioning: dict[str, str | None] = {}
+        # every setting of a bucket (owner, ownership, ACL...), read on each request that is
+        # not the owner's: cleared on any change, and a read that raced one is not kept
+        self._settings: dict[str, dict[str, Any]] = {}
+        self._settings_generation = 0
         self.uploads = MultipartUploads(self)
         # Bucket names, derived from the table and kept in step by create/delete below (this
         # process is the only writer): a PUT checks its bucket without a transaction.
@@ -60,9 +68,17 @@ class LocalObjectStore:
 
     # --- buckets ----------------------------------------------------------------------------
 
-    def create_bucket(self, name: str, region: str) -> BucketInfo:
+    def create_bucket(self, name: str, region: str, owner: str = "",
+                      settings: dict[str, Any] | None = None) -> BucketInfo:
+        """A new bucket owned by ``owner`` (a canonical user id; "": cove's own account), with
+        its first ``settings``; another owner's bucket of that name is BucketAlreadyExists."""
         with self.db.write() as conn:
             row = self._bucket_row(conn, name)
+            if row is not None and self._owner(conn, name) != owner:
+                raise errors.BucketAlreadyExists(
+                    "The requested bucket name is not available. The bucket namespace is shared "
+                    "by all users of the system. Please select a different name and try again.",
+                    BucketName=name)
             if row is not None and region == row.region == LEGACY_REGION:
                 # us-east-1 answers 200 to re-creating a bucket you own (AWS's legacy rule).
                 return BucketInfo(row.name, row.region, row.created)
@@ -72,8 +88,44 @@ class LocalObjectStore:
                     "own it.", BucketName=name)
             info = BucketInfo(name, region, time.time())
             conn.execute(insert(buckets).values(name=name, region=region, created=info.created))
+            stored = {**(settings or {}), **({OWNER_SETTING: owner} if owner else {})}
+            for setting, value in stored.items():
+                conn.execute(insert(bucket_settings).values(bucket=name, name=setting,
+                                                            value=value))
+            conn.execute(delete(object_acls).where(object_acls.c.bucket == name))
         self._bucket_names = None
+        self._forget_settings(name)
         return info
+
+    @staticmethod
+    def _owner(conn: Connection, bucket: str) -> str:
+        return conn.execute(select(bucket_settings.c.value).where(and_(
+            bucket_settings.c.bucket == bucket, bucket_settings.c.name == OWNER_SETTING))
+        ).scalar() or ""
+
+    def settings_of(self, bucket: str) -> dict[str, Any]:
+        """All of a bucket's settings (NoSuchBucket if there is no such bucket), cached."""
+        cached = self._settings.get(bucket)
+        if cached is not None:
+            return cached
+        generation = self._settings_generation
+        with self.db.read() as conn:
+            self.require_bucket(conn, bucket)
+            rows = conn.execute(select(bucket_settings.c.name, bucket_settings.c.value).where(
+                bucket_settings.c.bucket == bucket)).all()
+        found = {row.name: row.value for row in rows}
+        if generation == self._settings_generation:
+            self._settings[bucket] = found
+        return found
+
+    def cached_settings(self, bucket: str) -> dict[str, Any] | None:
+        """A bucket's settings if they are cached (no I/O: callable on the event loop)."""
+        return self._settings.get(bucket)
+
+    def _forget_settings(self, bucket: str) -> None:
+        self._settings_generation += 1
+        self._settings.pop(bucket, None)
+        self._versioning.pop(bucket, None)
 
     def get_bucket(self, name: str) -> BucketInfo:
         with self.db.read() as conn:
@@ -83,6 +135,13 @@ class LocalObjectStore:
         with self.db.read() as conn:
             rows = conn.execute(select(buckets).order_by(buckets.c.name)).all()
         return [BucketInfo(r.name, r.region, r.created) for r in rows]
+
+    def list_buckets_and_owners(self) -> tuple[list[BucketInfo], dict[str, str]]:
+        """Every bucket, and the owner of each that another account owns."""
+        with self.db.read() as conn:
+            owners = dict(conn.execute(select(bucket_settings.c.bucket, bucket_settings.c.value)
+                                       .where(bucket_settings.c.name == OWNER_SETTING)).all())
+        return self.list_buckets(), {name: str(owner) for name, owner in owners.items()}
 
     def delete_bucket(self, name: str) -> None:
         with self.db.write() as conn:
@@ -94,9 +153,10 @@ class LocalObjectStore:
             stale = self.uploads.forget_bucket(conn, name)
             conn.execute(delete(bucket_websites).where(bucket_websites.c.bucket == name))
             conn.execute(delete(bucket_settings).where(bucket_settings.c.bucket == name))
+            conn.execute(delete(object_acls).where(object_acls.c.bucket == name))
             conn.execute(delete(buckets).where(buckets.c.name == name))
         self._bucket_names = None
-        self._versioning.pop(name, None)
+        self._forget_settings(name)
         self.blobs.delete(stale)
 
     def require_bucket_cached(self, name: str) -> None:
@@ -123,18 +183,21 @@ class LocalObjectStore:
     # --- objects ----------------------------------------------------------------------------
 
     def put_object(self, bucket: str, key: str, blob: WrittenBlob, attributes: ObjectAttributes,
-                   checksum: Checksum, condition: WriteCondition = NO_CONDITION) -> ObjectInfo:
+                   checksum: Checksum, condition: WriteCondition = NO_CONDITION,
+                   acl: dict[str, Any] | None = None) -> ObjectInfo:
         info = ObjectInfo(bucket, key, blob.size, f'"{blob.md5.hex()}"', time.time(), attributes,
                           checksum, ((blob.blob_id, blob.size),))
-        return self.publish(info, new_blobs=[blob.blob_id], condition=condition)
+        return self.publish(info, new_blobs=[blob.blob_id], condition=condition, acl=acl)
 
     def publish(self, info: ObjectInfo, new_blobs: list[str],
                 conn_hook: Callable[[Connection], None] | None = None,
-                condition: WriteCondition = NO_CONDITION) -> ObjectInfo:
+                condition: WriteCondition = NO_CONDITION,
+                acl: dict[str, Any] | None = None) -> ObjectInfo:
         """Make ``info`` the object at its key, atomically; frees the bytes it replaces.
 
         ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
-        drop the upload).  On any error the new blobs are deleted and nothing changes.
+        drop the upload).  ``acl`` is the new version's owner and ACL (None: the bucket owner's,
+        private).  On any error the new blobs are deleted and nothing changes.
         """
         status = self.versioning(info.bucket)
         info = dataclasses.replace(info, version_id=_versions.new_version_id(status))
@@ -147,6 +210,7 @@ class LocalObjectStore:
                 conn_hook(conn)
             replaced = _versions.make_room(conn, info.bucket, info.key, status)
             conn.execute(insert(objects).values(**_row_values(info)))
+            _set_object_acl(conn, info, acl)
             return replaced
 
         try:
@@ -168,7 +232,9 @@ class LocalObjectStore:
                 and_(objects.c.bucket == bucket, objects.c.key == key))).first()
             if row is None:
                 self.require_bucket(conn, bucket)
-                raise errors.NoSuchKey("The specified key does not exist.", Key=key)
+                marker = _versions.latest_is_marker(conn, bucket, key)
+                raise errors.NoSuchKey("The specified key does not exist.", Key=key,
+                                       headers=_marker_headers(marker) if marker else None)
         info = _info_from_row(row)
         self._infos.put(info, generation)
         return info
@@ -226,8 +292,11 @@ class LocalObjectStore:
                 self.require_bucket(conn, bucket)
             row, marker = _versions.find_version(conn, bucket, key, version_id, current)
         if marker:
-            raise errors.MethodNotAllowed("The specified method is not allowed against this "
-                                          "resource (the version is a delete marker).")
+            raise errors.MethodNotAllowed(
+                "The specified method is not allowed against this resource (the version is a "
+                "delete marker).", Method="GET", ResourceType="DeleteMarker",
+                headers={**_marker_headers(version_id),
+                         "Last-Modified": http_date(row.last_modified)})
         return _info_from_row(row)
 
     # --- bucket settings --------------------------------------------------------------------
@@ -259,15 +328,38 @@ class LocalObjectStore:
                     conn.execute(insert(bucket_settings).values(bucket=bucket, name=name,
                                                                 value=value))
         finally:
-            self._versioning.pop(bucket, None)
+            self._forget_settings(bucket)
 
     def copy_object(self, source: ObjectInfo, bucket: str, key: str,
-                    attributes: ObjectAttributes) -> ObjectInfo:
+                    attributes: ObjectAttributes, acl: dict[str, Any] | None = None
+                    ) -> ObjectInfo:
         """Copy by hard-linking the source's blobs: no bytes move, and either can be deleted."""
         linked = [(self.blobs.link(blob_id), size) for blob_id, size in source.parts]
         info = ObjectInfo(bucket, key, source.size, source.etag, time.time(), attributes,
                           source.checksum, tuple(linked))
-        return self.publish(info, new_blobs=[blob_id for blob_id, _ in linked])
+        return self.publish(info, new_blobs=[blob_id for blob_id, _ in linked], acl=acl)
+
+    def object_acl(self, info: ObjectInfo) -> dict[str, Any] | None:
+        """The owner and ACL of an object version (None: the bucket owner's, private)."""
+        with self.db.read() as conn:
+            stored: dict[str, Any] | None = conn.execute(select(object_acls.c.acl).where(and_(
+                object_acls.c.bucket == info.bucket, object_acls.c.key == info.key,
+                object_acls.c.version_id == info.version_id))).scalar()
+        return stored
+
+    def put_object_acl(self, info: ObjectInfo, acl: dict[str, Any] | None) -> None:
+        """Replace an object version's ACL, if that version is still there."""
+        with self.db.write() as conn:
+            if _versions.find_version(conn, info.bucket, info.key, info.version_id,
+                                      self._current_row(conn, info.bucket, info.key))[1]:
+                raise errors.MethodNotAllowed("The specified method is not allowed against "
+                                              "this resource (a delete marker).")
+            _set_object_acl(conn, info, acl)
+
+    @staticmethod
+    def _current_row(conn: Connection, bucket: str, key: str) -> Any:
+        return conn.execute(select(objects).where(
+            and_(objects.c.bucket == bucket, objects.c.key == key))).first()
 
     # --- listing ----------------------------------------------------------------------------
 
@@ -477,6 +569,21 @@ class _InfoCache:
         with self._lock:
             self._generation += 1
             self._items.pop((bucket, key), None)
+
+
+def _set_object_acl(conn: Connection, info: ObjectInfo, acl: dict[str, Any] | None) -> None:
+    """The version's ACL row: replaced (a "null" version's key may have had one before)."""
+    where = and_(object_acls.c.bucket == info.bucket, object_acls.c.key == info.key,
+                 object_acls.c.version_id == info.version_id)
+    conn.execute(delete(object_acls).where(where))
+    if acl is not None:
+        conn.execute(insert(object_acls).values(bucket=info.bucket, key=info.key,
+                                                version_id=info.version_id, acl=acl))
+
+
+def _marker_headers(version_id: str) -> dict[str, str]:
+    """What S3 answers with a read of a delete marker (404 or, by version id, 405)."""
+    return {"x-amz-delete-marker": "true", "x-amz-version-id": version_id}
 
 
 def _check_condition(conn: Connection, bucket: str, key: str, condition: WriteCondition) -> None:

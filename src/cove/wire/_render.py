@@ -32,7 +32,7 @@ def render_error(exc: CoveError, protocol: str, request_id: str, method: str) ->
                 f"<RequestId>{request_id}</RequestId></ErrorResponse>")
         return Response(body, status, media_type="text/xml",
                         headers={"x-amzn-RequestId": request_id})
-    headers = {"x-amz-request-id": request_id, "x-amz-id-2": request_id}
+    headers = {"x-amz-request-id": request_id, "x-amz-id-2": request_id, **exc.headers}
     if method == "HEAD":  # HEAD errors carry no body; clients read the status alone
         return Response(b"", status, headers=headers)
     extra = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in exc.details.items())
