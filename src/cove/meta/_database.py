@@ -73,11 +73,7 @@ def _v9_bucket_settings_and_versions(conn: Connection) -> None:
             "ALTER TABLE objects ADD COLUMN version_id VARCHAR(64) NOT NULL DEFAULT 'null'")
 
 
-def _v10_other_branch(conn: Connection) -> None:
-    """Version 10 is another branch's (typed records); merging puts its step here."""
-
-
-def _v11_s3_acls_and_accounts(conn: Connection) -> None:
+def _v10_s3_acls_and_accounts(conn: Connection) -> None:
     """S3 ACLs and other accounts: two new tables, and each multipart upload's ACL."""
     for table in (tables.object_acls, tables.s3_accounts):
         table.create(conn, checkfirst=True)
@@ -95,8 +91,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _v7_processing_jobs,
     8: _v8_iam_tables,
     9: _v9_bucket_settings_and_versions,
-    10: _v10_other_branch,
-    11: _v11_s3_acls_and_accounts,
+    10: _v10_s3_acls_and_accounts,
 }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 10
 
 #: Object keys sort by code point (= UTF-8 bytes), as S3 lists them: SQLite's default BINARY
 #: collation does that; PostgreSQL needs the "C" collation.
@@ -79,7 +79,7 @@ multipart_uploads = Table(
     Column("checksum_algorithm", String(16), nullable=False),
     Column("checksum_type", String(16), nullable=False),
     #: who initiated the upload and the ACL the object gets ({"owner": ..., "grants": ...});
-    #: NULL: the bucket owner, private (every upload before schema 11)
+    #: NULL: the bucket owner, private (every upload before schema 10)
     Column("acl", JSON, nullable=True),
 )
 
