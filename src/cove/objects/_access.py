@@ -29,8 +29,13 @@ from cove.wire import Call
 OWNERSHIP_SETTING = "objectOwnership"
 ACL_SETTING = "acl"
 PUBLIC_ACCESS_SETTING = "publicAccessBlock"
-#: Subresources a non-owner may use on a bucket, with the permission each needs.
-_BUCKET_READS = ("uploads", "versions", "list-type", "")
+#: The query parameters of the bucket reads a bucket ACL's READ allows: ListObjects (v1, v2),
+#: ListObjectVersions, ListMultipartUploads and HeadBucket; any other (``?location``,
+#: ``?versioning``...) is the owner's alone.
+_LISTING_PARAMETERS = frozenset((
+    "uploads", "versions", "list-type", "prefix", "delimiter", "marker", "max-keys",
+    "encoding-type", "continuation-token", "start-after", "fetch-owner", "key-marker",
+    "upload-id-marker", "max-uploads", "version-id-marker", "optional-object-attributes"))
 
 
 class Requesters(Protocol):
@@ -85,13 +90,7 @@ def needed(method: str, query: Mapping[str, str], key: str) -> tuple[str, str] |
         return ("object" if key else "bucket"), ("READ_ACP" if method in ("GET", "HEAD")
                                                  else "WRITE_ACP")
     if not key:
-        if method in ("GET", "HEAD") and set(query) <= {*_BUCKET_READS, "prefix", "delimiter",
-                                                         "marker", "max-keys", "encoding-type",
-                                                         "continuation-token", "start-after",
-                                                         "fetch-owner", "key-marker",
-                                                         "upload-id-marker", "max-uploads",
-                                                         "version-id-marker",
-                                                         "optional-object-attributes"}:
+        if method in ("GET", "HEAD") and set(query) <= _LISTING_PARAMETERS:
             return "bucket", "READ"
         if method == "POST" and "delete" in query:
             return "bucket", "WRITE"

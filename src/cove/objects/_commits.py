@@ -61,12 +61,12 @@ class GroupCommit:
     def _commit(self, batch: list[_Work[object]]) -> None:
         try:
             with self.db.write() as conn:
-                for item in batch:
-                    try:
-                        with conn.begin_nested():
-                            item.value = item.work(conn)
-                    except Exception as exc:  # noqa: BLE001 - raised again in its own request
-                        item.error = exc
+                if len(batch) == 1:
+                    # alone, its transaction is its savepoint (a raise rolls back its own
+                    # statements only); two statements fewer per sequential PUT
+                    batch[0].value = batch[0].work(conn)
+                else:
+                    self._each_in_a_savepoint(conn, batch)
             self.batches += 1
         except BaseException as exc:  # the commit itself failed: nothing was written
             for item in batch:
@@ -75,3 +75,12 @@ class GroupCommit:
         finally:
             for item in batch:
                 item.done = True
+
+    @staticmethod
+    def _each_in_a_savepoint(conn: Connection, batch: list[_Work[object]]) -> None:
+        for item in batch:
+            try:
+                with conn.begin_nested():
+                    item.value = item.work(conn)
+            except Exception as exc:  # noqa: BLE001 - raised again in its own request
+                item.error = exc

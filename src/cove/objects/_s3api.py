@@ -100,6 +100,10 @@ class S3Service:
         if key:
             check_key(key)
             check_version_id(query.get("versionId"))
+        if requester is None and any(name.startswith("response-") for name in query):
+            # as S3: an unsigned link must not choose how the browser takes the bytes
+            raise errors.InvalidRequest("Request specific response headers cannot be used for "
+                                        "anonymous GET requests.")
         view = await self.gate.view(bucket)
         await self.gate.check(call, requester, view, key)
         if "acl" in query:

@@ -61,6 +61,7 @@ class LocalObjectStore:
         # not the owner's: cleared on any change, and a read that raced one is not kept
         self._settings: dict[str, dict[str, Any]] = {}
         self._settings_generation = 0
+        self._acl_rows: bool | None = None  # whether object_acls may have rows (None: ask)
         self.uploads = MultipartUploads(self)
         # Bucket names, derived from the table and kept in step by create/delete below (this
         # process is the only writer): a PUT checks its bucket without a transaction.
@@ -210,7 +211,7 @@ class LocalObjectStore:
                 conn_hook(conn)
             replaced = _versions.make_room(conn, info.bucket, info.key, status)
             conn.execute(insert(objects).values(**_row_values(info)))
-            _set_object_acl(conn, info, acl)
+            self._set_object_acl(conn, info, acl)
             return replaced
 
         try:
@@ -354,7 +355,24 @@ class LocalObjectStore:
                                       self._current_row(conn, info.bucket, info.key))[1]:
                 raise errors.MethodNotAllowed("The specified method is not allowed against "
                                               "this resource (a delete marker).")
-            _set_object_acl(conn, info, acl)
+            self._set_object_acl(conn, info, acl)
+
+    def _set_object_acl(self, conn: Connection, info: ObjectInfo,
+                        acl: dict[str, Any] | None) -> None:
+        """The version's ACL row: replaced (a "null" version's key may have had one before).
+        Until the first ACL row is written there is none to replace, so a PUT skips the
+        delete (this process is the only writer, and writes are serialised)."""
+        if self._acl_rows is None:
+            self._acl_rows = conn.execute(select(object_acls.c.bucket).limit(1)).first() \
+                is not None
+        if self._acl_rows:
+            conn.execute(delete(object_acls).where(and_(
+                object_acls.c.bucket == info.bucket, object_acls.c.key == info.key,
+                object_acls.c.version_id == info.version_id)))
+        if acl is not None:
+            self._acl_rows = True
+            conn.execute(insert(object_acls).values(bucket=info.bucket, key=info.key,
+                                                    version_id=info.version_id, acl=acl))
 
     @staticmethod
     def _current_row(conn: Connection, bucket: str, key: str) -> Any:
@@ -569,16 +587,6 @@ class _InfoCache:
         with self._lock:
             self._generation += 1
             self._items.pop((bucket, key), None)
-
-
-def _set_object_acl(conn: Connection, info: ObjectInfo, acl: dict[str, Any] | None) -> None:
-    """The version's ACL row: replaced (a "null" version's key may have had one before)."""
-    where = and_(object_acls.c.bucket == info.bucket, object_acls.c.key == info.key,
-                 object_acls.c.version_id == info.version_id)
-    conn.execute(delete(object_acls).where(where))
-    if acl is not None:
-        conn.execute(insert(object_acls).values(bucket=info.bucket, key=info.key,
-                                                version_id=info.version_id, acl=acl))
 
 
 def _marker_headers(version_id: str) -> dict[str, str]:
