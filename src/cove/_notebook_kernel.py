@@ -6,8 +6,12 @@ directory is mounted at ``/opt/ml`` and the file is there.  Without the sandbox 
 mounted, so this launcher points the SDK's ``NOTEBOOK_METADATA_FILE`` at the instance's own
 copy as ``sagemaker.session`` is imported — the notebook's code stays exactly as on SageMaker.
 
-It lives outside ``cove.notebooks`` and imports nothing of cove's: a kernel must answer its
-first heartbeat quickly, and the package pulls in the server's dependencies.
+As the SDK is imported its waits are also made to look each second (``cove._sdk_polls``): the
+kernel reaches only cove, which starts jobs and endpoints in seconds, not minutes.
+
+It lives outside ``cove.notebooks`` and imports nothing of cove's but ``cove._sdk_polls``
+(standard library only): a kernel must answer its first heartbeat quickly, and the package pulls
+in the server's dependencies.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import importlib.abc
 import importlib.machinery
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
+
+from cove._sdk_polls import SESSION_MODULES, shorten_module
 
 #: Where SageMaker's SDK looks for the notebook instance's identity.
 METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
@@ -26,20 +32,20 @@ METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
 METADATA_VARIABLE = "COVE_NOTEBOOK_METADATA_FILE"
 
 
-class _MetadataFileFinder(importlib.abc.MetaPathFinder):
-    """Finds ``sagemaker.session`` as usual, and sets its metadata path once it has loaded."""
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds the named modules as usual, and runs a function on each once it has loaded."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, after: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.after = after
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "sagemaker.session":
+        if fullname not in self.after:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.loader is None:
             return spec
-        loader, metadata = spec.loader, self.path
+        loader, then = spec.loader, self.after[fullname]
 
         class _Loader(importlib.abc.Loader):
             def create_module(self, spec: Any) -> ModuleType | None:
@@ -47,16 +53,23 @@ class _MetadataFileFinder(importlib.abc.MetaPathFinder):
 
             def exec_module(self, module: ModuleType) -> None:
                 loader.exec_module(module)
-                module.NOTEBOOK_METADATA_FILE = metadata  # type: ignore[attr-defined]
+                then(module)
 
         spec.loader = _Loader()
         return spec
 
 
 def main() -> None:
+    after: dict[str, Callable[[ModuleType], None]] = dict.fromkeys(
+        SESSION_MODULES, shorten_module)  # the SDK's waits look each second, not every 30
     metadata = os.environ.get(METADATA_VARIABLE)
     if metadata and metadata != METADATA_FILE and not os.path.exists(METADATA_FILE):
-        sys.meta_path.insert(0, _MetadataFileFinder(metadata))
+        def point_at_metadata(module: ModuleType) -> None:
+            shorten_module(module)
+            module.NOTEBOOK_METADATA_FILE = metadata  # type: ignore[attr-defined]
+
+        after["sagemaker.session"] = point_at_metadata
+    sys.meta_path.insert(0, _AfterImport(after))
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()
