@@ -7,17 +7,23 @@ mounted, so this launcher points the SDK's ``NOTEBOOK_METADATA_FILE`` at the ins
 copy as the module that reads it is imported (v2's ``sagemaker.session``, v3's
 ``sagemaker.core.helper.session_helper``) — the notebook's code stays exactly as on SageMaker.
 
-It lives outside ``cove.notebooks`` and imports nothing of cove's: a kernel must answer its
-first heartbeat quickly, and the package pulls in the server's dependencies.
+As the SDK is imported its waits are also made to look each second (``cove._sdk_polls``): the
+kernel reaches only cove, which starts jobs and endpoints in seconds, not minutes.
+
+It lives outside ``cove.notebooks`` and imports nothing of cove's but ``cove._sdk_polls``
+(standard library only): a kernel must answer its first heartbeat quickly, and the package pulls
+in the server's dependencies.  The SDK v3 kernel runs this file by its path in an environment
+that may not have cove installed; it then loads ``_sdk_polls`` from beside this file.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -29,20 +35,34 @@ METADATA_VARIABLE = "COVE_NOTEBOOK_METADATA_FILE"
 METADATA_READERS = frozenset({"sagemaker.session", "sagemaker.core.helper.session_helper"})
 
 
-class _MetadataFileFinder(importlib.abc.MetaPathFinder):
-    """Finds the SDK's metadata readers as usual, and sets their metadata path once loaded."""
+def _sdk_polls() -> ModuleType:
+    """``cove._sdk_polls``; loaded from beside this file where cove is not installed (never by
+    putting cove's package directory on sys.path, whose modules would shadow the user's)."""
+    try:
+        import cove._sdk_polls as polls
+    except ImportError:
+        where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sdk_polls.py")
+        spec = importlib.util.spec_from_file_location("cove_sdk_polls", where)
+        assert spec is not None and spec.loader is not None
+        polls = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(polls)
+    return polls
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds the named modules as usual, and runs a function on each once it has loaded."""
+
+    def __init__(self, after: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.after = after
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in METADATA_READERS:
+        if fullname not in self.after:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.loader is None:
             return spec
-        loader, metadata = spec.loader, self.path
+        loader, then = spec.loader, self.after[fullname]
 
         class _Loader(importlib.abc.Loader):
             def create_module(self, spec: Any) -> ModuleType | None:
@@ -50,16 +70,25 @@ class _MetadataFileFinder(importlib.abc.MetaPathFinder):
 
             def exec_module(self, module: ModuleType) -> None:
                 loader.exec_module(module)
-                module.NOTEBOOK_METADATA_FILE = metadata  # type: ignore[attr-defined]
+                then(module)
 
         spec.loader = _Loader()
         return spec
 
 
 def main() -> None:
+    polls = _sdk_polls()
+    after: dict[str, Callable[[ModuleType], None]] = dict.fromkeys(
+        polls.SESSION_MODULES, polls.shorten_module)  # the SDK's waits look each second
     metadata = os.environ.get(METADATA_VARIABLE)
     if metadata and metadata != METADATA_FILE and not os.path.exists(METADATA_FILE):
-        sys.meta_path.insert(0, _MetadataFileFinder(metadata))
+        def point_at_metadata(module: ModuleType) -> None:
+            if module.__name__ in polls.SESSION_MODULES:
+                polls.shorten_module(module)
+            module.NOTEBOOK_METADATA_FILE = metadata  # type: ignore[attr-defined]
+
+        after.update(dict.fromkeys(METADATA_READERS, point_at_metadata))
+    sys.meta_path.insert(0, _AfterImport(after))
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

@@ -44,7 +44,9 @@ def sagemaker_session(home: Path | str | None = None) -> Any:
     ``~/.cove``): its URL, credentials and region, the default bucket
     ``sagemaker-<region>-<account>`` and no telemetry.  Every AWS client the SDK makes from it
     talks to cove."""
-    session_class = _session_class()
+    from cove._sdk_polls import quick_session_class
+
+    session_class = quick_session_class(_session_class())  # its waits look each second
     from cove.config import read_server_file
 
     config = load_config(_path(home))

@@ -189,11 +189,12 @@ def test_in_service_instances_come_back_after_a_restart(fresh_cove: CoveServer) 
 
 
 PROBE = """
-import json, os
+import inspect, json, os
 import boto3, sagemaker
 from sagemaker import get_execution_role
 session = sagemaker.Session()
 print(json.dumps({
+    "endpoint_poll": inspect.signature(session.wait_for_endpoint).parameters["poll"].default,
     "role": get_execution_role(), "bucket": session.default_bucket(),
     "region": session.boto_region_name,
     "buckets": [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]],
@@ -236,6 +237,7 @@ def test_the_sdk_in_a_kernel_reaches_cove_with_no_set_up(sandbox: str, tmp_path:
         assert seen["bucket"] == f"sagemaker-us-east-1-{account}"
         assert seen["bucket"] in seen["buckets"] and seen["region"] == "us-east-1"
         assert seen["key"] != server.credentials["access_key_id"]  # its own key, not cove's
+        assert seen["endpoint_poll"] == 1  # the SDK's waits look each second (not every 30)
         if sandbox == "auto":
             assert seen["cwd"] == "/opt/ml/SageMaker" and not seen["sees_home"]
         import boto3
@@ -265,6 +267,16 @@ def test_sagemaker_session_and_execution_role_outside_a_notebook(cove: CoveServe
     assert package.execution_role() == f"arn:aws:iam::{account}:role/CoveExecutionRole"
     assert session.default_bucket() == f"sagemaker-us-east-1-{account}"
     assert session.boto_region_name == "us-east-1"
+    import inspect
+
+    import sagemaker
+
+    def poll(method: Any) -> Any:
+        return inspect.signature(method).parameters["poll"].default
+
+    assert isinstance(session, sagemaker.Session)
+    assert (poll(session.wait_for_endpoint), poll(session.logs_for_job)) == (1, 1)
+    assert poll(sagemaker.Session.wait_for_endpoint) == 30  # other sessions keep the SDK's
     assert session.sagemaker_client.list_notebook_instances()["NotebookInstances"] is not None
     s3 = session.boto_session.client("s3")
     assert session.default_bucket() in [b["Name"] for b in s3.list_buckets()["Buckets"]]

@@ -40,7 +40,12 @@ def session(cove: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     import boto3
     import sagemaker
 
-    return sagemaker.Session(boto_session=boto3.Session(), default_bucket=bucket)
+    from cove._sdk_polls import quick_session_class
+
+    # as cove.sagemaker_session() makes it: the SDK's Session, its waits looking each
+    # second rather than sleeping 5-30 s before each look at a job cove ran in two
+    return quick_session_class(sagemaker.Session)(boto_session=boto3.Session(),
+                                                  default_bucket=bucket)
 
 
 def _raw(session: Any, bucket: str, tmp_path: Path) -> str:

@@ -19,6 +19,11 @@ CONNECT = ("import socket\ntry:\n    print(socket.create_connection(('127.0.0.1'
            ".recv(5).decode())\nexcept OSError as e:\n    print('refused', type(e).__name__)")
 
 
+WAIT_FOR_GO = ("import os, time\ndeadline = time.monotonic() + 120\n"
+               "while not os.path.exists('go') and time.monotonic() < deadline:\n"
+               "    time.sleep(0.02)\n")
+
+
 @pytest.fixture
 def sandbox() -> Bubblewrap:
     chosen = choose_sandbox()
@@ -50,12 +55,16 @@ def test_one_network_is_shared_and_no_other_reaches_it(sandbox: Bubblewrap,
 
 def test_a_network_ends_with_its_last_process(sandbox: Bubblewrap, tmp_path: Path) -> None:
     key = f"test-{os.getpid()}-{time.monotonic_ns()}"
-    first = _spawn(sandbox, tmp_path, "import time; time.sleep(1)", key, "first")
+    # the first runs until told to end (a file in its job directory), not for a second that
+    # a loaded machine could spend starting the second
+    first = _spawn(sandbox, tmp_path, WAIT_FOR_GO, key, "first")
     second = _spawn(sandbox, tmp_path, "pass", key, "second")
     record = _networks.registry_base(key, 0).with_suffix(".keeper")
     keeper = int(record.read_text().split()[0])
     assert second.wait(timeout=60) == 0
+    assert first.poll() is None, "the first ended before it was told to"
     assert record.exists() and Path(f"/proc/{keeper}").exists()  # first still runs
+    (tmp_path / "first" / "go").write_text("")
     assert first.wait(timeout=60) == 0
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (record.exists() or _running(keeper)):
