@@ -118,6 +118,7 @@ def test_torchrun_two_processes_all_reduce(tmp_path: Path, monkeypatch: Any) -> 
     ``torchrun --nnodes=1 --nproc_per_node=2`` and a gloo all-reduce between the two ranks, on
     the sandbox's own loopback.  The job runs in cove's environment, where PyTorch is (as in
     the image it stands for), not in the SDK's."""
+    import boto3
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.core.training.configs import Compute, SourceCode
     from sagemaker.train import ModelTrainer
@@ -129,6 +130,9 @@ def test_torchrun_two_processes_all_reduce(tmp_path: Path, monkeypatch: Any) -> 
     try:
         for name, value in exported_env(server).items():
             monkeypatch.setenv(name, value)
+        # Session() reuses boto3's default session, which an earlier test on this worker may
+        # have made with the keys of its own cove
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
         source = tmp_path / "src"
         source.mkdir()
         (source / "train.py").write_text(ALL_REDUCE)
