@@ -94,3 +94,67 @@ def test_requirements_outside_the_source_fail_the_job(cove: Any, cove_env: dict[
     assert described["TrainingJobStatus"] == "Failed"
     assert "SourceCode.requirements" in described["FailureReason"], described["FailureReason"]
     assert named in described["FailureReason"]
+
+
+ALL_REDUCE = """
+import os
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+total = torch.tensor([float(rank + 1)])
+dist.all_reduce(total)
+print(f"rank {rank} of {world} (local {os.environ['LOCAL_RANK']}): all_reduce={total.item():g}",
+      flush=True)
+assert total.item() == world * (world + 1) / 2
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.timeout(600)
+def test_torchrun_two_processes_all_reduce(tmp_path: Path, monkeypatch: Any) -> None:
+    """``distributed=Torchrun(process_count_per_node=2)`` on one instance: the driver's
+    ``torchrun --nnodes=1 --nproc_per_node=2`` and a gloo all-reduce between the two ranks, on
+    the sandbox's own loopback.  The job runs in cove's environment, where PyTorch is (as in
+    the image it stands for), not in the SDK's."""
+    import boto3
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.training.configs import Compute, SourceCode
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.distributed import Torchrun
+
+    from tests_v3.conftest import exported_env, platform_cove
+
+    server = platform_cove(tmp_path / "home")
+    try:
+        for name, value in exported_env(server).items():
+            monkeypatch.setenv(name, value)
+        # Session() reuses boto3's default session, which an earlier test on this worker may
+        # have made with the keys of its own cove
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+        source = tmp_path / "src"
+        source.mkdir()
+        (source / "train.py").write_text(ALL_REDUCE)
+        trainer = ModelTrainer(
+            training_image="763104351884.dkr.ecr.us-east-1.amazonaws.com/"
+                           "pytorch-training:2.1.0-cpu-py310",
+            role=ROLE, sagemaker_session=Session(), base_job_name=unique("v3torchrun"),
+            source_code=SourceCode(source_dir=str(source), entry_script="train.py"),
+            distributed=Torchrun(process_count_per_node=2),
+            compute=Compute(instance_type="ml.m5.xlarge", instance_count=1))
+        trainer.train(wait=True, logs=False)
+        name = trainer._latest_training_job.training_job_name
+        described = server.client("sagemaker").describe_training_job(TrainingJobName=name)
+        assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+        logs = server.client("logs")
+        streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                            logStreamNamePrefix=name)["logStreams"]
+        text = "\n".join(e["message"] for s in streams for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=s["logStreamName"],
+            startFromHead=True)["events"])
+        assert "torchrun --nnodes=1 --nproc_per_node=2" in text, text[-3000:]
+        for rank in (0, 1):
+            assert f"rank {rank} of 2 (local {rank}): all_reduce=3" in text, text[-3000:]
+    finally:
+        server.stop()
