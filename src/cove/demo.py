@@ -159,12 +159,13 @@ def _training(console: Console,
 
 
 def _wait_for_interrupt() -> None:
+    """Until Ctrl-C or SIGTERM.  SIGINT gets its own handler: a process started in the
+    background by a shell (or by CI) inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt, so a `kill -INT` would be lost and the endpoint never deleted."""
     stop = threading.Event()
-    with _handling(signal.SIGTERM, lambda *_: stop.set()):
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+    with _handling(signal.SIGTERM, lambda *_: stop.set()), \
+            _handling(signal.SIGINT, lambda *_: stop.set()):
+        while not stop.wait(0.5):
             pass
 
 

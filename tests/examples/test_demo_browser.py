@@ -25,6 +25,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Demo:
     """`cove demo` running in the background; its output collected as it comes."""
 
@@ -32,9 +36,12 @@ class Demo:
         self.home = home
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
                     "COVE_HOME": str(home), "COVE_PORT": "0", "COLUMNS": "200"}
+        # started as a shell's background job is (CI, `make demo &`): with SIGINT ignored,
+        # so the Ctrl-C below only works if the demo handles SIGINT itself
         self.proc = subprocess.Popen([sys.executable, "-m", "cove", "demo"],
                                      env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=_ignore_sigint)
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
