@@ -576,7 +576,8 @@ def deploy(cove: Cove, model: Model, args: argparse.Namespace) -> tuple[str, lis
 
 
 def worker_socket(cove: Cove, endpoint: str) -> Path:
-    found = sorted((cove.home / "endpoints" / endpoint).glob("*/*/worker-0/worker.sock"))
+    # cove binds each worker's socket in a directory the worker does not see (sockets/)
+    found = sorted((cove.home / "endpoints" / endpoint).glob("*/*/sockets/worker-0.sock"))
     if not found:
         raise PeerFailed(f"no worker socket under {cove.home / 'endpoints' / endpoint}")
     return found[0]
