@@ -2,10 +2,10 @@
 
 A status knows its allowed transitions (optuna's ``TrialState`` is the model): services ask
 ``can_become`` instead of comparing strings, and ``check`` refuses a move the lifecycle does not
-allow with the error the API gives.  This module imports nothing of cove but ``errors``, so the
-faces that are only API clients (the CLI) read statuses with these enums too, without importing
-the services or the database.  Each component re-exports its own (``cove.sagemaker.JobStatus``,
-``cove.hosting.EndpointStatus``, ...).
+allow with the error the API gives (:class:`Lifecycle`).  This module imports nothing of cove
+but ``errors``, so the faces that are only API clients (the CLI) read statuses with these enums
+too, without importing the services or the database.  Each component re-exports its own
+(``cove.sagemaker.JobStatus``, ``cove.hosting.EndpointStatus``, ...).
 
 Notebook instances, as SageMaker's (``NotebookInstanceStatus``)::
 
@@ -20,12 +20,45 @@ could not do (start, stop, delete) ends the instance Failed.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
 
 from cove import errors
 
+
+class Lifecycle(enum.Enum):
+    """A status that knows where it may go.  An enum's moves are given by :func:`moves` once it
+    exists (the table names its members, so it cannot sit in the class body); ``check`` refuses
+    any other move with :meth:`refusal`, the error of the API the lifecycle belongs to."""
+
+    def can_become(self, other: Self) -> bool:
+        return other in _MOVES[type(self)][self]
+
+    def check(self, other: Self, subject: str) -> Self:
+        if not self.can_become(other):
+            raise self.refusal(other, subject)
+        return other
+
+    def refusal(self, other: Self, subject: str) -> errors.CoveError:
+        """SageMaker's ValidationException, unless the lifecycle has its own error."""
+        return errors.ValidationError(f"{subject} is {self.value}; it cannot become {other.value}.")
+
+
+_L = TypeVar("_L", bound=Lifecycle)
+_MOVES: dict[type[Lifecycle], Mapping[Any, frozenset[Lifecycle]]] = {}  # Any: keys are invariant
+
+
+def moves(lifecycle: type[_L], table: Mapping[_L, frozenset[_L]]) -> None:
+    """Give ``lifecycle`` its moves: each status, the statuses it may become.  Each status is
+    named, so one added without its moves fails as the module is imported."""
+    if missing := ", ".join(s.name for s in lifecycle if s not in table):
+        raise TypeError(f"{lifecycle.__name__}'s moves must name each status (missing: {missing})")
+    _MOVES[lifecycle] = table
+
+
 # --- SageMaker jobs: training, processing, transform and tuning ------------------------------
 
-class JobStatus(enum.Enum):
+class JobStatus(Lifecycle):
     """Training, processing, transform and tuning jobs: InProgress → (Stopping →) Completed |
     Failed | Stopped, and never back."""
 
@@ -42,22 +75,17 @@ class JobStatus(enum.Enum):
         """Started or queued, and not yet ended (a Stopping job still has processes)."""
         return not self.is_finished()
 
-    def can_become(self, other: JobStatus) -> bool:
-        return other in _JOB_NEXT[self]
-
-    def check(self, other: JobStatus, kind: str) -> JobStatus:
-        """``other`` if this status may become it; else the ValidationException SageMaker
-        gives a request that would move a job that is already past it."""
-        if not self.can_become(other):
-            raise errors.ValidationError(
-                f"The request was rejected because the {kind} is in status {self.value}; "
-                f"it cannot become {other.value}.")
-        return other
+    def refusal(self, other: JobStatus, kind: str) -> errors.CoveError:
+        """The ValidationException SageMaker gives a request that would move a job (of ``kind``)
+        that is already past it."""
+        return errors.ValidationError(
+            f"The request was rejected because the {kind} is in status {self.value}; "
+            f"it cannot become {other.value}.")
 
 
 _FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED})
 
-_JOB_NEXT: dict[JobStatus, frozenset[JobStatus]] = {
+moves(JobStatus, {
     # A job stopped by its MaxRuntimeInSeconds timer goes straight to Stopped.
     JobStatus.IN_PROGRESS: frozenset({JobStatus.STOPPING, JobStatus.COMPLETED, JobStatus.FAILED,
                                       JobStatus.STOPPED}),
@@ -66,12 +94,12 @@ _JOB_NEXT: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.COMPLETED: frozenset(),
     JobStatus.FAILED: frozenset(),
     JobStatus.STOPPED: frozenset(),
-}
+})
 
 
 # --- endpoints ----------------------------------------------------------------------------------
 
-class EndpointStatus(enum.Enum):
+class EndpointStatus(Lifecycle):
     OUT_OF_SERVICE = "OutOfService"
     CREATING = "Creating"
     UPDATING = "Updating"
@@ -94,12 +122,9 @@ class EndpointStatus(enum.Enum):
     def serves(self) -> bool:
         return self is EndpointStatus.IN_SERVICE
 
-    def can_become(self, other: EndpointStatus) -> bool:
-        return other in _ENDPOINT_NEXT[self]
-
 
 _S = EndpointStatus
-_ENDPOINT_NEXT: dict[EndpointStatus, frozenset[EndpointStatus]] = {
+moves(EndpointStatus, {
     # Deployed or failed; after a restart, whatever was serving deploys again (Creating).
     _S.CREATING: frozenset({_S.IN_SERVICE, _S.FAILED, _S.DELETING}),
     _S.IN_SERVICE: frozenset({_S.UPDATING, _S.OUT_OF_SERVICE, _S.DELETING, _S.CREATING}),
@@ -112,12 +137,12 @@ _ENDPOINT_NEXT: dict[EndpointStatus, frozenset[EndpointStatus]] = {
     _S.FAILED: frozenset({_S.DELETING}),
     _S.UPDATE_ROLLBACK_FAILED: frozenset({_S.DELETING}),
     _S.DELETING: frozenset(),
-}
+})
 
 
 # --- notebook instances -------------------------------------------------------------------------
 
-class NotebookInstanceStatus(enum.Enum):
+class NotebookInstanceStatus(Lifecycle):
     PENDING = "Pending"
     IN_SERVICE = "InService"
     STOPPING = "Stopping"
@@ -131,9 +156,6 @@ class NotebookInstanceStatus(enum.Enum):
         return self in (NotebookInstanceStatus.PENDING, NotebookInstanceStatus.IN_SERVICE,
                         NotebookInstanceStatus.STOPPING)
 
-    def can_become(self, other: NotebookInstanceStatus) -> bool:
-        return other in _NOTEBOOK_NEXT[self]
-
     def check(self, other: NotebookInstanceStatus, arn: str,
               allowed: tuple[NotebookInstanceStatus, ...] | None = None
               ) -> NotebookInstanceStatus:
@@ -141,14 +163,19 @@ class NotebookInstanceStatus(enum.Enum):
         request may start from); else SageMaker's ValidationException."""
         if self.can_become(other) and (allowed is None or self in allowed):
             return other
-        starts = [s.value for s in (allowed or _NOTEBOOK_FROM[other])]
-        raise errors.ValidationError(
+        raise self.refusal(other, arn, allowed)
+
+    def refusal(self, other: NotebookInstanceStatus, arn: str,
+                allowed: tuple[NotebookInstanceStatus, ...] | None = None) -> errors.CoveError:
+        starts = [s.value for s in allowed or (s for s in NotebookInstanceStatus
+                                               if s.can_become(other))]
+        return errors.ValidationError(
             f"Status ({self.value}) not in ([{', '.join(starts)}]). Unable to transition to "
             f"({other.value}) for Notebook Instance ({arn}).")
 
 
 _N = NotebookInstanceStatus
-_NOTEBOOK_NEXT: dict[NotebookInstanceStatus, frozenset[NotebookInstanceStatus]] = {
+moves(NotebookInstanceStatus, {
     # Pending → Pending: a restart launches it again.
     _N.PENDING: frozenset({_N.IN_SERVICE, _N.FAILED, _N.PENDING}),
     _N.IN_SERVICE: frozenset({_N.STOPPING, _N.FAILED, _N.PENDING}),
@@ -157,8 +184,7 @@ _NOTEBOOK_NEXT: dict[NotebookInstanceStatus, frozenset[NotebookInstanceStatus]] 
     _N.FAILED: frozenset({_N.PENDING, _N.DELETING}),
     _N.DELETING: frozenset({_N.FAILED}),
     _N.UPDATING: frozenset({_N.STOPPED, _N.FAILED}),
-}
-_NOTEBOOK_FROM = {target: tuple(s for s in _N if target in _NOTEBOOK_NEXT[s]) for target in _N}
+})
 
 #: The statuses each request starts from (StartNotebookInstance, Stop..., Delete...).
 START_FROM = (_N.STOPPED, _N.FAILED)
@@ -175,7 +201,7 @@ class PipelineStatus(enum.Enum):
     DELETING = "Deleting"
 
 
-class ExecutionStatus(enum.Enum):
+class ExecutionStatus(Lifecycle):
     EXECUTING = "Executing"
     STOPPING = "Stopping"
     STOPPED = "Stopped"
@@ -186,11 +212,8 @@ class ExecutionStatus(enum.Enum):
         return self in (ExecutionStatus.STOPPED, ExecutionStatus.FAILED,
                         ExecutionStatus.SUCCEEDED)
 
-    def can_become(self, other: ExecutionStatus) -> bool:
-        return other in _EXECUTION_NEXT[self]
 
-
-_EXECUTION_NEXT: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
+moves(ExecutionStatus, {
     ExecutionStatus.EXECUTING: frozenset({ExecutionStatus.STOPPING, ExecutionStatus.FAILED,
                                           ExecutionStatus.SUCCEEDED}),
     ExecutionStatus.STOPPING: frozenset({ExecutionStatus.STOPPED, ExecutionStatus.FAILED,
@@ -199,7 +222,7 @@ _EXECUTION_NEXT: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
     ExecutionStatus.FAILED: frozenset({ExecutionStatus.EXECUTING}),
     ExecutionStatus.STOPPED: frozenset({ExecutionStatus.EXECUTING}),
     ExecutionStatus.SUCCEEDED: frozenset(),
-}
+})
 
 
 class StepStatus(enum.Enum):

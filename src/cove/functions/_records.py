@@ -15,16 +15,16 @@ GetFunctionConfiguration's document is rendered from the record by ``_rows.confi
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from cove import errors
+from cove.lifecycles import Lifecycle, moves
 
 
-class FunctionState(enum.Enum):
+class FunctionState(Lifecycle):
     PENDING = "Pending"
     ACTIVE = "Active"
     INACTIVE = "Inactive"
@@ -38,29 +38,24 @@ class FunctionState(enum.Enum):
         """Lambda refuses changes while a function is being set up (Pending)."""
         return self is not FunctionState.PENDING
 
-    def can_become(self, other: FunctionState) -> bool:
-        return other in _NEXT[self]
-
-    def check(self, other: FunctionState, arn: str) -> FunctionState:
-        """``other`` if this state may become it; else Lambda's ResourceConflictException."""
-        if not self.can_become(other):
-            raise errors.ResourceConflictException(
-                f"The operation cannot be performed at this time. The function {arn} is in "
-                f"state {self.value}; it cannot become {other.value}.", Type="User")
-        return other
+    def refusal(self, other: FunctionState, arn: str) -> errors.CoveError:
+        """Lambda's ResourceConflictException."""
+        return errors.ResourceConflictException(
+            f"The operation cannot be performed at this time. The function {arn} is in "
+            f"state {self.value}; it cannot become {other.value}.", Type="User")
 
 
 _F = FunctionState
-_NEXT: dict[FunctionState, frozenset[FunctionState]] = {
+moves(FunctionState, {
     _F.PENDING: frozenset({_F.ACTIVE, _F.FAILED}),
     _F.ACTIVE: frozenset({_F.INACTIVE, _F.FAILED}),
     # An invocation (or an update) of an Inactive function sets it up again.
     _F.INACTIVE: frozenset({_F.PENDING, _F.ACTIVE, _F.FAILED}),
     _F.FAILED: frozenset({_F.PENDING}),
-}
+})
 
 
-class UpdateStatus(enum.Enum):
+class UpdateStatus(Lifecycle):
     IN_PROGRESS = "InProgress"
     SUCCESSFUL = "Successful"
     FAILED = "Failed"
@@ -68,11 +63,12 @@ class UpdateStatus(enum.Enum):
     def is_finished(self) -> bool:
         return self is not UpdateStatus.IN_PROGRESS
 
-    def can_become(self, other: UpdateStatus) -> bool:
-        """A finished update may be followed by a new one; one under way only ends."""
-        if self is UpdateStatus.IN_PROGRESS:
-            return other is not UpdateStatus.IN_PROGRESS
-        return other is UpdateStatus.IN_PROGRESS
+
+# A finished update may be followed by a new one; one under way only ends.
+_U = UpdateStatus
+moves(UpdateStatus, {_U.IN_PROGRESS: frozenset({_U.SUCCESSFUL, _U.FAILED}),
+                     _U.SUCCESSFUL: frozenset({_U.IN_PROGRESS}),
+                     _U.FAILED: frozenset({_U.IN_PROGRESS})})
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Models, endpoint configurations and endpoints as frozen records, and the endpoint lifecycle.
 
-An endpoint moves only along ``_NEXT`` (:meth:`EndpointStatus.can_become`); the service asks
+An endpoint moves only along its lifecycle (:meth:`EndpointStatus.can_become`); the service asks
 a status what it may become instead of comparing strings, and :meth:`Endpoint.moved` refuses
 any other move.  What DescribeModel / DescribeEndpointConfig / DescribeEndpoint return is
 rendered from these records in ``_api.py``; ``_rows.py`` keeps them in the layout earlier
@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cove import errors
 from cove.lifecycles import EndpointStatus as EndpointStatus  # its home; re-exported
 
 
@@ -105,10 +104,8 @@ class Endpoint:
     def moved(self, status: EndpointStatus, **changes: Any) -> Endpoint:
         """The endpoint in ``status`` (staying is always allowed); ValidationException if its
         lifecycle forbids the move."""
-        if status is not self.status and not self.status.can_become(status):
-            raise errors.ValidationError(
-                f"Endpoint \"{self.arn}\" is {self.status.value}; it cannot become "
-                f"{status.value}.")
+        if status is not self.status:
+            self.status.check(status, f"Endpoint \"{self.arn}\"")
         return replace(self, status=status, **changes)
 
     def serving(self, config_name: str, variants: tuple[DeployedVariant, ...],

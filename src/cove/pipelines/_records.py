@@ -1,6 +1,6 @@
 """Pipelines, their executions and the steps of an execution, as records with enum lifecycles.
 
-An execution and each of its steps move through their lifecycle only along ``_NEXT``; the
+An execution moves only as its lifecycle allows (:meth:`ExecutionStatus.can_become`); the
 engine asks a status what it may become instead of comparing strings.
 """
 

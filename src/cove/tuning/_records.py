@@ -25,12 +25,13 @@ from types import MappingProxyType
 from typing import Any
 
 from cove import errors
+from cove.lifecycles import Lifecycle, moves
 from cove.sagemaker import JobStatus
 
 KIND = "hyperparameter tuning job"
 
 
-class TrialState(enum.Enum):
+class TrialState(Lifecycle):
     RUNNING = "running"
     COMPLETE = "complete"
     PRUNED = "pruned"
@@ -44,14 +45,17 @@ class TrialState(enum.Enum):
         """Counts against MaxNumberOfTrainingJobs (a retried trial's rerun counts instead)."""
         return self is not TrialState.RETRIED
 
-    def can_become(self, other: TrialState) -> bool:
-        return self is TrialState.RUNNING and other is not TrialState.RUNNING
+    def refusal(self, other: TrialState, training_job: str) -> errors.CoveError:
+        # Only cove moves trials: a refused move is cove's own fault.
+        return errors.ServerError(
+            f"the trial {training_job} is {self.value}; it cannot become {other.value}")
 
-    def check(self, other: TrialState, training_job: str) -> TrialState:
-        if not self.can_become(other):
-            raise errors.ServerError(
-                f"the trial {training_job} is {self.value}; it cannot become {other.value}")
-        return other
+
+# A trial ends once, and never moves again.
+_T = TrialState
+moves(TrialState, {_T.RUNNING: frozenset({_T.COMPLETE, _T.PRUNED, _T.FAILED, _T.RETRIED}),
+                   _T.COMPLETE: frozenset(), _T.PRUNED: frozenset(), _T.FAILED: frozenset(),
+                   _T.RETRIED: frozenset()})
 
 
 class ObjectiveStatus(enum.Enum):
