@@ -10,10 +10,13 @@ copy as the module that reads it is imported (v2's ``sagemaker.session``, v3's
 As the SDK is imported its waits are also made to look each second (``cove._sdk_polls``): the
 kernel reaches only cove, which starts jobs and endpoints in seconds, not minutes.
 
-It lives outside ``cove.notebooks`` and imports nothing of cove's but ``cove._sdk_polls``
-(standard library only): a kernel must answer its first heartbeat quickly, and the package pulls
-in the server's dependencies.  The SDK v3 kernel runs this file by its path in an environment
-that may not have cove installed; it then loads ``_sdk_polls`` from beside this file.
+It lives outside ``cove.notebooks`` and imports nothing of cove's but ``_sdk_polls`` (standard
+library only): a kernel must answer its first heartbeat quickly, and the package pulls in the
+server's dependencies.  Both kernels run this file by its path (the SDK v3 environment may not
+have cove installed), and it loads ``_sdk_polls`` from beside itself by its path too.  So the
+kernel never imports ``cove`` and never has cove's package directory on ``sys.path``: a user's
+``cove.py``, ``errors.py`` or ``config.py`` beside the notebook is the one the notebook imports,
+as on SageMaker (``tests/notebooks/test_kernel_launcher.py``).
 """
 
 from __future__ import annotations
@@ -36,16 +39,14 @@ METADATA_READERS = frozenset({"sagemaker.session", "sagemaker.core.helper.sessio
 
 
 def _sdk_polls() -> ModuleType:
-    """``cove._sdk_polls``; loaded from beside this file where cove is not installed (never by
-    putting cove's package directory on sys.path, whose modules would shadow the user's)."""
-    try:
-        import cove._sdk_polls as polls
-    except ImportError:
-        where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sdk_polls.py")
-        spec = importlib.util.spec_from_file_location("cove_sdk_polls", where)
-        assert spec is not None and spec.loader is not None
-        polls = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(polls)
+    """``cove._sdk_polls``, loaded from beside this file by its path and kept out of
+    ``sys.modules``: ``import cove._sdk_polls`` would import a user's ``cove.py`` from the
+    notebook's directory (the first entry of the kernel's ``sys.path``) and fail."""
+    where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sdk_polls.py")
+    spec = importlib.util.spec_from_file_location("cove_sdk_polls", where)
+    assert spec is not None and spec.loader is not None
+    polls = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(polls)
     return polls
 
 

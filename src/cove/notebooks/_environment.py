@@ -126,7 +126,7 @@ def environment(directory: InstanceDirectory, endpoint_url: str, region: str,
         "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
         "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
         # in a virtualenv Jupyter prefers the environment's kernelspecs to the user's: the
-        # instance's own python3 kernel (cove._notebook_kernel) must win
+        # instance's own python3 kernel (cove/_notebook_kernel.py) must win
         "JUPYTER_PREFER_ENV_PATH": "0",
         "AWS_ENDPOINT_URL": endpoint_url,
         **credentials.environment(),

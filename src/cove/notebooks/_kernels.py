@@ -5,9 +5,11 @@ environment, so when cove is told of one with SDK v3 (the ``sdk_v3_python`` sett
 ``COVE_SDK_V3_PYTHON``) the instance also offers "Python 3 (SageMaker SDK v3)", running that
 interpreter.  Both start through ``cove/_notebook_kernel.py`` and inherit JupyterLab's
 environment (endpoint, the instance's keys, the SDK config file, the metadata file), so the
-SDK reaches cove with no set-up in either.  The v3 environment need not have cove installed:
-its kernel runs the launcher by its path.  In the sandbox it is bound read-only, at its own
-path, for every instance: one instance's code cannot change another's environment.
+SDK reaches cove with no set-up in either.  Both run the launcher by its path, never as
+``-m cove._notebook_kernel``: the v3 environment need not have cove installed, and ``-m`` would
+import a user's ``cove.py`` from the notebook's directory instead of cove.  In the sandbox the
+v3 environment is bound read-only, at its own path, for every instance: one instance's code
+cannot change another's environment.
 """
 
 from __future__ import annotations
@@ -44,9 +46,14 @@ class Kernel:
         return json.dumps(self.spec, indent=1).encode()
 
 
+def _launch(python: str) -> list[str]:
+    boot = f"import runpy; runpy.run_path({str(Path(launcher.__file__))!r}, run_name='__main__')"
+    return [python, "-c", boot, "-f", "{connection_file}"]
+
+
 def v2_kernel(python: str) -> Kernel:
     return Kernel(V2_KERNEL, {
-        "argv": [python, "-m", "cove._notebook_kernel", "-f", "{connection_file}"],
+        "argv": _launch(python),
         "display_name": "Python 3 (cove)", "language": "python",
         "metadata": {"debugger": True}})
 
@@ -54,9 +61,8 @@ def v2_kernel(python: str) -> Kernel:
 def v3_kernel(python: str) -> Kernel:
     """JupyterLab's PATH, with the v3 environment's scripts first (``!pip`` is its pip)."""
     path = base_environment({})["PATH"]
-    boot = f"import runpy; runpy.run_path({str(Path(launcher.__file__))!r}, run_name='__main__')"
     return Kernel(V3_KERNEL, {
-        "argv": [python, "-c", boot, "-f", "{connection_file}"],
+        "argv": _launch(python),
         "display_name": V3_DISPLAY_NAME, "language": "python",
         "metadata": {"debugger": True},
         "env": {"PATH": os.pathsep.join([str(Path(python).parent), path])}})
