@@ -76,12 +76,14 @@ def test_xgboost_over_a_prefix_single_and_multi_record(cove: Any, s3: Any, bucke
     streams = [s["logStreamName"] for s in logs.describe_log_streams(
         logGroupName="/aws/sagemaker/TransformJobs", logStreamNamePrefix=f"{single}/")[
         "logStreams"]]
-    assert f"{single}/data-log" in streams and f"{single}/worker-1" in streams
+    # one stream per instance (the SDK's logs=True shows more than InstanceCount streams twice)
+    assert streams == [f"{single}/instance-1", f"{single}/instance-2"]
     lines = [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TransformJobs", logStreamName=f"{single}/data-log",
+        logGroupName="/aws/sagemaker/TransformJobs", logStreamName=f"{single}/instance-1",
         startFromHead=True)["events"]]
     assert any("in/sub/c.csv: 119 record(s)" in line for line in lines), lines
-    assert "Completed: 300 record(s) in 4 object(s)" in lines[-1]
+    assert any("cove-worker: loaded the xgboost model" in line for line in lines), lines
+    assert sum("Completed: 300 record(s) in 4 object(s)" in line for line in lines) == 1
 
 
 def test_gzip_input_through_a_manifest(cove: Any, s3: Any, bucket: str) -> None:
@@ -398,7 +400,7 @@ def _data_log(cove: CoveServer, name: str) -> list[dict[str, Any]]:
     logs = cove.client("logs")
     try:
         return logs.get_log_events(  # type: ignore[no-any-return]
-            logGroupName="/aws/sagemaker/TransformJobs", logStreamName=f"{name}/data-log",
+            logGroupName="/aws/sagemaker/TransformJobs", logStreamName=f"{name}/instance-1",
             startFromHead=True)["events"]
     except logs.exceptions.ResourceNotFoundException:
         return []

@@ -90,7 +90,11 @@ def test_transformer_with_join_and_filters(session: Any, bucket: str,  # noqa: F
                           split_type="Line", job_name=name, input_filter="$[1:]",
                           join_source="Input", output_filter="$[0,-1]", wait=False)
     transformer.wait()  # with logs, as the SDK shows them
-    assert "Completed: 30 record(s) in 1 object(s)" in capsys.readouterr().out
+    shown = capsys.readouterr().out.splitlines()
+    assert sum("Completed: 30 record(s) in 1 object(s)" in line for line in shown) == 1
+    said = [line for line in shown if "Mini-batches" in line or "record(s) in" in line
+            or "cove-worker" in line]
+    assert len(said) >= 4 and len(said) == len(set(said)), said  # each line once
     lines = [line.split(",") for line in read(s3, bucket, "joined/out/rows.csv.out").decode()
              .splitlines()]
     assert [line[0] for line in lines] == [f"row-{i}" for i in range(30)]

@@ -10,6 +10,9 @@ A job that was running when cove stopped is marked Failed at the next start, say
 got (its workers died with cove; the ``.out`` objects it wrote are complete, the rest were not
 written); it is not resumed.  One that was being stopped is marked Stopped.
 
+Its log has one stream per instance, ``<job>/instance-<n>``: the output of the instance's
+workers and, in the first, cove's own lines about the job (inputs, batching, each object done).
+
 The workers act for the model's ExecutionRoleArn with a key of their own (as an endpoint's
 workers do), revoked before the job's final status is written, and at the next start for every
 job (whatever a crash left behind).
@@ -22,7 +25,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -240,8 +243,10 @@ class TransformRun:
         self._shutting_down = False
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: list[tuple[int, str]] = []
+        #: Log events not yet stored, by stream (one per instance; see _stream).
+        self._pending: dict[str, list[tuple[int, str]]] = {}
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one flush at a time: each stream stays in order
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"cove-transform-{self.name}")
@@ -263,8 +268,24 @@ class TransformRun:
     # --- Events (from the engine) -----------------------------------------------------------
 
     def log(self, message: str) -> None:
+        """One of cove's own lines about the job, in the first instance's stream."""
+        self._log_lines(self._stream(1), [message])
+
+    def _stream(self, instance: int) -> str:
+        """Instance ``instance``'s log stream, which holds its workers' output (and, for the
+        first, cove's lines).  One stream per instance, as on SageMaker: the SDK's
+        ``logs=True`` lists InstanceCount streams, and with more it shows the first ones
+        twice (it repeats the first page of DescribeLogStreams without the nextToken)."""
+        return f"{self.name}/instance-{instance}"
+
+    def _log_lines(self, stream: str, lines: Sequence[str]) -> None:
+        # Stamped in the order they are stored: a reader tailing by timestamp
+        # (the SDK) misses nothing.
         with self._lock:
-            self._pending.append((int(time.time() * 1000), message))
+            now = int(time.time() * 1000)
+            self._pending.setdefault(stream, []).extend((now, line) for line in lines)
+        if self._done.is_set():  # a worker's last words, after the job's last flush
+            self._flush()
 
     def records_done(self, count: int) -> None:
         self._advance(records=count)
@@ -317,16 +338,20 @@ class TransformRun:
         model = jobs.find_model(job.model_name)
         serving = prepare_model(model, jobs.artifacts)
         environment = {**serving.environment, **batch_environment(job.request())}
-        count = job.instance_count * workers_per_instance(environment)
+        per_instance = workers_per_instance(environment)
+        count = job.instance_count * per_instance
         python = serving_python(serving, jobs.envs, self.log)
         spec = FleetSpec(self.name, self.name, serving.runtime, serving.model_dir,
                          serving.code_dir, serving.entry_point,
                          {**environment, **jobs.keys(self.name, model)},
                          jobs.settings.jobs_dir / self.name, (jobs.settings.home,), python,
                          (jobs.envs.root,), job.instance_type)
-        fleet = Fleet(spec, jobs.sandbox, lambda stream, lines: jobs.logs.put_events(
-            LOG_GROUP, stream, [(int(time.time() * 1000), line) for line in lines]),
-                      jobs.executor)
+
+        def worker_lines(stream: str, lines: Sequence[str]) -> None:
+            # the fleet names a worker's stream ".../worker-<index>"; it logs to its instance's
+            self._log_lines(self._stream(int(stream.rpartition("-")[2]) // per_instance + 1),
+                            lines)
+        fleet = Fleet(spec, jobs.sandbox, worker_lines, jobs.executor)
         self.log(f"Starting {count} worker(s) for model {job.model_name} ({serving.runtime}, "
                  f"{serving.image})")
         return LocalWorkers(fleet, count)
@@ -410,11 +435,12 @@ class TransformRun:
             self._flush()
 
     def _flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        self.jobs.save_progress(self.name, self.progress)
-        if pending:
-            self.jobs.logs.put_events(LOG_GROUP, f"{self.name}/data-log", pending)
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            self.jobs.save_progress(self.name, self.progress)
+            for stream, events in pending.items():
+                self.jobs.logs.put_events(LOG_GROUP, stream, events)
 
 
 def _failed(job: TransformJob, reason: str) -> TransformJob:
