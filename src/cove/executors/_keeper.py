@@ -154,21 +154,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--api", type=int, default=0)
     parser.add_argument("--publish", type=int, action="append", default=[])
-    parser.add_argument("--share-net", action="store_true")
     args = parser.parse_args()
     _unshare(CLONE_NEWUSER)
     print("user", flush=True)
     sys.stdin.readline()  # the parent has written our uid and gid maps
-    if args.share_net:
-        print(f"ready {threading.get_native_id()}", flush=True)
-    else:
-        inside = Inside()
-        threading.Thread(target=inside.run, daemon=True).start()
-        tid = inside.ready.get()
-        if isinstance(tid, OSError):
-            raise tid
-        _serve(inside, args.api, args.publish)
-        print(f"ready {tid}", flush=True)
+    inside = Inside()
+    threading.Thread(target=inside.run, daemon=True).start()
+    tid = inside.ready.get()
+    if isinstance(tid, OSError):
+        raise tid
+    _serve(inside, args.api, args.publish)
+    print(f"ready {tid}", flush=True)
     # Which network this is: a spare keeper waits here until cove gives it one (or ends).
     claim = sys.stdin.readline().split()
     if len(claim) == 3:

@@ -38,7 +38,6 @@ class Membership:
     keeper: int
     thread: int
     lease: int
-    share_net: bool
 
     def enter(self) -> list[str]:
         """The command prefix that runs the rest in the network's namespaces."""
@@ -47,8 +46,7 @@ class Membership:
             # nsenter would setgroups() in the namespace, which an unprivileged keeper has
             # denied (it must, to map its gid): keep cove's uid, gid and groups as they are
             joined.append("--preserve-credentials")
-        if not self.share_net:
-            joined.append(f"--net=/proc/{self.keeper}/task/{self.thread}/ns/net")
+        joined.append(f"--net=/proc/{self.keeper}/task/{self.thread}/ns/net")
         return ["nsenter", *joined, "--"]
 
 
@@ -65,24 +63,23 @@ def registry() -> Path:
     return path
 
 
-def registry_base(key: str, api_port: int, share_net: bool = False) -> Path:
+def registry_base(key: str, api_port: int) -> Path:
     """The registry files of a network, without their suffixes."""
-    return registry() / hashlib.sha256(f"{key}|{api_port}|{share_net}".encode()).hexdigest()[:32]
+    return registry() / hashlib.sha256(f"{key}|{api_port}".encode()).hexdigest()[:32]
 
 
 def join(key: str, api_port: int, publish: tuple[int, ...] = (),
-         share_net: bool = False, spares: bool = True) -> Membership:
+         spares: bool = True) -> Membership:
     """Join the network ``key`` (giving it a keeper if it has none: a spare one when there is,
     as starting one is most of a sandbox's start-up time).  ``spares=False``: the port is
     used once (a build's index proxy), so no spare is kept ready for it."""
-    base = registry_base(key, api_port, share_net)
-    plain = not publish and not share_net and spares
+    base = registry_base(key, api_port)
+    plain = not publish and spares
     with _locked(base.with_suffix(".lock")):
         record = base.with_suffix(".keeper")
         found = _alive(record)
         if found is None:
-            keeper = (_spare(api_port) if plain else None) or _start(api_port, publish,
-                                                                      share_net)
+            keeper = (_spare(api_port) if plain else None) or _start(api_port, publish)
             found = _claim(keeper, base)
         lease = os.open(base.with_suffix(".lease"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC,
                         0o600)
@@ -90,7 +87,7 @@ def join(key: str, api_port: int, publish: tuple[int, ...] = (),
     if plain:
         threading.Thread(target=_refill, args=(api_port,), daemon=True,
                          name="cove-spare-keeper").start()
-    return Membership(found[0], found[1], lease, share_net)
+    return Membership(found[0], found[1], lease)
 
 
 @dataclass
@@ -113,7 +110,7 @@ def _refill(api_port: int) -> None:
     with _spares_lock:
         if api_port in _spares:
             return
-        _spares[api_port] = _start(api_port, (), False)
+        _spares[api_port] = _start(api_port, ())
 
 
 def _claim(keeper: _Keeper, base: Path) -> tuple[int, int]:
@@ -158,10 +155,9 @@ def _alive(record: Path) -> tuple[int, int] | None:
     return pid, thread
 
 
-def _start(api_port: int, publish: tuple[int, ...], share_net: bool) -> _Keeper:
+def _start(api_port: int, publish: tuple[int, ...]) -> _Keeper:
     command = [sys.executable, "-I", "-S", str(KEEPER), "--api", str(api_port)]
     command += [arg for port in publish for arg in ("--publish", str(port))]
-    command += ["--share-net"] if share_net else []
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stdin is not None and proc.stdout is not None

@@ -10,7 +10,6 @@ included) are refused outright, so the numbers below cannot be dodged.
 from __future__ import annotations
 
 import errno
-import os
 import platform
 import struct
 
@@ -95,11 +94,3 @@ def _jump(at: dict[str, int], index: int, label: str) -> int:
     offset = at[label] - index - 1 if label else 0
     assert 0 <= offset < 256, "the filter outgrew BPF's 8-bit jumps"
     return offset
-
-
-def memfd(machine: str | None = None) -> int:
-    """A file descriptor holding ``program()``, positioned at its start, for ``--seccomp``."""
-    fd = os.memfd_create("cove-seccomp")
-    os.write(fd, program(machine))
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd

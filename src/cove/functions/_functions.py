@@ -239,9 +239,6 @@ class Functions:
                 shutil.rmtree(staging, ignore_errors=True)
         return target
 
-    def code_zip(self, name: str) -> bytes:
-        return (self.code_root / f"{self.rows.get(name).code_key}.zip").read_bytes()
-
     # --- running ----------------------------------------------------------------------------
 
     def worker_spec(self, name: str) -> tuple[WorkerSpec, Function]:

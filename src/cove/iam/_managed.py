@@ -86,7 +86,3 @@ DEFAULT_ROLE_POLICY = _doc(
                 "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeDhcpOptions",
                 "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
                 "ec2:DescribeSubnets", "ec2:DescribeVpcs"], "Resource": "*"})
-DEFAULT_TRUST_POLICY = _doc(
-    {"Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com",
-                                                  "lambda.amazonaws.com"]},
-     "Action": "sts:AssumeRole"})

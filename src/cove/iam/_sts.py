@@ -54,7 +54,7 @@ class StsApi:
             raise errors.ValidationError(
                 f"The requested DurationSeconds exceeds the MaxSessionDuration set for this "
                 f"role ({role.max_session_duration}) or is below 900.")
-        if not self._trusted(call, role.trust_policy, role.name):
+        if not self._trusted(call, role.name):
             raise errors.AccessDenied(
                 f"User: {call.principal.arn} is not authorized to perform: sts:AssumeRole on "
                 f"resource: {role.arn}")
@@ -68,7 +68,7 @@ class StsApi:
                 + tag("AssumedRoleId", f"{role.role_id}:{session}") + tag("Arn", arn)
                 + "</AssumedRoleUser>" + tag("PackedPolicySize", 0))
 
-    def _trusted(self, call: Call, trust_document: str, role_name: str) -> bool:
+    def _trusted(self, call: Call, role_name: str) -> bool:
         policy = self.roles.trust_policy(self.roles.role(role_name))
         account = call.principal.account_id
         callers = [f"arn:aws:iam::{account}:root", call.principal.arn]

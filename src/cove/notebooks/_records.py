@@ -45,10 +45,6 @@ class NotebookInstance:
     def role_arn(self) -> str:
         return str(self.config.get("RoleArn", ""))
 
-    @property
-    def code_repositories(self) -> list[str]:
-        return list(self.config.get("AdditionalCodeRepositories", []))
-
     def touched(self, now: float) -> NotebookInstance:
         return replace(self, modified=now)
 
