@@ -269,7 +269,7 @@ class WorkerCpu(threading.Thread):
 def _startup(cove: Cove, name: str) -> float:
     """Seconds from the job's start to its first mini-batch settings line (workers ready)."""
     events = cove.client("logs").get_log_events(
-        logGroupName="/aws/sagemaker/TransformJobs", logStreamName=f"{name}/data-log",
+        logGroupName="/aws/sagemaker/TransformJobs", logStreamName=f"{name}/instance-1",
         startFromHead=True)["events"]
     first = events[0]["timestamp"]
     ready = next(e["timestamp"] for e in events if e["message"].startswith("Mini-batches"))
