@@ -5,6 +5,8 @@ normal job on the same server is unaffected.  The server maps ml.r5.large onto 1
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,8 @@ while True:
 '''
 
 MEMORY_HOG = r'''
+import subprocess
+import sys
 import time
 print("allocating", flush=True)
 hoard = []
@@ -134,3 +138,33 @@ def test_default_limits_are_those_of_the_instance_type() -> None:
     assert (quota.memory_bytes, quota.tasks) == (8 << 30, 512)
     assert quota.describe() == "ml.m5.large (8 GiB)"
     assert Path("/usr/bin/prlimit").exists() or Path("/bin/prlimit").exists()
+
+
+def test_a_sample_walks_page_tables_only_near_the_memory_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watch samples in cove's server process, beside the request path: a sandbox well
+    inside its memory is settled by the kernel's resident counters; near or past it, the exact
+    proportional size decides, as before."""
+    from cove.executors import Quota, _quotas
+
+    child = subprocess.Popen(  # 64 MiB written, so resident
+        [sys.executable, "-c", "import sys; data = bytes(range(256)) * (256 << 10); "
+         "print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        exact = _quotas._memory
+        walked: list[int] = []
+        monkeypatch.setattr(_quotas, "_memory", lambda pid: walked.append(pid) or exact(pid))
+        assert _quotas._resident(child.pid) >= exact(child.pid) >= 64 << 20
+        assert _quotas.check(child.pid, Quota("ml.test", 1 << 30, 512)) == ""
+        assert walked == []
+        assert _quotas.check(child.pid, Quota("ml.test", 84 << 20, 512)) == ""
+        assert walked == [child.pid]  # above 3/4 of its memory: measured exactly, inside
+        over = _quotas.check(child.pid, Quota("ml.test", 48 << 20, 512))
+        assert over.startswith("the processes exceeded the memory of ml.test"), over
+        assert "exceeded the process limit" in _quotas.check(
+            child.pid, Quota("ml.test", 1 << 30, 1))
+    finally:
+        child.kill()
+        child.wait()
