@@ -1,0 +1,115 @@
+"""Blobs written whole (a PUT's or a part's body): O_DIRECT where the filesystem takes it, the
+page cache where it does not, the same bytes and digests either way."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cove.objects import _blobs
+from cove.objects._blobs import DIRECT_ALIGN, BlobStore, BlobWriter
+
+# sizes around the alignment the O_DIRECT write pads to, and a body larger than its buffer
+SIZES = [1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, (1 << 20) + 3,
+         _blobs.DIRECT_BUFFER + 1]
+
+
+@pytest.fixture
+def hash_pool() -> Any:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+def _check(store: BlobStore, data: bytes, blob: Any) -> None:
+    assert store.path(blob.blob_id).read_bytes() == data
+    assert blob.size == len(data)
+    assert blob.md5 == hashlib.md5(data).digest()
+    assert blob.sha256_hex == hashlib.sha256(data).hexdigest()
+
+
+def _count_direct(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    outcomes: list[bool] = []
+    original = BlobWriter.write_direct
+
+    def spy(self: BlobWriter, data: bytes, buffer: Any) -> bool:
+        outcomes.append(original(self, data, buffer))
+        return outcomes[-1]
+
+    monkeypatch.setattr(BlobWriter, "write_direct", spy)
+    return outcomes
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_whole_blob_has_exactly_its_bytes(tmp_path: Path, hash_pool: Any, size: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    outcomes = _count_direct(monkeypatch)
+    data = os.urandom(size)
+    _check(store, data, store.write_whole(data, ["CRC32"], sha256=True, hash_pool=hash_pool))
+    if store.direct is not None and size <= _blobs.DIRECT_BUFFER:
+        assert outcomes == [True], "a body that fits the buffer goes the O_DIRECT way"
+    if size > _blobs.DIRECT_BUFFER:
+        assert outcomes == [], "a body larger than the buffer goes through the page cache"
+
+
+def test_a_filesystem_without_o_direct_gets_the_page_cache(
+        tmp_path: Path, hash_pool: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+    refused: list[str] = []
+
+    def open_without_direct(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & _blobs.O_DIRECT:
+            refused.append(str(path))
+            raise OSError(errno.EINVAL, "O_DIRECT not supported")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(_blobs, "O_DIRECT", os.O_DIRECT if hasattr(os, "O_DIRECT") else 0x4000)
+    monkeypatch.setattr(os, "open", open_without_direct)
+    store = BlobStore(tmp_path / "blobs")
+    for size in (5000, 70_000):
+        data = os.urandom(size)
+        _check(store, data, store.write_whole(data, (), sha256=True, hash_pool=hash_pool))
+    assert len(refused) == 1, "refused once, then the store stops asking"
+    assert store.direct is None
+
+
+def test_more_writes_at_once_than_buffers(tmp_path: Path, hash_pool: Any) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    bodies = [os.urandom(100_000 + i) for i in range(3 * _blobs.DIRECT_BUFFERS)]
+    gate = threading.Barrier(len(bodies))
+    blobs: dict[int, Any] = {}
+
+    def put(i: int) -> None:
+        gate.wait(30)
+        blobs[i] = store.write_whole(bodies[i], (), sha256=True, hash_pool=hash_pool)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for i, data in enumerate(bodies):
+        _check(store, data, blobs[i])
+    if store.direct is not None:  # every buffer came back, and no more were made
+        assert len(store.direct._free) <= _blobs.DIRECT_BUFFERS
+
+
+def test_a_failed_direct_write_leaves_no_blob(tmp_path: Path, hash_pool: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    store = BlobStore(tmp_path / "blobs")
+
+    def full_disk(fd: int, data: Any, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full_disk)
+    monkeypatch.setattr(BlobWriter, "write_file", lambda self, data: full_disk(0, data, 0))
+    with pytest.raises(OSError, match="No space"):
+        store.write_whole(os.urandom(10_000), (), hash_pool=hash_pool)
+    assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
