@@ -261,8 +261,8 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                      head: bool) -> Response:
     request = call.request
     inline = not head and "partNumber" not in request.query_params
-    info, whole = await run_in_threadpool(_head_and_read, store, bucket, key, inline,
-                                          request.query_params.get("versionId"))
+    info, whole = await asyncio.get_running_loop().run_in_executor(IO_THREADS, functools.partial(
+        _head_and_read, store, bucket, key, inline, request.query_params.get("versionId")))
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
                **attribute_headers(info.attributes), **version_headers(store, info)}
