@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select
 
 from cove import errors
 from cove.meta import Database
@@ -43,6 +43,10 @@ from cove.objects._multipart import MultipartUploads
 from cove.objects._s3wire import http_date
 
 MAX_LIST_KEYS = 1000
+# Statements of every PUT, built once: SQLAlchemy then finds their compiled form by identity
+# instead of building and hashing a new statement's cache key each time.
+_BUCKET_ROW = select(buckets).where(buckets.c.name == bindparam("name"))
+_INSERT_OBJECT = insert(objects)
 #: The bucket setting that names its owner's canonical user id (absent: cove's own account).
 OWNER_SETTING = "owner"
 LEGACY_REGION = "us-east-1"
@@ -179,7 +183,7 @@ class LocalObjectStore:
 
     @staticmethod
     def _bucket_row(conn: Connection, name: str) -> Any:
-        return conn.execute(select(buckets).where(buckets.c.name == name)).first()
+        return conn.execute(_BUCKET_ROW, {"name": name}).first()
 
     # --- objects ----------------------------------------------------------------------------
 
@@ -212,7 +216,7 @@ class LocalObjectStore:
             if conn_hook is not None:
                 conn_hook(conn)
             replaced = _versions.make_room(conn, info.bucket, info.key, status)
-            conn.execute(insert(objects).values(**_row_values(info)))
+            conn.execute(_INSERT_OBJECT, _row_values(info))
             self._set_object_acl(conn, info, acl)
             seen.append(self._infos.generation)  # holding the write lock: see _InfoCache
             return replaced
