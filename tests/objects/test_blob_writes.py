@@ -113,3 +113,32 @@ def test_a_failed_direct_write_leaves_no_blob(tmp_path: Path, hash_pool: Any,
     with pytest.raises(OSError, match="No space"):
         store.write_whole(os.urandom(10_000), (), hash_pool=hash_pool)
     assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "page_cache"])
+def test_the_blob_is_synced_before_its_row_commits(tmp_path: Path, hash_pool: Any, direct: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from cove.meta import Database
+    from cove.objects import Checksum, LocalObjectStore, ObjectAttributes
+
+    store = LocalObjectStore(Database(f"sqlite:///{tmp_path / 'cove.db'}", migrate=True),
+                             tmp_path / "objects")
+    store.create_bucket("synced", "us-east-1")
+    if not direct:
+        store.blobs.direct = None
+    events: list[str] = []
+    real_sync, real_run = os.fdatasync, store.commits.run
+
+    def sync(fd: int) -> None:
+        real_sync(fd)
+        events.append("sync " + os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+
+    def run(work: Any) -> Any:
+        events.append("commit")
+        return real_run(work)
+
+    monkeypatch.setattr(os, "fdatasync", sync)
+    monkeypatch.setattr(store.commits, "run", run)
+    blob = store.blobs.write_whole(os.urandom(70_000), (), hash_pool=hash_pool)
+    store.put_object("synced", "k", blob, ObjectAttributes("text/plain", {}, {}), Checksum())
+    assert events == [f"sync {blob.blob_id}", "commit"]
