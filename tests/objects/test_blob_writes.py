@@ -142,3 +142,42 @@ def test_the_blob_is_synced_before_its_row_commits(tmp_path: Path, hash_pool: An
     blob = store.blobs.write_whole(os.urandom(70_000), (), hash_pool=hash_pool)
     store.put_object("synced", "k", blob, ObjectAttributes("text/plain", {}, {}), Checksum())
     assert events == [f"sync {blob.blob_id}", "commit"]
+
+
+def _cached(path: Path) -> bool:
+    """Whether the file's first page is in the page cache (a read that may not wait for IO)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT) > 0
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="needs preadv2(RWF_NOWAIT)")
+def test_a_put_warms_the_page_cache_for_the_read_that_follows(
+        tmp_path: Path, hash_pool: Any) -> None:
+    """A body written with O_DIRECT is not in the page cache; after the PUT's answer the
+    kernel is asked to read it in, so a GET right after does not wait for the disk."""
+    import time
+
+    from cove.objects._s3object_api import _write_small
+
+    store = BlobStore(tmp_path / "blobs")
+    blob = _write_small(store, os.urandom(300_000), (), False, lambda b: None, lambda b: b)
+    if not blob.direct:
+        pytest.skip("this filesystem does not do O_DIRECT")
+    path = store.path(blob.blob_id)
+    deadline = time.monotonic() + 30
+    while not _cached(path):
+        assert time.monotonic() < deadline, "the blob never reached the page cache"
+        time.sleep(0.01)
+    assert path.stat().st_size == 300_000
+
+
+def test_warming_a_deleted_blob_is_harmless(tmp_path: Path, hash_pool: Any) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    blob = store.write_whole(b"x" * 5000, (), hash_pool=hash_pool)
+    store.delete([blob.blob_id])
+    store.warm(blob.blob_id)

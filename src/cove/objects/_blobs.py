@@ -14,8 +14,10 @@ cost (on a VM, 1 MiB of new page-cache pages costs ~2 ms of CPU; an O_DIRECT wri
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
+import logging
 import mmap
 import os
 import threading
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cove.objects._checksums import Hasher, encode, new_hasher
+
+log = logging.getLogger("cove.objects")
 
 READ_CHUNK = 1 << 20
 #: Linux's flag for writes that bypass the page cache (0 where the platform has none).
@@ -46,6 +50,7 @@ class WrittenBlob:
     md5: bytes
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64 value
     sha256_hex: str = ""  # when the writer was asked for it (the signed payload hash)
+    direct: bool = False  # written around the page cache (O_DIRECT): see BlobStore.warm
 
 
 class BlobStore:
@@ -84,28 +89,45 @@ class BlobStore:
                 return writer.finish()
             digests = [hash_pool.submit(lane, data) for lane in writer.hash_lanes]
             try:
-                self._write_durably(writer, data)
+                direct = self._write_durably(writer, data)
             finally:
                 for digest in digests:
                     digest.result()
-            return writer.finish()
+            return dataclasses.replace(writer.finish(), direct=direct)
         except BaseException:
             writer.discard()
             raise
 
-    def _write_durably(self, writer: BlobWriter, data: bytes) -> None:
-        """Write the whole blob and make it durable: with O_DIRECT when possible."""
+    def _write_durably(self, writer: BlobWriter, data: bytes) -> bool:
+        """Write the whole blob and make it durable: with O_DIRECT when possible (True)."""
         buffer = self.direct.take(len(data)) if self.direct is not None and data else None
         if buffer is not None:
             try:
                 if writer.write_direct(data, buffer):
-                    return
+                    return True
                 self.direct = None  # this filesystem refuses O_DIRECT: stop asking
             finally:
                 if self.direct is not None:
                     self.direct.give(buffer)
         writer.write_file(data)
         writer.sync()
+        return False
+
+    def warm(self, blob_id: str) -> None:
+        """Ask the kernel to read a blob written with O_DIRECT into the page cache, in the
+        background (the read that follows a write is common: a GET, a job's input).  Reading
+        it back costs far less CPU than the buffered write would have, and it is done after
+        the writer has its answer; a blob deleted meanwhile is skipped."""
+        try:
+            fd = os.open(self.path(blob_id), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError as exc:  # only a hint: the read goes to the disk instead
+            log.debug("readahead of blob %s refused: %s", blob_id, exc)
+        finally:
+            os.close(fd)
 
     def read(self, blob_id: str, offset: int, length: int) -> bytes:
         with open(self.path(blob_id), "rb") as f:

@@ -156,7 +156,10 @@ def _write_small(blobs: BlobStore, data: bytes, algorithms: Iterable[str], sha25
     except BaseException:
         blobs.delete([blob.blob_id])
         raise
-    return then(blob)
+    result = then(blob)
+    if blob.direct:  # off the request's path: the answer does not wait for it
+        IO_THREADS.submit(blobs.warm, blob.blob_id)
+    return result
 
 
 def _verify_blob(call: Call, expected_sha256: str | None, wanted: Mapping[str, str],
