@@ -82,7 +82,7 @@ def test_a_filesystem_without_o_direct_gets_the_page_cache(
 
 def test_more_writes_at_once_than_buffers(tmp_path: Path, hash_pool: Any) -> None:
     store = BlobStore(tmp_path / "blobs")
-    bodies = [os.urandom(100_000 + i) for i in range(3 * _blobs.DIRECT_BUFFERS)]
+    bodies = [os.urandom(100_000 + i) for i in range(6 * _blobs.DIRECT_BUFFERS)]
     gate = threading.Barrier(len(bodies))
     blobs: dict[int, Any] = {}
 
@@ -97,8 +97,9 @@ def test_more_writes_at_once_than_buffers(tmp_path: Path, hash_pool: Any) -> Non
         thread.join(60)
     for i, data in enumerate(bodies):
         _check(store, data, blobs[i])
-    if store.direct is not None:  # every buffer came back, and no more were made
+    if store.direct is not None:  # every buffer came back; only the kept ones stay mapped
         assert len(store.direct._free) <= _blobs.DIRECT_BUFFERS
+        assert store.direct._left == 4 * _blobs.DIRECT_BUFFERS - len(store.direct._free)
 
 
 def test_a_failed_direct_write_leaves_no_blob(tmp_path: Path, hash_pool: Any,
@@ -181,3 +182,17 @@ def test_warming_a_deleted_blob_is_harmless(tmp_path: Path, hash_pool: Any) -> N
     blob = store.write_whole(b"x" * 5000, (), hash_pool=hash_pool)
     store.delete([blob.blob_id])
     store.warm(blob.blob_id)
+
+
+def test_aligned_buffers_are_bounded_and_only_a_few_are_kept() -> None:
+    pool = _blobs._AlignedBuffers(size=64 * 1024, keep=2, most=5)
+    taken = [pool.take(1000) for _ in range(5)]
+    assert all(b is not None for b in taken)
+    assert pool.take(1000) is None, "no more than `most` at once: the page cache takes over"
+    assert pool.take(64 * 1024 + 1) is None, "a body larger than a buffer"
+    for buffer in taken:
+        assert buffer is not None
+        pool.give(buffer)
+    assert len(pool._free) == 2
+    assert sum(b.closed for b in taken) == 3, "the extra buffers are unmapped"
+    assert pool.take(1000) is taken[1]

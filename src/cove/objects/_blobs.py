@@ -38,7 +38,7 @@ O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 #: block size in use; 512-byte devices accept it too).
 DIRECT_ALIGN = 4096
 DIRECT_BUFFER = 8 << 20  # the largest body written with O_DIRECT (the S3 adapter's SMALL_BODY)
-DIRECT_BUFFERS = 4  # kept for reuse; more writes at once than this use the page cache
+DIRECT_BUFFERS = 4  # kept for reuse (at most four times as many exist at once)
 #: What open/write answer for O_DIRECT on a filesystem without it (tmpfs, some FUSE).
 _NO_DIRECT = (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP)
 
@@ -276,17 +276,21 @@ def _write_all(fd: int, view: memoryview) -> bool:
 
 
 class _AlignedBuffers:
-    """Page-aligned buffers (anonymous mappings) for O_DIRECT writes, reused: a fresh mapping
-    costs a page fault per 4 KiB on first touch, which is the cost O_DIRECT avoids."""
+    """Page-aligned buffers (anonymous mappings) for O_DIRECT writes.  ``keep`` are kept for
+    reuse (a fresh mapping costs a page fault per 4 KiB on first touch); up to ``most`` exist
+    at once (the extra ones are unmapped when given back), which bounds the memory a burst of
+    concurrent uploads takes; beyond that, writes take the page cache."""
 
-    def __init__(self, size: int = DIRECT_BUFFER, keep: int = DIRECT_BUFFERS) -> None:
+    def __init__(self, size: int = DIRECT_BUFFER, keep: int = DIRECT_BUFFERS,
+                 most: int = 4 * DIRECT_BUFFERS) -> None:
         self.size = size
         self._lock = threading.Lock()
         self._free: list[mmap.mmap] = []
-        self._left = keep  # buffers that may still be made
+        self._keep = keep
+        self._left = most  # buffers that may still be made
 
     def take(self, length: int) -> mmap.mmap | None:
-        """A buffer for ``length`` bytes, or None (too long, or all in use)."""
+        """A buffer for ``length`` bytes, or None (too long, or too many in use)."""
         if length > self.size:
             return None
         with self._lock:
@@ -299,4 +303,8 @@ class _AlignedBuffers:
 
     def give(self, buffer: mmap.mmap) -> None:
         with self._lock:
-            self._free.append(buffer)
+            if len(self._free) < self._keep:
+                self._free.append(buffer)
+                return
+            self._left += 1
+        buffer.close()
