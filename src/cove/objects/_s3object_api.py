@@ -156,7 +156,10 @@ def _write_small(blobs: BlobStore, data: bytes, algorithms: Iterable[str], sha25
     except BaseException:
         blobs.delete([blob.blob_id])
         raise
-    return then(blob)
+    result = then(blob)
+    if blob.direct:  # off the request's path: the answer does not wait for it
+        IO_THREADS.submit(blobs.warm, blob.blob_id)
+    return result
 
 
 def _verify_blob(call: Call, expected_sha256: str | None, wanted: Mapping[str, str],
@@ -261,8 +264,8 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                      head: bool) -> Response:
     request = call.request
     inline = not head and "partNumber" not in request.query_params
-    info, whole = await run_in_threadpool(_head_and_read, store, bucket, key, inline,
-                                          request.query_params.get("versionId"))
+    info, whole = await asyncio.get_running_loop().run_in_executor(IO_THREADS, functools.partial(
+        _head_and_read, store, bucket, key, inline, request.query_params.get("versionId")))
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
                **attribute_headers(info.attributes), **version_headers(store, info)}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select
 
 from cove import errors
 from cove.meta import Database
@@ -43,6 +43,10 @@ from cove.objects._multipart import MultipartUploads
 from cove.objects._s3wire import http_date
 
 MAX_LIST_KEYS = 1000
+# Statements of every PUT, built once: SQLAlchemy then finds their compiled form by identity
+# instead of building and hashing a new statement's cache key each time.
+_BUCKET_ROW = select(buckets).where(buckets.c.name == bindparam("name"))
+_INSERT_OBJECT = insert(objects)
 #: The bucket setting that names its owner's canonical user id (absent: cove's own account).
 OWNER_SETTING = "owner"
 LEGACY_REGION = "us-east-1"
@@ -179,7 +183,7 @@ class LocalObjectStore:
 
     @staticmethod
     def _bucket_row(conn: Connection, name: str) -> Any:
-        return conn.execute(select(buckets).where(buckets.c.name == name)).first()
+        return conn.execute(_BUCKET_ROW, {"name": name}).first()
 
     # --- objects ----------------------------------------------------------------------------
 
@@ -203,6 +207,8 @@ class LocalObjectStore:
         status = self.versioning(info.bucket)
         info = dataclasses.replace(info, version_id=_versions.new_version_id(status))
 
+        seen: list[int] = []
+
         def write(conn: Connection) -> list[str]:
             self.require_bucket(conn, info.bucket)
             if condition != NO_CONDITION:
@@ -210,8 +216,9 @@ class LocalObjectStore:
             if conn_hook is not None:
                 conn_hook(conn)
             replaced = _versions.make_room(conn, info.bucket, info.key, status)
-            conn.execute(insert(objects).values(**_row_values(info)))
+            conn.execute(_INSERT_OBJECT, _row_values(info))
             self._set_object_acl(conn, info, acl)
+            seen.append(self._infos.generation)  # holding the write lock: see _InfoCache
             return replaced
 
         try:
@@ -221,6 +228,7 @@ class LocalObjectStore:
             raise
         finally:
             self._infos.forget(info.bucket, info.key)  # before the writer is answered
+        self._infos.put(info, seen[0] + 1)  # a GET right after the PUT needs no transaction
         self.blobs.delete(replaced)
         return info
 
@@ -560,6 +568,11 @@ class _InfoCache:
     Every write of a key forgets it (after its commit, before its writer is answered), and a
     read caches what it found only if no write at all was forgotten while it read: the
     generation it saw before reading is still current.  This process is the only writer.
+
+    A PUT caches the object it wrote the same way: it notes the generation inside its
+    transaction (holding the database's write lock, so no other write commits in between),
+    and caches its object only if its own forget is the one write forgotten since.  Any other
+    writer's forget in that time (which may be of a later commit to this key) keeps it out.
     """
 
     def __init__(self, size: int = 4096) -> None:
@@ -582,6 +595,10 @@ class _InfoCache:
             self._items[(info.bucket, info.key)] = info
             if len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     def forget(self, bucket: str, key: str) -> None:
         with self._lock:

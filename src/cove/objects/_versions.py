@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select
 
 from cove import errors
 from cove.meta.tables import object_versions, objects
@@ -37,15 +37,19 @@ def new_version_id(status: str | None) -> str:
     return uuid.uuid4().hex if status == ENABLED else NULL
 
 
+_KEY = and_(objects.c.bucket == bindparam("bucket"), objects.c.key == bindparam("key"))
+_CURRENT = select(objects).where(_KEY)  # built once (see _store's statements)
+_DELETE_CURRENT = delete(objects).where(_KEY)
+
+
 def make_room(conn: Connection, bucket: str, key: str, status: str | None) -> list[str]:
     """Take the current version of ``key`` out of ``objects`` before a write or a delete
     marker: kept as a noncurrent version, or freed when versioning never was enabled or the
     write will replace the "null" version (Suspended)."""
-    where = and_(objects.c.bucket == bucket, objects.c.key == key)
-    current = conn.execute(select(objects).where(where)).first()
+    current = conn.execute(_CURRENT, {"bucket": bucket, "key": key}).first()
     freed: list[str] = []
     if current is not None:
-        conn.execute(delete(objects).where(where))
+        conn.execute(_DELETE_CURRENT, {"bucket": bucket, "key": key})
         if status is None or (status == SUSPENDED and current.version_id == NULL):
             freed += _blobs(current)
         else:
