@@ -81,9 +81,12 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
     assert not (home / "server.json").exists()
 
 
-def test_port_flag_and_env(tmp_path: Path) -> None:
+def test_port_flag_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
+    # the console's port would be the API's + 1, which another test's connection may hold
+    # (ephemeral ports are handed out from the same range): a free one instead
+    monkeypatch.setenv("COVE_CONSOLE_PORT", "0")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
