@@ -139,9 +139,12 @@ def test_hyperband_prunes_poor_trials(sm: Any, s3: Any, bucket: str) -> None:
     counters = d["TrainingJobStatusCounters"]
     assert counters["Stopped"] >= 1 and counters["Completed"] + counters["Stopped"] == 8
     jobs = training_jobs(sm, name)
-    for job in jobs:  # a stopped trial ran fewer epochs than the 9 it was given
-        if job["TrainingJobStatus"] == "Stopped":
-            assert _objective(job) > (float(job["TunedHyperParameters"]["x"]) - 3) ** 2 + 10 / 9
+    # pruning stopped trials before their 9 epochs: the objective (x - 3)² + 10 / epoch is
+    # above its 9-epoch value.  At least one, not each: a trial pruned at a late rung may end
+    # its last epochs before a loaded machine acts on the stop, and is Stopped all the same
+    stopped = [j for j in jobs if j["TrainingJobStatus"] == "Stopped"]
+    assert any(_objective(j) > (float(j["TunedHyperParameters"]["x"]) - 3) ** 2 + 10 / 9
+               for j in stopped), [_objective(j) for j in stopped]
     completed = [j for j in jobs if j["TrainingJobStatus"] == "Completed"]
     assert _objective(d["BestTrainingJob"]) == min(_objective(j) for j in completed)
 
