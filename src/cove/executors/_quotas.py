@@ -142,23 +142,23 @@ def _tree(root: int) -> list[tuple[int, int]]:
 
 def _resident(pid: int) -> int:
     """Resident anonymous and shared memory, whole (an upper bound of :func:`_memory`)."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_bytes().splitlines()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0  # it ended
-    except PermissionError:
-        return _memory(pid)  # no bound to read: the exact figure
-    return sum(int(line.split()[1]) * 1024 for line in lines
-               if line.startswith((b"RssAnon:", b"RssShmem:")))
+    resident = _proc_kib(pid, "status", (b"RssAnon:", b"RssShmem:"))
+    return _memory(pid) if resident is None else resident  # no bound to read: the exact figure
 
 
 def _memory(pid: int) -> int:
     """Anonymous and shared memory, proportional (pages shared by N processes count 1/N)."""
+    # unreadable: bwrap's own, set-up processes, not the user's memory
+    return _proc_kib(pid, "smaps_rollup", (b"Pss_Anon:", b"Pss_Shmem:")) or 0
+
+
+def _proc_kib(pid: int, name: str, fields: tuple[bytes, ...]) -> int | None:
+    """The sum, in bytes, of ``fields`` (kB lines) of ``/proc/<pid>/<name>``: 0 for a process
+    that ended, None for one cove may not read."""
     try:
-        lines = Path(f"/proc/{pid}/smaps_rollup").read_bytes().splitlines()
+        lines = Path(f"/proc/{pid}/{name}").read_bytes().splitlines()
     except (FileNotFoundError, ProcessLookupError):
-        return 0  # it ended
+        return 0
     except PermissionError:
-        return 0  # bwrap's own, set-up processes: not the user's memory
-    return sum(int(line.split()[1]) * 1024 for line in lines
-               if line.startswith((b"Pss_Anon:", b"Pss_Shmem:")))
+        return None
+    return sum(int(line.split()[1]) * 1024 for line in lines if line.startswith(fields))
