@@ -311,11 +311,6 @@ class BucketAlreadyExists(S3Error):
     status = 409
 
 
-class ConditionalRequestConflict(S3Error):
-    code = "ConditionalRequestConflict"
-    status = 409
-
-
 class S3AccessDenied(S3Error):
     code = "AccessDenied"
     status = 403
@@ -335,11 +330,6 @@ class RuntimeValidationError(ClientError):
     """InvokeEndpoint's own validation code (the runtime API says ValidationError)."""
 
     code = "ValidationError"
-
-
-class ModelNotReady(ClientError):
-    code = "ModelNotReadyException"
-    status = 429
 
 
 class MethodNotAllowed(S3Error):

@@ -124,10 +124,6 @@ class Identity:
         other = self._other_accounts().get(principal.access_key_id)
         return other[0] if other and other[1] == principal else self.main
 
-    def canonical_of(self, principal: Principal) -> str | None:
-        account = self.account_of(principal)
-        return account.canonical_id if account else None
-
     def display_name(self, canonical_id: str) -> str | None:
         """An account's name by its canonical user id (None: no account has that id)."""
         return next((a.name for a in self.accounts() if a.canonical_id == canonical_id), None)

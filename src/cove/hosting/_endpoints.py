@@ -395,7 +395,9 @@ class Endpoints:
                          (self.settings.envs_dir,), variant.get("InstanceType", "ml.m5.large"))
         identity = self.identity
         revoke = (lambda: identity.revoke(owner)) if identity is not None else None
-        return Fleet(spec, self.sandbox, log_lines, self.executor, revoke), serving.image
+        def worker_lines(index: int, lines: list[str]) -> None:
+            log_lines(f"{variant['VariantName']}/worker-{index}", lines)
+        return Fleet(spec, self.sandbox, worker_lines, self.executor, revoke), serving.image
 
     def worker_keys(self, owner: str, model: Model) -> dict[str, str]:
         """The environment that gives a model's workers (an endpoint's or a transform job's) a

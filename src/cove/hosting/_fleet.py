@@ -78,7 +78,6 @@ class Worker:
     client: WorkerClient
     proc: subprocess.Popen[bytes] | None = None
     ready: bool = False
-    restarts: int = 0
     in_flight: int = 0
     started: float = field(default_factory=time.time)
     directory_fd: int = -1
@@ -101,10 +100,12 @@ class Fleet:
     router cannot tell the difference."""
 
     def __init__(self, spec: FleetSpec, sandbox: Sandbox,
-                 log_lines: Callable[[str, list[str]], None],
+                 log_lines: Callable[[int, list[str]], None],
                  executor: Executor | None = None,
                  on_stop: Callable[[], None] | None = None) -> None:
-        self.spec, self.sandbox, self.log_lines = spec, sandbox, log_lines
+        self.spec, self.sandbox = spec, sandbox
+        #: (worker index, lines): what a worker printed, and cove's lines about it
+        self.log_lines = log_lines
         #: Called once the workers are gone (their keys die with them).
         self.on_stop = on_stop
         self.executor = executor if executor is not None and not executor.shares_disk else None
@@ -236,18 +237,16 @@ class Fleet:
                          name=f"cove-worker-{self.spec.endpoint}-{worker.index}").start()
 
     def _remote_events(self, worker: Worker) -> Callable[[Event], None]:
-        stream = f"{self.spec.variant}/worker-{worker.index}"
-
         def replay(event: Event) -> None:
             name, args = event
             if name == "listening":
                 worker.client = WorkerClient(args[0])
             elif name == "log":
-                self.log_lines(stream, args[0])
+                self.log_lines(worker.index, args[0])
             elif name == "failure":
                 worker.failure = args[0]
             elif name == "placed":
-                self.log_lines(stream, [f"cove: worker placed on {args[0]}"])
+                self.log_lines(worker.index, [f"cove: worker placed on {args[0]}"])
         return replay
 
     def _supervise_remote(self, worker: Worker, run: HostRun) -> None:
@@ -278,8 +277,7 @@ class Fleet:
         over = exceeded(worker.proc) if worker.proc is not None else ""
         if over:
             return f"variant {self.spec.variant}: the model worker was stopped: {over}"
-        reason = worker_failure(worker.directory, lambda line: self.log_lines(
-            f"{self.spec.variant}/worker-{worker.index}", [line]))
+        reason = worker_failure(worker.directory, lambda line: self.log_lines(worker.index, [line]))
         if reason:
             return f"variant {self.spec.variant}: {reason}"
         worker.drained.wait(5)  # its last words are still in the pipe
@@ -288,27 +286,24 @@ class Fleet:
                 f"it was ready" + (f"; its last output: {said}" if said else ""))
 
     def _supervise(self, worker: Worker, proc: subprocess.Popen[bytes]) -> None:
-        stream = f"{self.spec.variant}/worker-{worker.index}"
         assert proc.stdout is not None
         for lines in line_batches(proc.stdout.fileno()):
             worker.tail.extend(line[:300] for line in lines)
-            self.log_lines(stream, lines)
+            self.log_lines(worker.index, lines)
         worker.drained.set()
         self._restart(worker, proc.wait())
 
     def _restart(self, worker: Worker, code: int | str) -> None:
         """A worker that was serving ended: start it again until it serves (or is unwanted)."""
-        stream = f"{self.spec.variant}/worker-{worker.index}"
         with self._lock:
             restart = self._active and worker in self.workers and worker.ready
         if not restart:
             return
         worker.ready = False
-        worker.restarts += 1
         how = f"exited with code {code}" if isinstance(code, int) else f"was {code}"
         over = exceeded(worker.proc) if worker.proc is not None else ""
         how = f"was stopped: {over}" if over else how
-        self.log_lines(stream, [f"cove: worker {how}; restarting it"])
+        self.log_lines(worker.index, [f"cove: worker {how}; restarting it"])
         log.warning("endpoint %s variant %s: worker %d exited (%s); restarting",
                     self.spec.endpoint, self.spec.variant, worker.index, code)
         delay = 1.0
@@ -319,8 +314,9 @@ class Fleet:
                 return
             except (errors.CoveError, OSError) as exc:
                 reason = exc.message if isinstance(exc, errors.CoveError) else str(exc)
-                self.log_lines(stream, [f"cove: the worker could not be restarted ({reason}); "
-                                        f"trying again in {delay:.0f} s"])
+                self.log_lines(worker.index, [
+                    f"cove: the worker could not be restarted ({reason}); "
+                    f"trying again in {delay:.0f} s"])
                 self._stop_worker(worker)
             time.sleep(delay)
             delay = min(2 * delay, RESTART_BACKOFF_LIMIT)

@@ -121,7 +121,7 @@ class _Connection(asyncio.Protocol):
             response = Response(500, [(b"content-type", b"text/plain")],
                                 b"cove's model server failed; its log has the traceback\n")
         keep_alive = self.parser.should_keep_alive()
-        head = _head(response, keep_alive, request.method == b"HEAD")
+        head = _head(response, keep_alive)
         if response.body and request.method != b"HEAD":
             # One write (a writev): one segment, so cove reads the response in one wake-up.
             transport.writelines([head, response.body])
@@ -133,11 +133,11 @@ class _Connection(asyncio.Protocol):
     def _reject(self, reason: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(_head(Response(400, [(b"content-type", b"text/plain")],
-                                                reason + b"\n"), False, False) + reason + b"\n")
+                                                reason + b"\n"), False) + reason + b"\n")
             self.transport.close()
 
 
-def _head(response: Response, keep_alive: bool, head_only: bool) -> bytes:
+def _head(response: Response, keep_alive: bool) -> bytes:
     lines = [b"HTTP/1.1 %d %s" % (response.status, _REASONS.get(response.status, b"Status"))]
     lines.extend(name + b": " + value for name, value in response.headers)
     if response.status != 204 or response.body:

@@ -347,10 +347,8 @@ class TransformRun:
                          jobs.settings.jobs_dir / self.name, (jobs.settings.home,), python,
                          (jobs.envs.root,), job.instance_type)
 
-        def worker_lines(stream: str, lines: Sequence[str]) -> None:
-            # the fleet names a worker's stream ".../worker-<index>"; it logs to its instance's
-            self._log_lines(self._stream(int(stream.rpartition("-")[2]) // per_instance + 1),
-                            lines)
+        def worker_lines(index: int, lines: Sequence[str]) -> None:  # to its instance's stream
+            self._log_lines(self._stream(index // per_instance + 1), lines)
         fleet = Fleet(spec, jobs.sandbox, worker_lines, jobs.executor)
         self.log(f"Starting {count} worker(s) for model {job.model_name} ({serving.runtime}, "
                  f"{serving.image})")
