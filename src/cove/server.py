@@ -171,7 +171,8 @@ class Platform:
             _invoke(functions), _read_object(store), config.region))
         records = PipelineStore(db)
         pipelines = Pipelines(records, Engine(records, acting, time.time, job_ends=(
-            training.on_finished, processing.on_finished, transforms.on_finished)), time.time)
+            training.on_finished, processing.on_finished, transforms.on_finished,
+            tuning.on_finished)), time.time)
         operations = {**jobs, **PipelinesApi(pipelines, tags, acting.read_as_role).operations()}
         return cls(config, credentials, db, store, logs, identity, executor, tags, training,
                    training_api, processing, tuning, endpoints, transforms, functions,

@@ -257,6 +257,30 @@ def test_lambda_step_outputs_feed_a_condition(cove: Any) -> None:
         {"status": "ok", "seen": name}
 
 
+def test_a_slow_lambda_step_does_not_hold_up_other_executions(cove: Any) -> None:
+    """A Lambda step's function runs beside the engine: while one execution waits on a slow
+    function, another runs to its end; the slow step shows Executing meanwhile."""
+    sm, lam = cove.client("sagemaker"), cove.client("lambda")
+    function = unique("slow")
+    lam.create_function(FunctionName=function, Runtime="python3.11", Role=ROLE, Timeout=120,
+                        Handler="lambda_function.handler", Code={"ZipFile": zip_of({
+                            "lambda_function.py": "import time\n"
+                            "def handler(event, context):\n"
+                            "    time.sleep(90)\n    return {}\n"})})
+    arn = lam.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    slow, quick = unique("slowp"), unique("quick")
+    create(sm, slow, [{"Name": "Ask", "Type": "Lambda", "FunctionArn": arn, "Arguments": {}}])
+    create(sm, quick, [{"Name": "F", "Type": "Fail", "Arguments": {"ErrorMessage": "done"}}])
+    waiting = start(sm, slow)
+    wait_for(lambda: steps(sm, waiting).get("Ask", {}).get("StepStatus") == "Executing",
+             timeout=60)
+    assert wait(sm, start(sm, quick), timeout=60)["PipelineExecutionStatus"] == "Failed"
+    assert steps(sm, waiting)["Ask"]["StepStatus"] == "Executing"
+    assert sm.describe_pipeline_execution(PipelineExecutionArn=waiting)[
+        "PipelineExecutionStatus"] == "Executing"
+    sm.stop_pipeline_execution(PipelineExecutionArn=waiting, ClientRequestToken=TOKEN)
+
+
 def test_definition_from_s3(cove: Any, s3: Any, bucket: str) -> None:
     sm = cove.client("sagemaker")
     key = f"defs/{unique('d')}.json"

@@ -1,11 +1,12 @@
 """Tuning job records: the job's and its trials' lifecycles allow exactly their moves, and a
 tuning job stored before records reads back as a record that renders the same Describe
-document (databases written by earlier versions read unchanged)."""
+document (databases written by earlier versions read unchanged); a job that ends says so."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from cove import errors
 from cove.meta import Database
 from cove.meta.tables import tuning_jobs
 from cove.sagemaker import JobStatus, RecordRows
-from cove.tuning import TrialState, TuningJob, describe_tuning_job
+from cove.tuning import TrialState, TuningJob, TuningJobs, describe_tuning_job
 from cove.tuning._rows import dump, load
 
 J, T = JobStatus, TrialState
@@ -116,3 +117,17 @@ def _job(status: JobStatus) -> TuningJob:
         doc.pop(key)
     doc["HyperParameterTuningJobStatus"] = status.value
     return load(doc)
+
+
+def test_a_tuning_job_that_ends_is_announced(tmp_path: Path) -> None:
+    """The pipeline engine listens to ``on_finished`` so a Tuning step moves on when its job
+    ends, not at its next fallback poll."""
+    db = Database(f"sqlite:///{tmp_path / 'meta.db'}", migrate=True)
+    training = SimpleNamespace(on_finished=[])  # a tuning job without trials reads nothing else
+    tuning = TuningJobs(db, training)  # type: ignore[arg-type]
+    ended: list[str] = []
+    tuning.on_finished.append(ended.append)
+    tuning.rows.insert(_job(J.STOPPING))
+    tuning.advance("t")
+    assert (tuning.get("t").status, ended) == (J.STOPPED, ["t"])
+    assert len(training.on_finished) == 1  # the tuning job listens to its trials ending

@@ -7,9 +7,11 @@ a restart the same pass re-attaches to the jobs it had started (their names are 
 the execution, step and attempt) and runs again any whose job cove's restart ended.
 
 A pass runs when something happened (an execution started, stopped or was retried; a job
-ended: the job services call ``wake``), when a retry falls due, and otherwise every
-``fallback`` seconds, for what sends no event.  Every request a step makes acts for the
-execution's role (``_acting.py``).
+or a Lambda step's call ended: the job services call ``wake``), when a retry falls due, and
+otherwise every ``fallback`` seconds, for what sends no event.  A Lambda step's function runs
+in a pool of its own (it may take minutes), never on the engine's thread; a restart calls it
+again, as SageMaker may.  Every request a step makes acts for the execution's role
+(``_acting.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import Any
 
 from cove import errors
@@ -60,6 +63,8 @@ class Engine:
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
+        #: Lambda steps' calls under way, by (execution, step, attempt)
+        self._pending: dict[tuple[str, str, int], Future[Outcome]] = {}
 
     def start(self) -> None:
         """Drive executions (after a restart: resume those that were under way)."""
@@ -164,6 +169,8 @@ class Engine:
             return self._put(_ended(run, _refused(exc), now))
         if step.type in JOB_STEPS:
             return self._start_job(execution, actor, step, run, arguments)
+        if step.type == "Lambda":
+            return self._call(actor, step, run, arguments)
         self._put(run)
         outcome = self._instant(actor, step, run, arguments)
         crash_point(f"pipelines.{step.type}")
@@ -186,9 +193,43 @@ class Engine:
                                                                       retry_as=kind))
         return self._put(dataclasses.replace(run, status=StepStatus.EXECUTING))
 
+    def _call(self, actor: Actor, step: Step, run: StepRun, arguments: Any) -> StepRun:
+        """Call a Lambda step's function in a thread of its own (a daemon: cove's shutdown
+        does not wait for a function); the pass after it returns records it."""
+        future: Future[Outcome] = Future()
+
+        def call() -> None:
+            try:
+                future.set_result(self._instant(actor, step, run, arguments))
+            except BaseException as exc:  # noqa: BLE001 - handed to the pass, which fails it
+                future.set_exception(exc)
+            self.wake()
+        run = self._put(dataclasses.replace(run, status=StepStatus.EXECUTING))
+        self._pending[(run.execution_arn, run.name, run.attempt)] = future
+        threading.Thread(target=call, name=f"cove-pipeline-lambda-{step.name}",
+                         daemon=True).start()
+        return run
+
+    def _called(self, execution: Execution, actor: Actor, step: Step,
+                run: StepRun) -> StepRun:
+        """A Lambda step under way: recorded once its call returned; called again when
+        none is under way (a restart ended it)."""
+        future = self._pending.get((run.execution_arn, run.name, run.attempt))
+        if future is None:
+            return self._begin(execution, actor, step, self.store.steps(execution.arn),
+                               run.attempt)
+        if not future.done():
+            return run
+        del self._pending[(run.execution_arn, run.name, run.attempt)]
+        outcome = future.result()  # a bug in cove raises here: the pass fails the execution
+        crash_point("pipelines.Lambda")
+        return self._put(_ended(run, outcome, self.clock()))
+
     def _progress(self, execution: Execution, actor: Actor, step: Step,
                   run: StepRun) -> StepRun:
-        """Poll a running job step; start a retry whose time has come."""
+        """Poll a running job step or Lambda call; start a retry whose time has come."""
+        if run.type == "Lambda" and run.status in (StepStatus.STARTING, StepStatus.EXECUTING):
+            return self._called(execution, actor, step, run)
         if run.status is StepStatus.STARTING and run.type in JOB_STEPS:
             if run.retry_at > self.clock():
                 self._due = min(self._due, run.retry_at)
@@ -344,6 +385,8 @@ class Engine:
             return dataclasses.replace(current, status=status, failure_reason=reason,
                                        modified=self.clock(), access_key="")
         ended = self.store.change_execution(execution.arn, end)
+        for call in [c for c in self._pending if c[0] == execution.arn]:
+            del self._pending[call]  # its answer has nowhere to go
         self._definitions.pop(execution.arn, None)
         self._actors.pop(execution.arn, None)
         if ended.status is status:  # its key ends with it (a retry is given a new one)

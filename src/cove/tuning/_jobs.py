@@ -74,6 +74,8 @@ class TuningJobs:
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
+        #: Called with a tuning job's name once it has ended (the pipeline engine listens).
+        self.on_finished: list[Callable[[str], None]] = []
         training.on_finished.append(lambda _name: self._wake.set())
 
     # --- records ----------------------------------------------------------------------------
@@ -148,6 +150,11 @@ class TuningJobs:
                     self._searches.pop(name, None)
                     self.change(name, lambda job, e=exc: job.ended_as(  # type: ignore[misc]
                         JobStatus.FAILED, f"InternalServerError: {type(e).__name__}: {e}"))
+                    self._ended(name)
+
+    def _ended(self, name: str) -> None:
+        for listener in self.on_finished:
+            listener(name)
 
     # --- one step of one tuning job ---------------------------------------------------------
 
@@ -180,6 +187,7 @@ class TuningJobs:
                 self._publish(name, trials, jobs, search,
                               lambda j: j.ended_as(final, reason))
                 self._searches.pop(name, None)
+                self._ended(name)
                 return
         else:
             self._launch(job, search, trials, running)
