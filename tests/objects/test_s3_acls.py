@@ -252,6 +252,38 @@ def test_object_writer_and_bucket_owner_preferred(cove: CoveServer, s3: Any) -> 
     assert s3.get_object_acl(Bucket=preferred, Key="given")["Owner"]["ID"] == "cove"
 
 
+def test_listings_and_list_parts_name_each_objects_owner(cove: CoveServer, s3: Any) -> None:
+    """Owner in ListObjects(V2), ListObjectVersions and ListParts is the account that owns
+    the object (the bucket owner, or under ObjectWriter the writer), as GetObjectAcl says."""
+    other, made = other_account(cove)
+    theirs = f"own-{uuid.uuid4().hex[:12]}"
+    other.create_bucket(Bucket=theirs)
+    other.put_object(Bucket=theirs, Key="k", Body=b"x")
+    me = made["CanonicalUserId"]
+    assert other.list_objects_v2(Bucket=theirs, FetchOwner=True)["Contents"][0]["Owner"][
+        "ID"] == me
+    assert other.list_objects(Bucket=theirs)["Contents"][0]["Owner"]["ID"] == me
+    assert other.list_object_versions(Bucket=theirs)["Versions"][0]["Owner"]["ID"] == me
+    assert "Owner" not in other.list_objects_v2(Bucket=theirs)["Contents"][0]
+    upload = other.create_multipart_upload(Bucket=theirs, Key="big")["UploadId"]
+    parts = other.list_parts(Bucket=theirs, Key="big", UploadId=upload)
+    assert (parts["Initiator"]["ID"], parts["Owner"]["ID"]) == (me, me)
+    other.abort_multipart_upload(Bucket=theirs, Key="big", UploadId=upload)
+
+    writer = acl_bucket(s3)
+    s3.put_bucket_acl(Bucket=writer, GrantWrite=f'id="{me}"')
+    other.put_object(Bucket=writer, Key="theirs", Body=b"x")
+    s3.put_object(Bucket=writer, Key="ours", Body=b"y")
+    listed = s3.list_objects_v2(Bucket=writer, FetchOwner=True)["Contents"]
+    assert {o["Key"]: o["Owner"]["ID"] for o in listed} == {"ours": "cove", "theirs": me}
+    versions = s3.list_object_versions(Bucket=writer)["Versions"]
+    assert {v["Key"]: v["Owner"]["ID"] for v in versions} == {"ours": "cove", "theirs": me}
+    upload = other.create_multipart_upload(Bucket=writer, Key="big")["UploadId"]
+    parts = s3.list_parts(Bucket=writer, Key="big", UploadId=upload)
+    assert (parts["Initiator"]["ID"], parts["Owner"]["ID"]) == (me, me)
+    s3.abort_multipart_upload(Bucket=writer, Key="big", UploadId=upload)
+
+
 def test_aws_cli_reads_a_public_dataset_unsigned(cove: CoveServer, s3: Any) -> None:
     bucket = acl_bucket(s3)
     s3.put_bucket_acl(Bucket=bucket, ACL="public-read")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +25,6 @@ from cove.objects._acl import ENFORCED
 from cove.objects._base import Listing, ObjectInfo
 from cove.objects._s3compat import (
     NULL_VERSION,
-    OWNER,
     check_version_id,
     version_entry,
     version_markers,
@@ -45,6 +44,9 @@ from cove.objects._store import LocalObjectStore
 from cove.objects._versions import Version
 from cove.objects._website import Websites
 from cove.wire import Call
+
+#: Renders a listed object version's ``<Owner>`` element.
+Owners = Callable[[ObjectInfo], str]
 
 MAX_XML_BODY = 2 * 1024 * 1024
 MAX_BUCKETS_PAGE = 10_000
@@ -116,6 +118,9 @@ class S3Service:
         if (method == "PUT" and "uploadId" not in query) or (method == "POST"
                                                              and "uploads" in query):
             acl = self.gate.new_object_acl(view, requester, call.request.headers)
+        if method == "GET" and "uploadId" in query:
+            return await object_api.list_parts(self.store, call, bucket, key,
+                                               self._upload_owner(view))
         return await object_api.dispatch(self.store, call, method, bucket, key, acl)
 
     async def _bucket_operation(self, call: Call, method: str, view: BucketView) -> Response:
@@ -148,13 +153,12 @@ class S3Service:
                                     el("Status", status) if status else "")
             if "uploads" in query:
                 return await object_api.list_multipart_uploads(
-                    self.store, call, bucket,
-                    lambda acl: self._owner_xml(acl["owner"] if acl else view.owner))
+                    self.store, call, bucket, self._upload_owner(view))
             if "versions" in query:
-                return await self.list_object_versions(call, bucket)
+                return await self.list_object_versions(call, view)
             if query.get("list-type") == "2":
-                return await self.list_objects_v2(call, bucket)
-            return await self.list_objects_v1(call, bucket)
+                return await self.list_objects_v2(call, view)
+            return await self.list_objects_v1(call, view)
         raise errors.MethodNotAllowed("The specified method is not allowed against this "
                                       "resource.")
 
@@ -274,6 +278,24 @@ class S3Service:
         return (f"<Owner>{el('ID', canonical_id)}"
                 f"{el('DisplayName', self.gate.name_of(canonical_id) or '')}</Owner>")
 
+    def _upload_owner(self, view: BucketView) -> Callable[[dict[str, Any] | None], str]:
+        """An upload's ``<Owner>`` from the owner and ACL it will give its object."""
+        return lambda acl: self._owner_xml(acl["owner"] if acl else view.owner)
+
+    async def _owners(self, view: BucketView, infos: Sequence[ObjectInfo]) -> Owners:
+        """Each listed object version's ``<Owner>``: the bucket owner's, unless the bucket's
+        Object Ownership lets a writer own what it wrote and this version's writer did."""
+        found = await run_in_threadpool(self.store.object_owners, view.name, infos) \
+            if view.acls_enabled and infos else {}
+        rendered: dict[str, str] = {}
+
+        def owner(info: ObjectInfo) -> str:
+            canonical_id = found.get((info.key, info.version_id), view.owner)
+            if canonical_id not in rendered:
+                rendered[canonical_id] = self._owner_xml(canonical_id)
+            return rendered[canonical_id]
+        return owner
+
     async def list_buckets(self, call: Call, requester: str | None) -> Response:
         """ListBuckets, paged by name: MaxBuckets, ContinuationToken, Prefix, BucketRegion;
         each account sees the buckets it owns."""
@@ -361,14 +383,15 @@ class S3Service:
                     f"{el('Message', str(exc))}</Error>")
         return "" if quiet else f"<Deleted>{el('Key', key)}{version}{made}</Deleted>"
 
-    async def list_object_versions(self, call: Call, bucket: str) -> Response:
+    async def list_object_versions(self, call: Call, view: BucketView) -> Response:
         """ListObjectVersions of a bucket without versioning: each object is its one version,
         "null", so this is a key listing in the versions shape."""
-        q = call.request.query_params
+        q, bucket = call.request.query_params, view.name
         key_marker = version_markers(q)
         if await run_in_threadpool(self.store.versioning, bucket) is not None:
-            return await self._list_versions(call, bucket, key_marker)
+            return await self._list_versions(call, view, key_marker)
         listing, prefix, delimiter, max_keys = await self._list(call, bucket, key_marker)
+        owner = await self._owners(view, listing.objects)
         encode = _encoder(q.get("encoding-type"))
         parts = [el("Name", bucket), el("Prefix", encode(prefix)),
                  el("KeyMarker", encode(key_marker)),
@@ -382,19 +405,22 @@ class S3Service:
             parts.append(el("NextKeyMarker", encode(listing.next_marker)))
             parts.append(el("NextVersionIdMarker", NULL_VERSION))
         parts += [version_entry(o.key, iso_date(o.last_modified), o.etag, o.size,
-                                _checksum_algorithm(o), encode) for o in listing.objects]
+                                _checksum_algorithm(o), encode, owner(o))
+                  for o in listing.objects]
         parts += [f"<CommonPrefixes>{el('Prefix', encode(p))}</CommonPrefixes>"
                   for p in listing.common_prefixes]
         return xml_response("ListVersionsResult", "".join(parts))
 
-    async def _list_versions(self, call: Call, bucket: str, key_marker: str) -> Response:
-        q = call.request.query_params
+    async def _list_versions(self, call: Call, view: BucketView, key_marker: str) -> Response:
+        q, bucket = call.request.query_params, view.name
         prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
         max_keys = _max_keys(q.get("max-keys", "1000"))
         version_marker = q.get("version-id-marker", "")
         listing = await run_in_threadpool(self.store.list_versions, bucket, prefix, delimiter,
                                           key_marker, version_marker, max_keys)
         encode = _encoder(q.get("encoding-type"))
+        owner = await self._owners(view, [e.info for e in listing.entries
+                                          if not isinstance(e, str)])
         parts = [el("Name", bucket), el("Prefix", encode(prefix)),
                  el("KeyMarker", encode(key_marker)), el("VersionIdMarker", version_marker),
                  el("MaxKeys", max_keys), el("IsTruncated", listing.is_truncated)]
@@ -409,11 +435,11 @@ class S3Service:
             if isinstance(entry, str):
                 parts.append(f"<CommonPrefixes>{el('Prefix', encode(entry))}</CommonPrefixes>")
             else:
-                parts.append(_version_element(entry, encode))
+                parts.append(_version_element(entry, encode, owner(entry.info)))
         return xml_response("ListVersionsResult", "".join(parts))
 
-    async def list_objects_v2(self, call: Call, bucket: str) -> Response:
-        q = call.request.query_params
+    async def list_objects_v2(self, call: Call, view: BucketView) -> Response:
+        q, bucket = call.request.query_params, view.name
         token = q.get("continuation-token")
         marker = _decode_token(token) if token else q.get("start-after", "")
         if token == "" and "start-after" not in q:
@@ -433,14 +459,15 @@ class S3Service:
             parts.append(el("StartAfter", encode(q["start-after"])))
         if listing.is_truncated:
             parts.append(el("NextContinuationToken", _encode_token(listing.next_marker)))
-        fetch_owner = q.get("fetch-owner") == "true"
-        parts += [_contents(o, encode, fetch_owner) for o in listing.objects]
+        owner = await self._owners(view, listing.objects) if q.get("fetch-owner") == "true" \
+            else None
+        parts += [_contents(o, encode, owner(o) if owner else "") for o in listing.objects]
         parts += [f"<CommonPrefixes>{el('Prefix', encode(p))}</CommonPrefixes>"
                   for p in listing.common_prefixes]
         return xml_response("ListBucketResult", "".join(parts))
 
-    async def list_objects_v1(self, call: Call, bucket: str) -> Response:
-        q = call.request.query_params
+    async def list_objects_v1(self, call: Call, view: BucketView) -> Response:
+        q, bucket = call.request.query_params, view.name
         marker = q.get("marker", "")
         listing, prefix, delimiter, max_keys = await self._list(call, bucket, marker)
         encode = _encoder(q.get("encoding-type"))
@@ -453,7 +480,8 @@ class S3Service:
             parts.append(el("EncodingType", "url"))
         if listing.is_truncated:
             parts.append(el("NextMarker", encode(listing.next_marker)))
-        parts += [_contents(o, encode, True) for o in listing.objects]
+        owner = await self._owners(view, listing.objects)
+        parts += [_contents(o, encode, owner(o)) for o in listing.objects]
         parts += [f"<CommonPrefixes>{el('Prefix', encode(p))}</CommonPrefixes>"
                   for p in listing.common_prefixes]
         return xml_response("ListBucketResult", "".join(parts))
@@ -478,27 +506,28 @@ def _max_keys(text: str) -> int:
     return min(max_keys, 1000)
 
 
-def _version_element(version: Version, encode: Callable[[str], str]) -> str:
+def _version_element(version: Version, encode: Callable[[str], str], owner: str) -> str:
     info = version.info
     common = (f"{el('Key', encode(info.key))}{el('VersionId', info.version_id)}"
               f"{el('IsLatest', version.is_latest)}"
               f"{el('LastModified', iso_date(info.last_modified))}")
     if version.delete_marker:
-        return f"<DeleteMarker>{common}{OWNER}</DeleteMarker>"
+        return f"<DeleteMarker>{common}{owner}</DeleteMarker>"
     return (f"<Version>{common}{el('ETag', info.etag)}{el('Size', info.size)}"
-            f"{el('StorageClass', 'STANDARD')}{_checksum_algorithm(info)}{OWNER}</Version>")
+            f"{el('StorageClass', 'STANDARD')}{_checksum_algorithm(info)}{owner}</Version>")
 
 
 def _checksum_algorithm(info: ObjectInfo) -> str:
     return el("ChecksumAlgorithm", info.checksum.algorithm) if info.checksum.algorithm else ""
 
 
-def _contents(info: ObjectInfo, encode: Callable[[str], str], owner: bool) -> str:
+def _contents(info: ObjectInfo, encode: Callable[[str], str], owner: str) -> str:
+    """A listing's entry; ``owner`` is its ``<Owner>`` element, or "" for none."""
     checksum = _checksum_algorithm(info)
     return (f"<Contents>{el('Key', encode(info.key))}"
             f"{el('LastModified', iso_date(info.last_modified))}{el('ETag', info.etag)}"
             f"{el('Size', info.size)}{el('StorageClass', 'STANDARD')}{checksum}"
-            f"{OWNER if owner else ''}</Contents>")
+            f"{owner}</Contents>")
 
 
 def _encoder(encoding_type: str | None) -> Callable[[str], str]:

@@ -37,7 +37,7 @@ def version_markers(query: Mapping[str, str]) -> str:
 
 
 def version_entry(key: str, last_modified: str, etag: str, size: int, checksum: str,
-                  encode: Callable[[str], str]) -> str:
+                  encode: Callable[[str], str], owner: str) -> str:
     return (f"<Version>{el('Key', encode(key))}{el('VersionId', NULL_VERSION)}"
             f"{el('IsLatest', True)}{el('LastModified', last_modified)}{el('ETag', etag)}"
-            f"{el('Size', size)}{el('StorageClass', 'STANDARD')}{checksum}{OWNER}</Version>")
+            f"{el('Size', size)}{el('StorageClass', 'STANDARD')}{checksum}{owner}</Version>")

@@ -20,7 +20,6 @@ from cove.objects._blobs import BlobStore, BlobWriter, WrittenBlob
 from cove.objects._multipart import MAX_PART_NUMBER
 from cove.objects._s3compat import (
     NULL_VERSION,
-    OWNER,
     check_version_id,
 )
 from cove.objects._s3wire import (
@@ -84,8 +83,6 @@ async def dispatch(store: LocalObjectStore, call: Call, method: str, bucket: str
         return await create_multipart_upload(store, call, bucket, key, acl)
     if method == "POST" and "uploadId" in query:
         return await complete_multipart_upload(store, call, bucket, key)
-    if method == "GET":
-        return await list_parts(store, call, bucket, key)
     raise errors.MethodNotAllowed("The specified method is not allowed against this resource.")
 
 
@@ -543,7 +540,9 @@ async def _parts_document(body: Body, headers: Mapping[str, str]
     return requested, checks
 
 
-async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str) -> Response:
+async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str,
+                     owner_xml: Callable[[dict[str, Any] | None], str]) -> Response:
+    """ListParts; ``owner_xml(acl)`` renders the upload's initiator and owner."""
     query = call.request.query_params
     upload = await run_in_threadpool(store.uploads.get, bucket, key, query["uploadId"])
     marker = _int_param(query.get("part-number-marker", "0"), "part-number-marker")
@@ -560,7 +559,7 @@ async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str)
              + el("PartNumberMarker", marker)
              + el("NextPartNumberMarker", parts[-1].part_number if parts else 0)
              + el("MaxParts", max_parts) + el("IsTruncated", truncated)
-             + f"<Initiator><ID>cove</ID><DisplayName>cove</DisplayName></Initiator>{OWNER}"
+             + owner_xml(upload.acl).replace("Owner>", "Initiator>") + owner_xml(upload.acl)
              + el("StorageClass", "STANDARD")
              + (el("ChecksumAlgorithm", algorithm) + el("ChecksumType", upload.checksum_type)
                 if algorithm else "")

@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +355,19 @@ class LocalObjectStore:
                 object_acls.c.bucket == info.bucket, object_acls.c.key == info.key,
                 object_acls.c.version_id == info.version_id))).scalar()
         return stored
+
+    def object_owners(self, bucket: str,
+                      infos: Sequence[ObjectInfo]) -> dict[tuple[str, str], str]:
+        """The owners of those of ``infos`` (one bucket's versions) whose writer owns them,
+        by (key, version id); the others are the bucket owner's.  One query for a page."""
+        if not infos or self._acl_rows is False:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(select(object_acls.c.key, object_acls.c.version_id,
+                                       object_acls.c.acl).where(and_(
+                object_acls.c.bucket == bucket,
+                object_acls.c.key.in_(sorted({i.key for i in infos}))))).all()
+        return {(r.key, r.version_id): str(r.acl["owner"]) for r in rows}
 
     def put_object_acl(self, info: ObjectInfo, acl: dict[str, Any] | None) -> None:
         """Replace an object version's ACL, if that version is still there."""
