@@ -24,6 +24,7 @@ the largest ``cove/moto`` any server could reach.  Figures are MiB/s; the target
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -171,27 +172,26 @@ def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: s
 
 
 @contextmanager
-def moto_server(tmp: Path) -> Iterator[Endpoint]:
-    port, log = free_port(), tmp / "moto.log"
-    proc = spawn([sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"], log)
+def peer_server(tmp: Path, name: str, args: list[str], ready_path: str,
+                key: str) -> Iterator[Endpoint]:
+    """A peer server on a free loopback port (``args`` end with the port number)."""
+    port, log = free_port(), tmp / f"{name}.log"
+    proc = spawn([*args, str(port)], log)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(url + "/moto-api/"), proc, "moto.server")
-        yield Endpoint(url, "testing", "testing", [log])
+        wait_until(lambda: http_ok(url + ready_path), proc, name)
+        yield Endpoint(url, key, key, [log])
     finally:
         stop(proc)
 
 
-@contextmanager
-def ceiling_server(tmp: Path) -> Iterator[Endpoint]:
-    port, log = free_port(), tmp / "ceiling.log"
-    proc = spawn([sys.executable, str(BARE_SERVER), str(port)], log)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(url + "/"), proc, "bare_s3.py")
-        yield Endpoint(url, "ceiling", "ceiling", [log])
-    finally:
-        stop(proc)
+def moto_server(tmp: Path) -> contextlib.AbstractContextManager[Endpoint]:
+    return peer_server(tmp, "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                     "-p"], "/moto-api/", "testing")
+
+
+def ceiling_server(tmp: Path) -> contextlib.AbstractContextManager[Endpoint]:
+    return peer_server(tmp, "ceiling", [sys.executable, str(BARE_SERVER)], "/", "ceiling")
 
 
 @contextmanager
