@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import itertools
 import re
+import socket
 import socketserver
 import sys
 import threading
@@ -36,6 +37,9 @@ class Handler(socketserver.StreamRequestHandler):
     wbufsize = 0  # responses go out with one sendall each
 
     def handle(self) -> None:
+        # no Nagle: a response's head and body are two sends, and the second would wait
+        # for the client's delayed ACK of the first
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while self.one_request(self.rfile):
             pass
 
