@@ -81,7 +81,7 @@ def read_body(rfile: BufferedIOBase, headers: dict[str, str]) -> bytes:
 
 
 def answer(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-           body: bytes) -> tuple[str, dict[str, str], bytes]:
+           body: bytes) -> tuple[str, dict[str, str], bytes | memoryview]:
     bucket, _, key = path.lstrip("/").partition("/")
     name = f"{bucket}/{key}"
     if not key:  # CreateBucket (and anything else on a bucket): yes
@@ -118,7 +118,7 @@ def answer(method: str, path: str, query: dict[str, list[str]], headers: dict[st
         first = int(wanted[1])
         last = min(int(wanted[2]) if wanted[2] else len(data) - 1, len(data) - 1)
         meta["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
-        return "206 Partial Content", meta, data[first:last + 1]
+        return "206 Partial Content", meta, memoryview(data)[first:last + 1]  # no copy
     return "405 Method Not Allowed", {}, b""
 
 
