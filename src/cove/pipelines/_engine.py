@@ -213,8 +213,10 @@ class Engine:
     def _called(self, execution: Execution, actor: Actor, step: Step,
                 run: StepRun) -> StepRun:
         """A Lambda step under way: recorded once its call returned; called again when
-        none is under way (a restart ended it)."""
+        none is under way (a restart ended it), unless the execution is stopping."""
         future = self._pending.get((run.execution_arn, run.name, run.attempt))
+        if future is None and execution.status is ExecutionStatus.STOPPING:
+            return self._put(_ended(run, Outcome(StepStatus.STOPPED), self.clock()))
         if future is None:
             return self._begin(execution, actor, step, self.store.steps(execution.arn),
                                run.attempt)
