@@ -9,7 +9,7 @@ the execution, step and attempt) and runs again any whose job cove's restart end
 A pass runs when something happened (an execution started, stopped or was retried; a job
 or a Lambda step's call ended: the job services call ``wake``), when a retry falls due, and
 otherwise every ``fallback`` seconds, for what sends no event.  A Lambda step's function runs
-in a pool of its own (it may take minutes), never on the engine's thread; a restart calls it
+in a thread of its own (it may take minutes), never on the engine's; a restart calls it
 again, as SageMaker may.  Every request a step makes acts for the execution's role
 (``_acting.py``).
 """
