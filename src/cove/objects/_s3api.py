@@ -120,7 +120,7 @@ class S3Service:
             acl = self.gate.new_object_acl(view, requester, call.request.headers)
         if method == "GET" and "uploadId" in query:
             return await object_api.list_parts(self.store, call, bucket, key,
-                                               self._upload_owner(view))
+                                               self._upload_parties(view))
         return await object_api.dispatch(self.store, call, method, bucket, key, acl)
 
     async def _bucket_operation(self, call: Call, method: str, view: BucketView) -> Response:
@@ -153,7 +153,7 @@ class S3Service:
                                     el("Status", status) if status else "")
             if "uploads" in query:
                 return await object_api.list_multipart_uploads(
-                    self.store, call, bucket, self._upload_owner(view))
+                    self.store, call, bucket, self._upload_parties(view))
             if "versions" in query:
                 return await self.list_object_versions(call, view)
             if query.get("list-type") == "2":
@@ -278,9 +278,13 @@ class S3Service:
         return (f"<Owner>{el('ID', canonical_id)}"
                 f"{el('DisplayName', self.gate.name_of(canonical_id) or '')}</Owner>")
 
-    def _upload_owner(self, view: BucketView) -> Callable[[dict[str, Any] | None], str]:
-        """An upload's ``<Owner>`` from the owner and ACL it will give its object."""
-        return lambda acl: self._owner_xml(acl["owner"] if acl else view.owner)
+    def _upload_parties(self, view: BucketView) -> Callable[[dict[str, Any] | None], str]:
+        """An upload's ``<Initiator>`` and ``<Owner>``, from the owner and ACL it will give
+        its object (the account that started it owns it, or the bucket owner does)."""
+        def parties(acl: dict[str, Any] | None) -> str:
+            owner = self._owner_xml(acl["owner"] if acl else view.owner)
+            return owner.replace("Owner>", "Initiator>") + owner
+        return parties
 
     async def _owners(self, view: BucketView, infos: Sequence[ObjectInfo]) -> Owners:
         """Each listed object version's ``<Owner>``: the bucket owner's, unless the bucket's

@@ -541,8 +541,8 @@ async def _parts_document(body: Body, headers: Mapping[str, str]
 
 
 async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str,
-                     owner_xml: Callable[[dict[str, Any] | None], str]) -> Response:
-    """ListParts; ``owner_xml(acl)`` renders the upload's initiator and owner."""
+                     parties: Callable[[dict[str, Any] | None], str]) -> Response:
+    """ListParts; ``parties(acl)`` renders the upload's initiator and owner."""
     query = call.request.query_params
     upload = await run_in_threadpool(store.uploads.get, bucket, key, query["uploadId"])
     marker = _int_param(query.get("part-number-marker", "0"), "part-number-marker")
@@ -559,7 +559,7 @@ async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str,
              + el("PartNumberMarker", marker)
              + el("NextPartNumberMarker", parts[-1].part_number if parts else 0)
              + el("MaxParts", max_parts) + el("IsTruncated", truncated)
-             + owner_xml(upload.acl).replace("Owner>", "Initiator>") + owner_xml(upload.acl)
+             + parties(upload.acl)
              + el("StorageClass", "STANDARD")
              + (el("ChecksumAlgorithm", algorithm) + el("ChecksumType", upload.checksum_type)
                 if algorithm else "")
@@ -568,8 +568,8 @@ async def list_parts(store: LocalObjectStore, call: Call, bucket: str, key: str,
 
 
 async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: str,
-                                 owner_xml: Callable[[dict[str, Any] | None], str]) -> Response:
-    """ListMultipartUploads; ``owner_xml(acl)`` renders an upload's initiator and owner."""
+                                 parties: Callable[[dict[str, Any] | None], str]) -> Response:
+    """ListMultipartUploads; ``parties(acl)`` renders an upload's initiator and owner."""
     query = call.request.query_params
     max_uploads = min(_int_param(query.get("max-uploads", "1000"), "max-uploads"), 1000)
     key_marker = query.get("key-marker", "")
@@ -579,7 +579,7 @@ async def list_multipart_uploads(store: LocalObjectStore, call: Call, bucket: st
         max_uploads)
     items = "".join(
         f"<Upload>{el('Key', u.key)}{el('UploadId', u.upload_id)}"
-        f"{owner_xml(u.acl).replace('Owner>', 'Initiator>')}{owner_xml(u.acl)}"
+        f"{parties(u.acl)}"
         f"{el('StorageClass', 'STANDARD')}{el('Initiated', iso_date(u.initiated))}</Upload>"
         for u in uploads)
     last = uploads[-1] if uploads else None
