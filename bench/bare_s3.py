@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""The fastest S3 server boto3 can talk to: the benchmark's ceiling, not a product.
+"""An S3 server that does next to nothing: the benchmark's ceiling, not a product.
 
 It answers exactly the requests ``s3_throughput.py`` makes (CreateBucket, PutObject,
 GetObject and HeadObject with ranges, and the three multipart calls ``upload_file`` uses)
 from a dictionary in memory.  It checks no signature, hashes nothing, writes nothing to
 disk and keeps no index: every byte it does not move is work a real server does.  What
-boto3 achieves against it is the most any server on this machine could show in that
-benchmark, so ``ceiling / moto`` is the largest ``cove / moto`` ratio that can exist.
+boto3 achieves against it shows how much of a run is the client's own work.  It is a
+reference, not a bound: being Python it still spends some CPU the client could have had,
+and its one-``sendall`` answers to ranged GETs pace ``download_file`` worse than uvloop.
 
     python bench/bare_s3.py PORT        # serves on 127.0.0.1:PORT until killed
 """
