@@ -106,10 +106,17 @@ def upload_script(s3: Any, key: str, text: str) -> str:
     return f"s3://bench/{key}"
 
 
-def noop_overhead(s3: Any, sm: Any, runs: int, tmp: Path) -> dict[str, float]:
+def noop_overhead(s3: Any, sm: Any, runs: int, tmp: Path,
+                  warmup: int = 0) -> dict[str, float]:
+    """Medians of ``runs`` no-op jobs (after ``warmup`` unmeasured ones: the first jobs of a
+    fresh server share its first second): job, script alone, and each phase of the job."""
     upload_script(s3, "noop/sourcedir.tar.gz", NOOP)
     (tmp / "train.py").write_text(NOOP)
-    direct, jobs = [], []
+    for i in range(warmup):
+        run_job(sm, job(f"warmup-{i}-{int(time.time())}", SKLEARN, {
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": '"s3://bench/noop/sourcedir.tar.gz"'}, {}))
+    direct, jobs, phases = [], [], []
     for i in range(runs):
         start = time.perf_counter()
         subprocess.run([sys.executable, str(tmp / "train.py")], check=True,
@@ -118,7 +125,10 @@ def noop_overhead(s3: Any, sm: Any, runs: int, tmp: Path) -> dict[str, float]:
         jobs.append(run_job(sm, job(f"noop-{i}-{int(time.time())}", SKLEARN, {
             "sagemaker_program": '"train.py"',
             "sagemaker_submit_directory": '"s3://bench/noop/sourcedir.tar.gz"'}, {})))
-    return {"direct": statistics.median(direct), "job": statistics.median(jobs)}
+        phases.append(run_job.last_phases)  # type: ignore[attr-defined]
+    medians = {f"phase {name}": statistics.median(p.get(name, 0.0) for p in phases)
+               for name in phases[0]} if phases else {}
+    return {"direct": statistics.median(direct), "job": statistics.median(jobs), **medians}
 
 
 def sparse_libsvm(rows: int, cols: int, path: Path) -> tuple[Any, np.ndarray]:
@@ -201,6 +211,8 @@ def endpoint_times(s3: Any, sm: Any, trials: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="no-op jobs run first and not measured [0]")
     parser.add_argument("--rows", type=int, default=15000)
     parser.add_argument("--cols", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=500)
@@ -214,7 +226,7 @@ def main() -> None:
         try:
             s3, sm = clients(tmp / "home", url)
             s3.create_bucket(Bucket="bench")
-            noop = noop_overhead(s3, sm, args.runs, tmp)
+            noop = noop_overhead(s3, sm, args.runs, tmp, args.warmup)
             deploys = endpoint_times(s3, sm, args.endpoints)
             xgb_times = None if args.no_xgboost else xgboost_ratio(
                 s3, sm, args.rows, args.cols, args.rounds, tmp)
@@ -225,6 +237,9 @@ def main() -> None:
     print(f"no-op script job: median {noop['job']*1000:.0f} ms create→Completed, "
           f"script alone {noop['direct']*1000:.0f} ms → overhead {overhead*1000:.0f} ms "
           f"(target ≤ 500 ms: {'ok' if overhead <= 0.5 else 'MISS'})")
+    print("  its phases, median ms: " + ", ".join(
+        f"{k.removeprefix('phase ')} {v * 1000:.1f}" for k, v in noop.items()
+        if k.startswith("phase ")))
     if deploys:
         median = statistics.median(deploys)
         print(f"CreateEndpoint → InService (script-mode model): median {median:.2f} s over "
