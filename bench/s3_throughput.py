@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """S3 throughput: cove against moto's server, the client's ceiling and a local fsync'd copy.
 
-One run measures, with the same boto3 client code for the ceiling, moto and cove:
+A run is several rounds (3 by default); each round measures, with the same boto3 client code
+for the ceiling, moto and cove, and on keys of its own:
 
 * PUT   N x 1 MiB      (put_object)
 * GET   N x 1 MiB      (get_object + read, bytes compared with what was sent)
@@ -16,18 +17,22 @@ stores nothing: what boto3 reaches when the server does next to no work.  It is 
 reference, not a proof: a server written in C would leave the client a little more
 CPU, and for download_file cove beats it (see bench/README.md).  Each line also
 gives the CPU seconds the server and this client spent; on two shared cores they
-bound each other.  Figures are MiB/s; the targets
-(issue 21) are PUT 1 MiB >= 0.5x limit and >= 2x moto, GET 1 MiB >= 2x moto, the
-256 MiB upload and download >= 3x moto.
+bound each other.  The order of the backends rotates from round to round; the table
+gives each figure's median over the rounds, and each ratio is taken within a round (never
+across rounds: this VM's speed moves 2-4x within minutes) before its median is.  Figures
+are MiB/s; the targets (issue 21) are PUT 1 MiB >= 0.5x limit and >= 2x moto, GET 1 MiB
+>= 2x moto, the 256 MiB upload and download >= 3x moto.  Two closing lines work out from
+the run's own figures what the two write targets leave the server.
 
     python bench/s3_throughput.py                      # full size
-    python bench/s3_throughput.py --small-count 20 --large-mib 32 --only cove
+    python bench/s3_throughput.py --small-count 20 --large-mib 32 --rounds 1 --only cove
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -35,6 +40,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,6 +80,7 @@ class Workload:
     large_sha256: str
     large_mib: int
     work: Path
+    prefix: str = ""  # of every key: each round writes keys of its own
 
     @property
     def ops(self) -> dict[str, tuple[str, float]]:
@@ -104,6 +111,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run only this backend (repeatable); default: all four")
     p.add_argument("--tmp-root", type=Path, default=DEFAULT_TMP_ROOT,
                    help=f"where the temp directory goes [{DEFAULT_TMP_ROOT}]")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds, each running every backend in turn (the order rotates); "
+                        "figures are medians over rounds [3]")
     p.add_argument("--keep", action="store_true", help="keep the temp directory (logs, data)")
     return p.parse_args(argv)
 
@@ -236,28 +246,38 @@ def s3_client(ep: Endpoint):  # type: ignore[no-untyped-def]
 
 def s3_put_small(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
     for i, body in enumerate(wl.small):
-        client.put_object(Bucket=BUCKET, Key=f"small/{i:05d}", Body=body)
+        client.put_object(Bucket=BUCKET, Key=f"{wl.prefix}small/{i:05d}", Body=body)
 
 
 def s3_get_small(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
     for i, body in enumerate(wl.small):
-        got = client.get_object(Bucket=BUCKET, Key=f"small/{i:05d}")["Body"].read()
+        got = client.get_object(Bucket=BUCKET, Key=f"{wl.prefix}small/{i:05d}")["Body"].read()
         if got != body:
-            raise WrongBytes(f"get_object small/{i:05d}: {len(got)} bytes back, "
+            raise WrongBytes(f"get_object {wl.prefix}small/{i:05d}: {len(got)} bytes back, "
                              f"{len(body)} sent, contents differ")
 
 
 def s3_put_large(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
-    client.upload_file(str(wl.large_path), BUCKET, LARGE_KEY)
+    client.upload_file(str(wl.large_path), BUCKET, wl.prefix + LARGE_KEY)
 
 
 def s3_get_large(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
     dest = wl.work / "download.bin"
     try:
-        client.download_file(BUCKET, LARGE_KEY, str(dest))
+        client.download_file(BUCKET, wl.prefix + LARGE_KEY, str(dest))
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
+
+
+def s3_delete_round(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
+    """Delete what a round wrote (untimed): a server that keeps every round's objects (moto
+    and the ceiling keep them in memory) would run each round fuller, and slower."""
+    keys = [f"{wl.prefix}small/{i:05d}" for i in range(len(wl.small))]
+    keys.append(wl.prefix + LARGE_KEY)
+    for start in range(0, len(keys), 1000):
+        client.delete_objects(Bucket=BUCKET, Delete={
+            "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
 
 
 def verify_download(wl: Workload) -> None:
@@ -265,7 +285,7 @@ def verify_download(wl: Workload) -> None:
     try:
         got = sha256_file(dest)
         if got != wl.large_sha256:
-            raise WrongBytes(f"download_file {LARGE_KEY}: sha256 {got[:16]}... "
+            raise WrongBytes(f"download_file {wl.prefix}{LARGE_KEY}: sha256 {got[:16]}... "
                              f"!= source {wl.large_sha256[:16]}... ({dest.stat().st_size} bytes)")
     finally:
         dest.unlink(missing_ok=True)
@@ -316,8 +336,24 @@ def limit_ops(store: Path, wl: Workload) -> dict[str, Op]:
 
 # --------------------------------------------------------------------------- running
 
-Result = dict[str, float | str]  # op id -> MiB/s, or the error text
 DEPENDS = {"get_small": "put_small", "get_large": "put_large"}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One operation of one round: its time, and the CPU the server and this client spent."""
+
+    seconds: float
+    mib: float
+    client_cpu: float
+    server_cpu: float | None  # None for the limit (no server)
+
+    @property
+    def rate(self) -> float:
+        return self.mib / self.seconds
+
+
+Result = dict[str, Measured | str]  # op id -> what was measured, or the error text
 
 
 def process_cpu(pid: int) -> float:
@@ -331,29 +367,14 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cpu_split(server_pid: int | None) -> Callable[[], str]:
-    """Starts counting; the returned call says the CPU seconds the server and this client
-    (boto3, all its threads) spent since: on two shared cores they bound each other."""
-    server, client = (process_cpu(server_pid) if server_pid else 0.0), own_cpu()
-
-    def spent() -> str:
-        used = f"client cpu {own_cpu() - client:5.2f} s"
-        return (f"server cpu {process_cpu(server_pid) - server:5.2f} s, {used}" if server_pid
-                else used)
-    return spent
-
-
-def digest_costs() -> str:
-    """What the digests an S3 PUT needs cost on this CPU (ms per MiB, best of 10)."""
+def digest_costs() -> dict[str, float]:
+    """What the digests an S3 PUT needs cost on this CPU: ms per MiB, best of 10."""
     data = os.urandom(8 * MIB)
-    costs = []
-    digests: list[tuple[str, Callable[[], object]]] = [
-        ("MD5", lambda: hashlib.md5(data)), ("SHA-256", lambda: hashlib.sha256(data)),
-        ("CRC32", lambda: zlib.crc32(data))]
-    for name, digest in digests:
-        best = min(_timed(digest) for _ in range(10))
-        costs.append(f"{name} {best / 8 * 1000:.2f}")
-    return "digests, ms per MiB: " + ", ".join(costs)
+    digests: dict[str, Callable[[], object]] = {
+        "MD5": lambda: hashlib.md5(data), "SHA-256": lambda: hashlib.sha256(data),
+        "CRC32": lambda: zlib.crc32(data)}
+    return {name: min(_timed(digest) for _ in range(10)) / 8 * 1000
+            for name, digest in digests.items()}
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -366,41 +387,39 @@ def run_ops(name: str, ops: dict[str, Op], wl: Workload, server_pid: int | None 
     results: Result = {}
     for op, (fn, check) in ops.items():
         label, mib = wl.ops[op]
-        if op in DEPENDS and not isinstance(results.get(DEPENDS[op]), float):
+        if op in DEPENDS and not isinstance(results.get(DEPENDS[op]), Measured):
             results[op] = f"skipped: {wl.ops[DEPENDS[op]][0]} failed"
             continue
         try:
-            spent = cpu_split(server_pid)
+            server, client = (process_cpu(server_pid) if server_pid else None), own_cpu()
             start = time.perf_counter()
             fn()
             elapsed = time.perf_counter() - start
-            cpu = spent()
+            done = Measured(elapsed, mib, own_cpu() - client,
+                            process_cpu(server_pid) - server if server_pid and server is not None
+                            else None)
             if check is not None:
                 check()
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
             results[op] = f"{type(exc).__name__}: {exc}"
-            print(f"  {name:5} {label:22} ERROR {results[op]}", flush=True)
+            print(f"  {name:7} {label:22} ERROR {results[op]}", flush=True)
             continue
-        results[op] = mib / elapsed
-        print(f"  {name:7} {label:22} {elapsed:8.3f} s  {mib / elapsed:9.1f} MiB/s  ({cpu})",
-              flush=True)
+        results[op] = done
+        server_cpu = f"server cpu {done.server_cpu:5.2f} s, " if done.server_cpu is not None else ""
+        print(f"  {name:7} {label:22} {elapsed:8.3f} s  {done.rate:9.1f} MiB/s  "
+              f"({server_cpu}client cpu {done.client_cpu:5.2f} s)", flush=True)
     return results
 
 
-def run_s3(name: str, ep: Endpoint, wl: Workload) -> Result:
-    client = s3_client(ep)
-    client.create_bucket(Bucket=BUCKET)
-    ops: dict[str, Op] = {
-        "put_small": (lambda: s3_put_small(client, wl), None),
-        "get_small": (lambda: s3_get_small(client, wl), None),
-        "put_large": (lambda: s3_put_large(client, wl), None),
-        "get_large": (lambda: s3_get_large(client, wl), lambda: verify_download(wl)),
-    }
-    return run_ops(name, ops, wl, ep.pid)
+def s3_ops(client, wl: Workload) -> dict[str, Op]:  # type: ignore[no-untyped-def]
+    return {"put_small": (lambda: s3_put_small(client, wl), None),
+            "get_small": (lambda: s3_get_small(client, wl), None),
+            "put_large": (lambda: s3_put_large(client, wl), None),
+            "get_large": (lambda: s3_get_large(client, wl), lambda: verify_download(wl))}
 
 
-def run_limit(wl: Workload, tmp: Path) -> Result:
-    store = tmp / "limit-store"
+def run_limit(wl: Workload, tmp: Path, round_no: int) -> Result:
+    store = tmp / f"limit-store-{round_no}"
     store.mkdir()
     try:
         return run_ops("limit", limit_ops(store, wl), wl)
@@ -408,18 +427,61 @@ def run_limit(wl: Workload, tmp: Path) -> Result:
         shutil.rmtree(store, ignore_errors=True)
 
 
-def run_server(name: str, wl: Workload, tmp: Path) -> Result:
-    server = {"ceiling": ceiling_server, "moto": moto_server, "cove": cove_server}[name]
-    logs = [tmp / f"{name}.log", tmp / "cove-stdout.log", tmp / "cove-home" / "logs"]
-    try:
-        with server(tmp) as ep:
-            results = run_s3(name, ep, wl)
-    except Exception as exc:  # noqa: BLE001 - server start or create_bucket failed
-        results = {op: f"{name}: {type(exc).__name__}: {exc}" for op in wl.ops}
-        print(f"  {name:5} ERROR {type(exc).__name__}: {exc}", flush=True)
-    if any(isinstance(v, str) for v in results.values()):
-        print_log_tails([p for p in logs if p.exists()])
+SERVERS: dict[str, Callable[[Path], contextlib.AbstractContextManager[Endpoint]]] = {
+    "ceiling": ceiling_server, "moto": moto_server, "cove": cove_server}
+
+
+def start_servers(names: list[str], tmp: Path, stack: contextlib.ExitStack
+                  ) -> dict[str, Endpoint | str]:
+    """Each server once for all rounds, with the bucket made; a failed start is its error."""
+    started: dict[str, Endpoint | str] = {}
+    for name in names:
+        try:
+            ep = stack.enter_context(SERVERS[name](tmp))
+            s3_client(ep).create_bucket(Bucket=BUCKET)
+            started[name] = ep
+        except Exception as exc:  # noqa: BLE001 - reported as every op's error
+            started[name] = f"{name}: {type(exc).__name__}: {exc}"
+            print(f"  {name:7} ERROR {started[name]}", flush=True)
+            print_log_tails(server_logs(name, tmp))
+    return started
+
+
+def server_logs(name: str, tmp: Path) -> list[Path]:
+    paths = [tmp / f"{name}.log", tmp / "cove-stdout.log", tmp / "cove-home" / "logs"]
+    return [p for p in paths if p.exists() and (name == "cove" or p.name == f"{name}.log")]
+
+
+def run_round(backends: list[str], servers: dict[str, Endpoint | str], wl: Workload,
+              tmp: Path, round_no: int) -> dict[str, Result]:
+    """One round: every backend's four operations, on keys of their own (nothing is
+    overwritten), the backends in the order given."""
+    results: dict[str, Result] = {}
+    for name in backends:
+        if name == "limit":
+            results[name] = run_limit(wl, tmp, round_no)
+            continue
+        ep = servers[name]
+        if isinstance(ep, str):
+            results[name] = {op: ep for op in wl.ops}
+            continue
+        client = s3_client(ep)
+        keyed = dataclasses.replace(wl, prefix=f"r{round_no}/")
+        results[name] = run_ops(name, s3_ops(client, keyed), wl, ep.pid)
+        try:
+            s3_delete_round(client, keyed)
+        except Exception as exc:  # noqa: BLE001 - the round's figures stand; later ones may not
+            print(f"  {name:7} could not delete round {round_no + 1}'s objects: {exc}")
+        if any(isinstance(v, str) for v in results[name].values()):
+            print_log_tails(server_logs(name, tmp))
     return results
+
+
+def rotated(backends: list[str], n: int) -> list[str]:
+    """Round ``n``'s order: each backend goes first in turn, so none always runs on a machine
+    the one before it left warm (or busy)."""
+    k = n % len(backends) if backends else 0
+    return backends[k:] + backends[:k]
 
 
 def print_log_tails(paths: list[Path], lines: int = 40) -> None:
@@ -432,49 +494,85 @@ def print_log_tails(paths: list[Path], lines: int = 40) -> None:
 
 # --------------------------------------------------------------------------- report
 
-def ratio(a: float | str | None, b: float | str | None) -> float | None:
-    return a / b if isinstance(a, float) and isinstance(b, float) and b > 0 else None
+Rounds = list[dict[str, Result]]  # per round: backend -> op -> measured
 
 
-def cell(v: float | str | None, fmt: str = "{:.1f}") -> str:
+def measured(rounds: Rounds, backend: str, op: str) -> list[Measured] | str | None:
+    """The op's measurements in every round; the first error instead if any round failed;
+    None when the backend was not run."""
+    got = [r[backend][op] for r in rounds if backend in r]
+    if not got:
+        return None
+    errors = [g for g in got if isinstance(g, str)]
+    return errors[0] if errors else [g for g in got if isinstance(g, Measured)]
+
+
+def median_rate(rounds: Rounds, backend: str, op: str) -> float | str | None:
+    got = measured(rounds, backend, op)
+    return got if got is None or isinstance(got, str) else statistics.median(m.rate for m in got)
+
+
+def ratios(rounds: Rounds, a: str, b: str, op: str) -> list[float]:
+    """a/b for each round where both were measured: ratios are only taken within a round."""
+    out = []
+    for r in rounds:
+        x, y = r.get(a, {}).get(op), r.get(b, {}).get(op)
+        if isinstance(x, Measured) and isinstance(y, Measured):
+            out.append(x.rate / y.rate)
+    return out
+
+
+def ratio_cell(values: list[float], spread: bool = False) -> str:
+    if not values:
+        return "-"
+    mid = f"{statistics.median(values):.2f}x"
+    return f"{mid} ({min(values):.2f}-{max(values):.2f})" if spread and len(values) > 1 else mid
+
+
+def cell(v: float | str | None) -> str:
     if v is None:
         return "-"
-    return fmt.format(v) if isinstance(v, float) else "ERROR"
+    return f"{v:.1f}" if isinstance(v, float) else "ERROR"
 
 
-def verdict(op: str, vs_limit: float | None, vs_moto: float | None,
-            ceiling_vs_moto: float | None) -> str:
-    """'ok', or what is missed; a moto target above ceiling/moto is flagged: not even a
-    server doing no work reached it in this run."""
+def verdict(op: str, vs_limit: list[float], vs_moto: list[float],
+            ceiling_vs_moto: list[float]) -> str:
+    """'ok' when the median ratios meet the op's targets, or what is missed, with how many
+    rounds met each; a moto target above ceiling/moto is flagged: not even a server doing no
+    work reached it in this run."""
     least_limit, least_moto = TARGETS[op]
-    if vs_moto is None or (least_limit is not None and vs_limit is None):
+    if not vs_moto or (least_limit is not None and not vs_limit):
         return "n/a"
     misses = []
-    if least_limit is not None and vs_limit is not None and vs_limit < least_limit:
-        misses.append(f"<{least_limit:g}x limit")
-    if vs_moto < least_moto:
-        beyond = ceiling_vs_moto is not None and ceiling_vs_moto < least_moto
-        misses.append(f"<{least_moto:g}x moto" + (" (above ceiling/moto)" if beyond else ""))
+    if least_limit is not None and statistics.median(vs_limit) < least_limit:
+        met = sum(v >= least_limit for v in vs_limit)
+        misses.append(f"<{least_limit:g}x limit (met {met}/{len(vs_limit)})")
+    if statistics.median(vs_moto) < least_moto:
+        met = sum(v >= least_moto for v in vs_moto)
+        beyond = bool(ceiling_vs_moto) and statistics.median(ceiling_vs_moto) < least_moto
+        misses.append(f"<{least_moto:g}x moto (met {met}/{len(vs_moto)})"
+                      + (" (above ceiling/moto)" if beyond else ""))
     return "ok" if not misses else "MISS " + ", ".join(misses)
 
 
-def table_rows(wl: Workload, res: dict[str, Result]) -> list[list[str]]:
+def table_rows(wl: Workload, rounds: Rounds) -> list[list[str]]:
     rows = [["operation", "limit MiB/s", "ceiling MiB/s", "moto MiB/s", "cove MiB/s",
-             "cove/limit", "cove/ceiling", "cove/moto", "ceiling/moto", "target"]]
+             "cove/limit", "cove/ceiling", "cove/moto (range)", "ceiling/moto", "target"]]
     for op, (label, _) in wl.ops.items():
-        lim, ceiling, moto, cove = (res.get(b, {}).get(op) for b in BACKENDS)
-        vl, vm, cm = ratio(cove, lim), ratio(cove, moto), ratio(ceiling, moto)
-        rows.append([label, cell(lim), cell(ceiling), cell(moto), cell(cove),
-                     cell(vl, "{:.2f}x"), cell(ratio(cove, ceiling), "{:.2f}x"),
-                     cell(vm, "{:.2f}x"), cell(cm, "{:.2f}x"), verdict(op, vl, vm, cm)])
+        vl, vm = ratios(rounds, "cove", "limit", op), ratios(rounds, "cove", "moto", op)
+        cm = ratios(rounds, "ceiling", "moto", op)
+        rows.append([label, *(cell(median_rate(rounds, b, op)) for b in BACKENDS),
+                     ratio_cell(vl), ratio_cell(ratios(rounds, "cove", "ceiling", op)),
+                     ratio_cell(vm, spread=True), ratio_cell(cm), verdict(op, vl, vm, cm)])
     return rows
 
 
-def print_report(wl: Workload, res: dict[str, Result]) -> None:
-    rows = table_rows(wl, res)
+def print_report(wl: Workload, rounds: Rounds, digests: dict[str, float]) -> None:
+    rows = table_rows(wl, rounds)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     line = "  ".join("-" * w for w in widths)
-    print("\n" + line)
+    print(f"\nmedians of {len(rounds)} round(s); each ratio is taken within a round, then "
+          "the median (and range) of those\n" + line)
     for n, row in enumerate(rows):
         print("  ".join(c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
                         for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
@@ -486,14 +584,49 @@ def print_report(wl: Workload, res: dict[str, Result]) -> None:
                else "HOLD" if all(v == "ok" for v in verdicts) else "DO NOT HOLD")
     print("targets (PUT 1 MiB >= 0.5x limit and >= 2x moto, GET 1 MiB >= 2x moto, "
           f"256 MiB >= 3x moto): {overall}")
-    print_errors(wl, res)
+    for text in budgets(wl, rounds, digests):
+        print(text)
+    print_errors(wl, rounds)
 
 
-def print_errors(wl: Workload, res: dict[str, Result]) -> None:
-    errors = [(b, wl.ops[op][0], v) for b, r in res.items() for op, v in r.items()
-              if isinstance(v, str)]
-    for backend, label, text in errors:
-        print(f"ERROR {backend} {label}: {text}")
+def budgets(wl: Workload, rounds: Rounds, digests: dict[str, float]) -> list[str]:
+    """What the two write targets leave the server, from this run's own figures: a PUT's
+    time less the client's own CPU (PUTs run one after another), and the CPU an upload
+    needs at least (client, plus the digests S3 needs) spread over this machine's cores."""
+    lines = []
+    moto_put, cove_put = measured(rounds, "moto", "put_small"), measured(rounds, "cove",
+                                                                       "put_small")
+    n = len(wl.small)
+    if isinstance(moto_put, list) and isinstance(cove_put, list) and moto_put and cove_put:
+        allowed = statistics.median(m.seconds for m in moto_put) / n / 2 * 1000
+        client = statistics.median(m.client_cpu for m in cove_put) / n * 1000
+        lines.append(
+            f"PUT >= 2x moto allows {allowed:.2f} ms per 1 MiB PUT; the client's own CPU takes "
+            f"{client:.2f} ms of it, leaving cove {allowed - client:.2f} ms to receive, "
+            f"verify (SHA-256 {digests['SHA-256']:.2f} ms), hash (MD5 {digests['MD5']:.2f} ms, "
+            f"CRC32 {digests['CRC32']:.2f} ms), write durably and index 1 MiB")
+    moto_up, cove_up = measured(rounds, "moto", "put_large"), measured(rounds, "cove",
+                                                                     "put_large")
+    if isinstance(moto_up, list) and isinstance(cove_up, list) and moto_up and cove_up:
+        m, cores = wl.large_mib, os.cpu_count() or 1
+        target = statistics.median(x.seconds for x in moto_up) / 3
+        client = statistics.median(x.client_cpu for x in cove_up)
+        hashing = m * sum(digests.values()) / 1000
+        lines.append(
+            f"upload >= 3x moto allows {target:.2f} s for {m} MiB; the client's CPU "
+            f"({client:.2f} s) and the digests S3 needs ({hashing:.2f} s) alone, spread over "
+            f"{cores} cores, take {(client + hashing) / cores:.2f} s")
+    return lines
+
+
+def print_errors(wl: Workload, rounds: Rounds) -> None:
+    seen = set()
+    for r in rounds:
+        for backend, result in r.items():
+            for op, v in result.items():
+                if isinstance(v, str) and (backend, op, v) not in seen:
+                    seen.add((backend, op, v))
+                    print(f"ERROR {backend} {wl.ops[op][0]}: {v}")
 
 
 def describe_tmp(tmp: Path) -> None:
@@ -511,12 +644,20 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-s3bench-", dir=args.tmp_root))
     try:
         describe_tmp(tmp)
-        print(digest_costs(), flush=True)
+        digests = digest_costs()
+        print("digests, ms per MiB: " + ", ".join(f"{k} {v:.2f}" for k, v in digests.items()),
+              flush=True)
         wl = make_workload(tmp, args.small_count, args.large_mib)
-        res = {b: run_limit(wl, tmp) if b == "limit" else run_server(b, wl, tmp)
-               for b in backends}
-        print_report(wl, res)
-        return 1 if any(isinstance(v, str) for r in res.values() for v in r.values()) else 0
+        rounds: Rounds = []
+        with contextlib.ExitStack() as stack:
+            servers = start_servers([b for b in backends if b != "limit"], tmp, stack)
+            for n in range(args.rounds):
+                order = rotated(backends, n)
+                print(f"round {n + 1} of {args.rounds}: {', '.join(order)}", flush=True)
+                rounds.append(run_round(order, servers, wl, tmp, n))
+        print_report(wl, rounds, digests)
+        return 1 if any(isinstance(v, str) for r in rounds for res in r.values()
+                        for v in res.values()) else 0
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped, cleaning up", file=sys.stderr)
         return 130
