@@ -2,8 +2,7 @@
 """An S3 server that does next to nothing: the benchmark's ceiling, not a product.
 
 It answers exactly the requests ``s3_throughput.py`` makes (CreateBucket, PutObject,
-GetObject and HeadObject with ranges, the three multipart calls ``upload_file`` uses, and
-DeleteObjects)
+GetObject and HeadObject with ranges, and the three multipart calls ``upload_file`` uses)
 from a dictionary in memory.  It checks no signature, hashes nothing, writes nothing to
 disk and keeps no index: every byte it does not move is work a real server does.  What
 boto3 achieves against it shows how much of a run is the client's own work.  It is a
@@ -16,7 +15,6 @@ and its one-``sendall`` answers to ranged GETs pace ``download_file`` worse than
 from __future__ import annotations
 
 import email.utils
-import html
 import itertools
 import re
 import socket
@@ -32,7 +30,6 @@ UPLOADS: dict[str, dict[int, bytes]] = {}
 LOCK = threading.Lock()
 UPLOAD_IDS = itertools.count(1)
 RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
-KEY_ELEMENT = re.compile(r"<Key>(.*?)</Key>")
 ETAG = '"00000000000000000000000000000000"'  # nothing is hashed: boto3 does not check it
 
 
@@ -88,11 +85,6 @@ def answer(method: str, path: str, query: dict[str, list[str]], headers: dict[st
            body: bytes) -> tuple[str, dict[str, str], bytes | memoryview]:
     bucket, _, key = path.lstrip("/").partition("/")
     name = f"{bucket}/{key}"
-    if not key and method == "POST" and "delete" in query:  # DeleteObjects (Quiet)
-        with LOCK:
-            for deleted in KEY_ELEMENT.findall(body.decode()):
-                OBJECTS.pop(f"{bucket}/{html.unescape(deleted)}", None)
-        return "200 OK", {"Content-Type": "application/xml"}, xml("DeleteResult")
     if not key:  # CreateBucket (and anything else on a bucket): yes
         return "200 OK", {}, b""
     if method == "PUT" and "uploadId" in query:

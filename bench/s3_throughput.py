@@ -2,7 +2,7 @@
 """S3 throughput: cove against moto's server, the client's ceiling and a local fsync'd copy.
 
 A run is several rounds (3 by default); each round measures, with the same boto3 client code
-for the ceiling, moto and cove, and on keys of its own:
+for the ceiling, moto and cove, each started afresh for it:
 
 * PUT   N x 1 MiB      (put_object)
 * GET   N x 1 MiB      (get_object + read, bytes compared with what was sent)
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -80,7 +79,6 @@ class Workload:
     large_sha256: str
     large_mib: int
     work: Path
-    prefix: str = ""  # of every key: each round writes keys of its own
 
     @property
     def ops(self) -> dict[str, tuple[str, float]]:
@@ -246,38 +244,28 @@ def s3_client(ep: Endpoint):  # type: ignore[no-untyped-def]
 
 def s3_put_small(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
     for i, body in enumerate(wl.small):
-        client.put_object(Bucket=BUCKET, Key=f"{wl.prefix}small/{i:05d}", Body=body)
+        client.put_object(Bucket=BUCKET, Key=f"small/{i:05d}", Body=body)
 
 
 def s3_get_small(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
     for i, body in enumerate(wl.small):
-        got = client.get_object(Bucket=BUCKET, Key=f"{wl.prefix}small/{i:05d}")["Body"].read()
+        got = client.get_object(Bucket=BUCKET, Key=f"small/{i:05d}")["Body"].read()
         if got != body:
-            raise WrongBytes(f"get_object {wl.prefix}small/{i:05d}: {len(got)} bytes back, "
+            raise WrongBytes(f"get_object small/{i:05d}: {len(got)} bytes back, "
                              f"{len(body)} sent, contents differ")
 
 
 def s3_put_large(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
-    client.upload_file(str(wl.large_path), BUCKET, wl.prefix + LARGE_KEY)
+    client.upload_file(str(wl.large_path), BUCKET, LARGE_KEY)
 
 
 def s3_get_large(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
     dest = wl.work / "download.bin"
     try:
-        client.download_file(BUCKET, wl.prefix + LARGE_KEY, str(dest))
+        client.download_file(BUCKET, LARGE_KEY, str(dest))
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-
-
-def s3_delete_round(client, wl: Workload) -> None:  # type: ignore[no-untyped-def]
-    """Delete what a round wrote (untimed): a server that keeps every round's objects (moto
-    and the ceiling keep them in memory) would run each round fuller, and slower."""
-    keys = [f"{wl.prefix}small/{i:05d}" for i in range(len(wl.small))]
-    keys.append(wl.prefix + LARGE_KEY)
-    for start in range(0, len(keys), 1000):
-        client.delete_objects(Bucket=BUCKET, Delete={
-            "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
 
 
 def verify_download(wl: Workload) -> None:
@@ -285,7 +273,7 @@ def verify_download(wl: Workload) -> None:
     try:
         got = sha256_file(dest)
         if got != wl.large_sha256:
-            raise WrongBytes(f"download_file {wl.prefix}{LARGE_KEY}: sha256 {got[:16]}... "
+            raise WrongBytes(f"download_file {LARGE_KEY}: sha256 {got[:16]}... "
                              f"!= source {wl.large_sha256[:16]}... ({dest.stat().st_size} bytes)")
     finally:
         dest.unlink(missing_ok=True)
@@ -418,8 +406,8 @@ def s3_ops(client, wl: Workload) -> dict[str, Op]:  # type: ignore[no-untyped-de
             "get_large": (lambda: s3_get_large(client, wl), lambda: verify_download(wl))}
 
 
-def run_limit(wl: Workload, tmp: Path, round_no: int) -> Result:
-    store = tmp / f"limit-store-{round_no}"
+def run_limit(wl: Workload, tmp: Path) -> Result:
+    store = tmp / "limit-store"
     store.mkdir()
     try:
         return run_ops("limit", limit_ops(store, wl), wl)
@@ -431,20 +419,23 @@ SERVERS: dict[str, Callable[[Path], contextlib.AbstractContextManager[Endpoint]]
     "ceiling": ceiling_server, "moto": moto_server, "cove": cove_server}
 
 
-def start_servers(names: list[str], tmp: Path, stack: contextlib.ExitStack
-                  ) -> dict[str, Endpoint | str]:
-    """Each server once for all rounds, with the bucket made; a failed start is its error."""
-    started: dict[str, Endpoint | str] = {}
-    for name in names:
-        try:
-            ep = stack.enter_context(SERVERS[name](tmp))
-            s3_client(ep).create_bucket(Bucket=BUCKET)
-            started[name] = ep
-        except Exception as exc:  # noqa: BLE001 - reported as every op's error
-            started[name] = f"{name}: {type(exc).__name__}: {exc}"
-            print(f"  {name:7} ERROR {started[name]}", flush=True)
-            print_log_tails(server_logs(name, tmp))
-    return started
+def run_server(name: str, wl: Workload, tmp: Path) -> Result:
+    """A fresh server (its data, logs and home under ``tmp``), its four operations, stopped:
+    each round measures every server as the single-pass script did, right after it starts.
+    (Tried: all three servers up for the whole run, each round's objects deleted after it.
+    moto's upload_file then ran at 58-62 MiB/s against 134-166 in single passes just before,
+    a bias for cove whose cause was not found.)"""
+    try:
+        with SERVERS[name](tmp) as ep:
+            client = s3_client(ep)
+            client.create_bucket(Bucket=BUCKET)
+            results = run_ops(name, s3_ops(client, wl), wl, ep.pid)
+    except Exception as exc:  # noqa: BLE001 - server start or create_bucket failed
+        results = {op: f"{name}: {type(exc).__name__}: {exc}" for op in wl.ops}
+        print(f"  {name:7} ERROR {type(exc).__name__}: {exc}", flush=True)
+    if any(isinstance(v, str) for v in results.values()):
+        print_log_tails(server_logs(name, tmp))
+    return results
 
 
 def server_logs(name: str, tmp: Path) -> list[Path]:
@@ -452,28 +443,18 @@ def server_logs(name: str, tmp: Path) -> list[Path]:
     return [p for p in paths if p.exists() and (name == "cove" or p.name == f"{name}.log")]
 
 
-def run_round(backends: list[str], servers: dict[str, Endpoint | str], wl: Workload,
-              tmp: Path, round_no: int) -> dict[str, Result]:
-    """One round: every backend's four operations, on keys of their own (nothing is
-    overwritten), the backends in the order given."""
+def run_round(backends: list[str], wl: Workload, tmp: Path, keep: bool) -> dict[str, Result]:
+    """One round: every backend's four operations, in the order given, each server started
+    afresh in a directory of the round's own (removed after it unless ``keep``)."""
     results: dict[str, Result] = {}
-    for name in backends:
-        if name == "limit":
-            results[name] = run_limit(wl, tmp, round_no)
-            continue
-        ep = servers[name]
-        if isinstance(ep, str):
-            results[name] = {op: ep for op in wl.ops}
-            continue
-        client = s3_client(ep)
-        keyed = dataclasses.replace(wl, prefix=f"r{round_no}/")
-        results[name] = run_ops(name, s3_ops(client, keyed), wl, ep.pid)
-        try:
-            s3_delete_round(client, keyed)
-        except Exception as exc:  # noqa: BLE001 - the round's figures stand; later ones may not
-            print(f"  {name:7} could not delete round {round_no + 1}'s objects: {exc}")
-        if any(isinstance(v, str) for v in results[name].values()):
-            print_log_tails(server_logs(name, tmp))
+    tmp.mkdir()
+    try:
+        for name in backends:
+            results[name] = (run_limit(wl, tmp) if name == "limit"
+                             else run_server(name, wl, tmp))
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
@@ -649,12 +630,10 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         wl = make_workload(tmp, args.small_count, args.large_mib)
         rounds: Rounds = []
-        with contextlib.ExitStack() as stack:
-            servers = start_servers([b for b in backends if b != "limit"], tmp, stack)
-            for n in range(args.rounds):
-                order = rotated(backends, n)
-                print(f"round {n + 1} of {args.rounds}: {', '.join(order)}", flush=True)
-                rounds.append(run_round(order, servers, wl, tmp, n))
+        for n in range(args.rounds):
+            order = rotated(backends, n)
+            print(f"round {n + 1} of {args.rounds}: {', '.join(order)}", flush=True)
+            rounds.append(run_round(order, wl, tmp / f"round-{n + 1}", args.keep))
         print_report(wl, rounds, digests)
         return 1 if any(isinstance(v, str) for r in rounds for res in r.values()
                         for v in res.values()) else 0
