@@ -39,6 +39,8 @@ O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 DIRECT_ALIGN = 4096
 DIRECT_BUFFER = 8 << 20  # the largest body written with O_DIRECT (the S3 adapter's SMALL_BODY)
 DIRECT_BUFFERS = 4  # kept for reuse (at most four times as many exist at once)
+#: preadv's flag for "only what the page cache holds, never wait for the disk" (0: none here).
+_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 #: What open/write answer for O_DIRECT on a filesystem without it (tmpfs, some FUSE).
 _NO_DIRECT = (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP)
 
@@ -133,6 +135,28 @@ class BlobStore:
         with open(self.path(blob_id), "rb") as f:
             f.seek(offset)
             return f.read(length)
+
+    def read_cached(self, blob_id: str, length: int) -> memoryview | None:
+        """The blob's ``length`` bytes if the page cache holds them all, read without waiting
+        for the disk (``RWF_NOWAIT``); None if any is not cached (or the blob is gone, or the
+        platform cannot read that way): the caller then reads from a worker thread.  Meant for
+        the event loop; what it still does there is open a file whose name the kernel
+        has cached when the object was just written or read (the caller's metadata cache hit
+        says it was)."""
+        if not _NOWAIT:
+            return None
+        try:
+            fd = os.open(self.path(blob_id), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            buffer = bytearray(length)
+            got = os.preadv(fd, [buffer], 0, _NOWAIT) if length else 0
+        except (BlockingIOError, OSError):
+            return None
+        finally:
+            os.close(fd)
+        return memoryview(buffer) if got == length else None
 
     def iter_range(self, blob_id: str, offset: int, length: int) -> Iterator[bytes]:
         with open(self.path(blob_id), "rb") as f:

@@ -261,8 +261,12 @@ async def get_object(store: LocalObjectStore, call: Call, bucket: str, key: str,
                      head: bool) -> Response:
     request = call.request
     inline = not head and "partNumber" not in request.query_params
-    info, whole = await asyncio.get_running_loop().run_in_executor(IO_THREADS, functools.partial(
-        _head_and_read, store, bucket, key, inline, request.query_params.get("versionId")))
+    version_id = request.query_params.get("versionId")
+    found = None if version_id else _cached_head_and_read(store, bucket, key, inline)
+    if found is None:
+        found = await asyncio.get_running_loop().run_in_executor(IO_THREADS, functools.partial(
+            _head_and_read, store, bucket, key, inline, version_id))
+    info, whole = found
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
                "Accept-Ranges": "bytes", "Content-Type": info.attributes.content_type,
                **attribute_headers(info.attributes), **version_headers(store, info)}
@@ -361,8 +365,22 @@ def _part_checksum_element(checksum: Checksum) -> str:
     return el(f"Checksum{checksum.algorithm}", checksum.value) if checksum.algorithm else ""
 
 
+def _cached_head_and_read(store: LocalObjectStore, bucket: str, key: str, inline: bool
+                          ) -> tuple[ObjectInfo, bytes | memoryview | None] | None:
+    """:func:`_head_and_read` on the event loop, when nothing it needs can wait: the metadata
+    from the store's cache and a small object's bytes from the page cache (a GET after a PUT
+    or another GET).  None: something is not cached, and a worker thread does it all.  This
+    saves the thread hop: ~0.1 ms of the server's CPU and ~11% of a 1 MiB GET's time
+    (bench/README.md)."""
+    info = store.cached_head(bucket, key)
+    if info is None or not inline or info.size > INLINE_READ:
+        return (info, None) if info is not None else None
+    whole = store.read_cached(info)
+    return None if whole is None else (info, whole)
+
+
 def _head_and_read(store: LocalObjectStore, bucket: str, key: str, inline: bool,
-                   version_id: str | None = None) -> tuple[ObjectInfo, bytes | None]:
+                   version_id: str | None = None) -> tuple[ObjectInfo, bytes | memoryview | None]:
     """The object's metadata and, when it is small, its bytes: one thread hop for both."""
     info = find_object(store, bucket, key, version_id)
     store.versioning(bucket)  # cached for the answer's x-amz-version-id

@@ -248,8 +248,27 @@ class LocalObjectStore:
         self._infos.put(info, generation)
         return info
 
+    def cached_head(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The current object's metadata if this process has it cached, and the bucket's
+        versioning status too (the answer needs both); None otherwise.  No I/O: callable on
+        the event loop."""
+        if bucket not in self._versioning:
+            return None
+        return self._infos.get(bucket, key)[0]
+
     def read(self, info: ObjectInfo, start: int, length: int) -> bytes:
         return b"".join(self.iter_range(info, start, length))
+
+    def read_cached(self, info: ObjectInfo) -> bytes | memoryview | None:
+        """A whole object's bytes if the page cache holds every one of them; None otherwise
+        (nothing waits for the disk: see :meth:`BlobStore.read_cached`)."""
+        pieces = []
+        for blob_id, size in info.parts:
+            piece = self.blobs.read_cached(blob_id, size)
+            if piece is None:
+                return None
+            pieces.append(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def iter_range(self, info: ObjectInfo, start: int, length: int) -> Iterator[bytes]:
         """The bytes ``[start, start + length)`` of an object, across its parts."""
