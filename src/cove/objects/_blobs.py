@@ -139,10 +139,12 @@ class BlobStore:
     def read_cached(self, blob_id: str, length: int) -> memoryview | None:
         """The blob's ``length`` bytes if the page cache holds them all, read without waiting
         for the disk (``RWF_NOWAIT``); None if any is not cached (or the blob is gone, or the
-        platform cannot read that way): the caller then reads from a worker thread.  Meant for
-        the event loop; what it still does there is open a file whose name the kernel
-        has cached when the object was just written or read (the caller's metadata cache hit
-        says it was)."""
+        platform cannot read that way): the caller then reads from a worker thread.
+
+        Meant for the event loop.  What it still does there that could touch the disk is the
+        ``open``: the kernel answers it from its caches when the blob was written or read
+        lately, as the caller's metadata cache hit suggests; after a restart a HEAD alone fills
+        that cache, and the first GET may then read a directory block here."""
         if not _NOWAIT:
             return None
         try:
@@ -152,7 +154,7 @@ class BlobStore:
         try:
             buffer = bytearray(length)
             got = os.preadv(fd, [buffer], 0, _NOWAIT) if length else 0
-        except (BlockingIOError, OSError):
+        except OSError:  # EAGAIN (BlockingIOError): not a byte of it is cached
             return None
         finally:
             os.close(fd)
