@@ -593,10 +593,15 @@ def budgets(wl: Workload, rounds: Rounds, digests: dict[str, float]) -> list[str
         target = statistics.median(x.seconds for x in moto_up) / 3
         client = statistics.median(x.client_cpu for x in cove_up)
         hashing = m * sum(digests.values()) / 1000
-        lines.append(
-            f"upload >= 3x moto allows {target:.2f} s for {m} MiB; the client's CPU "
-            f"({client:.2f} s) and the digests S3 needs ({hashing:.2f} s) alone, spread over "
-            f"{cores} cores, take {(client + hashing) / cores:.2f} s")
+        text = (f"upload >= 3x moto allows {target:.2f} s for {m} MiB; the client's CPU "
+                f"({client:.2f} s) and the digests S3 needs ({hashing:.2f} s) alone, spread "
+                f"over {cores} cores, take {(client + hashing) / cores:.2f} s")
+        bare = measured(rounds, "ceiling", "put_large")
+        if isinstance(bare, list) and bare and bare[0].server_cpu is not None:
+            receiving = statistics.median(x.server_cpu or 0.0 for x in bare)
+            text += (f"; with the CPU the do-nothing ceiling spent receiving the bytes "
+                     f"({receiving:.2f} s), {(client + hashing + receiving) / cores:.2f} s")
+        lines.append(text)
     return lines
 
 
