@@ -10,22 +10,13 @@ from typing import Any
 
 import pytest
 
-from cove.meta import Database
 from cove.objects import Checksum, LocalObjectStore, ObjectAttributes
 from cove.objects._s3object_api import INLINE_READ, _cached_head_and_read
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    db = Database(f"sqlite:///{tmp_path / 'cove.db'}", migrate=True)
-    store = LocalObjectStore(db, tmp_path / "objects")
-    store.create_bucket("reads", "us-east-1")
-    return store
-
-
 def _put(store: LocalObjectStore, key: str, data: bytes) -> Any:
     blob = store.blobs.write_whole(data)
-    return store.put_object("reads", key, blob, ObjectAttributes("text/plain", {}, {}),
+    return store.put_object("cached", key, blob, ObjectAttributes("text/plain", {}, {}),
                             Checksum())
 
 
@@ -47,41 +38,41 @@ def test_a_cached_object_is_read_on_the_loop_and_an_evicted_one_is_not(
         store: LocalObjectStore) -> None:
     data = os.urandom(300_000)
     info = _put(store, "k", data)
-    store.versioning("reads")  # as a GET's thread leaves it (the answer needs it)
+    store.versioning("cached")  # as a GET's thread leaves it (the answer needs it)
     store.read(info, 0, info.size)  # the page cache holds the bytes now
-    found = _cached_head_and_read(store, "reads", "k", inline=True)
+    found = _cached_head_and_read(store, "cached", "k", inline=True)
     assert found is not None
     assert found[0] == info and bytes(found[1] or b"") == data
     path = store.blobs.path(info.parts[0][0])
     if not _evict(path):
         pytest.skip(f"{path.parent} keeps its pages in memory: nothing to evict")
-    assert _cached_head_and_read(store, "reads", "k", inline=True) is None
+    assert _cached_head_and_read(store, "cached", "k", inline=True) is None
     assert store.read(info, 0, info.size) == data  # what the worker thread then reads
 
 
 def test_only_what_is_cached_is_taken_on_the_loop(store: LocalObjectStore) -> None:
     info = _put(store, "k", b"x" * 10)
     store.read(info, 0, info.size)
-    assert _cached_head_and_read(store, "reads", "k", inline=True) == (info, b"x" * 10)
-    store._forget_settings("reads")  # as a change of the bucket's settings does
-    assert _cached_head_and_read(store, "reads", "k", inline=True) is None
-    store.versioning("reads")
-    assert _cached_head_and_read(store, "reads", "missing", inline=True) is None
+    assert _cached_head_and_read(store, "cached", "k", inline=True) == (info, b"x" * 10)
+    store._forget_settings("cached")  # as a change of the bucket's settings does
+    assert _cached_head_and_read(store, "cached", "k", inline=True) is None
+    store.versioning("cached")
+    assert _cached_head_and_read(store, "cached", "missing", inline=True) is None
     # a HEAD (or a part) needs no bytes; a large object is streamed from a thread
-    assert _cached_head_and_read(store, "reads", "k", inline=False) == (info, None)
+    assert _cached_head_and_read(store, "cached", "k", inline=False) == (info, None)
     big = _put(store, "big", b"y" * (INLINE_READ + 1))
-    assert _cached_head_and_read(store, "reads", "big", inline=True) == (big, None)
-    store._infos.forget("reads", "k")  # as every write of the key does
-    assert _cached_head_and_read(store, "reads", "k", inline=True) is None
+    assert _cached_head_and_read(store, "cached", "big", inline=True) == (big, None)
+    store._infos.forget("cached", "k")  # as every write of the key does
+    assert _cached_head_and_read(store, "cached", "k", inline=True) is None
 
 
 def test_a_blob_gone_from_under_the_cache_is_left_to_the_thread(
         store: LocalObjectStore) -> None:
     info = _put(store, "k", b"z" * 1000)
-    store.versioning("reads")
+    store.versioning("cached")
     store.blobs.delete([info.parts[0][0]])
     assert store.blobs.read_cached(info.parts[0][0], info.size) is None
-    assert _cached_head_and_read(store, "reads", "k", inline=True) is None
+    assert _cached_head_and_read(store, "cached", "k", inline=True) is None
 
 
 def test_gets_read_the_same_bytes_from_the_page_cache_and_from_the_disk(

@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import and_, select
 
-from cove.meta import Database
 from cove.meta.tables import objects
 from cove.objects import Checksum, LocalObjectStore, ObjectAttributes
 from cove.objects._store import _info_from_row
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    db = Database(f"sqlite:///{tmp_path / 'cove.db'}", migrate=True)
-    store = LocalObjectStore(db, tmp_path / "objects")
-    store.create_bucket("cached", "us-east-1")
-    return store
 
 
 def _put(store: LocalObjectStore, key: str, data: bytes) -> Any:
