@@ -49,7 +49,7 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -95,7 +95,6 @@ class Endpoint:
     url: str
     key: str
     secret: str
-    logs: list[Path] = field(default_factory=list)
     pid: int | None = None  # the server's process, whose CPU time is reported
 
 
@@ -194,7 +193,7 @@ def peer_server(tmp: Path, name: str, args: list[str], ready_path: str,
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_ok(url + ready_path), proc, name)
-        yield Endpoint(url, key, key, [log], proc.pid)
+        yield Endpoint(url, key, key, proc.pid)
     finally:
         stop(proc)
 
@@ -217,9 +216,8 @@ def cove_server(tmp: Path) -> Iterator[Endpoint]:
     try:
         wait_until(lambda: cove_url(home, proc.pid) is not None, proc, "cove")
         creds = json.loads((home / "credentials.json").read_text())
-        logs = [log, *sorted((home / "logs").glob("**/*"))]
         yield Endpoint(str(cove_url(home, proc.pid)), creds["access_key_id"],
-                       creds["secret_access_key"], logs, proc.pid)
+                       creds["secret_access_key"], proc.pid)
     finally:
         stop(proc)
 
