@@ -61,3 +61,12 @@ def test_a_refused_put_caches_nothing(store: LocalObjectStore) -> None:
         store.publish(dataclasses.replace(info, parts=((blob.blob_id, 3),)), [blob.blob_id])
     assert store._infos.get("gone", "k")[0] is None
     assert store.head_object("cached", "k").size == 3
+
+
+def test_a_multi_delete_forgets_every_key_it_deleted(store: LocalObjectStore) -> None:
+    infos = [_put(store, f"k{n}", b"v" * n) for n in range(5)]
+    assert store.delete_objects("cached", [(f"k{n}", None) for n in range(5)]) == [None] * 5
+    for info in infos:
+        assert store._infos.get("cached", info.key)[0] is None
+        assert not store.blobs.path(info.parts[0][0]).exists()  # freed after the commit
+    assert store.list_objects("cached").objects == []

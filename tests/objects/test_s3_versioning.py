@@ -115,6 +115,34 @@ def test_copy_of_a_version_and_multi_delete(s3: Any, bucket: str) -> None:
     assert marked["Deleted"][0]["DeleteMarkerVersionId"]
 
 
+def test_one_multi_delete_applies_its_entries_in_order(s3: Any, bucket: str) -> None:
+    """DeleteObjects deletes its entries in one transaction, each seeing the ones before it;
+    the answer keeps the request's order, invalid entries failing on their own."""
+    _enable(s3, bucket)
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one")["VersionId"]
+    keys = [f"many/{n:04d}" for n in range(997)]
+    for key in keys[:3]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "k"},  # a delete marker over v1
+        {"Key": "k", "VersionId": v1},  # then v1 itself: the marker is all that is left
+        {"Key": "k", "VersionId": "not-a-version"},
+        *({"Key": key} for key in keys)]})
+    assert [(e["Key"], e["Code"]) for e in answer["Errors"]] == [("k", "InvalidArgument")]
+    deleted = answer["Deleted"]
+    assert [d["Key"] for d in deleted] == ["k", "k", *keys]
+    marker = deleted[0]["DeleteMarkerVersionId"]
+    assert deleted[0]["DeleteMarker"] is True and deleted[1]["VersionId"] == v1
+    assert "DeleteMarker" not in deleted[1]
+    assert all(d["DeleteMarker"] is True for d in deleted[2:])  # each key a marker of its own
+    left = _versions(s3, bucket)
+    assert ("k", marker, True, True) in left and not [v for v in left if v[1] == v1]
+    assert [v for v in left if v[0] == "many/0000" and not v[3]]  # kept, noncurrent
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket=bucket, Key="k")
+    assert error_code(err) == "NoSuchKey"
+
+
 def test_a_bucket_with_versions_is_not_empty(s3: Any, bucket: str) -> None:
     _enable(s3, bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")

@@ -364,28 +364,44 @@ class S3Service:
         if not targets or len(targets) > 1000:
             raise errors.MalformedXML("A Delete request names between 1 and 1000 objects.")
         await run_in_threadpool(self.store.get_bucket, bucket)
-        results = [await run_in_threadpool(self._delete_one, bucket, key, versioned, version_id,
-                                           quiet) for key, versioned, version_id in targets]
+        results = await run_in_threadpool(self._delete_all, bucket, targets, quiet)
         return xml_response("DeleteResult", "".join(results))
 
-    def _delete_one(self, bucket: str, key: str, versioned: bool, version_id: str,
-                    quiet: bool) -> str:
-        """One DeleteObjects entry: a <Deleted> (unless quiet) or an <Error>."""
-        version = el("VersionId", version_id) if versioned else ""
+    def _delete_all(self, bucket: str, targets: list[tuple[str, bool, str]],
+                    quiet: bool) -> list[str]:
+        """DeleteObjects' entries, in their order: a <Deleted> (unless quiet) or an <Error>
+        each.  The valid ones are deleted in one transaction."""
+        results: list[str] = ["" for _ in targets]
+        valid: list[tuple[int, str, bool, str]] = []
+        for n, (key, versioned, version_id) in enumerate(targets):
+            try:
+                check_key(key)
+                if versioned:
+                    check_version_id(version_id)
+            except errors.S3Error as exc:
+                results[n] = _delete_error(key, versioned, version_id, exc)
+                continue
+            valid.append((n, key, versioned, version_id))
         try:
-            check_key(key)
-            if versioned:
-                check_version_id(version_id)
-                marker = self.store.delete_version(bucket, key, version_id)
-                made = el("DeleteMarker", True) if marker else ""
+            outcomes = self.store.delete_objects(bucket, [
+                (key, version_id if versioned else None)
+                for _, key, versioned, version_id in valid])
+        except errors.S3Error as exc:  # the bucket went meanwhile: every entry failed
+            for n, key, versioned, version_id in valid:
+                results[n] = _delete_error(key, versioned, version_id, exc)
+            return results
+        for (n, key, versioned, version_id), outcome in zip(valid, outcomes, strict=True):
+            if quiet:
+                continue
+            version = el("VersionId", version_id) if versioned else ""
+            if outcome is True:
+                made = el("DeleteMarker", True)
+            elif isinstance(outcome, str):
+                made = el("DeleteMarker", True) + el("DeleteMarkerVersionId", outcome)
             else:
-                marker_id = self.store.delete_object(bucket, key)
-                made = (el("DeleteMarker", True) + el("DeleteMarkerVersionId", marker_id)
-                        if marker_id else "")
-        except errors.S3Error as exc:
-            return (f"<Error>{el('Key', key)}{version}{el('Code', exc.code)}"
-                    f"{el('Message', str(exc))}</Error>")
-        return "" if quiet else f"<Deleted>{el('Key', key)}{version}{made}</Deleted>"
+                made = ""
+            results[n] = f"<Deleted>{el('Key', key)}{version}{made}</Deleted>"
+        return results
 
     async def list_object_versions(self, call: Call, view: BucketView) -> Response:
         """ListObjectVersions of a bucket without versioning: each object is its one version,
@@ -532,6 +548,12 @@ def _contents(info: ObjectInfo, encode: Callable[[str], str], owner: str) -> str
             f"{el('LastModified', iso_date(info.last_modified))}{el('ETag', info.etag)}"
             f"{el('Size', info.size)}{el('StorageClass', 'STANDARD')}{checksum}"
             f"{owner}</Contents>")
+
+
+def _delete_error(key: str, versioned: bool, version_id: str, exc: errors.S3Error) -> str:
+    version = el("VersionId", version_id) if versioned else ""
+    return (f"<Error>{el('Key', key)}{version}{el('Code', exc.code)}"
+            f"{el('Message', str(exc))}</Error>")
 
 
 def _encoder(encoding_type: str | None) -> Callable[[str], str]:

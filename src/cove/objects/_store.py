@@ -286,29 +286,40 @@ class LocalObjectStore:
     def delete_object(self, bucket: str, key: str) -> str | None:
         """Delete the key's current version; with versioning on, a delete marker takes its
         place (its version id is returned; None when versioning never was enabled)."""
-        status = self.versioning(bucket)
-        marker = None
-        try:
-            with self.db.write() as conn:
-                self.require_bucket(conn, bucket)
-                freed = _versions.make_room(conn, bucket, key, status)
-                if status is not None:
-                    marker = _versions.add_delete_marker(conn, bucket, key, status)
-        finally:
-            self._infos.forget(bucket, key)
-        self.blobs.delete(freed)
-        return marker
+        marker = self.delete_objects(bucket, [(key, None)])[0]
+        return marker if isinstance(marker, str) else None
 
     def delete_version(self, bucket: str, key: str, version_id: str) -> bool:
         """Delete one version for good; returns whether it was a delete marker."""
+        return self.delete_objects(bucket, [(key, version_id)])[0] is True
+
+    def delete_objects(self, bucket: str, targets: list[tuple[str, str | None]]
+                       ) -> list[str | bool | None]:
+        """Delete each ``(key, version id or None)`` in turn, in one transaction (DeleteObjects
+        names up to 1000): per target, what :meth:`delete_object` (None) or
+        :meth:`delete_version` (a version id) answers.  The freed blobs are unlinked after the
+        commit, together."""
+        status = self.versioning(bucket)
+        outcomes: list[str | bool | None] = []
+        freed: list[str] = []
         try:
             with self.db.write() as conn:
                 self.require_bucket(conn, bucket)
-                freed, marker = _versions.delete_version(conn, bucket, key, version_id)
+                for key, version_id in targets:
+                    if version_id is not None:
+                        gone, was_marker = _versions.delete_version(conn, bucket, key,
+                                                                    version_id)
+                        freed += gone
+                        outcomes.append(was_marker)
+                        continue
+                    freed += _versions.make_room(conn, bucket, key, status)
+                    outcomes.append(_versions.add_delete_marker(conn, bucket, key, status)
+                                    if status is not None else None)
         finally:
-            self._infos.forget(bucket, key)
+            for key, _ in targets:
+                self._infos.forget(bucket, key)
         self.blobs.delete(freed)
-        return marker
+        return outcomes
 
     def head_version(self, bucket: str, key: str, version_id: str) -> ObjectInfo:
         """A version by id: MethodNotAllowed for a delete marker (as S3 answers a GET of one),
