@@ -63,6 +63,10 @@ def test_kill_during_large_upload(fresh_cove: Any, tmp_path: Path) -> None:
     if "big.bin" in keys:
         big_parts = int(s3.head_object(Bucket="durable", Key="big.bin")["ETag"].strip('"')
                         .split("-")[1])
+    deadline = time.monotonic() + 30  # the aborted upload's parts go after its answer
+    while len(_blob_files(fresh_cove.home)) != len(earlier) + big_parts and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(_blob_files(fresh_cove.home)) == len(earlier) + big_parts
 
 

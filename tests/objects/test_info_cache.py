@@ -66,7 +66,17 @@ def test_a_refused_put_caches_nothing(store: LocalObjectStore) -> None:
 def test_a_multi_delete_forgets_every_key_it_deleted(store: LocalObjectStore) -> None:
     infos = [_put(store, f"k{n}", b"v" * n) for n in range(5)]
     assert store.delete_objects("cached", [(f"k{n}", None) for n in range(5)]) == [None] * 5
+    store.blobs.settle()
     for info in infos:
         assert store._infos.get("cached", info.key)[0] is None
-        assert not store.blobs.path(info.parts[0][0]).exists()  # freed after the commit
+        assert not store.blobs.path(info.parts[0][0]).exists()  # freed once settled
     assert store.list_objects("cached").objects == []
+
+
+def test_a_replaced_objects_bytes_are_freed_after_the_answer(store: LocalObjectStore) -> None:
+    old = _put(store, "k", b"old")
+    new = _put(store, "k", b"new")
+    store.blobs.settle()
+    assert not store.blobs.path(old.parts[0][0]).exists()
+    assert store.blobs.path(new.parts[0][0]).read_bytes() == b"new"
+    assert store.head_object("cached", "k") == new

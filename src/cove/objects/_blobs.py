@@ -23,7 +23,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,7 @@ class BlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._shards: set[str] = set()  # shard directories known to exist (never removed)
         self.direct = _AlignedBuffers() if O_DIRECT else None  # None: the page cache only
+        self._freeing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-free")
 
     def shard(self, blob_id: str) -> Path:
         """The directory of ``blob_id``'s file, created the first time it is needed."""
@@ -180,6 +181,24 @@ class BlobStore:
     def delete(self, blob_ids: Iterable[str]) -> None:
         for blob_id in blob_ids:
             self.path(blob_id).unlink(missing_ok=True)
+
+    def free(self, blob_ids: Iterable[str]) -> None:
+        """Delete, off the request's path, blobs a commit has just made unreachable (replaced,
+        deleted): no new read can find them, a read that already has one keeps its open file,
+        and a crash before they go leaves files :meth:`sweep` removes at the next start."""
+        doomed = list(blob_ids)
+        if doomed:
+            self._freeing.submit(self._free, doomed)
+
+    def _free(self, blob_ids: list[str]) -> None:
+        try:
+            self.delete(blob_ids)
+        except OSError as exc:  # the next start's sweep takes what is left
+            log.warning("could not delete %d unreferenced blob(s): %s", len(blob_ids), exc)
+
+    def settle(self) -> None:
+        """Wait until every blob :meth:`free` was given so far is gone."""
+        self._freeing.submit(lambda: None).result()
 
     def sweep(self, referenced: set[str]) -> int:
         """Delete blob files no metadata row references (left by a crash); returns how many."""

@@ -75,7 +75,7 @@ class MultipartUploads:
         except BaseException:
             self.blobs.delete([blob.blob_id])
             raise
-        self.blobs.delete(replaced)
+        self.blobs.free(replaced)
         return part
 
     def complete(self, upload: UploadInfo, requested: list[tuple[int, str]],
@@ -103,14 +103,14 @@ class MultipartUploads:
 
         info = self.store.publish(info, new_blobs=[], conn_hook=consume, condition=condition,
                                   acl=upload.acl)
-        self.blobs.delete(unused)
+        self.blobs.free(unused)
         return info
 
     def abort(self, bucket: str, key: str, upload_id: str) -> None:
         with self.db.write() as conn:
             self._upload(conn, bucket, key, upload_id)
             freed = self._forget(conn, upload_id)
-        self.blobs.delete(freed)
+        self.blobs.free(freed)
 
     def list_parts(self, upload: UploadInfo, marker: int = 0,
                    max_parts: int = 1000) -> tuple[list[PartInfo], bool]:

@@ -162,7 +162,7 @@ class LocalObjectStore:
             conn.execute(delete(buckets).where(buckets.c.name == name))
         self._bucket_names = None
         self._forget_settings(name)
-        self.blobs.delete(stale)
+        self.blobs.free(stale)
 
     def require_bucket_cached(self, name: str) -> None:
         """NoSuchBucket unless ``name`` exists, without a database transaction when possible.
@@ -198,7 +198,8 @@ class LocalObjectStore:
                 conn_hook: Callable[[Connection], None] | None = None,
                 condition: WriteCondition = NO_CONDITION,
                 acl: dict[str, Any] | None = None) -> ObjectInfo:
-        """Make ``info`` the object at its key, atomically; frees the bytes it replaces.
+        """Make ``info`` the object at its key, atomically; frees the bytes it replaces (after
+        the answer: :meth:`BlobStore.free`).
 
         ``conn_hook(conn)`` runs inside the same transaction (multipart completion uses it to
         drop the upload).  ``acl`` is the new version's owner and ACL (None: the bucket owner's,
@@ -229,7 +230,7 @@ class LocalObjectStore:
         finally:
             self._infos.forget(info.bucket, info.key)  # before the writer is answered
         self._infos.put(info, seen[0] + 1)  # a GET right after the PUT needs no transaction
-        self.blobs.delete(replaced)
+        self.blobs.free(replaced)
         return info
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
@@ -298,7 +299,7 @@ class LocalObjectStore:
         """Delete each ``(key, version id or None)`` in turn, in one transaction (DeleteObjects
         names up to 1000): per target, what :meth:`delete_object` (None) or
         :meth:`delete_version` (a version id) answers.  The freed blobs are unlinked after the
-        commit, together."""
+        commit, together, off the request's path (:meth:`BlobStore.free`)."""
         status = self.versioning(bucket)
         outcomes: list[str | bool | None] = []
         freed: list[str] = []
@@ -318,7 +319,7 @@ class LocalObjectStore:
         finally:
             for key, _ in targets:
                 self._infos.forget(bucket, key)
-        self.blobs.delete(freed)
+        self.blobs.free(freed)
         return outcomes
 
     def head_version(self, bucket: str, key: str, version_id: str) -> ObjectInfo:
