@@ -73,7 +73,7 @@ def test_a_multi_delete_forgets_every_key_it_deleted(store: LocalObjectStore) ->
     assert store.list_objects("cached").objects == []
 
 
-def test_a_replaced_objects_bytes_are_freed_after_the_answer(store: LocalObjectStore) -> None:
+def test_a_replaced_objects_bytes_are_freed(store: LocalObjectStore) -> None:
     old = _put(store, "k", b"old")
     new = _put(store, "k", b"new")
     store.blobs.settle()

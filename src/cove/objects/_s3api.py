@@ -394,12 +394,10 @@ class S3Service:
             if quiet:
                 continue
             version = el("VersionId", version_id) if versioned else ""
-            if outcome is True:
-                made = el("DeleteMarker", True)
-            elif isinstance(outcome, str):
-                made = el("DeleteMarker", True) + el("DeleteMarkerVersionId", outcome)
-            else:
-                made = ""
+            made = ""  # a delete marker deleted by its id, or made by a delete without one
+            if outcome is not None:
+                made = el("DeleteMarker", True) + ("" if versioned else
+                                                   el("DeleteMarkerVersionId", outcome))
             results[n] = f"<Deleted>{el('Key', key)}{version}{made}</Deleted>"
         return results
 

@@ -373,8 +373,10 @@ def _cached_head_and_read(store: LocalObjectStore, bucket: str, key: str, inline
     saves the thread hop: ~0.1 ms of the server's CPU and ~11% of a 1 MiB GET's time
     (bench/README.md)."""
     info = store.cached_head(bucket, key)
-    if info is None or not inline or info.size > INLINE_READ:
-        return (info, None) if info is not None else None
+    if info is None:
+        return None
+    if not inline or info.size > INLINE_READ:
+        return info, None  # a HEAD, a part, or a body streamed from a thread
     whole = store.read_cached(info)
     return None if whole is None else (info, whole)
 

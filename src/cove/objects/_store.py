@@ -287,21 +287,20 @@ class LocalObjectStore:
     def delete_object(self, bucket: str, key: str) -> str | None:
         """Delete the key's current version; with versioning on, a delete marker takes its
         place (its version id is returned; None when versioning never was enabled)."""
-        marker = self.delete_objects(bucket, [(key, None)])[0]
-        return marker if isinstance(marker, str) else None
+        return self.delete_objects(bucket, [(key, None)])[0]
 
     def delete_version(self, bucket: str, key: str, version_id: str) -> bool:
         """Delete one version for good; returns whether it was a delete marker."""
-        return self.delete_objects(bucket, [(key, version_id)])[0] is True
+        return self.delete_objects(bucket, [(key, version_id)])[0] is not None
 
     def delete_objects(self, bucket: str, targets: list[tuple[str, str | None]]
-                       ) -> list[str | bool | None]:
+                       ) -> list[str | None]:
         """Delete each ``(key, version id or None)`` in turn, in one transaction (DeleteObjects
-        names up to 1000): per target, what :meth:`delete_object` (None) or
-        :meth:`delete_version` (a version id) answers.  The freed blobs are unlinked after the
-        commit, together, off the request's path (:meth:`BlobStore.free`)."""
+        names up to 1000).  Per target, the version id of the delete marker it made (no
+        version id given) or deleted (the one given), else None.  The freed blobs are unlinked
+        after the commit, together, off the request's path (:meth:`BlobStore.free`)."""
         status = self.versioning(bucket)
-        outcomes: list[str | bool | None] = []
+        outcomes: list[str | None] = []
         freed: list[str] = []
         try:
             with self.db.write() as conn:
@@ -311,7 +310,7 @@ class LocalObjectStore:
                         gone, was_marker = _versions.delete_version(conn, bucket, key,
                                                                     version_id)
                         freed += gone
-                        outcomes.append(was_marker)
+                        outcomes.append(version_id if was_marker else None)
                         continue
                     freed += _versions.make_room(conn, bucket, key, status)
                     outcomes.append(_versions.add_delete_marker(conn, bucket, key, status)
