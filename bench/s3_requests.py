@@ -13,59 +13,25 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from s3_throughput import Endpoint, cove_server, own_cpu, process_cpu
 
 MIB = 1 << 20
 BUCKET = "cove-bench"
 
 
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def start_cove(home: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "cove", "up", "--port", "0"],
-                            env={**os.environ, "COVE_HOME": str(home)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            record = json.loads((home / "server.json").read_text())
-            if record["pid"] == proc.pid:
-                urllib.request.urlopen(record["url"] + "/_cove/health", timeout=2).read()
-                return proc, record["url"], json.loads((home / "credentials.json").read_text())
-        except (OSError, ValueError, KeyError):
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"cove exited with {proc.returncode}")
-        time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("cove did not start within 60 s")
-
-
-def client(url: str, creds: dict[str, str], **config: str):  # type: ignore[no-untyped-def]
-    return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id=creds["access_key_id"],
-                        aws_secret_access_key=creds["secret_access_key"],
+def client(ep: Endpoint, **config: str):  # type: ignore[no-untyped-def]
+    return boto3.client("s3", endpoint_url=ep.url, region_name="us-east-1",
+                        aws_access_key_id=ep.key, aws_secret_access_key=ep.secret,
                         config=Config(s3={"addressing_style": "path"}, **config))
 
 
@@ -113,26 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds [2]")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix=".tmp-s3requests-", dir=Path(__file__).parent))
-    proc = None
     try:
-        proc, url, creds = start_cove(work / "home")
-        s3 = client(url, creds)
-        s3.create_bucket(Bucket=BUCKET)
-        body = os.urandom(MIB)
-        for i in range(20):
-            s3.put_object(Bucket=BUCKET, Key=f"g{i}", Body=body)
-        lean = client(url, creds, response_checksum_validation="when_required")
-        for n in range(args.rounds):
-            print(f"round {n + 1} of {args.rounds}", flush=True)
-            gets(s3, proc.pid, "botocore's default")
-            gets(lean, proc.pid, "response checksum when_required")
-            puts(s3, n)
-            delete_objects(s3, n)
+        with cove_server(work) as ep:
+            assert ep.pid is not None
+            s3 = client(ep)
+            s3.create_bucket(Bucket=BUCKET)
+            body = os.urandom(MIB)
+            for i in range(20):
+                s3.put_object(Bucket=BUCKET, Key=f"g{i}", Body=body)
+            lean = client(ep, response_checksum_validation="when_required")
+            for n in range(args.rounds):
+                print(f"round {n + 1} of {args.rounds}", flush=True)
+                gets(s3, ep.pid, "botocore's default")
+                gets(lean, ep.pid, "response checksum when_required")
+                puts(s3, n)
+                delete_objects(s3, n)
         return 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
 
 
